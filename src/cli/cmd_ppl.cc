@@ -1,0 +1,52 @@
+// quip ppl --model DIR --text FILE [--ctx N] [--max-windows K] [--json]
+#include <fmt/core.h>
+
+#include <nlohmann/json.hpp>
+
+#include "cli/commands.h"
+#include "core/progress.h"
+#include "model/forward.h"
+#include "model/load.h"
+#include "text/perplexity.h"
+#include "text/text_file.h"
+
+namespace quip {
+
+void RegisterPplCommand(CLI::App& app) {
+  struct Options {
+    std::string model, text;
+    int ctx = 256, max_windows = 0, threads = 0;
+    bool json = false;
+  };
+  auto opt = std::make_shared<Options>();
+  auto* cmd = app.add_subcommand("ppl", "Perplexity of a model on a text file (protocol: docs/perplexity.md)");
+  cmd->add_option("--model", opt->model, "Model folder or llama2.c .bin")->required();
+  cmd->add_option("--text", opt->text, "UTF-8 text file")->required();
+  cmd->add_option("--ctx", opt->ctx, "Window length including BOS")->capture_default_str();
+  cmd->add_option("--max-windows", opt->max_windows, "Evaluate at most K windows (0 = all)");
+  cmd->add_option("--threads", opt->threads, "Worker threads (0 = all cores)");
+  cmd->add_flag("--json", opt->json, "Print one JSON object on stdout");
+  cmd->callback([opt] {
+    SetThreads(opt->threads);
+    const Model model = LoadModel(opt->model);
+    const auto tokenizer = LoadTokenizer(model);
+    const std::vector<int> tokens = tokenizer->Encode(ReadTextFile(opt->text));
+    PerplexityResult r;
+    {
+      Progress progress("ppl window");
+      r = EvaluatePerplexity(model, tokens, opt->ctx, opt->max_windows, opt->text,
+                             [&progress](int done, int total) { progress.Update(done, total); });
+    }
+    if (opt->json) {
+      nlohmann::ordered_json j{{"ppl", r.ppl},         {"nll", r.nll},       {"tokens", r.tokens},
+                               {"windows", r.windows}, {"ctx", opt->ctx},    {"seconds", r.seconds},
+                               {"model", opt->model},  {"text", opt->text},  {"text_tokens", tokens.size()}};
+      fmt::print("{}\n", j.dump());
+    } else {
+      fmt::print("ppl {:.4f} over {} tokens in {} windows of {} ({:.1f} s)\n", r.ppl, r.tokens, r.windows, opt->ctx,
+                 r.seconds);
+    }
+  });
+}
+
+}  // namespace quip

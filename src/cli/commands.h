@@ -1,0 +1,12 @@
+// Each `quip` subcommand registers itself on the CLI11 app; main() runs the chosen one.
+#pragma once
+
+#include <CLI/CLI.hpp>
+
+namespace quip {
+
+void RegisterInfoCommand(CLI::App& app);
+void RegisterPplCommand(CLI::App& app);
+void RegisterGenerateCommand(CLI::App& app);
+
+}  // namespace quip

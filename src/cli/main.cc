@@ -1,0 +1,28 @@
+// quip: compress Llama models to 2-4 bits with incoherence processing and LDLQ,
+// and run them. Every error reaches here as one line naming the file and problem.
+#include <fmt/core.h>
+
+#include <cstdio>
+
+#include "cli/commands.h"
+#include "core/error.h"
+
+int main(int argc, char** argv) {
+  CLI::App app{"quip: 2-4 bit LLM quantization with incoherence processing (QuIP)"};
+  app.require_subcommand(1);
+  quip::RegisterInfoCommand(app);
+  quip::RegisterPplCommand(app);
+  quip::RegisterGenerateCommand(app);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e);
+  } catch (const quip::Error& e) {
+    fmt::print(stderr, "quip: error: {}\n", e.what());
+    return 1;
+  } catch (const std::exception& e) {
+    fmt::print(stderr, "quip: error: {}\n", e.what());
+    return 1;
+  }
+  return 0;
+}

@@ -1,0 +1,37 @@
+#include "model/config.h"
+
+#include "core/error.h"
+
+namespace quip {
+
+void LlamaConfig::Validate(const std::string& where) const {
+  // Bounds far above any real model, low enough that sizes fit comfortably in int64.
+  constexpr int kMaxDim = 1 << 17, kMaxLayers = 4096, kMaxVocab = 1 << 22, kMaxSeq = 1 << 22;
+  auto in_range = [&](int v, int lo, int hi, const char* name) {
+    QUIP_CHECK_INPUT(v >= lo && v <= hi, where, "{} = {} is out of range [{}, {}]", name, v, lo, hi);
+  };
+  in_range(dim, 1, kMaxDim, "hidden_size");
+  in_range(hidden_dim, 1, 8 * kMaxDim, "intermediate_size");
+  in_range(n_layers, 1, kMaxLayers, "num_hidden_layers");
+  in_range(n_heads, 1, kMaxDim, "num_attention_heads");
+  in_range(n_kv_heads, 1, kMaxDim, "num_key_value_heads");
+  in_range(head_dim, 2, kMaxDim, "head_dim");
+  in_range(vocab_size, 1, kMaxVocab, "vocab_size");
+  in_range(max_seq_len, 1, kMaxSeq, "max_position_embeddings");
+  QUIP_CHECK_INPUT(n_heads % n_kv_heads == 0, where, "num_attention_heads {} is not a multiple of num_key_value_heads {}",
+                   n_heads, n_kv_heads);
+  QUIP_CHECK_INPUT(head_dim % 2 == 0, where, "head_dim {} must be even for RoPE", head_dim);
+  QUIP_CHECK_INPUT(norm_eps > 0.0f, where, "rms_norm_eps must be positive");
+  QUIP_CHECK_INPUT(rope_theta > 0.0f, where, "rope_theta must be positive");
+  QUIP_CHECK_INPUT(bos_id >= 0 && bos_id < vocab_size, where, "bos_token_id {} is outside the vocabulary", bos_id);
+  QUIP_CHECK_INPUT(eos_id >= 0 && eos_id < vocab_size, where, "eos_token_id {} is outside the vocabulary", eos_id);
+}
+
+int64_t LlamaConfig::ParameterCount() const {
+  const int64_t d = dim;
+  const int64_t per_layer = 2 * d + d * q_dim() + 2 * d * kv_dim() + int64_t{q_dim()} * d + 3 * d * hidden_dim;
+  const int64_t embed = int64_t{vocab_size} * d;
+  return embed + (tied_embeddings ? 0 : embed) + n_layers * per_layer + d;
+}
+
+}  // namespace quip

@@ -1,0 +1,197 @@
+#include "model/forward.h"
+
+#include <cblas.h>
+#include <omp.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+
+#include "core/error.h"
+
+namespace quip {
+namespace {
+
+// out = x / sqrt(mean(x^2) + eps) * weight, as HF LlamaRMSNorm (mean in higher precision).
+void RmsNorm(const float* x, const float* weight, int n, float eps, float* out) {
+  double sum_sq = 0.0;
+  for (int i = 0; i < n; ++i) sum_sq += double(x[i]) * x[i];
+  const float inv_rms = static_cast<float>(1.0 / std::sqrt(sum_sq / n + eps));
+  for (int i = 0; i < n; ++i) out[i] = weight[i] * (x[i] * inv_rms);
+}
+
+void RmsNormRows(const float* x, const TensorView& weight, int ntok, int dim, float eps, float* out) {
+  for (int t = 0; t < ntok; ++t) RmsNorm(x + size_t(t) * dim, weight.data, dim, eps, out + size_t(t) * dim);
+}
+
+// rotate_half RoPE on each head of one token's q or k: pairs (i, i + head_dim/2).
+void ApplyRope(float* vec, int n_heads, int head_dim, const float* cos, const float* sin) {
+  const int half = head_dim / 2;
+  for (int h = 0; h < n_heads; ++h) {
+    float* v = vec + h * head_dim;
+    for (int i = 0; i < half; ++i) {
+      const float a = v[i], b = v[i + half];
+      v[i] = a * cos[i] - b * sin[i];
+      v[i + half] = a * sin[i] + b * cos[i];
+    }
+  }
+}
+
+float Silu(float x) { return x / (1.0f + std::exp(-x)); }
+
+}  // namespace
+
+KvCache::KvCache(const LlamaConfig& config, int capacity)
+    : capacity_(capacity),
+      kv_dim_(config.kv_dim()),
+      keys_(size_t(config.n_layers) * capacity * config.kv_dim()),
+      values_(keys_.size()) {}
+
+ForwardScratch::ForwardScratch(const LlamaConfig& c, int max_tokens_in) : max_tokens(max_tokens_in) {
+  const size_t n = size_t(max_tokens);
+  normed.resize(n * c.dim);
+  q.resize(n * c.q_dim());
+  k.resize(n * c.kv_dim());
+  v.resize(n * c.kv_dim());
+  attn.resize(n * c.q_dim());
+  gate.resize(n * c.hidden_dim);
+  up.resize(n * c.hidden_dim);
+  hidden.resize(n * c.dim);
+  // Angles in double, like HF's fp32 inv_freq * position up to rounding, but exact for long contexts.
+  const int half = c.head_dim / 2;
+  rope_cos.resize(size_t(c.max_seq_len) * half);
+  rope_sin.resize(rope_cos.size());
+  for (int pos = 0; pos < c.max_seq_len; ++pos)
+    for (int i = 0; i < half; ++i) {
+      const double inv_freq = 1.0 / std::pow(double(c.rope_theta), 2.0 * i / c.head_dim);
+      rope_cos[size_t(pos) * half + i] = static_cast<float>(std::cos(pos * inv_freq));
+      rope_sin[size_t(pos) * half + i] = static_cast<float>(std::sin(pos * inv_freq));
+    }
+}
+
+void Embed(const Model& model, std::span<const int> tokens, float* x) {
+  const int dim = model.config.dim;
+  for (size_t t = 0; t < tokens.size(); ++t) {
+    QUIP_CHECK_INPUT(tokens[t] >= 0 && tokens[t] < model.config.vocab_size, model.source,
+                     "token id {} is outside the model's vocabulary of {}", tokens[t], model.config.vocab_size);
+    std::memcpy(x + t * dim, model.token_embedding.row(tokens[t]), dim * sizeof(float));
+  }
+}
+
+void RunBlock(const Model& model, int layer, float* x, int ntok, int pos0, KvCache& cache, ForwardScratch& s,
+              LinearInputObserver* observer) {
+  const LlamaConfig& c = model.config;
+  const LayerWeights& w = model.layers[layer];
+  QUIP_ASSERT(ntok <= s.max_tokens && pos0 + ntok <= cache.capacity());
+  const int dim = c.dim, qd = c.q_dim(), kvd = c.kv_dim(), hd = c.head_dim, half = hd / 2;
+
+  // Attention: x += Wo * attention(RoPE(Wq n), RoPE(Wk n), Wv n) with n = RMSNorm(x).
+  RmsNormRows(x, w.attn_norm, ntok, dim, c.norm_eps, s.normed.data());
+  if (observer) observer->Observe(layer, LinearInput::kQkv, s.normed.data(), ntok, dim);
+  w.q->Forward(s.normed.data(), ntok, s.q.data());
+  w.k->Forward(s.normed.data(), ntok, s.k.data());
+  w.v->Forward(s.normed.data(), ntok, s.v.data());
+  for (int t = 0; t < ntok; ++t) {
+    const int pos = pos0 + t;
+    const float* cos = &s.rope_cos[size_t(pos) * half];
+    const float* sin = &s.rope_sin[size_t(pos) * half];
+    ApplyRope(&s.q[size_t(t) * qd], c.n_heads, hd, cos, sin);
+    ApplyRope(&s.k[size_t(t) * kvd], c.n_kv_heads, hd, cos, sin);
+    std::memcpy(cache.key(layer, pos), &s.k[size_t(t) * kvd], kvd * sizeof(float));
+    std::memcpy(cache.value(layer, pos), &s.v[size_t(t) * kvd], kvd * sizeof(float));
+  }
+
+  const int group = c.n_heads / c.n_kv_heads;
+  const float scale = 1.0f / std::sqrt(float(hd));
+  const int64_t work = int64_t(ntok) * c.n_heads * (pos0 + ntok) * hd;
+#pragma omp parallel if (work > (1 << 16))
+  {
+    std::vector<float> scores(size_t(pos0 + ntok));
+#pragma omp for collapse(2) schedule(dynamic, 4)
+    for (int t = 0; t < ntok; ++t)
+      for (int h = 0; h < c.n_heads; ++h) {
+        const int pos = pos0 + t;
+        const int kv_off = (h / group) * hd;
+        const float* q = &s.q[size_t(t) * qd + h * hd];
+        float max_score = -INFINITY;
+        for (int p = 0; p <= pos; ++p) {
+          const float* k = cache.key(layer, p) + kv_off;
+          float dot = 0.0f;
+          for (int i = 0; i < hd; ++i) dot += q[i] * k[i];
+          scores[p] = dot * scale;
+          max_score = std::max(max_score, scores[p]);
+        }
+        float sum = 0.0f;
+        for (int p = 0; p <= pos; ++p) {
+          scores[p] = std::exp(scores[p] - max_score);
+          sum += scores[p];
+        }
+        float* out = &s.attn[size_t(t) * qd + h * hd];
+        std::fill(out, out + hd, 0.0f);
+        for (int p = 0; p <= pos; ++p) {
+          const float* v = cache.value(layer, p) + kv_off;
+          const float weight = scores[p] / sum;
+          for (int i = 0; i < hd; ++i) out[i] += weight * v[i];
+        }
+      }
+  }
+  if (observer) observer->Observe(layer, LinearInput::kO, s.attn.data(), ntok, qd);
+  w.o->Forward(s.attn.data(), ntok, s.hidden.data());
+  for (size_t i = 0; i < size_t(ntok) * dim; ++i) x[i] += s.hidden[i];
+
+  // SwiGLU MLP: x += Wdown (silu(Wgate n) * Wup n) with n = RMSNorm(x).
+  RmsNormRows(x, w.ffn_norm, ntok, dim, c.norm_eps, s.normed.data());
+  if (observer) observer->Observe(layer, LinearInput::kGateUp, s.normed.data(), ntok, dim);
+  w.gate->Forward(s.normed.data(), ntok, s.gate.data());
+  w.up->Forward(s.normed.data(), ntok, s.up.data());
+  const size_t n_hidden = size_t(ntok) * c.hidden_dim;
+  for (size_t i = 0; i < n_hidden; ++i) s.gate[i] = Silu(s.gate[i]) * s.up[i];
+  if (observer) observer->Observe(layer, LinearInput::kDown, s.gate.data(), ntok, c.hidden_dim);
+  w.down->Forward(s.gate.data(), ntok, s.hidden.data());
+  for (size_t i = 0; i < size_t(ntok) * dim; ++i) x[i] += s.hidden[i];
+}
+
+void ComputeLogits(const Model& model, const float* x, int ntok, float* normed_scratch, float* logits) {
+  RmsNormRows(x, model.final_norm, ntok, model.config.dim, model.config.norm_eps, normed_scratch);
+  model.lm_head->Forward(normed_scratch, ntok, logits);
+}
+
+Session::Session(const Model& model, int capacity)
+    : model_(model),
+      cache_(model.config, capacity),
+      scratch_(model.config, std::min(capacity, 512)),
+      x_(size_t(scratch_.max_tokens) * model.config.dim) {
+  QUIP_CHECK_INPUT(capacity >= 1 && capacity <= model.config.max_seq_len, model.source,
+                   "context of {} tokens exceeds max_position_embeddings {}", capacity, model.config.max_seq_len);
+}
+
+std::span<const float> Session::Feed(std::span<const int> tokens, bool all_logits) {
+  const int n = static_cast<int>(tokens.size());
+  const int vocab = model_.config.vocab_size;
+  QUIP_ASSERT(n > 0);
+  QUIP_CHECK_INPUT(position_ + n <= cache_.capacity(), model_.source,
+                   "sequence of {} tokens exceeds the context of {} tokens", position_ + n, cache_.capacity());
+  logits_.resize(size_t(all_logits ? n : 1) * vocab);
+  // Long inputs run in chunks of the scratch size; the KV cache joins them.
+  for (int start = 0; start < n; start += scratch_.max_tokens) {
+    const int len = std::min(scratch_.max_tokens, n - start);
+    Embed(model_, tokens.subspan(start, len), x_.data());
+    for (int l = 0; l < model_.config.n_layers; ++l)
+      RunBlock(model_, l, x_.data(), len, position_, cache_, scratch_);
+    position_ += len;
+    if (all_logits) {
+      ComputeLogits(model_, x_.data(), len, scratch_.normed.data(), &logits_[size_t(start) * vocab]);
+    } else if (start + len == n) {
+      ComputeLogits(model_, &x_[size_t(len - 1) * model_.config.dim], 1, scratch_.normed.data(), logits_.data());
+    }
+  }
+  return logits_;
+}
+
+void SetThreads(int threads) {
+  if (threads <= 0) threads = omp_get_num_procs();
+  openblas_set_num_threads(threads);
+  omp_set_num_threads(threads);
+}
+
+}  // namespace quip

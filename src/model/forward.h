@@ -1,0 +1,82 @@
+// The Llama forward pass over the in-memory Model.
+//
+// One code path serves both prompt evaluation (many tokens: matrix-matrix products)
+// and decoding (one token: matrix-vector products); the Linear layers pick BLAS
+// gemm or gemv by the number of tokens. Keys and values of every position fed so
+// far live in the KV cache, so a Session continues where the last Feed stopped.
+#pragma once
+
+#include <span>
+#include <vector>
+
+#include "model/model.h"
+
+namespace quip {
+
+// Keys and values of one sequence: [layer][position][kv_dim], fp32.
+class KvCache {
+ public:
+  KvCache(const LlamaConfig& config, int capacity);
+  int capacity() const { return capacity_; }
+  float* key(int layer, int pos) { return &keys_[Offset(layer, pos)]; }
+  float* value(int layer, int pos) { return &values_[Offset(layer, pos)]; }
+
+ private:
+  size_t Offset(int layer, int pos) const { return (size_t(layer) * capacity_ + pos) * kv_dim_; }
+  int capacity_;
+  int kv_dim_;
+  std::vector<float> keys_, values_;
+};
+
+// Called with the input of each linear layer of a block, before it is applied.
+// Calibration uses it to accumulate Hessians; it is null in plain inference.
+enum class LinearInput { kQkv, kO, kGateUp, kDown };
+class LinearInputObserver {
+ public:
+  virtual ~LinearInputObserver() = default;
+  virtual void Observe(int layer, LinearInput which, const float* x, int ntok, int width) = 0;
+};
+
+// Reusable buffers for a batch of up to `max_tokens` tokens.
+struct ForwardScratch {
+  ForwardScratch(const LlamaConfig& c, int max_tokens);
+  int max_tokens;
+  std::vector<float> normed, q, k, v, attn, gate, up, hidden;
+  std::vector<float> rope_cos, rope_sin;  // [max_seq_len][head_dim/2]
+};
+
+// Applies transformer block `layer` to the residual stream x [ntok, dim] in place;
+// tokens sit at positions [pos0, pos0 + ntok) and see cache positions [0, pos + 1).
+void RunBlock(const Model& model, int layer, float* x, int ntok, int pos0, KvCache& cache, ForwardScratch& scratch,
+              LinearInputObserver* observer = nullptr);
+
+// x [ntok, dim] = embedding rows of tokens (ids checked against the vocabulary).
+void Embed(const Model& model, std::span<const int> tokens, float* x);
+
+// Final RMSNorm and lm_head: logits [ntok, vocab] from the residual stream x [ntok, dim].
+void ComputeLogits(const Model& model, const float* x, int ntok, float* normed_scratch, float* logits);
+
+// One sequence being evaluated or generated.
+class Session {
+ public:
+  // `capacity`: most positions this session will hold (<= max_seq_len).
+  Session(const Model& model, int capacity);
+
+  // Feeds tokens at positions [position(), position() + n) and returns logits:
+  // [n, vocab] when all_logits, else only the last token's [vocab].
+  std::span<const float> Feed(std::span<const int> tokens, bool all_logits);
+  int position() const { return position_; }
+  void Reset() { position_ = 0; }
+
+ private:
+  const Model& model_;
+  KvCache cache_;
+  ForwardScratch scratch_;
+  std::vector<float> x_, logits_;
+  int position_ = 0;
+};
+
+// Sets the worker threads of BLAS and of our own parallel loops (0 = all cores).
+void SetThreads(int threads);
+
+}  // namespace quip

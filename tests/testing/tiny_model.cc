@@ -1,0 +1,174 @@
+#include "testing/tiny_model.h"
+
+#include <sys/wait.h>
+
+#include <array>
+#include <cstdio>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <random>
+
+#include "io/safetensors.h"
+
+namespace quip::testing {
+namespace fs = std::filesystem;
+
+LlamaConfig TinyConfig() {
+  LlamaConfig c;
+  c.dim = 48;
+  c.hidden_dim = 136;
+  c.n_layers = 2;
+  c.n_heads = 6;
+  c.n_kv_heads = 2;
+  c.head_dim = 8;
+  c.vocab_size = 300;
+  c.max_seq_len = 64;
+  c.norm_eps = 1e-5f;
+  c.rope_theta = 10000.0f;
+  c.tied_embeddings = false;
+  return c;
+}
+
+TinyWeights RandomWeights(const LlamaConfig& c, uint64_t seed) {
+  TinyWeights w{c, {}};
+  std::mt19937_64 rng(seed);
+  std::normal_distribution<float> normal(0.0f, 1.0f);
+  auto add = [&](const std::string& name, std::vector<int64_t> shape, float scale, float offset = 0.0f) {
+    int64_t n = 1;
+    for (auto d : shape) n *= d;
+    std::vector<float> v(n);
+    for (auto& x : v) x = offset + scale * normal(rng);
+    w.tensors[name] = {std::move(shape), std::move(v)};
+  };
+  const int64_t d = c.dim, q = c.q_dim(), kv = c.kv_dim(), h = c.hidden_dim, V = c.vocab_size;
+  add("model.embed_tokens.weight", {V, d}, 1.0f);
+  for (int l = 0; l < c.n_layers; ++l) {
+    const std::string p = "model.layers." + std::to_string(l) + ".";
+    add(p + "input_layernorm.weight", {d}, 0.1f, 1.0f);
+    add(p + "post_attention_layernorm.weight", {d}, 0.1f, 1.0f);
+    add(p + "self_attn.q_proj.weight", {q, d}, 0.5f / std::sqrt(float(d)));
+    add(p + "self_attn.k_proj.weight", {kv, d}, 0.5f / std::sqrt(float(d)));
+    add(p + "self_attn.v_proj.weight", {kv, d}, 1.0f / std::sqrt(float(d)));
+    add(p + "self_attn.o_proj.weight", {d, q}, 1.0f / std::sqrt(float(q)));
+    add(p + "mlp.gate_proj.weight", {h, d}, 1.0f / std::sqrt(float(d)));
+    add(p + "mlp.up_proj.weight", {h, d}, 1.0f / std::sqrt(float(d)));
+    add(p + "mlp.down_proj.weight", {d, h}, 1.0f / std::sqrt(float(h)));
+  }
+  add("model.norm.weight", {d}, 0.1f, 1.0f);
+  if (!c.tied_embeddings) add("lm_head.weight", {V, d}, 1.0f / std::sqrt(float(d)));
+  return w;
+}
+
+std::string HfConfigJson(const LlamaConfig& c) {
+  nlohmann::ordered_json j{{"architectures", {"LlamaForCausalLM"}},
+                           {"model_type", "llama"},
+                           {"hidden_act", "silu"},
+                           {"hidden_size", c.dim},
+                           {"intermediate_size", c.hidden_dim},
+                           {"num_hidden_layers", c.n_layers},
+                           {"num_attention_heads", c.n_heads},
+                           {"num_key_value_heads", c.n_kv_heads},
+                           {"head_dim", c.head_dim},
+                           {"max_position_embeddings", c.max_seq_len},
+                           {"rms_norm_eps", c.norm_eps},
+                           {"rope_theta", c.rope_theta},
+                           {"rope_scaling", nullptr},
+                           {"tie_word_embeddings", c.tied_embeddings},
+                           {"vocab_size", c.vocab_size},
+                           {"bos_token_id", c.bos_id},
+                           {"eos_token_id", c.eos_id}};
+  return j.dump(2);
+}
+
+void WriteHfFolder(const TinyWeights& w, const std::string& dir, int shards) {
+  fs::create_directories(dir);
+  std::ofstream(fs::path(dir) / "config.json") << HfConfigJson(w.config);
+  if (shards <= 1) {
+    SafetensorsWriter writer;
+    writer.SetMetadata("format", "pt");
+    for (const auto& [name, t] : w.tensors) writer.AddF32(name, t.first, t.second.data());
+    writer.Write((fs::path(dir) / "model.safetensors").string());
+    return;
+  }
+  std::vector<SafetensorsWriter> writers(shards);
+  nlohmann::json index{{"metadata", {{"total_size", 0}}}, {"weight_map", nlohmann::json::object()}};
+  int i = 0;
+  for (const auto& [name, t] : w.tensors) {
+    const int shard = i++ % shards;
+    writers[shard].AddF32(name, t.first, t.second.data());
+    char file[64];
+    std::snprintf(file, sizeof file, "model-%05d-of-%05d.safetensors", shard + 1, shards);
+    index["weight_map"][name] = file;
+  }
+  for (int s = 0; s < shards; ++s) {
+    char file[64];
+    std::snprintf(file, sizeof file, "model-%05d-of-%05d.safetensors", s + 1, shards);
+    writers[s].Write((fs::path(dir) / file).string());
+  }
+  std::ofstream(fs::path(dir) / "model.safetensors.index.json") << index.dump(2);
+}
+
+void WriteLlama2cFile(const TinyWeights& w, const std::string& path) {
+  const LlamaConfig& c = w.config;
+  std::ofstream out(path, std::ios::binary);
+  const int32_t header[7] = {c.dim, c.hidden_dim, c.n_layers, c.n_heads, c.n_kv_heads,
+                             c.tied_embeddings ? c.vocab_size : -c.vocab_size, c.max_seq_len};
+  out.write(reinterpret_cast<const char*>(header), sizeof header);
+  auto put = [&](const std::vector<float>& v) { out.write(reinterpret_cast<const char*>(v.data()), v.size() * 4); };
+  auto tensor = [&](const std::string& name) -> const std::vector<float>& { return w.tensors.at(name).second; };
+  // rotate_half rows (c*half + i) back to llama2.c's interleaved rows (2i + c).
+  auto to_interleaved = [&](const std::vector<float>& v, int n_heads) {
+    const int half = c.head_dim / 2, cols = c.dim;
+    std::vector<float> out_rows(v.size());
+    for (int h = 0; h < n_heads; ++h)
+      for (int i = 0; i < half; ++i)
+        for (int part = 0; part < 2; ++part)
+          std::memcpy(&out_rows[size_t(h * c.head_dim + 2 * i + part) * cols],
+                      &v[size_t(h * c.head_dim + part * half + i) * cols], cols * sizeof(float));
+    return out_rows;
+  };
+  auto per_layer = [&](const std::string& suffix, auto transform) {
+    for (int l = 0; l < c.n_layers; ++l) put(transform(tensor("model.layers." + std::to_string(l) + "." + suffix)));
+  };
+  auto same = [](const std::vector<float>& v) { return v; };
+  put(tensor("model.embed_tokens.weight"));
+  per_layer("input_layernorm.weight", same);
+  per_layer("self_attn.q_proj.weight", [&](const auto& v) { return to_interleaved(v, c.n_heads); });
+  per_layer("self_attn.k_proj.weight", [&](const auto& v) { return to_interleaved(v, c.n_kv_heads); });
+  per_layer("self_attn.v_proj.weight", same);
+  per_layer("self_attn.o_proj.weight", same);
+  per_layer("post_attention_layernorm.weight", same);
+  per_layer("mlp.gate_proj.weight", same);
+  per_layer("mlp.down_proj.weight", same);
+  per_layer("mlp.up_proj.weight", same);
+  put(tensor("model.norm.weight"));
+  put(std::vector<float>(size_t(c.max_seq_len) * c.head_dim, 0.0f));  // unused legacy freq_cis tables
+  if (!c.tied_embeddings) put(tensor("lm_head.weight"));
+}
+
+std::string MakeTempDir(const std::string& name) {
+  const fs::path dir = fs::temp_directory_path() / ("quip-test-" + std::to_string(::getpid())) / name;
+  fs::remove_all(dir);
+  fs::create_directories(dir);
+  return dir.string();
+}
+
+CommandResult RunCommand(const std::string& command) {
+  const std::string full = command + " 2>&1";
+  FILE* pipe = ::popen(full.c_str(), "r");
+  if (pipe == nullptr) return {-1, "popen failed"};
+  std::string output;
+  std::array<char, 4096> buffer;
+  size_t n;
+  while ((n = std::fread(buffer.data(), 1, buffer.size(), pipe)) > 0) output.append(buffer.data(), n);
+  const int status = ::pclose(pipe);
+  return {WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status), output};
+}
+
+std::string QuipBinary() { return QUIP_BINARY; }
+std::string SourceDir() { return QUIP_SOURCE_DIR; }
+std::string SharedDir() { return QUIP_SHARED_DIR; }
+
+}  // namespace quip::testing
