@@ -8,5 +8,6 @@ namespace quip {
 void RegisterInfoCommand(CLI::App& app);
 void RegisterPplCommand(CLI::App& app);
 void RegisterGenerateCommand(CLI::App& app);
+void RegisterQuantizeCommand(CLI::App& app);
 
 }  // namespace quip

@@ -7,7 +7,7 @@
 
 #include "core/error.h"
 #include "io/json_file.h"
-#include "io/safetensors.h"
+#include "io/tensor_source.h"
 
 namespace quip {
 namespace fs = std::filesystem;
@@ -21,63 +21,6 @@ int RequireInt(const nlohmann::json& j, const char* key, const std::string& wher
   QUIP_CHECK_INPUT(v >= INT32_MIN && v <= INT32_MAX, where, "field '{}' = {} is out of range", key, v);
   return static_cast<int>(v);
 }
-
-// Every tensor of a (possibly sharded) checkpoint, by name.
-class TensorSource {
- public:
-  explicit TensorSource(const std::string& dir) {
-    const fs::path index = fs::path(dir) / "model.safetensors.index.json";
-    const fs::path single = fs::path(dir) / "model.safetensors";
-    if (fs::exists(single)) {
-      AddFile(single.string());
-    } else if (fs::exists(index)) {
-      const nlohmann::json j = ReadJsonFile(index.string());
-      QUIP_CHECK_INPUT(j.is_object() && j.contains("weight_map") && j["weight_map"].is_object(), index.string(),
-                       "missing object 'weight_map'");
-      std::set<std::string> shards;
-      for (const auto& [name, file] : j["weight_map"].items()) {
-        QUIP_CHECK_INPUT(file.is_string(), index.string(), "weight_map entry '{}' is not a file name", name);
-        const std::string shard = file.get<std::string>();
-        QUIP_CHECK_INPUT(shard.find('/') == std::string::npos && shard.find("..") == std::string::npos,
-                         index.string(), "weight_map entry '{}' names a path outside the folder: {}", name, shard);
-        shards.insert(shard);
-      }
-      for (const auto& shard : shards) AddFile((fs::path(dir) / shard).string());
-      for (const auto& [name, file] : j["weight_map"].items())
-        QUIP_CHECK_INPUT(by_name_.count(name) && by_name_[name].first->path() == (fs::path(dir) / file.get<std::string>()).string(),
-                         index.string(), "tensor '{}' is listed in {} but not stored there", name, file.get<std::string>());
-    } else {
-      Fail(dir, "no model.safetensors or model.safetensors.index.json in the folder");
-    }
-  }
-
-  // Tensor `name` as fp32 with exactly `shape`; throws naming the file otherwise.
-  TensorView Get(const std::string& name, const std::vector<int64_t>& shape, Model& model) {
-    auto it = by_name_.find(name);
-    if (it == by_name_.end()) Fail(first_path_, "missing tensor '{}'", name);
-    const auto& [file, tensor] = it->second;
-    QUIP_CHECK_INPUT(tensor->shape == shape, file->path(), "tensor '{}' has shape {} but config.json implies {}", name,
-                     ShapeString(tensor->shape), ShapeString(shape));
-    model.tensors.push_back({name, DTypeName(tensor->dtype), tensor->shape, int64_t(tensor->end - tensor->begin)});
-    return file->ReadF32(*tensor, model.owners);
-  }
-  bool Has(const std::string& name) const { return by_name_.count(name) > 0; }
-
- private:
-  void AddFile(const std::string& path) {
-    auto file = std::make_shared<SafetensorsFile>(path);
-    if (first_path_.empty()) first_path_ = path;
-    for (const auto& t : file->tensors()) {
-      auto [it, inserted] = by_name_.try_emplace(t.name, file.get(), &t);
-      QUIP_CHECK_INPUT(inserted, path, "tensor '{}' is also stored in {}", t.name, it->second.first->path());
-    }
-    files_.push_back(std::move(file));
-  }
-
-  std::vector<std::shared_ptr<SafetensorsFile>> files_;
-  std::map<std::string, std::pair<const SafetensorsFile*, const SafetensorsTensor*>> by_name_;
-  std::string first_path_;
-};
 
 }  // namespace
 
@@ -120,6 +63,28 @@ LlamaConfig ParseHfConfig(const std::string& path) {
   return c;
 }
 
+std::string HfConfigJson(const LlamaConfig& c) {
+  nlohmann::ordered_json j{{"architectures", {"LlamaForCausalLM"}},
+                           {"model_type", "llama"},
+                           {"hidden_act", "silu"},
+                           {"hidden_size", c.dim},
+                           {"intermediate_size", c.hidden_dim},
+                           {"num_hidden_layers", c.n_layers},
+                           {"num_attention_heads", c.n_heads},
+                           {"num_key_value_heads", c.n_kv_heads},
+                           {"head_dim", c.head_dim},
+                           {"max_position_embeddings", c.max_seq_len},
+                           {"rms_norm_eps", c.norm_eps},
+                           {"rope_theta", c.rope_theta},
+                           {"rope_scaling", nullptr},
+                           {"tie_word_embeddings", c.tied_embeddings},
+                           {"vocab_size", c.vocab_size},
+                           {"bos_token_id", c.bos_id},
+                           {"eos_token_id", c.eos_id},
+                           {"torch_dtype", "float32"}};
+  return j.dump(2);
+}
+
 Model LoadHfModel(const std::string& dir) {
   Model model;
   model.source = dir;
@@ -129,30 +94,30 @@ Model LoadHfModel(const std::string& dir) {
   TensorSource source(dir);
 
   const int64_t d = c.dim, q = c.q_dim(), kv = c.kv_dim(), h = c.hidden_dim, v = c.vocab_size;
-  auto linear = [&](const std::string& name, int64_t out, int64_t in) {
-    return std::make_unique<DenseLinear>(source.Get(name, {out, in}, model));
+  // A linear layer is dense ("<name>.weight") or, in quip folders, packed codes ("<name>.codes").
+  auto linear = [&](const std::string& name, int64_t out, int64_t in) -> std::unique_ptr<Linear> {
+    return std::make_unique<DenseLinear>(source.Get(name + ".weight", {out, in}, model));
   };
   model.token_embedding = source.Get("model.embed_tokens.weight", {v, d}, model);
   for (int l = 0; l < c.n_layers; ++l) {
     const std::string p = "model.layers." + std::to_string(l) + ".";
     LayerWeights layer;
     layer.attn_norm = source.Get(p + "input_layernorm.weight", {d}, model);
-    layer.q = linear(p + "self_attn.q_proj.weight", q, d);
-    layer.k = linear(p + "self_attn.k_proj.weight", kv, d);
-    layer.v = linear(p + "self_attn.v_proj.weight", kv, d);
-    layer.o = linear(p + "self_attn.o_proj.weight", d, q);
+    layer.q = linear(p + "self_attn.q_proj", q, d);
+    layer.k = linear(p + "self_attn.k_proj", kv, d);
+    layer.v = linear(p + "self_attn.v_proj", kv, d);
+    layer.o = linear(p + "self_attn.o_proj", d, q);
     layer.ffn_norm = source.Get(p + "post_attention_layernorm.weight", {d}, model);
-    layer.gate = linear(p + "mlp.gate_proj.weight", h, d);
-    layer.up = linear(p + "mlp.up_proj.weight", h, d);
-    layer.down = linear(p + "mlp.down_proj.weight", d, h);
+    layer.gate = linear(p + "mlp.gate_proj", h, d);
+    layer.up = linear(p + "mlp.up_proj", h, d);
+    layer.down = linear(p + "mlp.down_proj", d, h);
     model.layers.push_back(std::move(layer));
   }
   model.final_norm = source.Get("model.norm.weight", {d}, model);
-  if (c.tied_embeddings || !source.Has("lm_head.weight")) {
-    QUIP_CHECK_INPUT(c.tied_embeddings, dir, "missing tensor 'lm_head.weight' and tie_word_embeddings is false");
+  if (c.tied_embeddings) {
     model.lm_head = std::make_unique<DenseLinear>(model.token_embedding);
   } else {
-    model.lm_head = linear("lm_head.weight", v, d);
+    model.lm_head = linear("lm_head", v, d);
   }
   return model;
 }

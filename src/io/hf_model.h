@@ -11,6 +11,9 @@ namespace quip {
 // Parses and validates config.json of a Llama model.
 LlamaConfig ParseHfConfig(const std::string& config_path);
 
+// config.json text describing `config` (for folders quip writes).
+std::string HfConfigJson(const LlamaConfig& config);
+
 // Loads a whole folder; F32 weights stay memory-mapped.
 Model LoadHfModel(const std::string& dir);
 

@@ -39,19 +39,16 @@ Model LoadModel(const std::string& path) {
 
 std::unique_ptr<Tokenizer> LoadTokenizer(const Model& model) {
   const fs::path base = fs::is_directory(model.source) ? fs::path(model.source) : fs::path(model.source).parent_path();
+  // SentencePiece first (Hugging Face folders), then llama2.c's tokenizer files.
   std::unique_ptr<Tokenizer> tokenizer;
-  if (model.format == "llama2c") {
-    const fs::path candidates[] = {base / ("tok" + std::to_string(model.config.vocab_size) + ".bin"),
-                                   base / "tokenizer.bin"};
-    for (const auto& p : candidates)
-      if (fs::exists(p)) tokenizer = LoadLlama2cTokenizer(p.string(), model.config.vocab_size);
-    QUIP_CHECK_INPUT(tokenizer != nullptr, base.string(), "no llama2.c tokenizer (tok{}.bin or tokenizer.bin) beside the model",
-                     model.config.vocab_size);
+  if (fs::exists(base / "tokenizer.model")) {
+    tokenizer = LoadSentencePieceTokenizer((base / "tokenizer.model").string());
   } else {
-    const fs::path p = base / "tokenizer.model";
-    QUIP_CHECK_INPUT(fs::exists(p), base.string(), "no tokenizer.model in the model folder");
-    tokenizer = LoadSentencePieceTokenizer(p.string());
+    for (const fs::path& p : {base / ("tok" + std::to_string(model.config.vocab_size) + ".bin"), base / "tokenizer.bin"})
+      if (!tokenizer && fs::exists(p)) tokenizer = LoadLlama2cTokenizer(p.string(), model.config.vocab_size);
   }
+  QUIP_CHECK_INPUT(tokenizer != nullptr, base.string(),
+                   "no tokenizer beside the model (tokenizer.model, tok{}.bin or tokenizer.bin)", model.config.vocab_size);
   QUIP_CHECK_INPUT(tokenizer->vocab_size() <= model.config.vocab_size, base.string(),
                    "tokenizer has {} tokens but the model's vocabulary is {}", tokenizer->vocab_size(),
                    model.config.vocab_size);

@@ -1,0 +1,129 @@
+// quip quantize --model DIR --calib FILE --bits {2,3,4} --method M -o OUT_DIR
+//               [--nsamples N] [--ctx L] [--seed S] [--rho R] [--eval FILE] ...
+#include <fmt/core.h>
+#include <fmt/ranges.h>
+
+#include <filesystem>
+
+#include "cli/commands.h"
+#include "core/error.h"
+#include "core/progress.h"
+#include "io/quip_format.h"
+#include "model/forward.h"
+#include "model/load.h"
+#include "pipeline/calibration.h"
+#include "pipeline/methods.h"
+#include "pipeline/quantize_model.h"
+#include "text/perplexity.h"
+#include "text/text_file.h"
+
+namespace quip {
+
+namespace {
+
+struct Options {
+  std::string model, calib, out, method = "quip", eval, incoherence, rounding;
+  int bits = 2, nsamples = 128, ctx = 256, threads = 0, eval_windows = 0, rg_passes = 4;
+  uint64_t seed = 0;
+  double rho = 0.0, damping = 0.01;
+  bool no_rescale = false, range_tuning = false, force = false;
+};
+
+double Perplexity(const Model& model, const std::vector<int>& tokens, const Options& o, const char* label) {
+  Progress progress(fmt::format("ppl ({})", label));
+  return EvaluatePerplexity(model, tokens, o.ctx, o.eval_windows, o.eval,
+                            [&](int done, int total) { progress.Update(done, total); })
+      .ppl;
+}
+
+void Run(const Options& o) {
+  SetThreads(o.threads);
+  QuantConfig config = ConfigForMethod(o.method, o.bits);
+  if (!o.incoherence.empty()) {
+    QUIP_CHECK_INPUT(o.incoherence == "kron" || o.incoherence == "none", "--incoherence",
+                     "'{}' is not supported (kron, none)", o.incoherence);
+    config.incoherence = o.incoherence == "kron";
+  }
+  if (!o.rounding.empty()) config.rounding = ParseRounding(o.rounding);
+  if (o.no_rescale) config.rescale = false;
+  config.range_tuning = o.range_tuning;
+  config.rho = o.rho;
+  config.damping = o.damping;
+  config.seed = o.seed;
+  config.rg_passes = o.rg_passes;
+  QUIP_CHECK_INPUT(o.force || !std::filesystem::exists(o.out), o.out, "already exists (pass --force to replace it)");
+
+  Model model = LoadModel(o.model);
+  const auto tokenizer = LoadTokenizer(model);
+  QUIP_CHECK_INPUT(o.ctx <= model.config.max_seq_len, o.model, "--ctx {} exceeds max_position_embeddings {}", o.ctx,
+                   model.config.max_seq_len);
+  const auto windows = SampleCalibrationWindows(tokenizer->Encode(ReadTextFile(o.calib)), o.nsamples, o.ctx,
+                                                model.config.bos_id, o.seed, o.calib);
+  std::vector<int> eval_tokens;
+  double ppl_before = 0;
+  if (!o.eval.empty()) {
+    eval_tokens = tokenizer->Encode(ReadTextFile(o.eval));
+    ppl_before = Perplexity(model, eval_tokens, o, "fp32");
+  }
+  const LinearStorage before = MeasureLinearStorage(model);
+
+  nlohmann::json report;
+  {
+    Progress progress("quantize layer");
+    report = QuantizeModel(model, windows, {config, o.method}, [&](int done, int total) { progress.Update(done, total); });
+  }
+  report["model"] = o.model;
+  report["calib"] = o.calib;
+  if (!o.eval.empty()) {
+    const double ppl_after = Perplexity(model, eval_tokens, o, "quantized");
+    report["eval"] = {{"text", o.eval}, {"ctx", o.ctx}, {"ppl_fp32", ppl_before}, {"ppl_quantized", ppl_after},
+                      {"ratio", ppl_after / ppl_before}};
+  }
+  const std::map<std::string, std::string> metadata{{"quip.method", o.method},
+                                                    {"quip.bits", std::to_string(o.bits)},
+                                                    {"quip.rho", fmt::format("{}", report["rho"].get<double>())},
+                                                    {"quip.seed", std::to_string(o.seed)},
+                                                    {"quip.tool_version", QUIP_VERSION}};
+  const std::filesystem::path source = model.source;
+  WriteQuantizedModel(model, o.out, metadata, report,
+                      (std::filesystem::is_directory(source) ? source : source.parent_path()).string(), o.force);
+
+  const LinearStorage after = MeasureLinearStorage(model);
+  fmt::print("quantized {} with {} at {} bits -> {}\n", o.model, o.method, o.bits, o.out);
+  fmt::print("linear weights: {:.2f} MB fp32 -> {:.2f} MB ({:.3f} bits/weight), {:.1f} s, peak RSS {:.0f} MB\n",
+             before.bytes / 1e6, after.bytes / 1e6, after.bits_per_weight(),
+             report["seconds"]["total"].get<double>(), report["peak_rss_bytes"].get<double>() / 1e6);
+  if (!o.eval.empty())
+    fmt::print("perplexity on {}: fp32 {:.4f} -> quantized {:.4f} (ratio {:.4f})\n", o.eval, ppl_before,
+               report["eval"]["ppl_quantized"].get<double>(), report["eval"]["ratio"].get<double>());
+}
+
+}  // namespace
+
+void RegisterQuantizeCommand(CLI::App& app) {
+  auto o = std::make_shared<Options>();
+  auto* cmd = app.add_subcommand("quantize", "Quantize a model's linear layers (QuIP and baselines)");
+  cmd->add_option("--model", o->model, "Model folder or llama2.c .bin")->required();
+  cmd->add_option("--calib", o->calib, "Calibration text (UTF-8)")->required();
+  cmd->add_option("--bits", o->bits, "Bits per weight: 2, 3 or 4")->capture_default_str();
+  cmd->add_option("--method", o->method, fmt::format("One of: {}", fmt::join(MethodNames(), ", ")))
+      ->capture_default_str();
+  cmd->add_option("-o,--out", o->out, "Output folder (written atomically)")->required();
+  cmd->add_option("--nsamples", o->nsamples, "Calibration windows")->capture_default_str();
+  cmd->add_option("--ctx", o->ctx, "Tokens per calibration window (and eval window)")->capture_default_str();
+  cmd->add_option("--seed", o->seed, "Seed for windows, rotations and stochastic rounding")->capture_default_str();
+  cmd->add_option("--rho", o->rho, "Grid range in RMS units (0 = per-bit default)");
+  cmd->add_option("--alpha", o->damping, "Hessian damping alpha")->capture_default_str();
+  cmd->add_option("--incoherence", o->incoherence, "Override: kron or none");
+  cmd->add_option("--rounding", o->rounding, "Override: near, stoch, ldlq, optq, ldlq-rg");
+  cmd->add_flag("--no-rescale", o->no_rescale, "Skip the diagonal rescaling D-tilde");
+  cmd->add_flag("--range-tuning", o->range_tuning, "Search rho per matrix for the lowest proxy loss");
+  cmd->add_option("--rg-passes", o->rg_passes, "Greedy passes of LDLQ-RG")->capture_default_str();
+  cmd->add_option("--eval", o->eval, "Also report fp32 vs quantized perplexity on this text");
+  cmd->add_option("--eval-windows", o->eval_windows, "Windows of --eval to score (0 = all)");
+  cmd->add_option("--threads", o->threads, "Worker threads (0 = all cores)");
+  cmd->add_flag("--force", o->force, "Replace an existing output folder");
+  cmd->callback([o] { Run(*o); });
+}
+
+}  // namespace quip

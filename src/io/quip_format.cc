@@ -1,0 +1,174 @@
+#include "io/quip_format.h"
+
+#include <unistd.h>
+
+#include <cmath>
+#include <filesystem>
+
+#include "core/error.h"
+#include "io/atomic_file.h"
+#include "io/hf_model.h"
+#include "model/quantized_linear.h"
+#include "quant/packing.h"
+
+namespace quip {
+namespace fs = std::filesystem;
+
+namespace {
+
+const char* kLinearsKey = "quip.linears";
+
+// Reads a [1] or [rows] F32 tensor and broadcasts it to `rows` values.
+std::vector<float> ReadPerRow(TensorSource& source, const std::string& name, int rows, Model& model) {
+  const std::vector<int64_t>* shape = source.ShapeOf(name);
+  QUIP_CHECK_INPUT(shape != nullptr, source.first_path(), "missing tensor '{}'", name);
+  const bool uniform = *shape == std::vector<int64_t>{1};
+  const TensorView v = source.Get(name, {uniform ? 1 : rows}, model);
+  std::vector<float> values(size_t(rows), v.data[0]);
+  if (!uniform) values.assign(v.data, v.data + rows);
+  for (float x : values)
+    QUIP_CHECK_INPUT(std::isfinite(x), source.first_path(), "tensor '{}' holds a non-finite value", name);
+  return values;
+}
+
+}  // namespace
+
+bool IsQuipCheckpoint(const TensorSource& source) { return source.metadata().count("quip.format_version") > 0; }
+
+std::unique_ptr<Linear> ReadQuantizedLinear(TensorSource& source, const std::string& name, int rows, int cols,
+                                            Model& model) {
+  const std::string& path = source.first_path();
+  const auto& meta = source.metadata();
+  QUIP_CHECK_INPUT(meta.count("quip.format_version") && meta.at("quip.format_version") == kQuipFormatVersion, path,
+                   "unsupported quip format version '{}' (this build reads {})",
+                   meta.count("quip.format_version") ? meta.at("quip.format_version") : "", kQuipFormatVersion);
+  QUIP_CHECK_INPUT(meta.count(kLinearsKey), path, "__metadata__ lacks '{}'", kLinearsKey);
+  nlohmann::json linears;
+  try {
+    linears = nlohmann::json::parse(meta.at(kLinearsKey));
+  } catch (const nlohmann::json::exception& e) {
+    Fail(path, "__metadata__ '{}' is not valid JSON: {}", kLinearsKey, e.what());
+  }
+  QUIP_CHECK_INPUT(linears.is_object() && linears.contains(name) && linears[name].is_object(), path,
+                   "__metadata__ '{}' has no entry for '{}'", kLinearsKey, name);
+  const nlohmann::json& info = linears[name];
+  const std::string where = path + ": " + name;
+  QUIP_CHECK_INPUT(info.contains("bits") && info["bits"].is_number_integer(), where, "missing integer 'bits'");
+  const int bits = info["bits"].get<int>();
+  QUIP_CHECK_INPUT(bits >= 2 && bits <= 4, where, "bit width {} is not supported (2, 3 or 4)", bits);
+  const std::string incoherence = info.value("incoherence", "");
+  QUIP_CHECK_INPUT(incoherence == "kron" || incoherence == "none", where,
+                   "incoherence '{}' is not supported (kron, none)", incoherence);
+  const bool incoherent = incoherence == "kron";
+  uint64_t seed_u = 0, seed_v = 0;
+  if (incoherent) {
+    QUIP_CHECK_INPUT(info.contains("seed_u") && info["seed_u"].is_number_unsigned() && info.contains("seed_v") &&
+                         info["seed_v"].is_number_unsigned(),
+                     where, "incoherent layer lacks unsigned 'seed_u'/'seed_v'");
+    seed_u = info["seed_u"].get<uint64_t>();
+    seed_v = info["seed_v"].get<uint64_t>();
+  }
+
+  const uint8_t* codes = source.GetRaw(name + ".codes", DType::kU8, {rows, PackedBytes(cols, bits)}, model);
+  std::vector<float> scale = ReadPerRow(source, name + ".scale", rows, model);
+  std::vector<float> zero = ReadPerRow(source, name + ".zero", rows, model);
+  std::vector<float> rescale;
+  if (source.Has(name + ".rescale")) {
+    const TensorView r = source.Get(name + ".rescale", {cols}, model);
+    rescale.assign(r.data, r.data + cols);
+    for (float v : rescale)
+      QUIP_CHECK_INPUT(std::isfinite(v) && v > 0.0f, where, "rescale holds a non-positive or non-finite value {}", v);
+  }
+  return std::make_unique<QuantizedLinear>(rows, cols, bits, codes, std::move(scale), std::move(zero),
+                                           std::move(rescale), incoherent, seed_u, seed_v);
+}
+
+namespace {
+
+void AddLinear(SafetensorsWriter& writer, nlohmann::json& linears, const std::string& name, const Linear& linear) {
+  if (const auto* dense = dynamic_cast<const DenseLinear*>(&linear)) {
+    writer.AddF32(name + ".weight", dense->weight().shape, dense->weight().data);
+    return;
+  }
+  const auto* q = dynamic_cast<const QuantizedLinear*>(&linear);
+  QUIP_ASSERT(q != nullptr);
+  const int rows = q->out_features();
+  writer.Add(name + ".codes", DType::kU8, {rows, q->row_bytes()}, q->packed(), size_t(rows) * q->row_bytes());
+  auto per_row = [&](const std::string& key, const std::vector<float>& v) {
+    const bool uniform = std::all_of(v.begin(), v.end(), [&](float x) { return x == v[0]; });
+    writer.AddF32(name + key, {uniform ? 1 : rows}, v.data());
+  };
+  per_row(".scale", q->row_scale());
+  per_row(".zero", q->row_zero());
+  if (!q->rescale().empty()) writer.AddF32(name + ".rescale", {q->in_features()}, q->rescale().data());
+  nlohmann::json info{{"bits", q->bits()}, {"incoherence", q->incoherent() ? "kron" : "none"}};
+  if (q->incoherent()) {
+    info["seed_u"] = q->seed_u();
+    info["seed_v"] = q->seed_v();
+  }
+  linears[name] = info;
+}
+
+}  // namespace
+
+void WriteQuantizedModel(const Model& model, const std::string& out_dir,
+                         const std::map<std::string, std::string>& run_metadata, const nlohmann::json& report,
+                         const std::string& tokenizer_dir, bool force) {
+  const LlamaConfig& c = model.config;
+  QUIP_CHECK_INPUT(force || !fs::exists(out_dir), out_dir, "already exists (pass --force to replace it)");
+  SafetensorsWriter writer;
+  nlohmann::json linears = nlohmann::json::object();
+  writer.AddF32("model.embed_tokens.weight", model.token_embedding.shape, model.token_embedding.data);
+  for (int l = 0; l < c.n_layers; ++l) {
+    const LayerWeights& w = model.layers[l];
+    const std::string p = "model.layers." + std::to_string(l) + ".";
+    writer.AddF32(p + "input_layernorm.weight", {c.dim}, w.attn_norm.data);
+    writer.AddF32(p + "post_attention_layernorm.weight", {c.dim}, w.ffn_norm.data);
+    AddLinear(writer, linears, p + "self_attn.q_proj", *w.q);
+    AddLinear(writer, linears, p + "self_attn.k_proj", *w.k);
+    AddLinear(writer, linears, p + "self_attn.v_proj", *w.v);
+    AddLinear(writer, linears, p + "self_attn.o_proj", *w.o);
+    AddLinear(writer, linears, p + "mlp.gate_proj", *w.gate);
+    AddLinear(writer, linears, p + "mlp.up_proj", *w.up);
+    AddLinear(writer, linears, p + "mlp.down_proj", *w.down);
+  }
+  writer.AddF32("model.norm.weight", {c.dim}, model.final_norm.data);
+  if (!c.tied_embeddings) AddLinear(writer, linears, "lm_head", *model.lm_head);
+  writer.SetMetadata("format", "pt");
+  writer.SetMetadata("quip.format_version", kQuipFormatVersion);
+  writer.SetMetadata(kLinearsKey, linears.dump());
+  for (const auto& [k, v] : run_metadata) writer.SetMetadata(k, v);
+
+  // Build everything in a sibling temp folder, then rename it into place.
+  const fs::path target = fs::absolute(out_dir);
+  const fs::path temp = target.string() + ".tmp." + std::to_string(::getpid());
+  fs::remove_all(temp);
+  fs::create_directories(temp);
+  try {
+    writer.Write((temp / "model.safetensors").string());
+    nlohmann::ordered_json config = nlohmann::ordered_json::parse(HfConfigJson(c));
+    config["quantization_config"] = {{"quant_method", "quip"}, {"format_version", kQuipFormatVersion}};
+    for (const auto& [k, v] : run_metadata) config["quantization_config"][k.substr(k.find('.') + 1)] = v;
+    WriteFileAtomically((temp / "config.json").string(), config.dump(2) + "\n");
+    WriteFileAtomically((temp / "quant_report.json").string(), report.dump(2) + "\n");
+    for (const char* name : {"tokenizer.model", "tokenizer_config.json", "special_tokens_map.json",
+                             "generation_config.json", "tokenizer.bin"})
+      if (fs::exists(fs::path(tokenizer_dir) / name)) fs::copy_file(fs::path(tokenizer_dir) / name, temp / name);
+    const std::string tok = "tok" + std::to_string(c.vocab_size) + ".bin";
+    if (fs::exists(fs::path(tokenizer_dir) / tok)) fs::copy_file(fs::path(tokenizer_dir) / tok, temp / tok);
+    if (fs::exists(target)) {
+      const fs::path old = target.string() + ".old." + std::to_string(::getpid());
+      fs::rename(target, old);
+      fs::rename(temp, target);
+      fs::remove_all(old);
+    } else {
+      fs::rename(temp, target);
+    }
+  } catch (...) {
+    std::error_code ignored;
+    fs::remove_all(temp, ignored);
+    throw;
+  }
+}
+
+}  // namespace quip

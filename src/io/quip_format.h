@@ -1,0 +1,44 @@
+// quip's quantized model folder: a Hugging Face Llama folder whose linear layers
+// are stored as packed codes instead of `.weight`. Frozen names (append, never rename):
+//
+//   <linear>.codes    U8  [rows, PackedBytes(cols, bits)]  codes, each row starting on a byte
+//                                                          (bit layout: src/quant/packing.h)
+//   <linear>.scale    F32 [1] or [rows]   grid step per row (one value: the same for all rows)
+//   <linear>.zero     F32 [1] or [rows]   grid zero point per row, in code units
+//   <linear>.rescale  F32 [cols]          diagonal rescaling D-tilde (absent when off)
+//
+// with <linear> e.g. "model.layers.0.self_attn.q_proj". The safetensors __metadata__
+// holds "quip.format_version" ("1"), "quip.linears" (JSON: name -> {"bits", "incoherence":
+// "kron"|"none", "seed_u", "seed_v"}) and run information ("quip.method", "quip.bits",
+// "quip.rho", "quip.seed", "quip.tool_version"). Embeddings, norms and lm_head stay F32.
+#pragma once
+
+#include <map>
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <string>
+
+#include "io/tensor_source.h"
+#include "model/model.h"
+
+namespace quip {
+
+inline constexpr const char* kQuipFormatVersion = "1";
+
+// True if the checkpoint was written by WriteQuantizedModel.
+bool IsQuipCheckpoint(const TensorSource& source);
+
+// Builds the quantized layer `name` ([rows, cols]) from the tensors and metadata; every
+// field is validated against the file.
+std::unique_ptr<Linear> ReadQuantizedLinear(TensorSource& source, const std::string& name, int rows, int cols,
+                                            Model& model);
+
+// Writes `model` (dense and quantized layers alike) as a quip folder at `out_dir`,
+// atomically: everything goes to a temporary folder that is renamed into place. An
+// existing out_dir is replaced only when `force`. `run_metadata` lands in __metadata__,
+// `report` in out_dir/quant_report.json; tokenizer files are copied from `tokenizer_dir`.
+void WriteQuantizedModel(const Model& model, const std::string& out_dir,
+                         const std::map<std::string, std::string>& run_metadata, const nlohmann::json& report,
+                         const std::string& tokenizer_dir, bool force);
+
+}  // namespace quip

@@ -1,0 +1,44 @@
+// Every tensor of a Hugging Face checkpoint folder by name, whether it is one
+// model.safetensors or shards listed in model.safetensors.index.json.
+#pragma once
+
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "io/safetensors.h"
+#include "model/model.h"
+
+namespace quip {
+
+class TensorSource {
+ public:
+  explicit TensorSource(const std::string& dir);
+
+  // Tensor `name` as fp32 with exactly `shape`, recorded in model.tensors and kept
+  // alive by model.owners; throws naming the file otherwise.
+  TensorView Get(const std::string& name, const std::vector<int64_t>& shape, Model& model);
+  // Raw bytes of tensor `name`, which must have `dtype` and `shape`.
+  const uint8_t* GetRaw(const std::string& name, DType dtype, const std::vector<int64_t>& shape, Model& model);
+  bool Has(const std::string& name) const { return by_name_.count(name) > 0; }
+  // Shape of tensor `name` as stored, or nullptr when absent.
+  const std::vector<int64_t>* ShapeOf(const std::string& name) const {
+    auto it = by_name_.find(name);
+    return it == by_name_.end() ? nullptr : &it->second.second->shape;
+  }
+  // The safetensors metadata of the first file (quip writes one file).
+  const std::map<std::string, std::string>& metadata() const { return files_.front()->metadata(); }
+  const std::string& first_path() const { return first_path_; }
+
+ private:
+  void AddFile(const std::string& path);
+  const std::pair<const SafetensorsFile*, const SafetensorsTensor*>& Lookup(const std::string& name,
+                                                                          const std::vector<int64_t>& shape);
+
+  std::vector<std::shared_ptr<SafetensorsFile>> files_;
+  std::map<std::string, std::pair<const SafetensorsFile*, const SafetensorsTensor*>> by_name_;
+  std::string first_path_;
+};
+
+}  // namespace quip

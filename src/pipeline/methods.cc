@@ -1,0 +1,63 @@
+#include "pipeline/methods.h"
+
+#include <fmt/ranges.h>
+
+#include "core/error.h"
+
+namespace quip {
+namespace {
+
+struct Preset {
+  const char* name;
+  Rounding rounding;
+  bool incoherence;  // incoherence processing = diagonal rescaling + Kronecker rotations
+};
+
+constexpr Preset kPresets[] = {
+    {"near", Rounding::kNearest, false},    {"stoch", Rounding::kStochastic, false},
+    {"near-incp", Rounding::kNearest, true}, {"optq", Rounding::kOptq, false},
+    {"ldlq", Rounding::kLdlq, false},       {"ldlq-rg", Rounding::kLdlqRg, false},
+    {"quip", Rounding::kLdlq, true},        {"quip-rg", Rounding::kLdlqRg, true},
+};
+
+constexpr std::pair<Rounding, const char*> kRoundings[] = {{Rounding::kNearest, "near"},
+                                                           {Rounding::kStochastic, "stoch"},
+                                                           {Rounding::kLdlq, "ldlq"},
+                                                           {Rounding::kOptq, "optq"},
+                                                           {Rounding::kLdlqRg, "ldlq-rg"}};
+
+}  // namespace
+
+std::vector<std::string> MethodNames() {
+  std::vector<std::string> names;
+  for (const auto& p : kPresets) names.push_back(p.name);
+  return names;
+}
+
+QuantConfig ConfigForMethod(const std::string& method, int bits) {
+  QUIP_CHECK_INPUT(bits >= 2 && bits <= 4, "--bits", "{} is not supported (2, 3 or 4)", bits);
+  for (const auto& p : kPresets) {
+    if (method != p.name) continue;
+    QuantConfig config;
+    config.bits = bits;
+    config.rounding = p.rounding;
+    config.incoherence = p.incoherence;
+    config.rescale = p.incoherence;
+    return config;
+  }
+  Fail("--method", "unknown method '{}' (choose from {})", method, fmt::join(MethodNames(), ", "));
+}
+
+const char* RoundingName(Rounding rounding) {
+  for (const auto& [r, name] : kRoundings)
+    if (r == rounding) return name;
+  return "?";
+}
+
+Rounding ParseRounding(const std::string& name) {
+  for (const auto& [r, n] : kRoundings)
+    if (name == n) return r;
+  Fail("--rounding", "unknown rounding '{}' (near, stoch, ldlq, optq, ldlq-rg)", name);
+}
+
+}  // namespace quip

@@ -1,0 +1,178 @@
+#include "pipeline/quantize_model.h"
+
+#include <sys/resource.h>
+
+#include <chrono>
+#include <cstring>
+#include <exception>
+
+#include "core/error.h"
+#include "model/forward.h"
+#include "model/quantized_linear.h"
+#include "pipeline/methods.h"
+#include "quant/hessian.h"
+
+namespace quip {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+double Seconds(Clock::time_point since) { return std::chrono::duration<double>(Clock::now() - since).count(); }
+
+// Routes each linear input of the observed block into its Hessian.
+class HessianCollector final : public LinearInputObserver {
+ public:
+  explicit HessianCollector(const LlamaConfig& c) : qkv(c.dim), o(c.q_dim()), gate_up(c.dim), down(c.hidden_dim) {}
+  void Observe(int, LinearInput which, const float* x, int ntok, int) override {
+    switch (which) {
+      case LinearInput::kQkv: qkv.Add(x, ntok); break;
+      case LinearInput::kO: o.Add(x, ntok); break;
+      case LinearInput::kGateUp: gate_up.Add(x, ntok); break;
+      case LinearInput::kDown: down.Add(x, ntok); break;
+    }
+  }
+  HessianAccumulator qkv, o, gate_up, down;
+};
+
+// Mixes the run's seed with a linear's name so every matrix gets its own
+// reproducible U, V and stochastic-rounding stream (FNV-1a, then splitmix64).
+uint64_t LayerSeed(uint64_t seed, const std::string& name) {
+  uint64_t h = 1469598103934665603ull ^ seed;
+  for (unsigned char ch : name) h = (h ^ ch) * 1099511628211ull;
+  h += 0x9e3779b97f4a7c15ull;
+  h = (h ^ (h >> 30)) * 0xbf58476d1ce4e5b9ull;
+  h = (h ^ (h >> 27)) * 0x94d049bb133111ebull;
+  return h ^ (h >> 31);
+}
+
+}  // namespace
+
+int64_t PeakRssBytes() {
+  struct rusage usage {};
+  ::getrusage(RUSAGE_SELF, &usage);
+  return int64_t(usage.ru_maxrss) * 1024;
+}
+
+LinearStorage MeasureLinearStorage(const Model& model) {
+  LinearStorage s;
+  for (const auto& layer : model.layers)
+    for (const Linear* l : {layer.q.get(), layer.k.get(), layer.v.get(), layer.o.get(), layer.gate.get(),
+                            layer.up.get(), layer.down.get()}) {
+      s.weights += int64_t(l->out_features()) * l->in_features();
+      s.bytes += l->WeightBytes();
+    }
+  return s;
+}
+
+nlohmann::json QuantizeModel(Model& model, const std::vector<std::vector<int>>& windows,
+                             const QuantizeModelOptions& options, const LayerProgressFn& progress) {
+  const auto start = Clock::now();
+  const LlamaConfig& c = model.config;
+  QUIP_ASSERT(!windows.empty());
+  const int length = int(windows[0].size());
+  const int dim = c.dim;
+
+  // Residual stream of every calibration window entering the current block.
+  std::vector<float> x(windows.size() * length * dim);
+  for (size_t w = 0; w < windows.size(); ++w) Embed(model, windows[w], &x[w * length * dim]);
+  std::vector<float> scratch_x(size_t(length) * dim);
+  KvCache cache(c, length);
+  ForwardScratch scratch(c, length);
+
+  double capture_s = 0, quantize_s = 0, propagate_s = 0;
+  nlohmann::json linears = nlohmann::json::array();
+  for (int l = 0; l < c.n_layers; ++l) {
+    // 1. Hessians of this block's inputs, from the (already quantized) previous blocks' outputs.
+    auto t0 = Clock::now();
+    HessianCollector hessians(c);
+    for (size_t w = 0; w < windows.size(); ++w) {
+      std::memcpy(scratch_x.data(), &x[w * length * dim], scratch_x.size() * sizeof(float));
+      RunBlock(model, l, scratch_x.data(), length, 0, cache, scratch, &hessians);
+    }
+    capture_s += Seconds(t0);
+
+    // 2. Quantize the seven linears; independent, so they run in parallel.
+    t0 = Clock::now();
+    LayerWeights& layer = model.layers[l];
+    const std::string prefix = "model.layers." + std::to_string(l) + ".";
+    struct Job {
+      std::string name;
+      std::unique_ptr<Linear>* slot;
+      const HessianAccumulator* hessian;
+      QuantStats stats;
+      double seconds = 0;
+      std::unique_ptr<Linear> result;
+    };
+    std::vector<Job> jobs;
+    jobs.push_back({prefix + "self_attn.q_proj", &layer.q, &hessians.qkv});
+    jobs.push_back({prefix + "self_attn.k_proj", &layer.k, &hessians.qkv});
+    jobs.push_back({prefix + "self_attn.v_proj", &layer.v, &hessians.qkv});
+    jobs.push_back({prefix + "self_attn.o_proj", &layer.o, &hessians.o});
+    jobs.push_back({prefix + "mlp.gate_proj", &layer.gate, &hessians.gate_up});
+    jobs.push_back({prefix + "mlp.up_proj", &layer.up, &hessians.gate_up});
+    jobs.push_back({prefix + "mlp.down_proj", &layer.down, &hessians.down});
+    std::exception_ptr failure;
+#pragma omp parallel for schedule(dynamic, 1)
+    for (size_t j = 0; j < jobs.size(); ++j) {
+      Job& job = jobs[j];
+      try {
+        const auto job_start = Clock::now();
+        const auto* dense = dynamic_cast<const DenseLinear*>(job.slot->get());
+        QUIP_CHECK_INPUT(dense != nullptr, job.name, "is already quantized");
+        QuantConfig config = options.config;
+        config.seed = LayerSeed(options.config.seed, job.name);
+        const QuantizedMatrix q = QuantizeMatrix(dense->weight().data, dense->out_features(), dense->in_features(),
+                                                 job.hessian->Mean(), config, &job.stats);
+        job.result = std::make_unique<QuantizedLinear>(q);
+        job.seconds = Seconds(job_start);
+      } catch (...) {
+#pragma omp critical
+        failure = std::current_exception();
+      }
+    }
+    if (failure) std::rethrow_exception(failure);
+    for (Job& job : jobs) {
+      *job.slot = std::move(job.result);
+      linears.push_back({{"name", job.name},
+                         {"rows", (*job.slot)->out_features()},
+                         {"cols", (*job.slot)->in_features()},
+                         {"relative_proxy_loss", job.stats.relative_proxy_loss},
+                         {"proxy_loss", job.stats.proxy_loss},
+                         {"mu_h_before", job.stats.mu_h_before},
+                         {"mu_h_after", job.stats.mu_h_after},
+                         {"mu_w_before", job.stats.mu_w_before},
+                         {"mu_w_after", job.stats.mu_w_after},
+                         {"seconds", job.seconds},
+                         {"note", job.stats.note}});
+    }
+    quantize_s += Seconds(t0);
+
+    // 3. Outputs of the quantized block feed the next one.
+    t0 = Clock::now();
+    for (size_t w = 0; w < windows.size(); ++w)
+      RunBlock(model, l, &x[w * length * dim], length, 0, cache, scratch, nullptr);
+    propagate_s += Seconds(t0);
+    if (progress) progress(l + 1, c.n_layers);
+  }
+
+  const LinearStorage storage = MeasureLinearStorage(model);
+  const QuantConfig& q = options.config;
+  return {{"method", options.method},
+          {"bits", q.bits},
+          {"rounding", RoundingName(q.rounding)},
+          {"incoherence", q.incoherence ? "kron" : "none"},
+          {"rescale", q.rescale},
+          {"range_tuning", q.range_tuning},
+          {"damping", q.damping},
+          {"rho", q.rho > 0 ? q.rho : DefaultRho(q.bits)},
+          {"seed", q.seed},
+          {"calibration", {{"windows", windows.size()}, {"ctx", length}}},
+          {"seconds", {{"capture_hessians", capture_s}, {"quantize", quantize_s}, {"propagate", propagate_s},
+                       {"total", Seconds(start)}}},
+          {"linear_bytes", storage.bytes},
+          {"linear_weights", storage.weights},
+          {"bits_per_linear_weight", storage.bits_per_weight()},
+          {"peak_rss_bytes", PeakRssBytes()},
+          {"linears", linears}};
+}
+
+}  // namespace quip

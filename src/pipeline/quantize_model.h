@@ -1,0 +1,43 @@
+// Quantizes every linear layer of a model, block by block (QuIP section 1):
+//   1. run the calibration windows through block l (inputs = outputs of the already
+//      quantized blocks 0..l-1) and accumulate H = E[x x^T] per distinct linear input
+//      (q/k/v share one, gate/up share one, o_proj and down_proj have their own);
+//   2. quantize the block's seven linears (pre-processing, rounding: src/quant);
+//   3. rerun block l with its quantized weights to produce block l+1's inputs.
+// Only one block's activations and Hessians are alive at a time.
+#pragma once
+
+#include <functional>
+#include <nlohmann/json.hpp>
+#include <vector>
+
+#include "model/model.h"
+#include "quant/quantize.h"
+
+namespace quip {
+
+struct QuantizeModelOptions {
+  QuantConfig config;  // per-layer settings; config.seed is mixed with the layer's name
+  std::string method;  // recorded in the report
+};
+
+// Called as each layer's linears are done: (layer index, layer count).
+using LayerProgressFn = std::function<void(int, int)>;
+
+// Replaces the linears of `model` with QuantizedLinear layers and returns the report
+// (per-linear statistics, seconds per stage, bits per weight, peak RSS).
+nlohmann::json QuantizeModel(Model& model, const std::vector<std::vector<int>>& windows,
+                             const QuantizeModelOptions& options, const LayerProgressFn& progress = nullptr);
+
+// Peak resident set size of this process in bytes.
+int64_t PeakRssBytes();
+
+// Bytes of the linear layers' weights as stored (codes, scales, rescale) and their count.
+struct LinearStorage {
+  int64_t bytes = 0;
+  int64_t weights = 0;
+  double bits_per_weight() const { return weights ? 8.0 * double(bytes) / double(weights) : 0.0; }
+};
+LinearStorage MeasureLinearStorage(const Model& model);
+
+}  // namespace quip
