@@ -101,39 +101,29 @@ void RunBlock(const Model& model, int layer, float* x, int ntok, int pos0, KvCac
     std::memcpy(cache.value(layer, pos), &s.v[size_t(t) * kvd], kvd * sizeof(float));
   }
 
+  // Causal attention per head as two BLAS products: S = Q K^T / sqrt(d) over all
+  // cached positions, row-wise softmax with future positions masked, out = S V.
+  // Query and key/value heads are read in place with row strides (no copies); a
+  // group of n_heads / n_kv_heads query heads shares one key/value head (GQA).
   const int group = c.n_heads / c.n_kv_heads;
-  const float scale = 1.0f / std::sqrt(float(hd));
-  const int64_t work = int64_t(ntok) * c.n_heads * (pos0 + ntok) * hd;
-#pragma omp parallel if (work > (1 << 16))
-  {
-    std::vector<float> scores(size_t(pos0 + ntok));
-#pragma omp for collapse(2) schedule(dynamic, 4)
-    for (int t = 0; t < ntok; ++t)
-      for (int h = 0; h < c.n_heads; ++h) {
-        const int pos = pos0 + t;
-        const int kv_off = (h / group) * hd;
-        const float* q = &s.q[size_t(t) * qd + h * hd];
-        float max_score = -INFINITY;
-        for (int p = 0; p <= pos; ++p) {
-          const float* k = cache.key(layer, p) + kv_off;
-          float dot = 0.0f;
-          for (int i = 0; i < hd; ++i) dot += q[i] * k[i];
-          scores[p] = dot * scale;
-          max_score = std::max(max_score, scores[p]);
-        }
-        float sum = 0.0f;
-        for (int p = 0; p <= pos; ++p) {
-          scores[p] = std::exp(scores[p] - max_score);
-          sum += scores[p];
-        }
-        float* out = &s.attn[size_t(t) * qd + h * hd];
-        std::fill(out, out + hd, 0.0f);
-        for (int p = 0; p <= pos; ++p) {
-          const float* v = cache.value(layer, p) + kv_off;
-          const float weight = scores[p] / sum;
-          for (int i = 0; i < hd; ++i) out[i] += weight * v[i];
-        }
-      }
+  const int n_pos = pos0 + ntok;
+  s.scores.resize(size_t(ntok) * n_pos);
+  for (int h = 0; h < c.n_heads; ++h) {
+    const int kv_off = (h / group) * hd;
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, ntok, n_pos, hd, 1.0f / std::sqrt(float(hd)), &s.q[h * hd],
+                qd, cache.key(layer, 0) + kv_off, kvd, 0.0f, s.scores.data(), n_pos);
+    for (int t = 0; t < ntok; ++t) {
+      float* row = &s.scores[size_t(t) * n_pos];
+      const int visible = pos0 + t + 1;
+      const float max_score = *std::max_element(row, row + visible);
+      float sum = 0.0f;
+      for (int p = 0; p < visible; ++p) sum += (row[p] = std::exp(row[p] - max_score));
+      const float inv_sum = 1.0f / sum;
+      for (int p = 0; p < visible; ++p) row[p] *= inv_sum;
+      std::fill(row + visible, row + n_pos, 0.0f);
+    }
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, ntok, hd, n_pos, 1.0f, s.scores.data(), n_pos,
+                cache.value(layer, 0) + kv_off, kvd, 0.0f, &s.attn[h * hd], qd);
   }
   if (observer) observer->Observe(layer, LinearInput::kO, s.attn.data(), ntok, qd);
   w.o->Forward(s.attn.data(), ntok, s.hidden.data());
