@@ -74,7 +74,8 @@ class Llama2cTokenizer final : public Tokenizer {
     const std::string& t = texts_[id];
     unsigned byte;
     if (t.size() == 6 && std::sscanf(t.c_str(), "<0x%02X>", &byte) == 1) return std::string(1, char(byte));
-    if (t == "<s>" || t == "</s>" || t == "<unk>") return "";
+    // llama2.c's export writes BOS/EOS as "\n<s>\n" and "\n</s>\n" (tok512.bin does).
+    if (t == "<s>" || t == "</s>" || t == "<unk>" || t == "\n<s>\n" || t == "\n</s>\n") return "";
     return t;
   }
 

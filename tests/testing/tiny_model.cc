@@ -9,6 +9,10 @@
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <random>
+#include <stdexcept>
+#include <cmath>
+#include <cstdlib>
+#include <iterator>
 
 #include "io/safetensors.h"
 
@@ -170,5 +174,84 @@ CommandResult RunCommand(const std::string& command) {
 std::string QuipBinary() { return QUIP_BINARY; }
 std::string SourceDir() { return QUIP_SOURCE_DIR; }
 std::string SharedDir() { return QUIP_SHARED_DIR; }
+
+uint16_t FloatToF16Bits(float f) {
+  // Rounding by float arithmetic (as in Maratyszcza's FP16 library): scaling pushes the
+  // bits to be dropped below the float mantissa, so the FPU rounds to nearest even.
+  uint32_t w;
+  std::memcpy(&w, &f, 4);
+  const uint32_t shl1_w = w + w;
+  const uint32_t sign = w & 0x80000000u;
+  float base = (std::fabs(f) * 0x1.0p+112f) * 0x1.0p-110f;
+  uint32_t bias = shl1_w & 0xFF000000u;
+  if (bias < 0x71000000u) bias = 0x71000000u;
+  const uint32_t bias_bits = (bias >> 1) + 0x07800000u;
+  float bias_f;
+  std::memcpy(&bias_f, &bias_bits, 4);
+  base = bias_f + base;
+  uint32_t bits;
+  std::memcpy(&bits, &base, 4);
+  const uint32_t nonsign = ((bits >> 13) & 0x7C00u) + (bits & 0x0FFFu);
+  return static_cast<uint16_t>((sign >> 16) | (shl1_w > 0xFF000000u ? 0x7E00u : nonsign));
+}
+
+uint16_t FloatToBf16Bits(float f) {
+  uint32_t x;
+  std::memcpy(&x, &f, 4);
+  if ((x & 0x7fffffffu) > 0x7f800000u) return static_cast<uint16_t>((x >> 16) | 0x40u);  // quiet NaN
+  x += 0x7fffu + ((x >> 16) & 1u);
+  return static_cast<uint16_t>(x >> 16);
+}
+
+void WriteHfFolderAs(const TinyWeights& w, const std::string& dir, DType dtype, int shards) {
+  if (dtype == DType::kF32) return WriteHfFolder(w, dir, shards);
+  if (dtype != DType::kF16 && dtype != DType::kBF16) throw std::invalid_argument("WriteHfFolderAs: F32, F16 or BF16");
+  fs::create_directories(dir);
+  std::ofstream(fs::path(dir) / "config.json") << HfConfigJson(w.config);
+  shards = std::max(shards, 1);
+  std::vector<SafetensorsWriter> writers(shards);
+  nlohmann::json index{{"metadata", {{"total_size", 0}}}, {"weight_map", nlohmann::json::object()}};
+  auto shard_name = [&](int s) {
+    if (shards == 1) return std::string("model.safetensors");
+    char file[64];
+    std::snprintf(file, sizeof file, "model-%05d-of-%05d.safetensors", s + 1, shards);
+    return std::string(file);
+  };
+  int i = 0;
+  for (const auto& [name, t] : w.tensors) {
+    std::vector<uint16_t> bits(t.second.size());
+    for (size_t k = 0; k < bits.size(); ++k)
+      bits[k] = dtype == DType::kF16 ? FloatToF16Bits(t.second[k]) : FloatToBf16Bits(t.second[k]);
+    const int shard = i++ % shards;
+    writers[shard].Add(name, dtype, t.first, bits.data(), bits.size() * 2);
+    index["weight_map"][name] = shard_name(shard);
+  }
+  for (int s = 0; s < shards; ++s) writers[s].Write((fs::path(dir) / shard_name(s)).string());
+  if (shards > 1) std::ofstream(fs::path(dir) / "model.safetensors.index.json") << index.dump(2);
+}
+
+std::string ShellQuote(const std::string& s) {
+  std::string q = "'";
+  for (char ch : s) q += ch == '\'' ? std::string("'\\''") : std::string(1, ch);
+  return q + "'";
+}
+
+SplitCommandResult RunCommandSplit(const std::string& command) {
+  static int counter = 0;
+  const fs::path base = fs::temp_directory_path() / ("quip-cmd-" + std::to_string(::getpid()) + "-" +
+                                                     std::to_string(counter++));
+  const std::string out_path = base.string() + ".out", err_path = base.string() + ".err";
+  const int status =
+      std::system(("(" + command + ") >" + ShellQuote(out_path) + " 2>" + ShellQuote(err_path)).c_str());
+  auto slurp = [](const std::string& path) {
+    std::ifstream in(path, std::ios::binary);
+    std::string s((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    fs::remove(path);
+    return s;
+  };
+  SplitCommandResult r{status == -1 ? -1 : (WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status)),
+                       slurp(out_path), slurp(err_path)};
+  return r;
+}
 
 }  // namespace quip::testing

@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "io/safetensors.h"
 #include "model/config.h"
 
 namespace quip::testing {
@@ -42,5 +43,20 @@ CommandResult RunCommand(const std::string& command);
 std::string QuipBinary();
 std::string SourceDir();
 std::string SharedDir();
+
+// Like WriteHfFolder, but every tensor stored as `dtype` (F32, F16 or BF16; round to nearest even).
+void WriteHfFolderAs(const TinyWeights& weights, const std::string& dir, DType dtype, int shards = 1);
+// IEEE half / bfloat16 bits of `x`, rounded to nearest even (NaN stays NaN).
+uint16_t FloatToF16Bits(float x);
+uint16_t FloatToBf16Bits(float x);
+
+// Runs a command with stdout and stderr captured separately.
+struct SplitCommandResult {
+  int exit_code;  // 128 + signal when killed by a signal
+  std::string out, err;
+};
+SplitCommandResult RunCommandSplit(const std::string& command);
+// Shell-quotes `s` with single quotes.
+std::string ShellQuote(const std::string& s);
 
 }  // namespace quip::testing
