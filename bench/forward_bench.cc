@@ -15,7 +15,7 @@
 // --benchmark_out=FILE --benchmark_out_format=json, --benchmark_filter=books.
 // Exit status is 1 when a benchmark could not run (e.g. a model is missing).
 #include <benchmark/benchmark.h>
-#include <omp.h>
+#include <thread>
 #include <sys/resource.h>
 
 #include <algorithm>
@@ -178,13 +178,12 @@ int main(int argc, char** argv) {
   if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
   benchmark::AddCustomContext("cpu_model", CpuModel());
   benchmark::AddCustomContext("quip_build_type", QUIP_BUILD_TYPE);
-  // Thread-pool settings change the 2-thread numbers a lot (OpenBLAS's pthread pool and
-  // libgomp's spinning workers share the cores), so record them with the results.
-  for (const char* name : {"OMP_WAIT_POLICY", "GOMP_SPINCOUNT", "OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS"}) {
+  // Thread settings change the 2-thread numbers, so record them with the results.
+  for (const char* name : {"OPENBLAS_NUM_THREADS", "OPENBLAS_CORETYPE"}) {
     const char* value = std::getenv(name);
     benchmark::AddCustomContext(std::string("env_") + name, value ? value : "");
   }
-  benchmark::AddCustomContext("omp_num_procs", std::to_string(omp_get_num_procs()));
+  benchmark::AddCustomContext("hardware_threads", std::to_string(std::thread::hardware_concurrency()));
   benchmark::AddCustomContext("prompt_tokens", std::to_string(kPromptTokens));
   benchmark::AddCustomContext("decode_tokens", std::to_string(kDecodeTokens));
   benchmark::AddCustomContext("books_model", Books().path);

@@ -9,5 +9,6 @@ void RegisterInfoCommand(CLI::App& app);
 void RegisterPplCommand(CLI::App& app);
 void RegisterGenerateCommand(CLI::App& app);
 void RegisterQuantizeCommand(CLI::App& app);
+void RegisterAblateCommand(CLI::App& app);
 
 }  // namespace quip

@@ -13,6 +13,8 @@ int main(int argc, char** argv) {
   quip::RegisterInfoCommand(app);
   quip::RegisterPplCommand(app);
   quip::RegisterGenerateCommand(app);
+  quip::RegisterQuantizeCommand(app);
+  quip::RegisterAblateCommand(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -7,6 +7,7 @@
 
 #include "core/error.h"
 #include "io/json_file.h"
+#include "io/quip_format.h"
 #include "io/tensor_source.h"
 
 namespace quip {
@@ -92,10 +93,13 @@ Model LoadHfModel(const std::string& dir) {
   model.config = ParseHfConfig((fs::path(dir) / "config.json").string());
   const LlamaConfig& c = model.config;
   TensorSource source(dir);
+  if (IsQuipCheckpoint(source)) model.format = "quip";
 
   const int64_t d = c.dim, q = c.q_dim(), kv = c.kv_dim(), h = c.hidden_dim, v = c.vocab_size;
   // A linear layer is dense ("<name>.weight") or, in quip folders, packed codes ("<name>.codes").
   auto linear = [&](const std::string& name, int64_t out, int64_t in) -> std::unique_ptr<Linear> {
+    if (!source.Has(name + ".weight") && source.Has(name + ".codes"))
+      return ReadQuantizedLinear(source, name, int(out), int(in), model);
     return std::make_unique<DenseLinear>(source.Get(name + ".weight", {out, in}, model));
   };
   model.token_embedding = source.Get("model.embed_tokens.weight", {v, d}, model);

@@ -1,13 +1,13 @@
 #include "model/forward.h"
 
 #include <cblas.h>
-#include <omp.h>
 
 #include <algorithm>
 #include <cmath>
 #include <cstring>
 
 #include "core/error.h"
+#include "core/parallel.h"
 
 namespace quip {
 namespace {
@@ -179,9 +179,8 @@ std::span<const float> Session::Feed(std::span<const int> tokens, bool all_logit
 }
 
 void SetThreads(int threads) {
-  if (threads <= 0) threads = omp_get_num_procs();
-  openblas_set_num_threads(threads);
-  omp_set_num_threads(threads);
+  SetWorkerThreads(threads);
+  openblas_set_num_threads(WorkerThreads());
 }
 
 }  // namespace quip

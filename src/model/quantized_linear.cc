@@ -71,7 +71,7 @@ void QuantizedLinear::Forward(const float* x, int ntok, float* y) const {
   if (v_) v_->Apply(xt.data(), ntok);
 
   // y = G x', one dequantized tile of rows at a time.
-  std::vector<uint8_t> codes(size_t(cols));
+  std::vector<uint8_t> codes(static_cast<size_t>(cols));
   std::vector<float> tile(size_t(kTileRows) * cols);
   for (int r0 = 0; r0 < rows; r0 += kTileRows) {
     const int nr = std::min(kTileRows, rows - r0);

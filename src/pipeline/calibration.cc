@@ -17,14 +17,14 @@ std::vector<std::vector<int>> SampleCalibrationWindows(const std::vector<int>& t
                    "calibration text too short: {} tokens give {} windows of {} tokens, {} requested (--nsamples)",
                    tokens.size(), slots, length, count);
   // Partial Fisher-Yates with our own index draw: identical on every platform.
-  std::vector<int64_t> order(size_t(slots));
+  std::vector<int64_t> order(static_cast<size_t>(slots));
   std::iota(order.begin(), order.end(), 0);
   std::mt19937_64 rng(seed);
   for (int i = 0; i < count; ++i) {
     const int64_t j = i + int64_t(rng() % uint64_t(slots - i));
     std::swap(order[i], order[j]);
   }
-  std::vector<std::vector<int>> windows(size_t(count));
+  std::vector<std::vector<int>> windows(static_cast<size_t>(count));
   for (int i = 0; i < count; ++i) {
     auto& w = windows[i];
     w.reserve(size_t(length));

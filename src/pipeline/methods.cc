@@ -20,12 +20,6 @@ constexpr Preset kPresets[] = {
     {"quip", Rounding::kLdlq, true},        {"quip-rg", Rounding::kLdlqRg, true},
 };
 
-constexpr std::pair<Rounding, const char*> kRoundings[] = {{Rounding::kNearest, "near"},
-                                                           {Rounding::kStochastic, "stoch"},
-                                                           {Rounding::kLdlq, "ldlq"},
-                                                           {Rounding::kOptq, "optq"},
-                                                           {Rounding::kLdlqRg, "ldlq-rg"}};
-
 }  // namespace
 
 std::vector<std::string> MethodNames() {
@@ -46,18 +40,6 @@ QuantConfig ConfigForMethod(const std::string& method, int bits) {
     return config;
   }
   Fail("--method", "unknown method '{}' (choose from {})", method, fmt::join(MethodNames(), ", "));
-}
-
-const char* RoundingName(Rounding rounding) {
-  for (const auto& [r, name] : kRoundings)
-    if (r == rounding) return name;
-  return "?";
-}
-
-Rounding ParseRounding(const std::string& name) {
-  for (const auto& [r, n] : kRoundings)
-    if (name == n) return r;
-  Fail("--rounding", "unknown rounding '{}' (near, stoch, ldlq, optq, ldlq-rg)", name);
 }
 
 }  // namespace quip

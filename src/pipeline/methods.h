@@ -21,7 +21,5 @@ namespace quip {
 // Throws quip::Error listing the valid names when `method` is unknown.
 QuantConfig ConfigForMethod(const std::string& method, int bits);
 std::vector<std::string> MethodNames();
-const char* RoundingName(Rounding rounding);
-Rounding ParseRounding(const std::string& name);
 
 }  // namespace quip

@@ -4,9 +4,9 @@
 
 #include <chrono>
 #include <cstring>
-#include <exception>
 
 #include "core/error.h"
+#include "core/parallel.h"
 #include "model/forward.h"
 #include "model/quantized_linear.h"
 #include "pipeline/methods.h"
@@ -97,39 +97,33 @@ nlohmann::json QuantizeModel(Model& model, const std::vector<std::vector<int>>& 
     struct Job {
       std::string name;
       std::unique_ptr<Linear>* slot;
-      const HessianAccumulator* hessian;
+      const Eigen::MatrixXd* hessian;
       QuantStats stats;
       double seconds = 0;
       std::unique_ptr<Linear> result;
     };
+    const Eigen::MatrixXd h_qkv = hessians.qkv.Mean(), h_o = hessians.o.Mean(), h_gate_up = hessians.gate_up.Mean(),
+                          h_down = hessians.down.Mean();
     std::vector<Job> jobs;
-    jobs.push_back({prefix + "self_attn.q_proj", &layer.q, &hessians.qkv});
-    jobs.push_back({prefix + "self_attn.k_proj", &layer.k, &hessians.qkv});
-    jobs.push_back({prefix + "self_attn.v_proj", &layer.v, &hessians.qkv});
-    jobs.push_back({prefix + "self_attn.o_proj", &layer.o, &hessians.o});
-    jobs.push_back({prefix + "mlp.gate_proj", &layer.gate, &hessians.gate_up});
-    jobs.push_back({prefix + "mlp.up_proj", &layer.up, &hessians.gate_up});
-    jobs.push_back({prefix + "mlp.down_proj", &layer.down, &hessians.down});
-    std::exception_ptr failure;
-#pragma omp parallel for schedule(dynamic, 1)
-    for (size_t j = 0; j < jobs.size(); ++j) {
+    jobs.push_back({prefix + "self_attn.q_proj", &layer.q, &h_qkv});
+    jobs.push_back({prefix + "self_attn.k_proj", &layer.k, &h_qkv});
+    jobs.push_back({prefix + "self_attn.v_proj", &layer.v, &h_qkv});
+    jobs.push_back({prefix + "self_attn.o_proj", &layer.o, &h_o});
+    jobs.push_back({prefix + "mlp.gate_proj", &layer.gate, &h_gate_up});
+    jobs.push_back({prefix + "mlp.up_proj", &layer.up, &h_gate_up});
+    jobs.push_back({prefix + "mlp.down_proj", &layer.down, &h_down});
+    ParallelFor(int64_t(jobs.size()), [&](int64_t j) {
       Job& job = jobs[j];
-      try {
-        const auto job_start = Clock::now();
-        const auto* dense = dynamic_cast<const DenseLinear*>(job.slot->get());
-        QUIP_CHECK_INPUT(dense != nullptr, job.name, "is already quantized");
-        QuantConfig config = options.config;
-        config.seed = LayerSeed(options.config.seed, job.name);
-        const QuantizedMatrix q = QuantizeMatrix(dense->weight().data, dense->out_features(), dense->in_features(),
-                                                 job.hessian->Mean(), config, &job.stats);
-        job.result = std::make_unique<QuantizedLinear>(q);
-        job.seconds = Seconds(job_start);
-      } catch (...) {
-#pragma omp critical
-        failure = std::current_exception();
-      }
-    }
-    if (failure) std::rethrow_exception(failure);
+      const auto job_start = Clock::now();
+      const auto* dense = dynamic_cast<const DenseLinear*>(job.slot->get());
+      QUIP_CHECK_INPUT(dense != nullptr, job.name, "is already quantized");
+      QuantConfig config = options.config;
+      config.seed = LayerSeed(options.config.seed, job.name);
+      const QuantizedMatrix q = QuantizeMatrix(dense->weight().data, dense->out_features(), dense->in_features(),
+                                               *job.hessian, config, &job.stats);
+      job.result = std::make_unique<QuantizedLinear>(q);
+      job.seconds = Seconds(job_start);
+    });
     for (Job& job : jobs) {
       *job.slot = std::move(job.result);
       linears.push_back({{"name", job.name},

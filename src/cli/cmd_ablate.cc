@@ -1,0 +1,47 @@
+// quip ablate --model DIR --calib FILE --eval FILE[,FILE] --bits 2,3,4 [--out DIR]
+// Reproduces the structure of the QuIP paper's tables (src/pipeline/ablation.h).
+#include <fmt/core.h>
+
+#include <filesystem>
+
+#include "cli/commands.h"
+#include "io/atomic_file.h"
+#include "model/forward.h"
+#include "pipeline/ablation.h"
+
+namespace quip {
+
+void RegisterAblateCommand(CLI::App& app) {
+  struct Options {
+    AblationOptions ablation;
+    std::string out;
+    int threads = 0;
+  };
+  auto o = std::make_shared<Options>();
+  auto* cmd = app.add_subcommand("ablate", "Quantize with every method and pre-processing sub-step, score each");
+  cmd->add_option("--model", o->ablation.model, "Model folder or llama2.c .bin")->required();
+  cmd->add_option("--calib", o->ablation.calib, "Calibration text")->required();
+  cmd->add_option("--eval", o->ablation.evals, "Evaluation texts")->required()->delimiter(',');
+  cmd->add_option("--bits", o->ablation.bits, "Bit widths")->delimiter(',')->capture_default_str();
+  cmd->add_option("--nsamples", o->ablation.nsamples, "Calibration windows")->capture_default_str();
+  cmd->add_option("--ctx", o->ablation.ctx, "Window length (calibration and evaluation)")->capture_default_str();
+  cmd->add_option("--eval-windows", o->ablation.eval_windows, "Windows scored per text (0 = all)");
+  cmd->add_option("--seed", o->ablation.seed, "Seed")->capture_default_str();
+  cmd->add_option("--only", o->ablation.only, "Run only these rows (e.g. QuIP,OPTQ)")->delimiter(',');
+  cmd->add_option("--out", o->out, "Folder for ablate.json and ablate.md (default: print Markdown only)");
+  cmd->add_option("--threads", o->threads, "Worker threads (0 = all cores)");
+  cmd->callback([o] {
+    SetThreads(o->threads);
+    const nlohmann::json results =
+        RunAblation(o->ablation, [](const std::string& line) { fmt::print(stderr, "{}\n", line); });
+    const std::string md = AblationMarkdown(results);
+    if (!o->out.empty()) {
+      std::filesystem::create_directories(o->out);
+      WriteFileAtomically((std::filesystem::path(o->out) / "ablate.json").string(), results.dump(2) + "\n");
+      WriteFileAtomically((std::filesystem::path(o->out) / "ablate.md").string(), md);
+    }
+    fmt::print("{}", md);
+  });
+}
+
+}  // namespace quip

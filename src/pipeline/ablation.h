@@ -1,0 +1,40 @@
+// The paper's tables on our models: every (configuration, bit width) pair is
+// quantized from the same calibration windows and scored on the same texts.
+//
+// Configurations (rows):
+//   methods    Near, Near+IncP, OPTQ, LDLQ-RG, QuIP (IncP + LDLQ), QuIP-RG
+//   sub-steps  LDLQ with: rescale only, incoherence only, both (= QuIP), both + range tuning
+#pragma once
+
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+#include "quant/quantize.h"
+
+namespace quip {
+
+struct AblationRow {
+  std::string name;   // "QuIP", "rescale only", ...
+  std::string group;  // "method" or "sub-step"
+  std::string method; // --method preset it starts from
+  QuantConfig config; // bits filled in per run
+};
+std::vector<AblationRow> PaperAblationRows();
+
+struct AblationOptions {
+  std::string model, calib;
+  std::vector<std::string> evals;
+  std::vector<int> bits{2, 3, 4};
+  int nsamples = 128, ctx = 256, eval_windows = 0;
+  uint64_t seed = 0;
+  std::vector<std::string> only;  // row names to run (empty: all)
+};
+
+// Runs everything; `log` receives one line per finished run.
+nlohmann::json RunAblation(const AblationOptions& options, const std::function<void(const std::string&)>& log);
+
+// Markdown tables (one per evaluation text: rows x bits, ppl and ratio to fp32).
+std::string AblationMarkdown(const nlohmann::json& results);
+
+}  // namespace quip

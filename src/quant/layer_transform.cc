@@ -1,0 +1,128 @@
+#include "quant/layer_transform.h"
+
+#include <cmath>
+
+#include "core/error.h"
+#include "quant/kronecker.h"
+
+namespace quip {
+namespace {
+
+double ToFloatPrecision(double x) { return double(float(x)); }
+
+}  // namespace
+
+Eigen::VectorXd RescaleFactors(const Eigen::MatrixXd& W, const Eigen::VectorXd& diag_h) {
+  const Eigen::VectorXd col_norm2 = W.colwise().squaredNorm().transpose();
+  const double h_floor = 1e-8 * diag_h.mean(), w_floor = 1e-8 * col_norm2.mean();
+  Eigen::VectorXd d(W.cols());
+  for (int c = 0; c < W.cols(); ++c) {
+    if (col_norm2[c] == 0.0) {
+      d[c] = 1.0;
+      continue;
+    }
+    const double ratio = std::max(diag_h[c], h_floor) / std::max(col_norm2[c], w_floor);
+    d[c] = ToFloatPrecision(std::sqrt(std::sqrt(ratio)));
+  }
+  return d;
+}
+
+Eigen::MatrixXd ToTransformedBasis(const Eigen::MatrixXd& W, const LayerTransform& t) {
+  Eigen::MatrixXd r = W;
+  if (t.rescale.size() > 0) r = r * t.rescale.asDiagonal();
+  if (t.incoherent) {
+    r = KroneckerTransform(t.rows, t.seed_u).LeftMultiply(r);
+    r = KroneckerTransform(t.cols, t.seed_v).RightMultiplyTransposed(r);
+  }
+  return r;
+}
+
+Eigen::MatrixXd FromTransformedBasis(const Eigen::MatrixXd& Wp, const LayerTransform& t) {
+  Eigen::MatrixXd r = Wp;
+  if (t.incoherent) {
+    r = KroneckerTransform(t.rows, t.seed_u).LeftMultiplyTransposed(r);
+    r = KroneckerTransform(t.cols, t.seed_v).RightMultiply(r);
+  }
+  if (t.rescale.size() > 0) r = r * t.rescale.cwiseInverse().asDiagonal();
+  return r;
+}
+
+Eigen::MatrixXd TransformHessian(const Eigen::MatrixXd& H, const LayerTransform& t) {
+  Eigen::MatrixXd r = H;
+  if (t.rescale.size() > 0) {
+    const Eigen::VectorXd inv = t.rescale.cwiseInverse();
+    r = inv.asDiagonal() * r * inv.asDiagonal();
+  }
+  if (t.incoherent) {
+    const KroneckerTransform v(t.cols, t.seed_v);
+    r = v.LeftMultiply(v.RightMultiplyTransposed(r));
+    r = 0.5 * (r + r.transpose()).eval();  // exact symmetry for the Cholesky
+  }
+  return r;
+}
+
+void SetSymmetricGrid(const Eigen::MatrixXd& Wp, double rho, int bits, LayerTransform* t) {
+  QUIP_ASSERT(rho > 0.0);
+  const double maxq = double((1 << bits) - 1);
+  const double rms = Wp.norm() / std::sqrt(double(Wp.rows()) * double(Wp.cols()));
+  // An all-zero matrix still needs a valid grid; any positive scale will do.
+  const double s = rms > 0.0 ? rho * rms : 1.0;
+  t->row_scale = Eigen::VectorXd::Constant(Wp.rows(), ToFloatPrecision(2.0 * s / maxq));
+  t->row_zero = Eigen::VectorXd::Constant(Wp.rows(), maxq / 2.0);
+}
+
+void SetMinMaxGrid(const Eigen::MatrixXd& Wp, int bits, LayerTransform* t) {
+  const double maxq = double((1 << bits) - 1);
+  t->row_scale.resize(Wp.rows());
+  t->row_zero.resize(Wp.rows());
+  for (int r = 0; r < Wp.rows(); ++r) {
+    double lo = std::min(Wp.row(r).minCoeff(), 0.0), hi = std::max(Wp.row(r).maxCoeff(), 0.0);
+    if (lo == hi) {
+      lo = -1.0;
+      hi = 1.0;
+    }
+    const double scale = ToFloatPrecision((hi - lo) / maxq);
+    t->row_scale[r] = scale;
+    t->row_zero[r] = std::nearbyint(-lo / scale);
+  }
+}
+
+Eigen::MatrixXd ToGridUnits(const Eigen::MatrixXd& Wp, const LayerTransform& t) {
+  Eigen::MatrixXd x = t.row_scale.cwiseInverse().asDiagonal() * Wp;
+  x.colwise() += t.row_zero;
+  return x;
+}
+
+Eigen::MatrixXd FromGridUnits(const Eigen::MatrixXd& X, const LayerTransform& t) {
+  Eigen::MatrixXd w = X;
+  w.colwise() -= t.row_zero;
+  return t.row_scale.asDiagonal() * w;
+}
+
+Eigen::MatrixXd ToGrid(const Eigen::MatrixXd& W, const LayerTransform& t) {
+  return ToGridUnits(ToTransformedBasis(W, t), t);
+}
+
+Eigen::MatrixXd FromGrid(const Eigen::MatrixXd& X, const LayerTransform& t) {
+  return FromTransformedBasis(FromGridUnits(X, t), t);
+}
+
+LayerTransform TransformOf(const QuantizedMatrix& q) {
+  QUIP_CHECK_INPUT(q.rows > 0 && q.cols > 0, "quantized matrix", "bad shape {}x{}", q.rows, q.cols);
+  QUIP_CHECK_INPUT(q.row_scale.size() == size_t(q.rows) && q.row_zero.size() == size_t(q.rows), "quantized matrix",
+                   "expected {} row scales and zeros, got {} and {}", q.rows, q.row_scale.size(), q.row_zero.size());
+  QUIP_CHECK_INPUT(q.rescale.empty() || q.rescale.size() == size_t(q.cols), "quantized matrix",
+                   "expected {} rescale factors, got {}", q.cols, q.rescale.size());
+  LayerTransform t;
+  t.rows = q.rows;
+  t.cols = q.cols;
+  t.incoherent = q.incoherent;
+  t.seed_u = q.seed_u;
+  t.seed_v = q.seed_v;
+  t.row_scale = Eigen::Map<const Eigen::VectorXf>(q.row_scale.data(), q.rows).cast<double>();
+  t.row_zero = Eigen::Map<const Eigen::VectorXf>(q.row_zero.data(), q.rows).cast<double>();
+  if (!q.rescale.empty()) t.rescale = Eigen::Map<const Eigen::VectorXf>(q.rescale.data(), q.cols).cast<double>();
+  return t;
+}
+
+}  // namespace quip

@@ -1,0 +1,221 @@
+#include "quant/quantize.h"
+
+#include <cmath>
+#include <limits>
+
+#include "core/error.h"
+#include "quant/layer_transform.h"
+#include "quant/rounding.h"
+#include "quant/seeded_random.h"
+
+namespace quip {
+namespace {
+
+// Cholesky failures are retried with the damping raised tenfold each time, starting
+// from at least 1e-3 (so damping = 0 can still recover).
+constexpr int kDampingRetries = 3;
+// ρ multipliers tried by range tuning (the default ρ sits in the middle).
+constexpr double kRhoSearch[] = {0.7, 0.8, 0.9, 1.0, 1.1, 1.2, 1.35};
+
+struct Attempt {
+  LayerTransform transform;
+  Eigen::MatrixXd wp;  // weights in the transformed basis
+  Eigen::MatrixXd hp;  // damped Hessian in the transformed basis
+  Eigen::MatrixXd codes;
+};
+
+// Algorithm 1 steps 2–4 for one damping value.
+Attempt Transform(const Eigen::MatrixXd& W, const Eigen::MatrixXd& H, double alpha, const QuantConfig& cfg) {
+  Attempt a;
+  Eigen::MatrixXd hd = H;
+  hd.diagonal().array() += alpha * H.diagonal().mean();
+  LayerTransform& t = a.transform;
+  t.rows = static_cast<int>(W.rows());
+  t.cols = static_cast<int>(W.cols());
+  if (cfg.rescale) t.rescale = RescaleFactors(W, hd.diagonal());
+  t.incoherent = cfg.incoherence;
+  // U and V are stored in the model as seeds; derive two unrelated ones from cfg.seed.
+  t.seed_u = MixSeed(2 * cfg.seed);
+  t.seed_v = MixSeed(2 * cfg.seed + 1);
+  a.wp = ToTransformedBasis(W, t);
+  a.hp = TransformHessian(hd, t);
+  return a;
+}
+
+// Steps 5–6 and the rounding: picks the grid (tuning ρ if asked) and the codes.
+void RoundAttempt(const Rounder& rounder, const QuantConfig& cfg, double rho, Attempt* a, double* rho_used) {
+  const int maxq = (1 << cfg.bits) - 1;
+  const uint64_t round_seed = MixSeed(cfg.seed ^ 0x5DEECE66Dull);
+  auto round_with = [&](LayerTransform* t) {
+    const Eigen::MatrixXd x = ToGridUnits(a->wp, *t);
+    // Algorithm 1 step 6: the rounding target itself is clipped to the grid.
+    if (!cfg.clip_before_rounding) return std::make_pair(rounder.Round(x, maxq, round_seed), x);
+    return std::make_pair(rounder.Round(x.cwiseMax(0.0).cwiseMin(double(maxq)), maxq, round_seed), x);
+  };
+  if (!cfg.incoherence) {
+    SetMinMaxGrid(a->wp, cfg.bits, &a->transform);
+    a->codes = round_with(&a->transform).first;
+    *rho_used = 0.0;
+    return;
+  }
+  if (!cfg.range_tuning) {
+    SetSymmetricGrid(a->wp, rho, cfg.bits, &a->transform);
+    a->codes = round_with(&a->transform).first;
+    *rho_used = rho;
+    return;
+  }
+  // Range tuning: the loss in real units is scale² · (grid-unit loss against the
+  // unclipped target), comparable across ρ because H' does not depend on ρ.
+  double best = std::numeric_limits<double>::infinity();
+  for (double mult : kRhoSearch) {
+    LayerTransform t = a->transform;
+    SetSymmetricGrid(a->wp, rho * mult, cfg.bits, &t);
+    auto [codes, x] = round_with(&t);
+    const double loss = t.row_scale[0] * t.row_scale[0] * GridLoss(codes, x, a->hp);
+    if (loss < best) {
+      best = loss;
+      a->codes = std::move(codes);
+      a->transform.row_scale = t.row_scale;
+      a->transform.row_zero = t.row_zero;
+      *rho_used = rho * mult;
+    }
+  }
+}
+
+void ValidateInputs(const Eigen::MatrixXd& W, const Eigen::MatrixXd& H, const QuantConfig& cfg) {
+  QUIP_CHECK_INPUT(cfg.bits >= 2 && cfg.bits <= 4, "quantization config", "bits must be 2, 3 or 4, got {}", cfg.bits);
+  QUIP_CHECK_INPUT(cfg.damping >= 0.0 && std::isfinite(cfg.damping), "quantization config",
+                   "damping must be a finite non-negative number, got {}", cfg.damping);
+  QUIP_CHECK_INPUT(cfg.rg_passes >= 0, "quantization config", "rg_passes must be >= 0, got {}", cfg.rg_passes);
+  QUIP_CHECK_INPUT(W.allFinite(), "weight", "contains NaN or Inf");
+  QUIP_CHECK_INPUT(H.rows() == W.cols() && H.cols() == W.cols(), "Hessian", "expected {}x{}, got {}x{}", W.cols(),
+                   W.cols(), H.rows(), H.cols());
+  QUIP_CHECK_INPUT(H.allFinite(), "Hessian", "contains NaN or Inf");
+  QUIP_CHECK_INPUT(H.diagonal().minCoeff() >= 0.0, "Hessian", "negative diagonal entry {}",
+                   H.diagonal().minCoeff());
+}
+
+QuantizedMatrix ToQuantizedMatrix(const Attempt& a, int bits) {
+  const LayerTransform& t = a.transform;
+  QuantizedMatrix q;
+  q.rows = t.rows;
+  q.cols = t.cols;
+  q.bits = bits;
+  q.codes.resize(size_t(t.rows) * t.cols);
+  for (int r = 0; r < t.rows; ++r)
+    for (int c = 0; c < t.cols; ++c) q.codes[size_t(r) * t.cols + c] = static_cast<uint8_t>(a.codes(r, c));
+  q.row_scale.assign(t.row_scale.data(), t.row_scale.data() + t.rows);
+  q.row_zero.assign(t.row_zero.data(), t.row_zero.data() + t.rows);
+  if (t.rescale.size() > 0) q.rescale.assign(t.rescale.data(), t.rescale.data() + t.cols);
+  q.incoherent = t.incoherent;
+  q.seed_u = t.seed_u;
+  q.seed_v = t.seed_v;
+  return q;
+}
+
+}  // namespace
+
+const char* RoundingName(Rounding r) {
+  switch (r) {
+    case Rounding::kNearest: return "near";
+    case Rounding::kStochastic: return "stoch";
+    case Rounding::kLdlq: return "ldlq";
+    case Rounding::kOptq: return "optq";
+    case Rounding::kLdlqRg: return "ldlq-rg";
+  }
+  return "?";
+}
+
+Rounding ParseRounding(const std::string& name) {
+  for (Rounding r : {Rounding::kNearest, Rounding::kStochastic, Rounding::kLdlq, Rounding::kOptq, Rounding::kLdlqRg})
+    if (name == RoundingName(r)) return r;
+  Fail("rounding", "unknown method '{}' (near, stoch, ldlq, optq, ldlq-rg)", name);
+}
+
+double DefaultRho(int bits) {
+  QUIP_CHECK_INPUT(bits >= 2 && bits <= 4, "quantization config", "bits must be 2, 3 or 4, got {}", bits);
+  return bits == 2 ? 1.8 : 2.4;
+}
+
+QuantizedMatrix QuantizeMatrix(const float* w, int rows, int cols, Eigen::MatrixXd H, const QuantConfig& cfg,
+                               QuantStats* stats) {
+  QUIP_CHECK_INPUT(rows > 0 && cols > 0, "weight", "bad shape {}x{}", rows, cols);
+  using RowMatF = Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
+  const Eigen::MatrixXd w_orig = Eigen::Map<const RowMatF>(w, rows, cols).cast<double>();
+  ValidateInputs(w_orig, H, cfg);
+  H = (0.5 * (H + H.transpose())).eval();
+  const Eigen::MatrixXd h_orig = H;
+  const double rho = cfg.rho > 0.0 ? cfg.rho : DefaultRho(cfg.bits);
+
+  // Dead inputs (never active in calibration), as OPTQ handles them: their weights
+  // cannot matter to the proxy loss, so zero them and give H a unit diagonal there.
+  Eigen::MatrixXd W = w_orig;
+  int dead = 0;
+  for (int i = 0; i < cols; ++i)
+    if (H(i, i) == 0.0) {
+      H(i, i) = 1.0;
+      W.col(i).setZero();
+      ++dead;
+    }
+
+  std::string note;
+  if (dead > 0) note += fmt::format("{} dead input(s) zeroed; ", dead);
+  if (cfg.range_tuning && !cfg.incoherence) note += "range tuning needs incoherence, ignored; ";
+  Attempt a;
+  double alpha = cfg.damping, rho_used = 0.0;
+  bool prepared = false, retried = false;
+  Rounder rounder(cfg.rounding, cfg.rg_passes);
+  for (int attempt = 0; attempt <= kDampingRetries; ++attempt) {
+    if (attempt > 0) {
+      alpha = std::max(cfg.damping, 1e-3) * std::pow(10.0, attempt);
+      retried = true;
+    }
+    a = Transform(W, H, alpha, cfg);
+    if (rounder.Prepare(a.hp)) {
+      prepared = true;
+      break;
+    }
+  }
+  if (retried) note += prepared ? fmt::format("Cholesky failed, damping raised to {}; ", alpha) : "";
+  if (!prepared) {
+    note += fmt::format("Cholesky failed even with damping {}: fell back to nearest rounding; ", alpha);
+    rounder = Rounder(Rounding::kNearest, 0);
+    rounder.Prepare(a.hp);
+  }
+  RoundAttempt(rounder, cfg, rho, &a, &rho_used);
+  QuantizedMatrix q = ToQuantizedMatrix(a, cfg.bits);
+
+  if (stats != nullptr) {
+    QuantStats s;
+    s.proxy_loss = ProxyLoss(Dequantize(q), w_orig, h_orig);
+    const double total = ProxyLoss(Eigen::MatrixXd::Zero(rows, cols), w_orig, h_orig);
+    s.relative_proxy_loss = total > 0.0 ? s.proxy_loss / total : 0.0;
+    s.mu_w_before = IncoherenceMuW(w_orig);
+    s.mu_w_after = IncoherenceMuW(a.wp);
+    if (cols <= cfg.mu_h_max_dim) {
+      s.mu_h_before = IncoherenceMuH(h_orig);
+      s.mu_h_after = IncoherenceMuH(a.hp);
+    } else {
+      s.mu_h_before = s.mu_h_after = std::numeric_limits<double>::quiet_NaN();
+    }
+    s.damping_retried = retried;
+    s.rho = rho_used;
+    s.damping = alpha;
+    if (note.size() >= 2) note.resize(note.size() - 2);  // drop the trailing "; "
+    s.note = note;
+    *stats = std::move(s);
+  }
+  return q;
+}
+
+Eigen::MatrixXd Dequantize(const QuantizedMatrix& q) {
+  const LayerTransform t = TransformOf(q);
+  QUIP_CHECK_INPUT(q.codes.size() == size_t(q.rows) * q.cols, "quantized matrix", "expected {} codes, got {}",
+                   size_t(q.rows) * q.cols, q.codes.size());
+  Eigen::MatrixXd x(q.rows, q.cols);
+  for (int r = 0; r < q.rows; ++r)
+    for (int c = 0; c < q.cols; ++c) x(r, c) = q.codes[size_t(r) * q.cols + c];
+  return FromGrid(x, t);
+}
+
+}  // namespace quip
