@@ -26,7 +26,7 @@ struct Options {
   int bits = 2, nsamples = 128, ctx = 256, threads = 0, eval_windows = 0, rg_passes = 4;
   uint64_t seed = 0;
   double rho = 0.0, damping = 0.01;
-  bool no_rescale = false, range_tuning = false, force = false;
+  bool no_rescale = false, no_clip = false, range_tuning = false, force = false;
 };
 
 double Perplexity(const Model& model, const std::vector<int>& tokens, const Options& o, const char* label) {
@@ -47,6 +47,7 @@ void Run(const Options& o) {
   if (!o.rounding.empty()) config.rounding = ParseRounding(o.rounding);
   if (o.no_rescale) config.rescale = false;
   config.range_tuning = o.range_tuning;
+  if (o.no_clip) config.clip_before_rounding = false;
   config.rho = o.rho;
   config.damping = o.damping;
   config.seed = o.seed;
@@ -117,6 +118,7 @@ void RegisterQuantizeCommand(CLI::App& app) {
   cmd->add_option("--incoherence", o->incoherence, "Override: kron or none");
   cmd->add_option("--rounding", o->rounding, "Override: near, stoch, ldlq, optq, ldlq-rg");
   cmd->add_flag("--no-rescale", o->no_rescale, "Skip the diagonal rescaling D-tilde");
+  cmd->add_flag("--no-clip", o->no_clip, "Let rounding see (and compensate) weights beyond the grid instead of clipping them first");
   cmd->add_flag("--range-tuning", o->range_tuning, "Search rho per matrix for the lowest proxy loss");
   cmd->add_option("--rg-passes", o->rg_passes, "Greedy passes of LDLQ-RG")->capture_default_str();
   cmd->add_option("--eval", o->eval, "Also report fp32 vs quantized perplexity on this text");

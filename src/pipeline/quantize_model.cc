@@ -33,8 +33,8 @@ class HessianCollector final : public LinearInputObserver {
   HessianAccumulator qkv, o, gate_up, down;
 };
 
-// Mixes the run's seed with a linear's name so every matrix gets its own
-// reproducible U, V and stochastic-rounding stream (FNV-1a, then splitmix64).
+// Mixes the run's seed with a name so every input group of every block gets its
+// own reproducible U, V and stochastic-rounding stream (FNV-1a, then splitmix64).
 uint64_t LayerSeed(uint64_t seed, const std::string& name) {
   uint64_t h = 1469598103934665603ull ^ seed;
   for (unsigned char ch : name) h = (h ^ ch) * 1099511628211ull;
@@ -96,6 +96,8 @@ nlohmann::json QuantizeModel(Model& model, const std::vector<std::vector<int>>& 
     const std::string prefix = "model.layers." + std::to_string(l) + ".";
     struct Job {
       std::string name;
+      std::string input;  // linears that share an input share their seed, so also V:
+                          // inference can rotate that input once for all of them
       std::unique_ptr<Linear>* slot;
       const Eigen::MatrixXd* hessian;
       QuantStats stats;
@@ -105,20 +107,20 @@ nlohmann::json QuantizeModel(Model& model, const std::vector<std::vector<int>>& 
     const Eigen::MatrixXd h_qkv = hessians.qkv.Mean(), h_o = hessians.o.Mean(), h_gate_up = hessians.gate_up.Mean(),
                           h_down = hessians.down.Mean();
     std::vector<Job> jobs;
-    jobs.push_back({prefix + "self_attn.q_proj", &layer.q, &h_qkv});
-    jobs.push_back({prefix + "self_attn.k_proj", &layer.k, &h_qkv});
-    jobs.push_back({prefix + "self_attn.v_proj", &layer.v, &h_qkv});
-    jobs.push_back({prefix + "self_attn.o_proj", &layer.o, &h_o});
-    jobs.push_back({prefix + "mlp.gate_proj", &layer.gate, &h_gate_up});
-    jobs.push_back({prefix + "mlp.up_proj", &layer.up, &h_gate_up});
-    jobs.push_back({prefix + "mlp.down_proj", &layer.down, &h_down});
+    jobs.push_back({prefix + "self_attn.q_proj", prefix + "qkv", &layer.q, &h_qkv});
+    jobs.push_back({prefix + "self_attn.k_proj", prefix + "qkv", &layer.k, &h_qkv});
+    jobs.push_back({prefix + "self_attn.v_proj", prefix + "qkv", &layer.v, &h_qkv});
+    jobs.push_back({prefix + "self_attn.o_proj", prefix + "o", &layer.o, &h_o});
+    jobs.push_back({prefix + "mlp.gate_proj", prefix + "gate_up", &layer.gate, &h_gate_up});
+    jobs.push_back({prefix + "mlp.up_proj", prefix + "gate_up", &layer.up, &h_gate_up});
+    jobs.push_back({prefix + "mlp.down_proj", prefix + "down", &layer.down, &h_down});
     ParallelFor(int64_t(jobs.size()), [&](int64_t j) {
       Job& job = jobs[j];
       const auto job_start = Clock::now();
       const auto* dense = dynamic_cast<const DenseLinear*>(job.slot->get());
       QUIP_CHECK_INPUT(dense != nullptr, job.name, "is already quantized");
       QuantConfig config = options.config;
-      config.seed = LayerSeed(options.config.seed, job.name);
+      config.seed = LayerSeed(options.config.seed, job.input);
       const QuantizedMatrix q = QuantizeMatrix(dense->weight().data, dense->out_features(), dense->in_features(),
                                                *job.hessian, config, &job.stats);
       job.result = std::make_unique<QuantizedLinear>(q);
