@@ -26,7 +26,7 @@ struct Options {
   int bits = 2, nsamples = 128, ctx = 256, threads = 0, eval_windows = 0, rg_passes = 4;
   uint64_t seed = 0;
   double rho = 0.0, damping = 0.01;
-  bool no_rescale = false, no_clip = false, range_tuning = false, force = false;
+  bool no_calib_bos = false, no_rescale = false, no_clip = false, range_tuning = false, force = false;
 };
 
 double Perplexity(const Model& model, const std::vector<int>& tokens, const Options& o, const char* label) {
@@ -59,7 +59,7 @@ void Run(const Options& o) {
   QUIP_CHECK_INPUT(o.ctx <= model.config.max_seq_len, o.model, "--ctx {} exceeds max_position_embeddings {}", o.ctx,
                    model.config.max_seq_len);
   const auto windows = SampleCalibrationWindows(tokenizer->Encode(ReadTextFile(o.calib)), o.nsamples, o.ctx,
-                                                model.config.bos_id, o.seed, o.calib);
+                                                model.config.bos_id, o.seed, o.calib, !o.no_calib_bos);
   std::vector<int> eval_tokens;
   double ppl_before = 0;
   if (!o.eval.empty()) {
@@ -112,6 +112,7 @@ void RegisterQuantizeCommand(CLI::App& app) {
   cmd->add_option("-o,--out", o->out, "Output folder (written atomically)")->required();
   cmd->add_option("--nsamples", o->nsamples, "Calibration windows")->capture_default_str();
   cmd->add_option("--ctx", o->ctx, "Tokens per calibration window (and eval window)")->capture_default_str();
+  cmd->add_flag("--no-calib-bos", o->no_calib_bos, "Calibration windows without a leading BOS");
   cmd->add_option("--seed", o->seed, "Seed for windows, rotations and stochastic rounding")->capture_default_str();
   cmd->add_option("--rho", o->rho, "Grid range in RMS units (0 = per-bit default)");
   cmd->add_option("--alpha", o->damping, "Hessian damping alpha")->capture_default_str();

@@ -8,10 +8,11 @@
 namespace quip {
 
 std::vector<std::vector<int>> SampleCalibrationWindows(const std::vector<int>& tokens, int count, int length,
-                                                       int bos_id, uint64_t seed, const std::string& text_name) {
+                                                       int bos_id, uint64_t seed, const std::string& text_name,
+                                                       bool with_bos) {
   QUIP_CHECK_INPUT(count >= 1, text_name, "--nsamples must be at least 1, got {}", count);
   QUIP_CHECK_INPUT(length >= 2, text_name, "calibration --ctx must be at least 2, got {}", length);
-  const int64_t span = length - 1;
+  const int64_t span = with_bos ? length - 1 : length;
   const int64_t slots = int64_t(tokens.size()) / span;
   QUIP_CHECK_INPUT(slots >= count, text_name,
                    "calibration text too short: {} tokens give {} windows of {} tokens, {} requested (--nsamples)",
@@ -28,7 +29,7 @@ std::vector<std::vector<int>> SampleCalibrationWindows(const std::vector<int>& t
   for (int i = 0; i < count; ++i) {
     auto& w = windows[i];
     w.reserve(size_t(length));
-    w.push_back(bos_id);
+    if (with_bos) w.push_back(bos_id);
     const auto begin = tokens.begin() + order[i] * span;
     w.insert(w.end(), begin, begin + span);
   }

@@ -28,7 +28,9 @@ class Tokenizer {
 
 // Loads tokenizer.model (SentencePiece) or a llama2.c tokenizer .bin; for the latter
 // `vocab_size` comes from the model since the file does not store it.
-std::unique_ptr<Tokenizer> LoadSentencePieceTokenizer(const std::string& path);
+// Texts longer than `chunk_bytes` are encoded in pieces when that is exact (see
+// sentencepiece_tokenizer.cc); tests pass a small value to check the equivalence.
+std::unique_ptr<Tokenizer> LoadSentencePieceTokenizer(const std::string& path, size_t chunk_bytes = 256 << 10);
 std::unique_ptr<Tokenizer> LoadLlama2cTokenizer(const std::string& path, int vocab_size);
 
 }  // namespace quip

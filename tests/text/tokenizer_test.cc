@@ -35,6 +35,17 @@ TEST(SentencePiece, BooksValidTokenCount) {
   EXPECT_EQ(ids.size(), 154334u);
 }
 
+// Reference: libsentencepiece on the whole text in one call (the protocol's definition).
+// Encoding in 4 KiB pieces cut at single spaces must give the very same ids.
+TEST(SentencePiece, ChunkedEncodingEqualsWholeText) {
+  REQUIRE_FILE(BooksTokenizer());
+  const std::string text = ReadTextFile(BooksValid());
+  const auto whole = LoadSentencePieceTokenizer(BooksTokenizer(), SIZE_MAX)->Encode(text);
+  const auto chunked = LoadSentencePieceTokenizer(BooksTokenizer(), 4096)->Encode(text);
+  ASSERT_EQ(chunked.size(), whole.size());
+  EXPECT_TRUE(chunked == whole);
+}
+
 TEST(SentencePiece, DecodeRoundTrip) {
   REQUIRE_FILE(BooksTokenizer());
   const auto tokenizer = LoadSentencePieceTokenizer(BooksTokenizer());
