@@ -83,7 +83,9 @@ def main():
     hp = h / d[:, None] / d[None, :]
 
     scale, zero = minmax_grid(wp, maxq)
-    x = np.clip(wp / scale[:, None] + zero[:, None], 0, maxq)
+    x = wp / scale[:, None] + zero[:, None]
+    if cfg.get("clip", False):  # Algorithm 1 step 6 as written (quip's --clip)
+        x = np.clip(x, 0, maxq)
     u, _ = ldl_upper(hp)
     codes = ldlq_nearest(x, u, maxq)
 

@@ -26,7 +26,7 @@ struct Options {
   int bits = 2, nsamples = 128, ctx = 256, threads = 0, eval_windows = 0, rg_passes = 4;
   uint64_t seed = 0;
   double rho = 0.0, damping = 0.01;
-  bool no_calib_bos = false, no_rescale = false, no_clip = false, range_tuning = false, force = false;
+  bool calib_bos = false, no_rescale = false, clip = false, range_tuning = false, force = false;
 };
 
 double Perplexity(const Model& model, const std::vector<int>& tokens, const Options& o, const char* label) {
@@ -47,7 +47,7 @@ void Run(const Options& o) {
   if (!o.rounding.empty()) config.rounding = ParseRounding(o.rounding);
   if (o.no_rescale) config.rescale = false;
   config.range_tuning = o.range_tuning;
-  if (o.no_clip) config.clip_before_rounding = false;
+  config.clip_before_rounding = o.clip;
   config.rho = o.rho;
   config.damping = o.damping;
   config.seed = o.seed;
@@ -59,7 +59,7 @@ void Run(const Options& o) {
   QUIP_CHECK_INPUT(o.ctx <= model.config.max_seq_len, o.model, "--ctx {} exceeds max_position_embeddings {}", o.ctx,
                    model.config.max_seq_len);
   const auto windows = SampleCalibrationWindows(tokenizer->Encode(ReadTextFile(o.calib)), o.nsamples, o.ctx,
-                                                model.config.bos_id, o.seed, o.calib, !o.no_calib_bos);
+                                                model.config.bos_id, o.seed, o.calib, o.calib_bos);
   std::vector<int> eval_tokens;
   double ppl_before = 0;
   if (!o.eval.empty()) {
@@ -112,14 +112,14 @@ void RegisterQuantizeCommand(CLI::App& app) {
   cmd->add_option("-o,--out", o->out, "Output folder (written atomically)")->required();
   cmd->add_option("--nsamples", o->nsamples, "Calibration windows")->capture_default_str();
   cmd->add_option("--ctx", o->ctx, "Tokens per calibration window (and eval window)")->capture_default_str();
-  cmd->add_flag("--no-calib-bos", o->no_calib_bos, "Calibration windows without a leading BOS");
+  cmd->add_flag("--calib-bos", o->calib_bos, "Start each calibration window with BOS");
   cmd->add_option("--seed", o->seed, "Seed for windows, rotations and stochastic rounding")->capture_default_str();
   cmd->add_option("--rho", o->rho, "Grid range in RMS units (0 = per-bit default)");
   cmd->add_option("--alpha", o->damping, "Hessian damping alpha")->capture_default_str();
   cmd->add_option("--incoherence", o->incoherence, "Override: kron or none");
   cmd->add_option("--rounding", o->rounding, "Override: near, stoch, ldlq, optq, ldlq-rg");
   cmd->add_flag("--no-rescale", o->no_rescale, "Skip the diagonal rescaling D-tilde");
-  cmd->add_flag("--no-clip", o->no_clip, "Let rounding see (and compensate) weights beyond the grid instead of clipping them first");
+  cmd->add_flag("--clip", o->clip, "Clip weights to the grid before rounding (Algorithm 1 step 6 as written)");
   cmd->add_flag("--range-tuning", o->range_tuning, "Search rho per matrix for the lowest proxy loss");
   cmd->add_option("--rg-passes", o->rg_passes, "Greedy passes of LDLQ-RG")->capture_default_str();
   cmd->add_option("--eval", o->eval, "Also report fp32 vs quantized perplexity on this text");

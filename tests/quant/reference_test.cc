@@ -41,6 +41,7 @@ TEST(QuantNumpyReference, LdlqMinMaxCodesMatchExactly) {
       {33, 64, 2, true, true},   {8, 200, 3, false, false},
   };
   int index = 0;
+  for (const bool clip : {false, true})
   for (const Case& c : cases) {
     const std::string dir = testing::MakeTempDir("quant_reference_" + std::to_string(index));
     const Eigen::MatrixXd w = testing::FloatRounded(testing::RandomGaussian(c.rows, c.cols, 100 + index) * 0.05);
@@ -53,7 +54,7 @@ TEST(QuantNumpyReference, LdlqMinMaxCodesMatchExactly) {
     WriteRowMajor(h, dir + "/h.f64");
     std::ofstream(dir + "/config.json") << "{\"rows\": " << c.rows << ", \"cols\": " << c.cols
                                         << ", \"bits\": " << c.bits << ", \"rescale\": " << (c.rescale ? "true" : "false")
-                                        << ", \"damping\": 0.01}";
+                                        << ", \"damping\": 0.01, \"clip\": " << (clip ? "true" : "false") << "}";
     const testing::CommandResult run =
         testing::RunCommand("/usr/bin/python3 " + testing::SourceDir() + "/tools/quant_reference.py " + dir);
     ASSERT_EQ(run.exit_code, 0) << run.output;
@@ -64,6 +65,7 @@ TEST(QuantNumpyReference, LdlqMinMaxCodesMatchExactly) {
     cfg.incoherence = false;
     cfg.rescale = c.rescale;
     cfg.damping = 0.01;
+    cfg.clip_before_rounding = clip;
     const std::vector<float> wf = testing::ToRowMajorFloats(w);
     const QuantizedMatrix q = QuantizeMatrix(wf.data(), c.rows, c.cols, h, cfg, nullptr);
 

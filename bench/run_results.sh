@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# Regenerates docs/results.md from fresh measurements (about 35 minutes on 2 cores):
+#   1. the paper's ablation tables on books-llama-5m (calibration: books train; evaluation:
+#      books valid and WikiText-2, first 120 windows each) and on stories260K,
+#   2. QuIP at 2/3/4 bits on books-llama-5m scored on the full texts,
+#   3. the fp32 forward benchmark.
+# Every step writes JSON under bench/results/; tools/results_page.py renders the page.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+shared=${QUIP_SHARED:-../shared}
+quip=./build/src/quip
+out=bench/results
+mkdir -p "$out"
+books=$shared/models/books-llama-5m
+train=$shared/data/books/train.txt
+valid=$shared/data/books/valid.txt
+wiki=$shared/data/wikitext-2-raw/wiki.test.raw
+tiny=data/tinystories/tinystories-train-head.txt
+
+$quip ablate --model "$books" --calib "$train" --eval "$valid,$wiki" --bits 2,3,4 --eval-windows 120 \
+  --out "$out/ablate-books" >/dev/null
+$quip ablate --model models/stories260K --calib "$tiny" --eval "$tiny" --bits 2,3,4 --nsamples 64 \
+  --out "$out/ablate-stories260K" >/dev/null
+$quip ablate --model "$books" --calib "$train" --eval "$valid,$wiki" --bits 2,3,4 --only QuIP \
+  --out "$out/quip-books-full" >/dev/null
+bash bench/run_forward_bench.sh >/dev/null
+/usr/bin/python3 tools/results_page.py "$out" > docs/results.md
+echo "wrote docs/results.md"
