@@ -1,5 +1,6 @@
 #include "pipeline/quantize_model.h"
 
+#include <fmt/core.h>
 #include <sys/resource.h>
 
 #include <chrono>
@@ -121,12 +122,18 @@ nlohmann::json QuantizeModel(Model& model, const std::vector<std::vector<int>>& 
       QUIP_CHECK_INPUT(dense != nullptr, job.name, "is already quantized");
       QuantConfig config = options.config;
       config.seed = LayerSeed(options.config.seed, job.input);
-      const QuantizedMatrix q = QuantizeMatrix(dense->weight().data, dense->out_features(), dense->in_features(),
-                                               *job.hessian, config, &job.stats);
+      QuantizedMatrix q;
+      try {
+        q = QuantizeMatrix(dense->weight().data, dense->out_features(), dense->in_features(), *job.hessian, config,
+                           &job.stats);
+      } catch (const Error& e) {
+        Fail(model.source, "{}: {}", job.name, e.what());  // name the tensor, e.g. NaN in its weight
+      }
       job.result = std::make_unique<QuantizedLinear>(q);
       job.seconds = Seconds(job_start);
     });
     for (Job& job : jobs) {
+      if (!job.stats.note.empty()) fmt::print(stderr, "quip: note: {}: {}\n", job.name, job.stats.note);
       *job.slot = std::move(job.result);
       linears.push_back({{"name", job.name},
                          {"rows", (*job.slot)->out_features()},

@@ -7,6 +7,7 @@
 #include <filesystem>
 #include <fstream>
 
+#include "io/hf_model.h"
 #include "testing/tiny_model.h"
 
 namespace quip {
@@ -55,7 +56,7 @@ std::string TinyHfFolder(const std::string& name, int shards = 1) {
 // A folder with a valid config.json and `safetensors` as model.safetensors.
 std::string FolderWithSafetensors(const std::string& name, const std::string& safetensors) {
   const std::string dir = testing::MakeTempDir(name);
-  WriteFile(dir + "/config.json", testing::HfConfigJson(testing::TinyConfig()));
+  WriteFile(dir + "/config.json", HfConfigJson(testing::TinyConfig()));
   WriteFile(dir + "/model.safetensors", safetensors);
   return dir;
 }
@@ -95,7 +96,7 @@ TEST(BadInput, ConfigJsonDisagreesWithTensorShapes) {
   const std::string dir = TinyHfFolder("config-disagrees");
   LlamaConfig c = testing::TinyConfig();
   c.hidden_dim = 100;  // tensors say 136
-  WriteFile(dir + "/config.json", testing::HfConfigJson(c));
+  WriteFile(dir + "/config.json", HfConfigJson(c));
   ExpectCleanError(Info(dir), dir + "/model.safetensors", "config.json implies");
 }
 

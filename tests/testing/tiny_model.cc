@@ -14,6 +14,7 @@
 #include <cstdlib>
 #include <iterator>
 
+#include "io/hf_model.h"
 #include "io/safetensors.h"
 
 namespace quip::testing {
@@ -65,26 +66,6 @@ TinyWeights RandomWeights(const LlamaConfig& c, uint64_t seed) {
   return w;
 }
 
-std::string HfConfigJson(const LlamaConfig& c) {
-  nlohmann::ordered_json j{{"architectures", {"LlamaForCausalLM"}},
-                           {"model_type", "llama"},
-                           {"hidden_act", "silu"},
-                           {"hidden_size", c.dim},
-                           {"intermediate_size", c.hidden_dim},
-                           {"num_hidden_layers", c.n_layers},
-                           {"num_attention_heads", c.n_heads},
-                           {"num_key_value_heads", c.n_kv_heads},
-                           {"head_dim", c.head_dim},
-                           {"max_position_embeddings", c.max_seq_len},
-                           {"rms_norm_eps", c.norm_eps},
-                           {"rope_theta", c.rope_theta},
-                           {"rope_scaling", nullptr},
-                           {"tie_word_embeddings", c.tied_embeddings},
-                           {"vocab_size", c.vocab_size},
-                           {"bos_token_id", c.bos_id},
-                           {"eos_token_id", c.eos_id}};
-  return j.dump(2);
-}
 
 void WriteHfFolder(const TinyWeights& w, const std::string& dir, int shards) {
   fs::create_directories(dir);

@@ -26,8 +26,6 @@ TinyWeights RandomWeights(const LlamaConfig& config, uint64_t seed);
 void WriteHfFolder(const TinyWeights& weights, const std::string& dir, int shards = 1);
 // llama2.c .bin (q/k rows converted to the interleaved RoPE order that format expects).
 void WriteLlama2cFile(const TinyWeights& weights, const std::string& path);
-// config.json text for `config` (tests edit it to make bad variants).
-std::string HfConfigJson(const LlamaConfig& config);
 
 // A fresh empty directory under the test temp dir, removed by nobody (ctest's build tree).
 std::string MakeTempDir(const std::string& name);
