@@ -140,7 +140,9 @@ void WriteQuantizedModel(const Model& model, const std::string& out_dir,
   for (const auto& [k, v] : run_metadata) writer.SetMetadata(k, v);
 
   // Build everything in a sibling temp folder, then rename it into place.
-  const fs::path target = fs::absolute(out_dir);
+  // Without the trailing separator of "out/", the temp folder would land inside the target.
+  fs::path target = fs::absolute(out_dir).lexically_normal();
+  if (!target.has_filename()) target = target.parent_path();
   const fs::path temp = target.string() + ".tmp." + std::to_string(::getpid());
   fs::remove_all(temp);
   fs::create_directories(temp);

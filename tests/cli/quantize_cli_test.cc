@@ -1,0 +1,137 @@
+// `quip quantize` end to end through the real binary, on the embedded llama2.c model
+// models/stories260K with data/tinystories/tinystories-train-head.txt as calibration text
+// (8 windows of 64 tokens: well under a second). Independent references: the binary's
+// own readers (`quip info`, `quip ppl`, `quip generate` must accept the output folder),
+// the one-line error contract of tests/cli/bad_input_test.cc, and byte comparison of two
+// runs for determinism.
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+#include <regex>
+#include <sstream>
+
+#include "testing/tiny_model.h"
+
+namespace quip {
+namespace {
+namespace fs = std::filesystem;
+using ::testing::HasSubstr;
+using testing::ShellQuote;
+
+std::string Stories() { return testing::SourceDir() + "/models/stories260K"; }
+std::string Calib() { return testing::SourceDir() + "/data/tinystories/tinystories-train-head.txt"; }
+
+testing::SplitCommandResult Quip(const std::string& args) {
+  return testing::RunCommandSplit(ShellQuote(testing::QuipBinary()) + " " + args);
+}
+
+std::string QuantizeArgs(const std::string& out, const std::string& extra = "", int nsamples = 8) {
+  return "quantize --model " + ShellQuote(Stories()) + " --calib " + ShellQuote(Calib()) + " --nsamples " +
+         std::to_string(nsamples) + " --ctx 64 --threads 2 -o " + ShellQuote(out) + " " + extra;
+}
+
+// Exit non-zero (no crash), empty stdout, exactly one "quip: error: " line holding every needle.
+void ExpectCleanError(const std::string& args, const std::vector<std::string>& needles) {
+  const auto r = Quip(args);
+  SCOPED_TRACE(args + "\nstderr: " + r.err);
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_LT(r.exit_code, 128) << "killed by a signal (crash)";
+  EXPECT_EQ(r.out, "") << "stdout must stay empty";
+  EXPECT_EQ(r.err.rfind("quip: error: ", 0), 0u) << "stderr must start with 'quip: error: '";
+  EXPECT_TRUE(!r.err.empty() && r.err.back() == '\n' && std::count(r.err.begin(), r.err.end(), '\n') == 1)
+      << "stderr must be exactly one line";
+  for (const auto& n : needles) EXPECT_THAT(r.err, HasSubstr(n));
+}
+
+std::string ReadBytes(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+void ExpectQuantizes(const std::string& out, const std::string& extra = "") {
+  const auto r = Quip(QuantizeArgs(out, extra));
+  ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
+  EXPECT_THAT(r.out, HasSubstr("quantized "));
+  EXPECT_TRUE(fs::exists(fs::path(out) / "model.safetensors"));
+  EXPECT_TRUE(fs::exists(fs::path(out) / "tok512.bin")) << "the tokenizer is copied beside the model";
+}
+
+TEST(QuantizeCli, OutputIsReadByInfoPplAndGenerate) {
+  const std::string out = testing::MakeTempDir("cli-quantize") + "/out";
+  ExpectQuantizes(out);
+  EXPECT_TRUE(fs::exists(out + "/quant_report.json"));
+  EXPECT_TRUE(fs::exists(out + "/config.json"));
+
+  const auto info = Quip("info --model " + ShellQuote(out));
+  ASSERT_EQ(info.exit_code, 0) << info.err;
+  EXPECT_THAT(info.out, HasSubstr("quip-2bit"));
+  EXPECT_THAT(info.out, HasSubstr("format       quip"));
+
+  const auto ppl = Quip("ppl --threads 1 --ctx 64 --max-windows 4 --model " + ShellQuote(out) + " --text " +
+                        ShellQuote(Calib()));
+  ASSERT_EQ(ppl.exit_code, 0) << ppl.err;
+  std::smatch m;
+  ASSERT_TRUE(std::regex_search(ppl.out, m, std::regex(R"(ppl ([0-9.]+) over)"))) << ppl.out;
+  const double value = std::stod(m[1]);
+  EXPECT_TRUE(std::isfinite(value) && value > 1.0 && value < 512.0) << value;  // below a uniform guess
+
+  const auto gen = Quip("generate --threads 1 --temp 0 -n 16 --model " + ShellQuote(out));
+  ASSERT_EQ(gen.exit_code, 0) << gen.err;
+  EXPECT_NE(gen.out.find_first_not_of(" \n"), std::string::npos) << "generate printed no text";
+}
+
+TEST(QuantizeCli, ExistingOutputNeedsForce) {
+  const std::string out = testing::MakeTempDir("cli-force") + "/out";
+  ExpectQuantizes(out);
+  ExpectCleanError(QuantizeArgs(out), {out, "already exists", "--force"});
+  ExpectQuantizes(out, "--force --bits 3");
+  const auto info = Quip("info --model " + ShellQuote(out));
+  EXPECT_THAT(info.out, HasSubstr("quip-3bit")) << "--force replaced the folder";
+}
+
+TEST(QuantizeCli, OutputPathWithTrailingSlash) {
+  const std::string out = testing::MakeTempDir("cli-slash") + "/out/";
+  ExpectQuantizes(out);
+  ExpectQuantizes(out, "--force");
+  EXPECT_EQ(Quip("info --model " + ShellQuote(out)).exit_code, 0);
+}
+
+TEST(QuantizeCli, UnknownMethodListsMethods) {
+  const std::string out = testing::MakeTempDir("cli-method") + "/out";
+  ExpectCleanError(QuantizeArgs(out, "--method gptq"),
+                   {"--method", "unknown method 'gptq'", "near", "stoch", "near-incp", "optq", "ldlq", "ldlq-rg",
+                    "quip", "quip-rg"});
+  EXPECT_FALSE(fs::exists(out));
+}
+
+TEST(QuantizeCli, UnsupportedBits) {
+  const std::string out = testing::MakeTempDir("cli-bits") + "/out";
+  ExpectCleanError(QuantizeArgs(out, "--bits 5"), {"--bits", "5 is not supported"});
+  EXPECT_FALSE(fs::exists(out));
+}
+
+TEST(QuantizeCli, CalibrationTextTooShort) {
+  const std::string out = testing::MakeTempDir("cli-short") + "/out";
+  ExpectCleanError(QuantizeArgs(out, "", 100000), {Calib(), "calibration text too short"});
+  EXPECT_FALSE(fs::exists(out));
+}
+
+TEST(QuantizeCli, SameSeedGivesByteIdenticalModel) {
+  const std::string dir = testing::MakeTempDir("cli-determinism");
+  ExpectQuantizes(dir + "/a", "--seed 5");
+  ExpectQuantizes(dir + "/b", "--seed 5");
+  ExpectQuantizes(dir + "/c", "--seed 6");
+  const std::string a = ReadBytes(dir + "/a/model.safetensors");
+  ASSERT_FALSE(a.empty());
+  EXPECT_TRUE(a == ReadBytes(dir + "/b/model.safetensors")) << "same seed, different bytes";
+  EXPECT_TRUE(a != ReadBytes(dir + "/c/model.safetensors")) << "the seed has no effect";
+}
+
+}  // namespace
+}  // namespace quip

@@ -1,0 +1,376 @@
+// The quip folder format (io/quip_format.h): a tiny random model quantized in memory
+// (pipeline QuantizeModel) is written with WriteQuantizedModel and loaded back.
+//
+// Independent references: the in-memory quantized model itself (the loaded one must hold
+// the same packed bytes, scales and seeds and give bit-identical logits), the frozen
+// format description in io/quip_format.h (metadata keys, tensor names), and for the
+// loader's rejections the format's stated limits (bits 2..4, incoherence kron|none,
+// seeds for kron, finite scales, positive rescale) applied to folders edited here by
+// rewriting model.safetensors with SafetensorsWriter.
+#include "io/quip_format.h"
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <functional>
+#include <limits>
+#include <random>
+#include <sstream>
+
+#include "core/error.h"
+#include "io/safetensors.h"
+#include "model/forward.h"
+#include "model/load.h"
+#include "model/quantized_linear.h"
+#include "pipeline/quantize_model.h"
+#include "quant/packing.h"
+#include "testing/tiny_model.h"
+
+namespace quip {
+namespace {
+namespace fs = std::filesystem;
+using ::testing::HasSubstr;
+
+constexpr int kWindows = 4, kWindowLength = 16;
+
+std::vector<std::vector<int>> RandomWindows(int vocab, uint64_t seed) {
+  std::mt19937_64 rng(seed);
+  std::vector<std::vector<int>> windows(kWindows);
+  for (auto& w : windows)
+    for (int i = 0; i < kWindowLength; ++i) w.push_back(int(rng() % uint64_t(vocab)));
+  return windows;
+}
+
+struct Quantized {
+  Model model;
+  nlohmann::json report;
+  std::map<std::string, std::string> metadata;
+};
+
+// A tiny random model written as an HF folder under `name`, loaded and quantized in memory.
+Quantized QuantizeTiny(const std::string& name, const std::string& method, int bits,
+                       Rounding rounding = Rounding::kLdlq, bool incoherence = true) {
+  const std::string dir = testing::MakeTempDir(name) + "/fp32";
+  testing::WriteHfFolder(testing::RandomWeights(testing::TinyConfig(), 11), dir);
+  Quantized q{LoadModel(dir), {}, {}};
+  QuantizeModelOptions options;
+  options.config.bits = bits;
+  options.config.rounding = rounding;
+  options.config.incoherence = incoherence;
+  options.config.rescale = incoherence;
+  options.config.seed = 3;
+  options.method = method;
+  q.report = QuantizeModel(q.model, RandomWindows(q.model.config.vocab_size, 5), options);
+  q.metadata = {{"quip.method", method}, {"quip.bits", std::to_string(bits)}, {"quip.rho", "1.8"},
+                {"quip.seed", "3"}, {"quip.tool_version", "test"}};
+  return q;
+}
+
+std::string WriteTiny(const std::string& name, const std::string& method = "quip", int bits = 2,
+                      Rounding rounding = Rounding::kLdlq, bool incoherence = true) {
+  Quantized q = QuantizeTiny(name, method, bits, rounding, incoherence);
+  const std::string out = fs::path(q.model.source).parent_path() / "quantized";
+  WriteQuantizedModel(q.model, out, q.metadata, q.report, q.model.source, false);
+  return out;
+}
+
+std::vector<const Linear*> Linears(const Model& m) {
+  std::vector<const Linear*> all;
+  for (const auto& l : m.layers)
+    for (const Linear* x : {l.q.get(), l.k.get(), l.v.get(), l.o.get(), l.gate.get(), l.up.get(), l.down.get()})
+      all.push_back(x);
+  return all;
+}
+
+std::vector<float> Logits(const Model& model, const std::vector<int>& tokens) {
+  Session session(model, int(tokens.size()));
+  const auto logits = session.Feed(tokens, true);
+  return {logits.begin(), logits.end()};
+}
+
+std::string ReadText(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+// Entries of `dir` whose names contain ".tmp." or ".old." (leftovers of an atomic write).
+std::vector<std::string> Leftovers(const fs::path& dir) {
+  std::vector<std::string> found;
+  for (const auto& e : fs::directory_iterator(dir)) {
+    const std::string n = e.path().filename().string();
+    if (n.find(".tmp.") != std::string::npos || n.find(".old.") != std::string::npos) found.push_back(n);
+  }
+  return found;
+}
+
+void ExpectSameQuantizedLinear(const Linear* a, const Linear* b) {
+  const auto* qa = dynamic_cast<const QuantizedLinear*>(a);
+  const auto* qb = dynamic_cast<const QuantizedLinear*>(b);
+  ASSERT_NE(qa, nullptr);
+  ASSERT_NE(qb, nullptr) << "the loaded linear is not a QuantizedLinear";
+  EXPECT_EQ(qa->out_features(), qb->out_features());
+  EXPECT_EQ(qa->in_features(), qb->in_features());
+  EXPECT_EQ(qa->bits(), qb->bits());
+  EXPECT_EQ(qa->incoherent(), qb->incoherent());
+  if (qa->incoherent()) {  // seeds mean nothing (and are not stored) without incoherence
+    EXPECT_EQ(qa->seed_u(), qb->seed_u());
+    EXPECT_EQ(qa->seed_v(), qb->seed_v());
+  }
+  ASSERT_EQ(qa->row_bytes(), qb->row_bytes());
+  EXPECT_EQ(0, std::memcmp(qa->packed(), qb->packed(), size_t(qa->out_features()) * qa->row_bytes()));
+  EXPECT_EQ(qa->row_scale(), qb->row_scale());
+  EXPECT_EQ(qa->row_zero(), qb->row_zero());
+  EXPECT_EQ(qa->rescale(), qb->rescale());
+}
+
+struct Case {
+  const char* method;
+  int bits;
+  Rounding rounding;
+  bool incoherence;
+};
+
+TEST(QuipFormat, RoundTripKeepsEveryLinearAndLogitsBitForBit) {
+  for (const Case& c : {Case{"quip", 2, Rounding::kLdlq, true}, Case{"near", 3, Rounding::kNearest, false},
+                        Case{"ldlq", 4, Rounding::kLdlq, false}}) {
+    SCOPED_TRACE(c.method);
+    Quantized q = QuantizeTiny(std::string("roundtrip-") + c.method, c.method, c.bits, c.rounding, c.incoherence);
+    const fs::path parent = fs::path(q.model.source).parent_path();
+    const std::string out = (parent / "quantized").string();
+    WriteQuantizedModel(q.model, out, q.metadata, q.report, q.model.source, false);
+    EXPECT_THAT(Leftovers(parent), ::testing::IsEmpty());
+
+    const Model loaded = LoadModel(out);
+    EXPECT_EQ(loaded.format, "quip");
+    const auto mem = Linears(q.model), disk = Linears(loaded);
+    ASSERT_EQ(mem.size(), disk.size());
+    ASSERT_EQ(mem.size(), 7u * q.model.config.n_layers);
+    for (size_t i = 0; i < mem.size(); ++i) {
+      SCOPED_TRACE(i);
+      ExpectSameQuantizedLinear(mem[i], disk[i]);
+      EXPECT_EQ(disk[i]->Format(), (c.incoherence ? "quip-" : "minmax-") + std::to_string(c.bits) + "bit");
+    }
+    // lm_head is not quantized and stays dense f32.
+    ASSERT_NE(dynamic_cast<const DenseLinear*>(loaded.lm_head.get()), nullptr);
+
+    std::vector<int> tokens{1};
+    for (int i = 1; i < 24; ++i) tokens.push_back((i * 37 + 5) % q.model.config.vocab_size);
+    const std::vector<float> a = Logits(q.model, tokens), b = Logits(loaded, tokens);
+    ASSERT_EQ(a.size(), b.size());
+    EXPECT_EQ(0, std::memcmp(a.data(), b.data(), a.size() * sizeof(float))) << "logits differ after the round trip";
+    for (float v : a) ASSERT_TRUE(std::isfinite(v));
+  }
+}
+
+TEST(QuipFormat, MetadataConfigAndReport) {
+  const std::string out = WriteTiny("metadata", "quip", 3);
+  const SafetensorsFile file(out + "/model.safetensors");
+  const auto& meta = file.metadata();
+  for (const char* key : {"quip.format_version", "quip.linears", "quip.method", "quip.bits"})
+    EXPECT_TRUE(meta.count(key)) << "__metadata__ lacks " << key;
+  EXPECT_EQ(meta.at("quip.format_version"), kQuipFormatVersion);
+  EXPECT_EQ(meta.at("quip.method"), "quip");
+  EXPECT_EQ(meta.at("quip.bits"), "3");
+  const nlohmann::json linears = nlohmann::json::parse(meta.at("quip.linears"));
+  ASSERT_TRUE(linears.is_object());
+  EXPECT_EQ(linears.size(), 7u * testing::TinyConfig().n_layers);
+  const nlohmann::json& q0 = linears.at("model.layers.0.self_attn.q_proj");
+  EXPECT_EQ(q0.at("bits"), 3);
+  EXPECT_EQ(q0.at("incoherence"), "kron");
+  EXPECT_TRUE(q0.at("seed_u").is_number_unsigned());
+  EXPECT_TRUE(q0.at("seed_v").is_number_unsigned());
+  // Tensor names of the frozen format: codes (U8, [rows, packed bytes]), one-value scale/zero, rescale.
+  const LlamaConfig c = testing::TinyConfig();
+  const SafetensorsTensor* codes = file.Find("model.layers.0.mlp.down_proj.codes");
+  ASSERT_NE(codes, nullptr);
+  EXPECT_EQ(codes->dtype, DType::kU8);
+  EXPECT_EQ(codes->shape, (std::vector<int64_t>{c.dim, PackedBytes(c.hidden_dim, 3)}));
+  ASSERT_NE(file.Find("model.layers.0.mlp.down_proj.scale"), nullptr);
+  EXPECT_EQ(file.Find("model.layers.0.mlp.down_proj.scale")->shape, std::vector<int64_t>{1});
+  ASSERT_NE(file.Find("model.layers.0.mlp.down_proj.rescale"), nullptr);
+  EXPECT_EQ(file.Find("model.layers.0.mlp.down_proj.weight"), nullptr);
+  EXPECT_NE(file.Find("lm_head.weight"), nullptr);
+
+  const nlohmann::json config = nlohmann::json::parse(ReadText(out + "/config.json"));
+  EXPECT_EQ(config.at("quantization_config").at("quant_method"), "quip");
+
+  const nlohmann::json report = nlohmann::json::parse(ReadText(out + "/quant_report.json"));
+  ASSERT_TRUE(report.contains("linears"));
+  ASSERT_EQ(report["linears"].size(), 7u * c.n_layers);
+  for (const auto& l : report["linears"]) {
+    EXPECT_TRUE(l.contains("name"));
+    ASSERT_TRUE(l.contains("relative_proxy_loss"));
+    EXPECT_TRUE(std::isfinite(l["relative_proxy_loss"].get<double>()));
+  }
+  EXPECT_EQ(report.at("method"), "quip");
+  EXPECT_EQ(report.at("bits"), 3);
+}
+
+TEST(QuipFormat, RefusesExistingFolderWithoutForceAndReplacesItWithForce) {
+  Quantized q = QuantizeTiny("force", "quip", 2);
+  const fs::path parent = fs::path(q.model.source).parent_path();
+  const std::string out = (parent / "quantized").string();
+  WriteQuantizedModel(q.model, out, q.metadata, {{"run", 1}}, q.model.source, false);
+  try {
+    WriteQuantizedModel(q.model, out, q.metadata, {{"run", 2}}, q.model.source, false);
+    ADD_FAILURE() << "an existing out_dir was overwritten without force";
+  } catch (const Error& e) {
+    EXPECT_THAT(e.what(), HasSubstr(out));
+    EXPECT_THAT(e.what(), HasSubstr("already exists"));
+  }
+  EXPECT_EQ(nlohmann::json::parse(ReadText(out + "/quant_report.json")).at("run"), 1);
+  fs::create_directories(out + "/stale");  // replaced, not merged
+  WriteQuantizedModel(q.model, out, q.metadata, {{"run", 3}}, q.model.source, true);
+  EXPECT_EQ(nlohmann::json::parse(ReadText(out + "/quant_report.json")).at("run"), 3);
+  EXPECT_FALSE(fs::exists(out + "/stale"));
+  EXPECT_THAT(Leftovers(parent), ::testing::IsEmpty());
+  EXPECT_EQ(LoadModel(out).format, "quip");
+}
+
+TEST(QuipFormat, WritesToAPathWithATrailingSlash) {
+  // `quip quantize -o out/` used to fail: the temp folder "out/.tmp.PID" was created inside
+  // the target, which then could not be renamed into its own subfolder.
+  Quantized q = QuantizeTiny("trailing-slash", "quip", 2);
+  const fs::path parent = fs::path(q.model.source).parent_path();
+  const std::string out = (parent / "quantized").string() + "/";
+  WriteQuantizedModel(q.model, out, q.metadata, q.report, q.model.source, false);
+  EXPECT_EQ(LoadModel(out).format, "quip");
+  WriteQuantizedModel(q.model, out, q.metadata, q.report, q.model.source, true);
+  EXPECT_EQ(LoadModel(out).format, "quip");
+  EXPECT_THAT(Leftovers(parent), ::testing::IsEmpty());
+  EXPECT_THAT(Leftovers(out), ::testing::IsEmpty());
+}
+
+// ---- the loader's rejections, on folders edited by rewriting model.safetensors
+
+struct StoredTensor {
+  DType dtype;
+  std::vector<int64_t> shape;
+  std::vector<uint8_t> bytes;
+};
+using EditFn = std::function<void(std::map<std::string, std::string>& metadata, nlohmann::json& linears,
+                                  std::map<std::string, StoredTensor>& tensors)>;
+
+// Reads out/model.safetensors, lets `edit` change it, writes it back.
+void Rewrite(const std::string& out, const EditFn& edit) {
+  const std::string path = out + "/model.safetensors";
+  std::map<std::string, std::string> metadata;
+  std::map<std::string, StoredTensor> tensors;
+  {
+    const SafetensorsFile file(path);
+    metadata = file.metadata();
+    for (const auto& t : file.tensors())
+      tensors[t.name] = {t.dtype, t.shape, {file.RawBytes(t), file.RawBytes(t) + (t.end - t.begin)}};
+  }
+  nlohmann::json linears = nlohmann::json::parse(metadata.at("quip.linears"));
+  edit(metadata, linears, tensors);
+  if (metadata.count("quip.linears")) metadata["quip.linears"] = linears.dump();
+  SafetensorsWriter writer;
+  for (const auto& [k, v] : metadata) writer.SetMetadata(k, v);
+  for (const auto& [name, t] : tensors) writer.Add(name, t.dtype, t.shape, t.bytes.data(), t.bytes.size());
+  writer.Write(path);
+}
+
+void ExpectLoadError(const std::string& out, const std::vector<std::string>& needles) {
+  try {
+    LoadModel(out);
+    ADD_FAILURE() << "LoadModel accepted the edited folder " << out;
+  } catch (const Error& e) {
+    EXPECT_THAT(e.what(), HasSubstr(out + "/model.safetensors")) << "the error must name the file";
+    for (const auto& n : needles) EXPECT_THAT(e.what(), HasSubstr(n));
+  }
+}
+
+const char* kQ = "model.layers.1.self_attn.q_proj";
+
+void SetFloats(StoredTensor& t, const std::vector<float>& v) {
+  t.bytes.resize(v.size() * sizeof(float));
+  std::memcpy(t.bytes.data(), v.data(), t.bytes.size());
+}
+
+TEST(QuipFormatRejects, UnsupportedBitWidth) {
+  const std::string out = WriteTiny("reject-bits5");
+  Rewrite(out, [](auto&, nlohmann::json& linears, auto&) { linears[kQ]["bits"] = 5; });
+  ExpectLoadError(out, {kQ, "bit width 5 is not supported"});
+}
+
+TEST(QuipFormatRejects, UnknownIncoherence) {
+  const std::string out = WriteTiny("reject-incoherence");
+  Rewrite(out, [](auto&, nlohmann::json& linears, auto&) { linears[kQ]["incoherence"] = "foo"; });
+  ExpectLoadError(out, {kQ, "incoherence 'foo' is not supported"});
+}
+
+TEST(QuipFormatRejects, KronWithoutSeed) {
+  const std::string out = WriteTiny("reject-seed");
+  Rewrite(out, [](auto&, nlohmann::json& linears, auto&) { linears[kQ].erase("seed_v"); });
+  ExpectLoadError(out, {kQ, "seed_v"});
+}
+
+TEST(QuipFormatRejects, CodesOfWrongShape) {
+  const std::string out = WriteTiny("reject-codes-shape");
+  const std::string name = std::string(kQ) + ".codes";
+  Rewrite(out, [&](auto&, auto&, std::map<std::string, StoredTensor>& tensors) {
+    StoredTensor& t = tensors.at(name);
+    t.shape[1] += 1;
+    t.bytes.resize(size_t(t.shape[0] * t.shape[1]), 0);
+  });
+  ExpectLoadError(out, {name, "shape"});
+}
+
+TEST(QuipFormatRejects, CodesOfWrongDtype) {
+  const std::string out = WriteTiny("reject-codes-dtype");
+  const std::string name = std::string(kQ) + ".codes";
+  Rewrite(out, [&](auto&, auto&, std::map<std::string, StoredTensor>& tensors) { tensors.at(name).dtype = DType::kI8; });
+  ExpectLoadError(out, {name, "dtype"});
+}
+
+TEST(QuipFormatRejects, NonFiniteScale) {
+  for (float bad : {std::numeric_limits<float>::quiet_NaN(), std::numeric_limits<float>::infinity()}) {
+    const std::string out = WriteTiny("reject-scale");
+    const std::string name = std::string(kQ) + ".scale";
+    Rewrite(out, [&](auto&, auto&, std::map<std::string, StoredTensor>& tensors) {
+      StoredTensor& t = tensors.at(name);
+      std::vector<float> v(t.bytes.size() / 4);
+      std::memcpy(v.data(), t.bytes.data(), t.bytes.size());
+      v.back() = bad;
+      SetFloats(t, v);
+    });
+    ExpectLoadError(out, {name, "non-finite"});
+  }
+}
+
+TEST(QuipFormatRejects, NonPositiveRescale) {
+  for (float bad : {0.0f, -1.0f}) {
+    const std::string out = WriteTiny("reject-rescale");
+    const std::string name = std::string(kQ) + ".rescale";
+    Rewrite(out, [&](auto&, auto&, std::map<std::string, StoredTensor>& tensors) {
+      StoredTensor& t = tensors.at(name);
+      std::vector<float> v(t.bytes.size() / 4);
+      std::memcpy(v.data(), t.bytes.data(), t.bytes.size());
+      v[3] = bad;
+      SetFloats(t, v);
+    });
+    ExpectLoadError(out, {kQ, "rescale holds a non-positive"});
+  }
+}
+
+TEST(QuipFormatRejects, MissingLinearsMetadata) {
+  const std::string out = WriteTiny("reject-no-linears");
+  Rewrite(out, [](std::map<std::string, std::string>& metadata, auto&, auto&) { metadata.erase("quip.linears"); });
+  ExpectLoadError(out, {"quip.linears"});
+}
+
+TEST(QuipFormatRejects, LinearMissingFromLinearsMetadata) {
+  const std::string out = WriteTiny("reject-linear-missing");
+  Rewrite(out, [](auto&, nlohmann::json& linears, auto&) { linears.erase(kQ); });
+  ExpectLoadError(out, {"quip.linears", kQ});
+}
+
+}  // namespace
+}  // namespace quip
