@@ -10,6 +10,10 @@
 int main(int argc, char** argv) {
   CLI::App app{"quip: 2-4 bit LLM quantization with incoherence processing (QuIP)"};
   app.require_subcommand(1);
+  // Usage errors follow the same one-line format as every other error.
+  app.failure_message([](const CLI::App*, const CLI::Error& e) {
+    return fmt::format("quip: error: {} (see quip --help)\n", e.what());
+  });
   quip::RegisterInfoCommand(app);
   quip::RegisterPplCommand(app);
   quip::RegisterGenerateCommand(app);
