@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
-# Regenerates docs/results.md from fresh measurements (about 35 minutes on 2 cores):
+# Regenerates docs/results.md from fresh measurements (about an hour on 2 cores):
 #   1. the paper's ablation tables on books-llama-5m (calibration: books train; evaluation:
 #      books valid and WikiText-2, first 120 windows each) and on stories260K,
-#   2. QuIP at 2/3/4 bits on books-llama-5m scored on the full texts,
+#   2. QuIP and QuIP-RG at 2/3/4 bits on books-llama-5m scored on the full texts,
 #   3. the fp32 forward benchmark.
 # Every step writes JSON under bench/results/; tools/results_page.py renders the page.
 set -euo pipefail
@@ -21,7 +21,7 @@ $quip ablate --model "$books" --calib "$train" --eval "$valid,$wiki" --bits 2,3,
   --out "$out/ablate-books" >/dev/null
 $quip ablate --model models/stories260K --calib "$tiny" --eval "$tiny" --bits 2,3,4 --nsamples 64 \
   --out "$out/ablate-stories260K" >/dev/null
-$quip ablate --model "$books" --calib "$train" --eval "$valid,$wiki" --bits 2,3,4 --only QuIP \
+$quip ablate --model "$books" --calib "$train" --eval "$valid,$wiki" --bits 2,3,4 --only QuIP,QuIP-RG \
   --out "$out/quip-books-full" >/dev/null
 bash bench/run_forward_bench.sh >/dev/null
 /usr/bin/python3 tools/results_page.py "$out" > docs/results.md

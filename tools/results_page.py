@@ -34,18 +34,21 @@ def main(results_dir):
            f"{datetime.date.today().isoformat()}; 2-core AMD EPYC VM. ratio = ppl(quantized) / ppl(fp32); "
            "perplexity protocol: docs/perplexity.md (ctx 256).", ""]
 
-    full = load(p("quip-books-full", "ablate.json"))
+    # Full-text runs: every "*books-full" folder (the script writes QuIP and QuIP-RG).
+    fulls = [load(p(d, "ablate.json")) for d in sorted(os.listdir(results_dir)) if d.endswith("books-full")]
+    full = fulls[0]
+    full["runs"] = [run for f in fulls for run in f["runs"]]
     texts = [e["text"] for e in full["evals"]]
     out += ["## QuIP on books-llama-5m, full texts", "",
             f"Calibration: {full['nsamples']} windows of {full['ctx']} tokens from books train, seed {full['seed']}. "
             "Floor: issue 4's PyTorch implementation of the same method (books valid).", "",
-            "| bits | bits/linear weight | quantize s | " + " | ".join(
+            "| method | bits | bits/linear weight | quantize s | " + " | ".join(
                 f"ppl {os.path.basename(t)} (ratio)" for t in texts) + " | floor ratio |",
-            "|---|---|---|" + "---|" * len(texts) + "---|"]
-    for run in sorted(full["runs"], key=lambda r: -r["bits"]):
+            "|---|---|---|---|" + "---|" * len(texts) + "---|"]
+    for run in sorted(full["runs"], key=lambda r: (r["name"], -r["bits"])):
         cells = [f"{run['ppl'][t]:.3f} ({run['ratio'][t]:.3f})" for t in texts]
         floor = FLOOR.get((run["name"], run["bits"]))
-        out.append(f"| {run['bits']} | {run['bits_per_linear_weight']:.3f} | {run['quantize_seconds']:.1f} | "
+        out.append(f"| {run['name']} | {run['bits']} | {run['bits_per_linear_weight']:.3f} | {run['quantize_seconds']:.1f} | "
                    + " | ".join(cells) + f" | {floor if floor else '–'} |")
     out += ["", "fp32: " + ", ".join(f"{os.path.basename(e['text'])} ppl {e['fp32_ppl']:.4f} ({e['tokens']} tokens)"
                                      for e in full["evals"]), ""]
