@@ -34,17 +34,9 @@ std::string QuantizeArgs(const std::string& out, const std::string& extra = "", 
          std::to_string(nsamples) + " --ctx 64 --threads 2 -o " + ShellQuote(out) + " " + extra;
 }
 
-// Exit non-zero (no crash), empty stdout, exactly one "quip: error: " line holding every needle.
 void ExpectCleanError(const std::string& args, const std::vector<std::string>& needles) {
-  const auto r = Quip(args);
-  SCOPED_TRACE(args + "\nstderr: " + r.err);
-  EXPECT_NE(r.exit_code, 0);
-  EXPECT_LT(r.exit_code, 128) << "killed by a signal (crash)";
-  EXPECT_EQ(r.out, "") << "stdout must stay empty";
-  EXPECT_EQ(r.err.rfind("quip: error: ", 0), 0u) << "stderr must start with 'quip: error: '";
-  EXPECT_TRUE(!r.err.empty() && r.err.back() == '\n' && std::count(r.err.begin(), r.err.end(), '\n') == 1)
-      << "stderr must be exactly one line";
-  for (const auto& n : needles) EXPECT_THAT(r.err, HasSubstr(n));
+  SCOPED_TRACE(args);
+  testing::ExpectCleanError(Quip(args), needles);
 }
 
 std::string ReadBytes(const std::string& path) {

@@ -19,29 +19,23 @@
 #include "quant/kronecker.h"
 #include "quant/packing.h"
 #include "quant/quantize.h"
+#include "quant/quant_test_util.h"
 
 namespace quip {
 namespace {
 
-Eigen::MatrixXd Gaussian(int rows, int cols, uint64_t seed) {
-  std::mt19937_64 rng(seed);
-  std::normal_distribution<double> normal;
-  Eigen::MatrixXd m(rows, cols);
-  for (int i = 0; i < rows; ++i)
-    for (int j = 0; j < cols; ++j) m(i, j) = normal(rng);
-  return m;
-}
+using testing::RandomGaussian;
 
 // A correlated proxy Hessian E[x x^T] with per-feature scales over a decade.
 Eigen::MatrixXd RandomHessian(int n, uint64_t seed) {
-  Eigen::MatrixXd x = Gaussian(n, 2 * n + 8, seed);
+  Eigen::MatrixXd x = RandomGaussian(n, 2 * n + 8, seed);
   for (int i = 0; i < n; ++i) x.row(i) *= std::pow(10.0, -double(i) / std::max(1, n));
-  x = (Gaussian(n, n, seed + 1) / std::sqrt(double(n)) + Eigen::MatrixXd::Identity(n, n)) * x;
+  x = (RandomGaussian(n, n, seed + 1) / std::sqrt(double(n)) + Eigen::MatrixXd::Identity(n, n)) * x;
   return x * x.transpose() / double(x.cols());
 }
 
 QuantizedMatrix Quantize(int rows, int cols, int bits, bool incoherent, bool rescale, uint64_t seed) {
-  const Eigen::MatrixXd w = Gaussian(rows, cols, seed) * 0.05;
+  const Eigen::MatrixXd w = RandomGaussian(rows, cols, seed) * 0.05;
   std::vector<float> wf(size_t(rows) * cols);
   for (int r = 0; r < rows; ++r)
     for (int c = 0; c < cols; ++c) wf[size_t(r) * cols + c] = float(w(r, c));
@@ -93,7 +87,7 @@ TEST(QuantizedLinear, ForwardMatchesDenseDequantizedWeights) {
           ASSERT_EQ(linear.out_features(), s.rows);
           ASSERT_EQ(linear.in_features(), s.cols);
           for (int ntok : {1, 3, 40}) {
-            const Eigen::MatrixXd x = Gaussian(ntok, s.cols, seed * 31 + ntok);  // [ntok, cols]
+            const Eigen::MatrixXd x = RandomGaussian(ntok, s.cols, seed * 31 + ntok);  // [ntok, cols]
             std::vector<float> xf(size_t(ntok) * s.cols), y(size_t(ntok) * s.rows, -1234.0f);
             for (int t = 0; t < ntok; ++t)
               for (int c = 0; c < s.cols; ++c) xf[size_t(t) * s.cols + c] = float(x(t, c));

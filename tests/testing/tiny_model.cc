@@ -1,7 +1,10 @@
 #include "testing/tiny_model.h"
 
+#include <gtest/gtest.h>
+
 #include <sys/wait.h>
 
+#include <algorithm>
 #include <array>
 #include <cstdio>
 #include <cstring>
@@ -233,6 +236,17 @@ SplitCommandResult RunCommandSplit(const std::string& command) {
   SplitCommandResult r{status == -1 ? -1 : (WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status)),
                        slurp(out_path), slurp(err_path)};
   return r;
+}
+
+void ExpectCleanError(const SplitCommandResult& r, const std::vector<std::string>& needles) {
+  SCOPED_TRACE("stderr: " + r.err);
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_LT(r.exit_code, 128) << "killed by a signal (crash)";
+  EXPECT_EQ(r.out, "") << "stdout must stay empty";
+  EXPECT_EQ(r.err.rfind("quip: error: ", 0), 0u) << "stderr must start with 'quip: error: '";
+  EXPECT_TRUE(!r.err.empty() && r.err.back() == '\n' && std::count(r.err.begin(), r.err.end(), '\n') == 1)
+      << "stderr must be exactly one line";
+  for (const auto& needle : needles) EXPECT_NE(r.err.find(needle), std::string::npos) << "missing '" << needle << "'";
 }
 
 }  // namespace quip::testing

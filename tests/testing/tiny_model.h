@@ -54,6 +54,10 @@ struct SplitCommandResult {
   std::string out, err;
 };
 SplitCommandResult RunCommandSplit(const std::string& command);
+
+// The error contract of every quip command: non-zero exit without a crash, nothing on
+// stdout, exactly one stderr line starting "quip: error: " that contains every needle.
+void ExpectCleanError(const SplitCommandResult& result, const std::vector<std::string>& needles);
 // Shell-quotes `s` with single quotes.
 std::string ShellQuote(const std::string& s);
 
