@@ -16,15 +16,13 @@
 namespace quip {
 namespace {
 namespace fs = std::filesystem;
+using testing::BooksValid;
 using testing::ShellQuote;
+using testing::TinyStoriesText;
 
 std::string Books() { return testing::SharedDir() + "/models/books-llama-5m"; }
-std::string BooksValid() { return testing::SharedDir() + "/data/books/valid.txt"; }
 std::string Stories() { return testing::SourceDir() + "/models/stories260K"; }
-std::string TinyStoriesText() { return testing::SharedDir() + "/data/tinystories/tinystories-train-head.txt"; }
 
-#define REQUIRE_FILE(path) \
-  if (!fs::exists(path)) GTEST_SKIP() << (path) << " is not present"
 
 nlohmann::json RunPplJson(const std::string& args) {
   const auto r = testing::RunCommandSplit(ShellQuote(testing::QuipBinary()) + " ppl --json --threads 2 " + args);

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <filesystem>
 #include <map>
 #include <string>
 #include <vector>
@@ -42,6 +43,10 @@ std::string QuipBinary();
 std::string SourceDir();
 std::string SharedDir();
 
+// Real texts used by several model tests.
+inline std::string BooksValid() { return SharedDir() + "/data/books/valid.txt"; }
+inline std::string TinyStoriesText() { return SharedDir() + "/data/tinystories/tinystories-train-head.txt"; }
+
 // Like WriteHfFolder, but every tensor stored as `dtype` (F32, F16 or BF16; round to nearest even).
 void WriteHfFolderAs(const TinyWeights& weights, const std::string& dir, DType dtype, int shards = 1);
 // IEEE half / bfloat16 bits of `x`, rounded to nearest even (NaN stays NaN).
@@ -62,3 +67,8 @@ void ExpectCleanError(const SplitCommandResult& result, const std::vector<std::s
 std::string ShellQuote(const std::string& s);
 
 }  // namespace quip::testing
+
+// Skips the current test when a real model or text is not beside the checkout.
+#define REQUIRE_FILE(path) \
+  if (!std::filesystem::exists(path)) GTEST_SKIP() << (path) << " is not present"
+

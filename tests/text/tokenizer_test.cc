@@ -16,15 +16,13 @@
 namespace quip {
 namespace {
 namespace fs = std::filesystem;
+using testing::BooksValid;
 using testing::ShellQuote;
+using testing::TinyStoriesText;
 
 std::string BooksTokenizer() { return testing::SharedDir() + "/models/books-llama-5m/tokenizer.model"; }
-std::string BooksValid() { return testing::SharedDir() + "/data/books/valid.txt"; }
 std::string Tok512() { return testing::SourceDir() + "/models/stories260K/tok512.bin"; }
-std::string TinyStoriesText() { return testing::SharedDir() + "/data/tinystories/tinystories-train-head.txt"; }
 
-#define REQUIRE_FILE(path) \
-  if (!fs::exists(path)) GTEST_SKIP() << (path) << " is not present"
 
 // README of books-llama-5m: validation text (Dorian Gray, Metamorphosis) is 154,334 tokens.
 TEST(SentencePiece, BooksValidTokenCount) {
