@@ -10,5 +10,6 @@ void RegisterPplCommand(CLI::App& app);
 void RegisterGenerateCommand(CLI::App& app);
 void RegisterQuantizeCommand(CLI::App& app);
 void RegisterAblateCommand(CLI::App& app);
+void RegisterBenchCommand(CLI::App& app);
 
 }  // namespace quip

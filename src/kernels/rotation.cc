@@ -1,0 +1,64 @@
+#include "kernels/rotation.h"
+
+#include <algorithm>
+
+#include "core/thread_pool.h"
+#include "kernels/small_matmul_simd.h"
+
+namespace quip::kernels {
+namespace {
+std::vector<float> RowMajor(const Eigen::MatrixXd& m, bool transpose) {
+  std::vector<float> out(size_t(m.rows()) * m.cols());
+  for (int i = 0; i < m.rows(); ++i)
+    for (int j = 0; j < m.cols(); ++j) out[size_t(i) * m.cols() + j] = float(transpose ? m(j, i) : m(i, j));
+  return out;
+}
+
+// Tokens per pool task: rotations are ~n(p+q) multiply-adds per token, so batch
+// tokens until a task is worth handing out.
+constexpr int64_t kTaskMultiplyAdds = 1 << 16;
+}  // namespace
+
+FastKronecker::FastKronecker(const KroneckerTransform& t)
+    : n_(t.n()),
+      p_(t.p()),
+      q_(t.q()),
+      a_(RowMajor(t.a(), false)),
+      at_(RowMajor(t.a(), true)),
+      b_(RowMajor(t.b(), false)),
+      bt_(RowMajor(t.b(), true)),
+      perm_(t.permutation()) {}
+
+void FastKronecker::Apply(float* x, int ntok) const { Run(x, ntok, false); }
+void FastKronecker::ApplyTransposed(float* x, int ntok) const { Run(x, ntok, true); }
+
+void FastKronecker::Run(float* x, int ntok, bool transposed) const {
+  const int64_t per_token = int64_t(n_) * (p_ + q_);
+  const int tokens_per_task = int(std::max<int64_t>(1, kTaskMultiplyAdds / per_token));
+  const int tasks = (ntok + tokens_per_task - 1) / tokens_per_task;
+  auto body = [&](int64_t task) {
+    thread_local std::vector<float> xs, ys;
+    xs.resize(n_);
+    ys.resize(n_);
+    const int t1 = std::min(ntok, int(task + 1) * tokens_per_task);
+    for (int t = int(task) * tokens_per_task; t < t1; ++t) {
+      float* row = x + int64_t(t) * n_;
+      if (!transposed) {
+        for (int i = 0; i < n_; ++i) xs[i] = row[perm_[i]];  // X = P x as p×q
+        simd::SmallMatMul(xs.data(), p_, q_, bt_.data(), q_, ys.data());  // X·Bᵀ
+        simd::SmallMatMul(a_.data(), p_, p_, ys.data(), q_, row);         // A·(X·Bᵀ)
+      } else {
+        simd::SmallMatMul(row, p_, q_, b_.data(), q_, ys.data());         // X·B
+        simd::SmallMatMul(at_.data(), p_, p_, ys.data(), q_, xs.data());  // Aᵀ·(X·B)
+        for (int i = 0; i < n_; ++i) row[perm_[i]] = xs[i];               // Pᵀ
+      }
+    }
+  };
+  if (tasks == 1) {
+    body(0);
+  } else {
+    ThreadPool::Global().Run(tasks, body);
+  }
+}
+
+}  // namespace quip::kernels
