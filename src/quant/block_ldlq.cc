@@ -1,0 +1,285 @@
+#include "quant/block_ldlq.h"
+
+#include <algorithm>
+#include <cmath>
+
+#include "core/error.h"
+#include "quant/e8p.h"
+#include "quant/seeded_random.h"
+
+namespace quip {
+namespace {
+
+// Columns per feedback block (as RoundLdlq's kLdlqBlock, rounded to a multiple of g).
+constexpr int kBlockColumns = 128;
+
+}  // namespace
+
+// ---- codebooks ----
+
+double ScalarGridCodebook::bits_per_weight() const { return std::log2(double(maxq_) + 1.0); }
+
+void ScalarGridCodebook::Round(const double* in, double* out, uint32_t* idx) const {
+  const double q = std::min(std::max(std::nearbyint(in[0]), 0.0), double(maxq_));
+  out[0] = q;
+  idx[0] = static_cast<uint32_t>(q);
+}
+
+void ScalarGridCodebook::Decode(const uint32_t* idx, double* out) const { out[0] = double(idx[0]); }
+
+void E8PCodebook::Round(const double* in, double* out, uint32_t* idx) const {
+  double y[8], q[8];
+  for (int i = 0; i < 8; ++i) y[i] = in[i] / scale_;
+  idx[0] = e8p::Nearest(y, q);
+  for (int i = 0; i < 8; ++i) out[i] = scale_ * q[i];
+}
+
+void E8PCodebook::Decode(const uint32_t* idx, double* out) const {
+  double q[8];
+  e8p::Decode(static_cast<uint16_t>(idx[0]), q);
+  for (int i = 0; i < 8; ++i) out[i] = scale_ * q[i];
+}
+
+void SignCodebook::Round(const double* in, double* out, uint32_t* idx) const {
+  uint32_t bits = 0;
+  for (int i = 0; i < 8; ++i) {
+    if (in[i] < 0) bits |= 1u << i;
+    out[i] = in[i] < 0 ? -scale_ : scale_;
+  }
+  idx[0] = bits;
+}
+
+void SignCodebook::Decode(const uint32_t* idx, double* out) const {
+  for (int i = 0; i < 8; ++i) out[i] = (idx[0] >> i) & 1 ? -scale_ : scale_;
+}
+
+E8OneBitCodebook::E8OneBitCodebook(double scale) : scale_(scale) {}
+
+const std::vector<std::array<double, 8>>& E8OneBitCodebook::Points() {
+  static const std::vector<std::array<double, 8>> pts = [] {
+    std::vector<std::array<double, 8>> p;
+    for (int i = 0; i < 8; ++i)
+      for (int j = i + 1; j < 8; ++j)
+        for (double si : {-0.5, 0.5})
+          for (double sj : {-0.5, 0.5}) {
+            std::array<double, 8> v{};
+            v[i] = si, v[j] = sj;
+            p.push_back(v);
+          }
+    for (int mask = 0; mask < 256; ++mask) {
+      if (__builtin_popcount(unsigned(mask)) % 2) continue;
+      std::array<double, 8> v;
+      for (int i = 0; i < 8; ++i) v[i] = (mask >> i) & 1 ? -0.25 : 0.25;
+      p.push_back(v);
+    }
+    for (int i = 0; i < 8; ++i)
+      for (double s : {-1.0, 1.0}) {
+        std::array<double, 8> v{};
+        v[i] = s;
+        p.push_back(v);
+      }
+    QUIP_ASSERT(p.size() == 256);
+    std::sort(p.begin(), p.end());
+    return p;
+  }();
+  return pts;
+}
+
+void E8OneBitCodebook::Round(const double* in, double* out, uint32_t* idx) const {
+  const auto& pts = Points();
+  double y[8], best = 1e300;
+  for (int i = 0; i < 8; ++i) y[i] = in[i] / scale_;
+  int best_p = 0;
+  for (int p = 0; p < 256; ++p) {
+    double d = 0;
+    for (int i = 0; i < 8; ++i) d += (y[i] - pts[p][i]) * (y[i] - pts[p][i]);
+    if (d < best) best = d, best_p = p;
+  }
+  idx[0] = uint32_t(best_p);
+  for (int i = 0; i < 8; ++i) out[i] = scale_ * pts[best_p][i];
+}
+
+void E8OneBitCodebook::Decode(const uint32_t* idx, double* out) const {
+  const auto& p = Points()[idx[0] & 0xFF];
+  for (int i = 0; i < 8; ++i) out[i] = scale_ * p[i];
+}
+
+RvqCodebook::RvqCodebook(std::vector<std::unique_ptr<VectorCodebook>> stages) : stages_(std::move(stages)) {
+  QUIP_ASSERT(!stages_.empty());
+  for (const auto& s : stages_) {
+    QUIP_ASSERT(s->dim() == stages_[0]->dim());
+    cpg_ += s->codes_per_group();
+  }
+}
+
+double RvqCodebook::bits_per_weight() const {
+  double b = 0;
+  for (const auto& s : stages_) b += s->bits_per_weight();
+  return b;
+}
+
+void RvqCodebook::Round(const double* in, double* out, uint32_t* idx) const {
+  const int g = dim();
+  std::vector<double> r(in, in + g), o(g);
+  std::fill(out, out + g, 0.0);
+  for (const auto& s : stages_) {
+    s->Round(r.data(), o.data(), idx);
+    idx += s->codes_per_group();
+    for (int i = 0; i < g; ++i) {
+      out[i] += o[i];
+      r[i] -= o[i];
+    }
+  }
+}
+
+void RvqCodebook::Decode(const uint32_t* idx, double* out) const {
+  const int g = dim();
+  std::vector<double> o(g);
+  std::fill(out, out + g, 0.0);
+  for (const auto& s : stages_) {
+    s->Decode(idx, o.data());
+    idx += s->codes_per_group();
+    for (int i = 0; i < g; ++i) out[i] += o[i];
+  }
+}
+
+// ---- scales ----
+
+double RmsOf(const Eigen::MatrixXd& w) {
+  QUIP_ASSERT(w.size() > 0);
+  return w.norm() / std::sqrt(double(w.size()));
+}
+
+std::unique_ptr<VectorCodebook> MakeE8PCodebook(int bits, double rms, double rho1, double rho2) {
+  QUIP_CHECK_INPUT(bits >= 2 && bits <= 4, "E8P codebook", "bits must be 2, 3 or 4, got {}", bits);
+  QUIP_CHECK_INPUT(rms > 0 && std::isfinite(rms), "E8P codebook", "scale must be positive and finite, got {}", rms);
+  if (rho1 <= 0) rho1 = kE8PRho;
+  auto first = std::make_unique<E8PCodebook>(rho1 * rms);
+  if (bits == 2) return first;
+  std::vector<std::unique_ptr<VectorCodebook>> stages;
+  stages.push_back(std::move(first));
+  if (bits == 3) {
+    stages.push_back(std::make_unique<E8OneBitCodebook>((rho2 > 0 ? rho2 : kRvq3StageRho) * rms));
+  } else {
+    stages.push_back(std::make_unique<E8PCodebook>((rho2 > 0 ? rho2 : kRvq4StageRho) * rms));
+  }
+  return std::make_unique<RvqCodebook>(std::move(stages));
+}
+
+double GaussianMse(const VectorCodebook& cb, int nvec, uint64_t seed) {
+  const int g = cb.dim();
+  SeededRandom rng(MixSeed(seed));
+  std::vector<double> x(g), q(g);
+  std::vector<uint32_t> idx(cb.codes_per_group());
+  double err = 0.0;
+  for (int v = 0; v < nvec; ++v) {
+    for (int i = 0; i < g; ++i) x[i] = rng.Gaussian();
+    cb.Round(x.data(), q.data(), idx.data());
+    for (int i = 0; i < g; ++i) err += (x[i] - q[i]) * (x[i] - q[i]);
+  }
+  return err / (double(nvec) * g);
+}
+
+// ---- block LDL and LDLQ ----
+
+bool ComputeBlockLdl(const Eigen::MatrixXd& H, int g, BlockLdlFactor* f) {
+  const int n = static_cast<int>(H.rows());
+  QUIP_CHECK_INPUT(g > 0 && n % g == 0, "block LDL", "{} columns are not a multiple of the group size {}", n, g);
+  Eigen::LLT<Eigen::MatrixXd> llt(H.reverse());
+  if (llt.info() != Eigen::Success) return false;
+  const Eigen::MatrixXd c = Eigen::MatrixXd(llt.matrixL()).reverse();  // upper, H = C Cᵀ
+  const Eigen::VectorXd diag = c.diagonal();
+  if (!diag.allFinite() || diag.minCoeff() <= 0.0) return false;
+  f->g = g;
+  f->u.resize(n, n);
+  f->d.assign(n / g, Eigen::MatrixXd());
+  for (int j0 = 0; j0 < n; j0 += g) {
+    const Eigen::MatrixXd cjj = c.block(j0, j0, g, g);
+    f->d[j0 / g] = cjj * cjj.transpose();
+    if (g == 1) {
+      // As ComputeLdl: c_ij · (1 / c_jj).
+      f->u.col(j0) = c.col(j0) * (1.0 / c(j0, j0));
+    } else {
+      const Eigen::MatrixXd inv =
+          cjj.triangularView<Eigen::Upper>().solve(Eigen::MatrixXd::Identity(g, g));
+      f->u.middleCols(j0, g).noalias() = c.middleCols(j0, g) * inv;
+    }
+    // Zero the diagonal block (it is I) and everything below it.
+    f->u.block(j0, j0, n - j0, g).setZero();
+  }
+  return f->u.allFinite();
+}
+
+VqResult RoundBlockLdlq(const Eigen::MatrixXd& W, const BlockLdlFactor& f, const VectorCodebook& cb) {
+  const int m = static_cast<int>(W.rows()), n = static_cast<int>(W.cols()), g = cb.dim();
+  QUIP_ASSERT(f.g == g && f.u.rows() == n && n % g == 0);
+  const int ng = n / g, cpg = cb.codes_per_group();
+  const int block = std::max(g, (kBlockColumns / g) * g);
+  VqResult res;
+  res.codes_per_group = cpg;
+  res.codes.assign(size_t(m) * ng * cpg, 0);
+  res.w_hat.resize(m, n);
+  Eigen::MatrixXd err(m, n);      // W − Ŵ of rounded columns
+  Eigen::MatrixXd target = W;     // W plus feedback from finished blocks
+  Eigen::MatrixXd v(m, g);
+  Eigen::VectorXd v1(m);
+  std::vector<double> in(g), out(g);
+  for (int b0 = 0; b0 < n; b0 += block) {
+    const int b1 = std::min(n, b0 + block);
+    for (int k0 = b0; k0 < b1; k0 += g) {
+      if (g == 1) {
+        // The expression RoundLdlq evaluates, so that g = 1 reproduces it bit for bit.
+        v1 = target.col(k0);
+        if (k0 > b0) v1.noalias() += err.middleCols(b0, k0 - b0) * f.u.col(k0).segment(b0, k0 - b0);
+        v.col(0) = v1;
+      } else {
+        v = target.middleCols(k0, g);
+        if (k0 > b0) v.noalias() += err.middleCols(b0, k0 - b0) * f.u.block(b0, k0, k0 - b0, g);
+      }
+      for (int i = 0; i < m; ++i) {
+        for (int t = 0; t < g; ++t) in[t] = v(i, t);
+        cb.Round(in.data(), out.data(), &res.codes[(size_t(i) * ng + k0 / g) * cpg]);
+        for (int t = 0; t < g; ++t) res.w_hat(i, k0 + t) = out[t];
+      }
+      err.middleCols(k0, g) = W.middleCols(k0, g) - res.w_hat.middleCols(k0, g);
+    }
+    if (b1 < n)
+      target.rightCols(n - b1).noalias() += err.middleCols(b0, b1 - b0) * f.u.block(b0, b1, b1 - b0, n - b1);
+  }
+  return res;
+}
+
+VqResult RoundNearestVector(const Eigen::MatrixXd& W, const VectorCodebook& cb) {
+  const int m = static_cast<int>(W.rows()), n = static_cast<int>(W.cols()), g = cb.dim();
+  QUIP_ASSERT(n % g == 0);
+  const int ng = n / g, cpg = cb.codes_per_group();
+  VqResult res;
+  res.codes_per_group = cpg;
+  res.codes.assign(size_t(m) * ng * cpg, 0);
+  res.w_hat.resize(m, n);
+  std::vector<double> in(g), out(g);
+  for (int i = 0; i < m; ++i)
+    for (int j = 0; j < ng; ++j) {
+      for (int t = 0; t < g; ++t) in[t] = W(i, j * g + t);
+      cb.Round(in.data(), out.data(), &res.codes[(size_t(i) * ng + j) * cpg]);
+      for (int t = 0; t < g; ++t) res.w_hat(i, j * g + t) = out[t];
+    }
+  return res;
+}
+
+Eigen::MatrixXd DecodeVq(const std::vector<uint32_t>& codes, int rows, int cols, const VectorCodebook& cb) {
+  const int g = cb.dim(), cpg = cb.codes_per_group();
+  QUIP_ASSERT(cols % g == 0);
+  const int ng = cols / g;
+  QUIP_ASSERT(codes.size() == size_t(rows) * ng * cpg);
+  Eigen::MatrixXd w(rows, cols);
+  std::vector<double> out(g);
+  for (int i = 0; i < rows; ++i)
+    for (int j = 0; j < ng; ++j) {
+      cb.Decode(&codes[(size_t(i) * ng + j) * cpg], out.data());
+      for (int t = 0; t < g; ++t) w(i, j * g + t) = out[t];
+    }
+  return w;
+}
+
+}  // namespace quip

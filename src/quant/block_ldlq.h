@@ -1,0 +1,187 @@
+// Vector codebooks and block LDLQ (QuIP#'s BlockLDLQ, seed 003): adaptive rounding of
+// W (m×n) against a proxy Hessian H (n×n) in groups of g consecutive columns, each group
+// of each row rounded to a g-dimensional codebook vector.
+//
+// Block LDL. With C upper triangular and H = C·Cᵀ (one Cholesky of the flipped matrix,
+// as ComputeLdl), let C_jj be C's g×g diagonal blocks. Then
+//     H = (U + I) · D · (U + I)ᵀ,   U + I = C · blockdiag(C_jj)⁻¹,   D = blockdiag(C_jj·C_jjᵀ),
+// U strictly block-upper-triangular (its diagonal g×g blocks are zero). For g = 1 this is
+// ComputeLdl's factor exactly (same operations, so the same bits).
+//
+// Block LDLQ. Columns are taken in groups J = [j·g, (j+1)·g); for each group
+//     Ŵ_J = Q(W_J + (W − Ŵ)_{<J} · U_{<J, J}),
+// Q rounding each row's g-vector with the codebook. As in scalar LDLQ this minimises the
+// feedback-corrected error group by group: the proxy error tr((Ŵ−W)H(Ŵ−W)ᵀ) becomes
+// Σ_J tr(E_J D_J E_Jᵀ) with E_J the group's rounding error. Feedback from finished
+// 128-column blocks is applied with one GEMM, inside a block group by group.
+//
+// Codebooks work in the units of W (each holds its own scale). Codes are uint32 words,
+// codes_per_group() per (row, group), laid out row-major: codes[(r·(n/g) + j)·cpg + stage].
+#pragma once
+
+#include <Eigen/Dense>
+#include <algorithm>
+#include <array>
+#include <cmath>
+#include <cstdint>
+#include <memory>
+#include <vector>
+
+namespace quip {
+
+class VectorCodebook {
+ public:
+  virtual ~VectorCodebook() = default;
+  virtual int dim() const = 0;               // g
+  virtual int codes_per_group() const = 0;   // index words per group (RVQ: one per stage)
+  virtual double bits_per_weight() const = 0;
+  // Rounds in[0..g) to the codebook: the reconstruction to out[0..g), the indices to
+  // idx[0..codes_per_group()). Deterministic.
+  virtual void Round(const double* in, double* out, uint32_t* idx) const = 0;
+  // Reconstruction from indices (the same values Round wrote to out).
+  virtual void Decode(const uint32_t* idx, double* out) const = 0;
+};
+
+// g = 1, the scalar grid of rounding.h in grid units: Q(x) = clamp(round-half-even(x), 0, maxq);
+// the index is the code. Block LDLQ with it is scalar LDLQ (RoundLdlq, nearest).
+class ScalarGridCodebook final : public VectorCodebook {
+ public:
+  explicit ScalarGridCodebook(int maxq) : maxq_(maxq) {}
+  int dim() const override { return 1; }
+  int codes_per_group() const override { return 1; }
+  double bits_per_weight() const override;
+  void Round(const double* in, double* out, uint32_t* idx) const override;
+  void Decode(const uint32_t* idx, double* out) const override;
+
+ private:
+  int maxq_;
+};
+
+// g = 8, x ↦ s·E8P(x/s) with the exact nearest point (e8p.h); the index is the 16-bit E8P index.
+class E8PCodebook final : public VectorCodebook {
+ public:
+  explicit E8PCodebook(double scale) : scale_(scale) {}
+  double scale() const { return scale_; }
+  int dim() const override { return 8; }
+  int codes_per_group() const override { return 1; }
+  double bits_per_weight() const override { return 2.0; }
+  void Round(const double* in, double* out, uint32_t* idx) const override;
+  void Decode(const uint32_t* idx, double* out) const override;
+
+ private:
+  double scale_;
+};
+
+// g = 8, 1 bit per weight: x_i ↦ s·sign(x_i) (sign(0) = +); index bit i set ⇔ negative.
+class SignCodebook final : public VectorCodebook {
+ public:
+  explicit SignCodebook(double scale) : scale_(scale) {}
+  int dim() const override { return 8; }
+  int codes_per_group() const override { return 1; }
+  double bits_per_weight() const override { return 1.0; }
+  void Round(const double* in, double* out, uint32_t* idx) const override;
+  void Decode(const uint32_t* idx, double* out) const override;
+
+ private:
+  double scale_;
+};
+
+// g = 8, 1 bit per weight (256 points): s·P with P the 240 minimal vectors of E8 (±e_i ± e_j and
+// (±½)^8 with an even number of minus signs) halved, plus the 16 deep holes ±e_i of E8's Voronoi
+// cell: the points of norm 1/√2 and 1 that cover the cell the first stage leaves as residual.
+// Index = position in the sorted (lexicographic) list of the 256 points; brute-force nearest.
+class E8OneBitCodebook final : public VectorCodebook {
+ public:
+  explicit E8OneBitCodebook(double scale);
+  int dim() const override { return 8; }
+  int codes_per_group() const override { return 1; }
+  double bits_per_weight() const override { return 1.0; }
+  void Round(const double* in, double* out, uint32_t* idx) const override;
+  void Decode(const uint32_t* idx, double* out) const override;
+  static const std::vector<std::array<double, 8>>& Points();  // unscaled, 256
+
+ private:
+  double scale_;
+};
+
+// Residual VQ: stage k rounds what the stages before it left, r_k = x − Σ_{l<k} out_l; the
+// reconstruction is the sum of the stages' outputs, the indices are the stages' in order.
+class RvqCodebook final : public VectorCodebook {
+ public:
+  explicit RvqCodebook(std::vector<std::unique_ptr<VectorCodebook>> stages);
+  int dim() const override { return stages_[0]->dim(); }
+  int codes_per_group() const override { return cpg_; }
+  double bits_per_weight() const override;
+  void Round(const double* in, double* out, uint32_t* idx) const override;
+  void Decode(const uint32_t* idx, double* out) const override;
+  const VectorCodebook& stage(int k) const { return *stages_[k]; }
+  int num_stages() const { return static_cast<int>(stages_.size()); }
+
+ private:
+  std::vector<std::unique_ptr<VectorCodebook>> stages_;
+  int cpg_ = 0;
+};
+
+// Scales: one per matrix, s_k = ρ_k · RMS(W) with RMS(W) = ‖W‖_F/√(mn) (the weights in the
+// incoherent basis, roughly Gaussian). Defaults: ρ minimising the MSE on unit Gaussian
+// data (TuneRho below, 2^17 vectors; docs/e8p.md):
+constexpr double kE8PRho = 0.97;        // E8P alone (2 bits)
+constexpr double kRvq3StageRho = 0.98;  // 3 bits: E8 1-bit stage after E8P at kE8PRho
+constexpr double kRvq4StageRho = 0.29;  // 4 bits: second E8P after E8P at kE8PRho
+
+double RmsOf(const Eigen::MatrixXd& w);
+// bits 2: E8P(ρ₁·rms); 3: RVQ E8P(ρ₁·rms) + E8OneBit(ρ₂·rms); 4: RVQ E8P(ρ₁·rms) + E8P(ρ₂·rms).
+// ρ ≤ 0 picks the defaults above.
+std::unique_ptr<VectorCodebook> MakeE8PCodebook(int bits, double rms, double rho1 = 0.0, double rho2 = 0.0);
+
+// MSE per weight of cb.Round on `nvec` vectors of i.i.d. standard Gaussians (seeded).
+double GaussianMse(const VectorCodebook& cb, int nvec, uint64_t seed);
+// Golden-section search of ρ in [lo, hi] minimising GaussianMse(*make(ρ)) (same samples
+// for every ρ); returns ρ and its MSE in *mse (if non-null).
+template <typename Make>
+double TuneRho(const Make& make, double lo, double hi, int nvec, uint64_t seed, double* mse);
+
+// H = (U + I) D (U + I)ᵀ with g×g blocks; false when H is not numerically positive definite.
+struct BlockLdlFactor {
+  int g = 1;
+  Eigen::MatrixXd u;               // n×n, strictly block upper triangular
+  std::vector<Eigen::MatrixXd> d;  // n/g blocks, g×g
+};
+bool ComputeBlockLdl(const Eigen::MatrixXd& H, int g, BlockLdlFactor* f);
+
+struct VqResult {
+  Eigen::MatrixXd w_hat;        // m×n reconstruction (units of W)
+  std::vector<uint32_t> codes;  // layout above
+  int codes_per_group = 1;
+};
+// Requires n % g == 0 and f.g == cb.dim().
+VqResult RoundBlockLdlq(const Eigen::MatrixXd& W, const BlockLdlFactor& f, const VectorCodebook& cb);
+// Each group of each row rounded on its own (no feedback): the baseline.
+VqResult RoundNearestVector(const Eigen::MatrixXd& W, const VectorCodebook& cb);
+// Ŵ from codes (the inverse of the layout above).
+Eigen::MatrixXd DecodeVq(const std::vector<uint32_t>& codes, int rows, int cols, const VectorCodebook& cb);
+
+// ---- implementation of the template ----
+template <typename Make>
+double TuneRho(const Make& make, double lo, double hi, int nvec, uint64_t seed, double* mse) {
+  const double phi = 0.5 * (std::sqrt(5.0) - 1.0);
+  auto f = [&](double rho) { return GaussianMse(*make(rho), nvec, seed); };
+  double a = lo, b = hi, c = b - phi * (b - a), d = a + phi * (b - a);
+  double fc = f(c), fd = f(d);
+  for (int it = 0; it < 30 && b - a > 1e-3; ++it) {
+    if (fc < fd) {
+      b = d, d = c, fd = fc;
+      c = b - phi * (b - a);
+      fc = f(c);
+    } else {
+      a = c, c = d, fc = fd;
+      d = a + phi * (b - a);
+      fd = f(d);
+    }
+  }
+  const double rho = fc < fd ? c : d;
+  if (mse) *mse = std::min(fc, fd);
+  return rho;
+}
+
+}  // namespace quip

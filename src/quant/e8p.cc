@@ -1,0 +1,248 @@
+#include "quant/e8p.h"
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+#include <map>
+
+#include "core/error.h"
+#include "quant/seeded_random.h"
+
+namespace quip::e8p {
+namespace {
+
+// The 29 norm-12 patterns (2a: five 3s, three 1s). Those of QuIP#'s E8P (quip-sharp,
+// lib/codebook/latticee8_padded12.py), except that its list repeats (1,3,3,3,1,1,3,3)
+// (so its codebook has only 65280 distinct points); the repeat is replaced here by the
+// missing member (3,1,3,3,1,1,3,3) of the family it completes. The families, by the
+// positions of the three 1s: three of {0..3} (4); one of {0..3} and two of {4..7} (24);
+// {2, 3, 7} (1).
+constexpr int8_t kNorm12[29][kDim] = {
+    {3, 1, 1, 1, 3, 3, 3, 3}, {1, 3, 1, 1, 3, 3, 3, 3}, {1, 1, 3, 1, 3, 3, 3, 3}, {1, 1, 1, 3, 3, 3, 3, 3},
+    {3, 3, 3, 1, 3, 3, 1, 1}, {3, 3, 3, 1, 3, 1, 3, 1}, {3, 3, 3, 1, 1, 3, 3, 1}, {3, 3, 3, 1, 3, 1, 1, 3},
+    {3, 3, 3, 1, 1, 3, 1, 3}, {3, 3, 3, 1, 1, 1, 3, 3}, {3, 3, 1, 3, 3, 3, 1, 1}, {3, 3, 1, 3, 3, 1, 3, 1},
+    {3, 3, 1, 3, 1, 3, 3, 1}, {3, 3, 1, 3, 3, 1, 1, 3}, {3, 3, 1, 3, 1, 3, 1, 3}, {3, 3, 1, 3, 1, 1, 3, 3},
+    {3, 1, 3, 3, 3, 3, 1, 1}, {3, 1, 3, 3, 3, 1, 3, 1}, {3, 1, 3, 3, 1, 3, 3, 1}, {3, 1, 3, 3, 3, 1, 1, 3},
+    {3, 1, 3, 3, 1, 3, 1, 3}, {3, 1, 3, 3, 1, 1, 3, 3}, {1, 3, 3, 3, 3, 3, 1, 1}, {1, 3, 3, 3, 3, 1, 3, 1},
+    {1, 3, 3, 3, 1, 3, 3, 1}, {1, 3, 3, 3, 3, 1, 1, 3}, {1, 3, 3, 3, 1, 3, 1, 3}, {1, 3, 3, 3, 1, 1, 3, 3},
+    {3, 3, 1, 1, 3, 3, 3, 1},
+};
+
+using Table = std::array<std::array<int8_t, kDim>, kTableSize>;
+
+Table BuildTable() {
+  Table t{};
+  int count = 0;
+  std::array<int8_t, kDim> v{};
+  // Lexicographic over 2a ∈ {1, 3, 5}^8 (coordinate 0 most significant); keep ‖a‖² ≤ 10.
+  for (int code = 0; code < 6561; ++code) {
+    int c = code, norm4 = 0;
+    for (int i = kDim - 1; i >= 0; --i) {
+      v[i] = int8_t(1 + 2 * (c % 3));
+      c /= 3;
+    }
+    for (int i = 0; i < kDim; ++i) norm4 += v[i] * v[i];
+    if (norm4 <= 40) {
+      QUIP_ASSERT(count < 227);
+      t[count++] = v;
+    }
+  }
+  QUIP_ASSERT(count == 227);
+  for (const auto& row : kNorm12) {
+    for (int i = 0; i < kDim; ++i) v[i] = row[i];
+    t[count++] = v;
+  }
+  QUIP_ASSERT(count == kTableSize);
+  return t;
+}
+
+// Column-major doubles for the search loop (vectorises over the 256 entries).
+struct SearchTable {
+  double a[kDim][kTableSize];
+  double norm2[kTableSize];
+  int parity[kTableSize];  // Σ a_i mod 2
+  std::map<std::array<int8_t, kDim>, int> index;
+};
+
+const SearchTable& Search() {
+  static const SearchTable st = [] {
+    SearchTable s{};
+    const Table& t = AbsTable();
+    for (int p = 0; p < kTableSize; ++p) {
+      int sum2 = 0;
+      double n2 = 0;
+      for (int i = 0; i < kDim; ++i) {
+        s.a[i][p] = 0.5 * t[p][i];
+        n2 += s.a[i][p] * s.a[i][p];
+        sum2 += t[p][i];
+      }
+      s.norm2[p] = n2;
+      s.parity[p] = (sum2 / 2) & 1;
+      s.index[t[p]] = p;
+    }
+    return s;
+  }();
+  return st;
+}
+
+template <typename T>
+void DecodeT(uint16_t idx, T* out) {
+  const Table& t = AbsTable();
+  const auto& a = t[idx >> 8];
+  const int signs7 = (idx >> 1) & 0x7F;
+  const int sum2 = a[0] + a[1] + a[2] + a[3] + a[4] + a[5] + a[6] + a[7];
+  const int neg7 = (__builtin_popcount(unsigned(signs7)) + sum2 / 2) & 1;
+  const T shift = (idx & 1) ? T(0.25) : T(-0.25);
+  for (int i = 0; i < 7; ++i) out[i] = ((signs7 >> i) & 1 ? -T(0.5) : T(0.5)) * T(a[i]) + shift;
+  out[7] = (neg7 ? -T(0.5) : T(0.5)) * T(a[7]) + shift;
+}
+
+}  // namespace
+
+const Table& AbsTable() {
+  static const Table t = BuildTable();
+  return t;
+}
+
+void Decode(uint16_t idx, double* out) { DecodeT(idx, out); }
+void Decode(uint16_t idx, float* out) { DecodeT(idx, out); }
+
+bool Encode(const double* point, uint16_t* idx) {
+  const SearchTable& s = Search();
+  for (int shift_bit = 0; shift_bit < 2; ++shift_bit) {
+    const double t = shift_bit ? 0.25 : -0.25;
+    std::array<int8_t, kDim> a{};
+    int neg = 0, sum2 = 0;
+    bool ok = true;
+    for (int i = 0; i < kDim && ok; ++i) {
+      const double y2 = 2.0 * (point[i] - t);  // must be an odd integer
+      const double r = std::nearbyint(y2);
+      if (r != y2 || std::fmod(std::fabs(r), 2.0) != 1.0 || std::fabs(r) > 7) {
+        ok = false;
+        break;
+      }
+      a[i] = int8_t(std::fabs(r));
+      if (r < 0) neg |= 1 << i;
+      sum2 += int(r);
+    }
+    if (!ok || (sum2 / 2) % 2 != 0) continue;  // Σy must be even (sum2 = 2Σy, Σy integer)
+    const auto it = s.index.find(a);
+    if (it == s.index.end()) return false;
+    *idx = uint16_t((it->second << 8) | ((neg & 0x7F) << 1) | shift_bit);
+    return true;
+  }
+  return false;
+}
+
+uint16_t Nearest(const double* x, double* out) {
+  const SearchTable& s = Search();
+  double best = std::numeric_limits<double>::infinity();
+  int best_p = 0, best_shift = 0;
+  double best_az[kDim];
+  int best_negmask = 0;
+  alignas(64) double dot[kTableSize], mn[kTableSize];
+  for (int shift_bit = 0; shift_bit < 2; ++shift_bit) {
+    const double t = shift_bit ? 0.25 : -0.25;
+    double az[kDim], zz = 0.0;
+    int negmask = 0;
+    for (int i = 0; i < kDim; ++i) {
+      const double z = x[i] - t;
+      az[i] = std::fabs(z);
+      if (z < 0) negmask |= 1 << i;
+      zz += z * z;
+    }
+    const int negpar = __builtin_popcount(unsigned(negmask)) & 1;
+    for (int p = 0; p < kTableSize; ++p) {
+      const double v = az[0] * s.a[0][p];
+      dot[p] = v;
+      mn[p] = v;
+    }
+    for (int i = 1; i < kDim; ++i)
+      for (int p = 0; p < kTableSize; ++p) {
+        const double v = az[i] * s.a[i][p];
+        dot[p] += v;
+        mn[p] = std::min(mn[p], v);
+      }
+    for (int p = 0; p < kTableSize; ++p) {
+      const double cost = zz + s.norm2[p] - 2.0 * dot[p] + (negpar != s.parity[p] ? 4.0 * mn[p] : 0.0);
+      if (cost < best) {
+        best = cost;
+        best_p = p;
+        best_shift = shift_bit;
+        best_negmask = negmask;
+        std::copy(az, az + kDim, best_az);
+      }
+    }
+  }
+  int negmask = best_negmask;
+  if ((__builtin_popcount(unsigned(negmask)) & 1) != s.parity[best_p]) {
+    int flip = 0;
+    for (int i = 1; i < kDim; ++i)
+      if (best_az[i] * s.a[i][best_p] < best_az[flip] * s.a[flip][best_p]) flip = i;
+    negmask ^= 1 << flip;
+  }
+  const uint16_t idx = uint16_t((best_p << 8) | ((negmask & 0x7F) << 1) | best_shift);
+  if (out) Decode(idx, out);
+  return idx;
+}
+
+std::vector<std::array<double, kDim>> EnumerateDirect() {
+  // The norm-12 patterns as sets of positions of their ½ entries.
+  std::vector<int> norm12_masks;
+  for (const auto& row : kNorm12) {
+    int m = 0;
+    for (int i = 0; i < kDim; ++i)
+      if (row[i] == 1) m |= 1 << i;
+    norm12_masks.push_back(m);
+  }
+  std::vector<std::array<double, kDim>> pts;
+  pts.reserve(kNumPoints);
+  // 2y ∈ {−5, −3, −1, 1, 3, 5}^8 covers both parts (norm ≤ 10 needs |2y_i| ≤ 5).
+  static constexpr int kVals[6] = {-5, -3, -1, 1, 3, 5};
+  int y2[kDim];
+  for (int code = 0; code < 1679616; ++code) {  // 6^8
+    int c = code, sum = 0, norm4 = 0, halfmask = 0;
+    bool all_1_3 = true;
+    for (int i = kDim - 1; i >= 0; --i) {
+      y2[i] = kVals[c % 6];
+      c /= 6;
+    }
+    for (int i = 0; i < kDim; ++i) {
+      sum += y2[i];
+      norm4 += y2[i] * y2[i];
+      if (std::abs(y2[i]) == 1) halfmask |= 1 << i;
+      if (std::abs(y2[i]) == 5) all_1_3 = false;
+    }
+    if (sum % 4 != 0) continue;  // Σy = sum/2 must be even
+    bool in = norm4 <= 40;
+    if (!in && norm4 == 48 && all_1_3)
+      in = std::find(norm12_masks.begin(), norm12_masks.end(), halfmask) != norm12_masks.end();
+    if (!in) continue;
+    for (double t : {-0.25, 0.25}) {
+      std::array<double, kDim> p;
+      for (int i = 0; i < kDim; ++i) p[i] = 0.5 * y2[i] + t;
+      pts.push_back(p);
+    }
+  }
+  std::sort(pts.begin(), pts.end());
+  return pts;
+}
+
+double GaussianMse(double scale, int nvec, uint64_t seed) {
+  SeededRandom rng(MixSeed(seed));
+  double x[kDim], q[kDim], y[kDim], err = 0.0;
+  for (int v = 0; v < nvec; ++v) {
+    for (int i = 0; i < kDim; ++i) {
+      x[i] = rng.Gaussian();
+      y[i] = x[i] / scale;
+    }
+    Nearest(y, q);
+    for (int i = 0; i < kDim; ++i) {
+      const double d = x[i] - scale * q[i];
+      err += d * d;
+    }
+  }
+  return err / (double(nvec) * kDim);
+}
+
+}  // namespace quip::e8p

@@ -1,0 +1,106 @@
+// Cross-check of the E8P codebook, its nearest-point search, the block LDL and block LDLQ
+// against an independent NumPy implementation (tools/e8p_reference.py, written from
+// docs/e8p.md with brute-force search). The random inputs make rounding ties improbable,
+// so points and codes must agree exactly.
+#include <gtest/gtest.h>
+
+#include <cstring>
+#include <fstream>
+#include <iterator>
+
+#include "quant/block_ldlq.h"
+#include "quant/e8p.h"
+#include "quant_test_util.h"
+#include "testing/tiny_model.h"
+
+namespace quip {
+namespace {
+
+template <typename T>
+std::vector<T> ReadBinary(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  const std::vector<char> bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  std::vector<T> v(bytes.size() / sizeof(T));
+  std::memcpy(v.data(), bytes.data(), v.size() * sizeof(T));
+  return v;
+}
+
+void WriteRowMajor(const Eigen::MatrixXd& m, const std::string& path) {
+  const Eigen::Matrix<double, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor> r = m;
+  std::ofstream(path, std::ios::binary).write(reinterpret_cast<const char*>(r.data()), r.size() * sizeof(double));
+}
+
+TEST(QuantE8PNumpyReference, CodebookNearestAndBlockLdlqMatch) {
+  struct Case {
+    int rows, cols;
+  };
+  int index = 0;
+  for (const Case c : {Case{8, 64}, Case{5, 136}}) {
+    const std::string dir = testing::MakeTempDir("e8p_reference_" + std::to_string(index));
+    const int nx = 300;
+    const Eigen::MatrixXd x = testing::RandomGaussian(nx, 8, 10 + index) * 1.3;
+    const Eigen::MatrixXd w = testing::RandomGaussian(c.rows, c.cols, 20 + index) * 0.03;
+    const Eigen::MatrixXd h =
+        testing::RandomHessian(c.cols, 30 + index) + 1e-3 * Eigen::MatrixXd::Identity(c.cols, c.cols);
+    const double scale = kE8PRho * RmsOf(w);
+    WriteRowMajor(x, dir + "/x.f64");
+    WriteRowMajor(w, dir + "/w.f64");
+    WriteRowMajor(h, dir + "/h.f64");
+    {
+      std::ofstream cfg(dir + "/config.json");
+      cfg.precision(17);
+      cfg << "{\"nx\": " << nx << ", \"rows\": " << c.rows << ", \"cols\": " << c.cols << ", \"scale\": " << scale
+          << "}";
+    }
+    const testing::CommandResult run =
+        testing::RunCommand("/usr/bin/python3 " + testing::SourceDir() + "/tools/e8p_reference.py " + dir);
+    ASSERT_EQ(run.exit_code, 0) << run.output;
+
+    // The codebook, point by point in index order.
+    const std::vector<double> grid = ReadBinary<double>(dir + "/grid.f64");
+    ASSERT_EQ(grid.size(), size_t(e8p::kNumPoints) * 8);
+    for (int i = 0; i < e8p::kNumPoints; ++i) {
+      double p[8];
+      e8p::Decode(uint16_t(i), p);
+      for (int k = 0; k < 8; ++k) ASSERT_EQ(p[k], grid[size_t(i) * 8 + k]) << "index " << i;
+    }
+    // Nearest points.
+    const std::vector<uint16_t> nearest = ReadBinary<uint16_t>(dir + "/nearest.u16");
+    ASSERT_EQ(nearest.size(), size_t(nx));
+    for (int v = 0; v < nx; ++v) {
+      const Eigen::VectorXd row = x.row(v).transpose();
+      EXPECT_EQ(e8p::Nearest(row.data()), nearest[v]) << "vector " << v;
+    }
+    // Block LDL.
+    BlockLdlFactor f;
+    ASSERT_TRUE(ComputeBlockLdl(h, 8, &f));
+    const std::vector<double> u = ReadBinary<double>(dir + "/u.f64");
+    ASSERT_EQ(u.size(), size_t(c.cols) * c.cols);
+    double max_u = 0, max_du = 0;
+    for (int i = 0; i < c.cols; ++i)
+      for (int j = 0; j < c.cols; ++j) {
+        max_u = std::max(max_u, std::abs(u[size_t(i) * c.cols + j]));
+        max_du = std::max(max_du, std::abs(f.u(i, j) - u[size_t(i) * c.cols + j]));
+      }
+    EXPECT_LT(max_du, 1e-9 * max_u);
+    const std::vector<double> d = ReadBinary<double>(dir + "/d.f64");
+    ASSERT_EQ(d.size(), size_t(c.cols) * 8);
+    for (int j = 0; j < c.cols / 8; ++j)
+      for (int a = 0; a < 8; ++a)
+        for (int b = 0; b < 8; ++b)
+          EXPECT_NEAR(f.d[j](a, b), d[size_t(j) * 64 + a * 8 + b], 1e-9 * f.d[j].cwiseAbs().maxCoeff());
+    // Block LDLQ with E8P at the given scale.
+    const E8PCodebook cb(scale);
+    const VqResult r = RoundBlockLdlq(w, f, cb);
+    const std::vector<uint16_t> codes = ReadBinary<uint16_t>(dir + "/codes.u16");
+    ASSERT_EQ(codes.size(), r.codes.size());
+    for (size_t i = 0; i < codes.size(); ++i) EXPECT_EQ(r.codes[i], codes[i]) << "group " << i;
+    const std::vector<double> w_hat = ReadBinary<double>(dir + "/w_hat.f64");
+    for (int i = 0; i < c.rows; ++i)
+      for (int j = 0; j < c.cols; ++j) ASSERT_EQ(r.w_hat(i, j), w_hat[size_t(i) * c.cols + j]);
+    ++index;
+  }
+}
+
+}  // namespace
+}  // namespace quip
