@@ -2,7 +2,8 @@
 # Regenerates docs/results.md from fresh measurements (about an hour on 2 cores):
 #   1. the paper's ablation tables on books-llama-5m (calibration: books train; evaluation:
 #      books valid and WikiText-2, first 120 windows each) and on stories260K,
-#   2. QuIP and QuIP-RG at 2/3/4 bits on books-llama-5m scored on the full texts,
+#   2. QuIP, QuIP-RG and QuIP# at 2/3/4 bits on books-llama-5m scored on the full texts,
+#      the QuIP# parts (RHT-scalar, Kron-E8P), codebook MSE on Gaussian data,
 #   3. the fp32 forward benchmark.
 # Every step writes JSON under bench/results/; tools/results_page.py renders the page.
 set -euo pipefail
@@ -23,6 +24,11 @@ $quip ablate --model models/stories260K --calib "$tiny" --eval "$tiny" --bits 2,
   --out "$out/ablate-stories260K" >/dev/null
 $quip ablate --model "$books" --calib "$train" --eval "$valid,$wiki" --bits 2,3,4 --only QuIP,QuIP-RG \
   --out "$out/quip-books-full" >/dev/null
+$quip ablate --model "$books" --calib "$train" --eval "$valid,$wiki" --bits 2,3,4 --eval-windows 120 \
+  --only "QuIP#,RHT-scalar,Kron-E8P" --out "$out/ablate-books-quipsharp" >/dev/null
+$quip ablate --model "$books" --calib "$train" --eval "$valid,$wiki" --bits 2,3,4 --only "QuIP#" \
+  --out "$out/quipsharp-books-full" >/dev/null
+./build/bench/codebook_mse > "$out/codebook_mse.json"
 bash bench/run_forward_bench.sh >/dev/null
 /usr/bin/python3 tools/results_page.py "$out" > docs/results.md
 echo "wrote docs/results.md"

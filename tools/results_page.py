@@ -61,6 +61,23 @@ def main(results_dir):
     out += ["Floor ratios from issue 4 for the same rows (books valid, full text): "
             + ", ".join(f"{k[0]} {k[1]}-bit {v}" for k, v in sorted(FLOOR.items())), ""]
 
+    if os.path.isdir(p("ablate-books-quipsharp")):
+        out += ["## QuIP# parts on books-llama-5m", "",
+                "Same windows and calibration as above. QuIP# = randomized Hadamard + E8P (RVQ at 3/4 bits) + "
+                "block LDLQ, no D̃; RHT-scalar and Kron-E8P swap one part each; compare with \"incoherence only\" "
+                "above (Kronecker + scalar grid, no D̃).", read(p("ablate-books-quipsharp", "ablate.md")), ""]
+    if os.path.exists(p("codebook_mse.json")):
+        mse = load(p("codebook_mse.json"))
+        out += ["## Codebooks on Gaussian data", "",
+                f"MSE per weight on i.i.d. N(0,1) ({mse['weights_per_estimate']} weights per estimate; "
+                "bench/codebook_mse.cc), each at its best scale (scalar) or default scale (E8P):", "",
+                "| bits | scalar grid (QuIP) | E8P codebook (QuIP#) | codebook | bound 2^(-2b) |",
+                "|---|---|---|---|---|"]
+        for c in mse["codebooks"]:
+            out.append(f"| {c['bits']} | {c['scalar_mse']:.4f} | {c['e8p_mse']:.4f} | {c['e8p_codebook']} | "
+                       f"{c['bound']:.4f} |")
+        out.append("")
+
     out += ["## stories260K (the embedded default model)", "",
             "Calibration and evaluation on the embedded TinyStories text (64 windows).",
             read(p("ablate-stories260K", "ablate.md")), ""]

@@ -3,9 +3,25 @@
 #include <fmt/core.h>
 
 #include <cstdio>
+#include <string>
 
 #include "cli/commands.h"
 #include "core/error.h"
+
+// The message on one line: control characters from untrusted names (a tensor called
+// "a\nb", a file name with a newline) are escaped, so an error is always exactly one line.
+static std::string OneLine(const char* message) {
+  std::string out;
+  for (const char* p = message; *p != '\0'; ++p) {
+    const unsigned char ch = static_cast<unsigned char>(*p);
+    if (ch == '\n') out += "\\n";
+    else if (ch == '\r') out += "\\r";
+    else if (ch == '\t') out += "\\t";
+    else if (ch < 0x20 || ch == 0x7f) out += fmt::format("\\x{:02x}", ch);
+    else out += *p;
+  }
+  return out;
+}
 
 int main(int argc, char** argv) {
   CLI::App app{"quip: 2-4 bit LLM quantization with incoherence processing (QuIP)"};
@@ -19,15 +35,16 @@ int main(int argc, char** argv) {
   quip::RegisterGenerateCommand(app);
   quip::RegisterQuantizeCommand(app);
   quip::RegisterAblateCommand(app);
+  quip::RegisterBenchCommand(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
     return app.exit(e);
   } catch (const quip::Error& e) {
-    fmt::print(stderr, "quip: error: {}\n", e.what());
+    fmt::print(stderr, "quip: error: {}\n", OneLine(e.what()));
     return 1;
   } catch (const std::exception& e) {
-    fmt::print(stderr, "quip: error: {}\n", e.what());
+    fmt::print(stderr, "quip: error: {}\n", OneLine(e.what()));
     return 1;
   }
   return 0;

@@ -23,10 +23,17 @@ std::vector<AblationRow> PaperAblationRows() {
                                    row("OPTQ", "method", "optq"),       row("LDLQ-RG", "method", "ldlq-rg"),
                                    row("QuIP", "method", "quip"),       row("QuIP-RG", "method", "quip-rg"),
                                    row("rescale only", "sub-step", "ldlq"), row("incoherence only", "sub-step", "ldlq"),
-                                   row("both + range tuning", "sub-step", "quip")};
+                                   row("both + range tuning", "sub-step", "quip"),
+                                   row("QuIP#", "method", "quipsharp"),
+                                   row("RHT-scalar", "quipsharp", "quip"),
+                                   row("Kron-E8P", "quipsharp", "quipsharp")};
   rows[6].config.rescale = true;          // D-tilde, per-row min/max grid, no rotation
-  rows[7].config.incoherence = true;      // rotation and one-scale grid, no D-tilde
+  rows[7].config.incoherence = true;      // rotation and one-scale grid, no D-tilde (= Kron-scalar)
   rows[8].config.range_tuning = true;     // QuIP with rho searched per matrix
+  // QuIP#'s parts one at a time against "incoherence only" (Kron-scalar, no D-tilde):
+  rows[10].config.rescale = false;        // Hadamard instead of Kronecker, scalar grid
+  rows[10].config.rotation = RotationKind::kRht;
+  rows[11].config.rotation = RotationKind::kKron;  // E8P (+RVQ) with the Kronecker rotation
   return rows;
 }
 

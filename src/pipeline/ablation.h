@@ -4,6 +4,8 @@
 // Configurations (rows):
 //   methods    Near, Near+IncP, OPTQ, LDLQ-RG, QuIP (IncP + LDLQ), QuIP-RG
 //   sub-steps  LDLQ with: rescale only, incoherence only, both (= QuIP), both + range tuning
+//   QuIP#      QuIP# (RHT + E8P, RVQ at 3/4 bits, block LDLQ), and its parts next to
+//              "incoherence only" (= Kron-scalar): RHT-scalar, Kron-E8P
 #pragma once
 
 #include <nlohmann/json.hpp>

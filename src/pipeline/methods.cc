@@ -10,7 +10,9 @@ namespace {
 struct Preset {
   const char* name;
   Rounding rounding;
-  bool incoherence;  // incoherence processing = diagonal rescaling + Kronecker rotations
+  bool incoherence;  // incoherence processing: random rotations (+ diagonal rescaling for the scalar grid)
+  RotationKind rotation = RotationKind::kKron;
+  Codebook codebook = Codebook::kScalar;
 };
 
 constexpr Preset kPresets[] = {
@@ -18,6 +20,7 @@ constexpr Preset kPresets[] = {
     {"near-incp", Rounding::kNearest, true}, {"optq", Rounding::kOptq, false},
     {"ldlq", Rounding::kLdlq, false},       {"ldlq-rg", Rounding::kLdlqRg, false},
     {"quip", Rounding::kLdlq, true},        {"quip-rg", Rounding::kLdlqRg, true},
+    {"quipsharp", Rounding::kLdlq, true, RotationKind::kRht, Codebook::kE8P},
 };
 
 }  // namespace
@@ -36,7 +39,12 @@ QuantConfig ConfigForMethod(const std::string& method, int bits) {
     config.bits = bits;
     config.rounding = p.rounding;
     config.incoherence = p.incoherence;
-    config.rescale = p.incoherence;
+    config.rotation = p.rotation;
+    config.codebook = p.codebook;
+    // QuIP# drops D̃: its 32 bits per input column would cost ~0.1 bit per weight on
+    // small models, more than the E8P budget of 2.02 allows, and the Hadamard rotation
+    // already spreads the column norms.
+    config.rescale = p.incoherence && p.codebook == Codebook::kScalar;
     return config;
   }
   Fail("--method", "unknown method '{}' (choose from {})", method, fmt::join(MethodNames(), ", "));

@@ -9,6 +9,7 @@
 //   ldlq-rg    LDLQ-RG, per-row min/max                         (paper: "LDLQ-RG")
 //   quip       incoherence processing + LDLQ  (default)        (paper: "QuIP")
 //   quip-rg    incoherence processing + LDLQ-RG                 (paper: "QuIP-RG")
+//   quipsharp  randomized Hadamard + E8P codebook (+ RVQ at 3/4 bits) + block LDLQ (QuIP#)
 #pragma once
 
 #include <string>

@@ -9,12 +9,19 @@
 #include "core/error.h"
 #include "core/parallel.h"
 #include "model/forward.h"
+#include "model/e8p_linear.h"
 #include "model/quantized_linear.h"
 #include "pipeline/methods.h"
 #include "quant/hessian.h"
 
 namespace quip {
 namespace {
+
+// The inference layer for a freshly quantized matrix, by codebook.
+std::unique_ptr<Linear> MakeQuantizedLinear(const QuantizedMatrix& q) {
+  if (q.codebook == Codebook::kE8P) return std::make_unique<E8PLinear>(q);
+  return std::make_unique<QuantizedLinear>(q);
+}
 
 using Clock = std::chrono::steady_clock;
 double Seconds(Clock::time_point since) { return std::chrono::duration<double>(Clock::now() - since).count(); }
@@ -129,7 +136,7 @@ nlohmann::json QuantizeModel(Model& model, const std::vector<std::vector<int>>& 
       } catch (const Error& e) {
         Fail(model.source, "{}: {}", job.name, e.what());  // name the tensor, e.g. NaN in its weight
       }
-      job.result = std::make_unique<QuantizedLinear>(q);
+      job.result = MakeQuantizedLinear(q);
       job.seconds = Seconds(job_start);
     });
     for (Job& job : jobs) {

@@ -1,9 +1,10 @@
 #include "quant/layer_transform.h"
 
 #include <cmath>
+#include <limits>
 
 #include "core/error.h"
-#include "quant/kronecker.h"
+#include "quant/rotation.h"
 
 namespace quip {
 namespace {
@@ -31,8 +32,8 @@ Eigen::MatrixXd ToTransformedBasis(const Eigen::MatrixXd& W, const LayerTransfor
   Eigen::MatrixXd r = W;
   if (t.rescale.size() > 0) r = r * t.rescale.asDiagonal();
   if (t.incoherent) {
-    r = KroneckerTransform(t.rows, t.seed_u).LeftMultiply(r);
-    r = KroneckerTransform(t.cols, t.seed_v).RightMultiplyTransposed(r);
+    r = Rotation(t.rotation, t.rows, t.seed_u).LeftMultiply(r);
+    r = Rotation(t.rotation, t.cols, t.seed_v).RightMultiplyTransposed(r);
   }
   return r;
 }
@@ -40,8 +41,8 @@ Eigen::MatrixXd ToTransformedBasis(const Eigen::MatrixXd& W, const LayerTransfor
 Eigen::MatrixXd FromTransformedBasis(const Eigen::MatrixXd& Wp, const LayerTransform& t) {
   Eigen::MatrixXd r = Wp;
   if (t.incoherent) {
-    r = KroneckerTransform(t.rows, t.seed_u).LeftMultiplyTransposed(r);
-    r = KroneckerTransform(t.cols, t.seed_v).RightMultiply(r);
+    r = Rotation(t.rotation, t.rows, t.seed_u).LeftMultiplyTransposed(r);
+    r = Rotation(t.rotation, t.cols, t.seed_v).RightMultiply(r);
   }
   if (t.rescale.size() > 0) r = r * t.rescale.cwiseInverse().asDiagonal();
   return r;
@@ -54,7 +55,7 @@ Eigen::MatrixXd TransformHessian(const Eigen::MatrixXd& H, const LayerTransform&
     r = inv.asDiagonal() * r * inv.asDiagonal();
   }
   if (t.incoherent) {
-    const KroneckerTransform v(t.cols, t.seed_v);
+    const Rotation v(t.rotation, t.cols, t.seed_v);
     r = v.LeftMultiply(v.RightMultiplyTransposed(r));
     r = 0.5 * (r + r.transpose()).eval();  // exact symmetry for the Cholesky
   }
@@ -65,8 +66,10 @@ void SetSymmetricGrid(const Eigen::MatrixXd& Wp, double rho, int bits, LayerTran
   QUIP_ASSERT(rho > 0.0);
   const double maxq = double((1 << bits) - 1);
   const double rms = Wp.norm() / std::sqrt(double(Wp.rows()) * double(Wp.cols()));
-  // An all-zero matrix still needs a valid grid; any positive scale will do.
-  const double s = rms > 0.0 ? rho * rms : 1.0;
+  // An all-zero matrix still needs a valid grid. Zero is not on this grid (the zero point
+  // maxq/2 is a half-integer), so the step is the smallest normal float: the matrix then
+  // dequantizes to ±FLT_MIN/2, i.e. zero, instead of ±rho/maxq (issue 6).
+  const double s = rms > 0.0 ? rho * rms : std::numeric_limits<float>::min() * maxq / 2.0;
   t->row_scale = Eigen::VectorXd::Constant(Wp.rows(), ToFloatPrecision(2.0 * s / maxq));
   t->row_zero = Eigen::VectorXd::Constant(Wp.rows(), maxq / 2.0);
 }
@@ -117,6 +120,7 @@ LayerTransform TransformOf(const QuantizedMatrix& q) {
   t.rows = q.rows;
   t.cols = q.cols;
   t.incoherent = q.incoherent;
+  t.rotation = q.rotation;
   t.seed_u = q.seed_u;
   t.seed_v = q.seed_v;
   t.row_scale = Eigen::Map<const Eigen::VectorXf>(q.row_scale.data(), q.rows).cast<double>();

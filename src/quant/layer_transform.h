@@ -13,6 +13,7 @@
 #include <cstdint>
 
 #include "quant/quantized_matrix.h"
+#include "quant/rotation.h"
 
 namespace quip {
 
@@ -20,6 +21,7 @@ struct LayerTransform {
   int rows = 0, cols = 0;
   Eigen::VectorXd rescale;  // D̃ (cols), empty when rescaling is off
   bool incoherent = false;
+  RotationKind rotation = RotationKind::kKron;  // which U, V when incoherent
   uint64_t seed_u = 0, seed_v = 0;
   Eigen::VectorXd row_scale, row_zero;  // rows each; set by Set*Grid
 };

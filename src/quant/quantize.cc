@@ -4,6 +4,7 @@
 #include <limits>
 
 #include "core/error.h"
+#include "quant/block_ldlq.h"
 #include "quant/layer_transform.h"
 #include "quant/rounding.h"
 #include "quant/seeded_random.h"
@@ -34,6 +35,7 @@ Attempt Transform(const Eigen::MatrixXd& W, const Eigen::MatrixXd& H, double alp
   t.cols = static_cast<int>(W.cols());
   if (cfg.rescale) t.rescale = RescaleFactors(W, hd.diagonal());
   t.incoherent = cfg.incoherence;
+  t.rotation = cfg.rotation;
   // U and V are stored in the model as seeds; derive two unrelated ones from cfg.seed.
   t.seed_u = MixSeed(2 * cfg.seed);
   t.seed_v = MixSeed(2 * cfg.seed + 1);
@@ -108,12 +110,76 @@ QuantizedMatrix ToQuantizedMatrix(const Attempt& a, int bits) {
   q.row_zero.assign(t.row_zero.data(), t.row_zero.data() + t.rows);
   if (t.rescale.size() > 0) q.rescale.assign(t.rescale.data(), t.rescale.data() + t.cols);
   q.incoherent = t.incoherent;
+  q.rotation = t.rotation;
+  q.seed_u = t.seed_u;
+  q.seed_v = t.seed_v;
+  return q;
+}
+
+// E8P rounds whole groups of 8 columns: a last partial group gets zero weight columns
+// (pad_hessian: an H block decoupled from the real columns, so they get no feedback
+// and give none). Inference multiplies those columns by zero activations.
+Eigen::MatrixXd PadToGroups(const Eigen::MatrixXd& m, bool pad_hessian) {
+  const Eigen::Index cols = m.cols(), padded = Eigen::Index(E8PGroups(int(cols))) * kE8PGroup;
+  if (padded == cols) return m;
+  Eigen::MatrixXd r = Eigen::MatrixXd::Zero(pad_hessian ? padded : m.rows(), padded);
+  r.topLeftCorner(m.rows(), cols) = m;
+  if (pad_hessian) r.diagonal().tail(padded - cols).setConstant(m.diagonal().mean());
+  return r;
+}
+
+// QuIP#'s vector path: the weights in the incoherent basis are cut into groups of 8
+// and rounded to the E8P codebook (+ a residual stage at 3/4 bits) by block LDLQ, or
+// each group on its own when `ldl` is null. Scales are ρ·RMS(W'), rounded to float
+// first so the codes are chosen against exactly the stored codebook.
+QuantizedMatrix RoundE8P(const QuantConfig& cfg, const BlockLdlFactor* ldl, const Attempt& a, double* rho_used) {
+  const double rms = RmsOf(a.wp);
+  const double base = rms > 0.0 ? rms : 1.0;  // an all-zero matrix still needs a valid codebook
+  const double rho1 = cfg.rho > 0.0 ? cfg.rho : kE8PRho;
+  const double rho2 = cfg.rho2 > 0.0 ? cfg.rho2 : (cfg.bits == 3 ? kRvq3StageRho : kRvq4StageRho);
+  std::vector<float> stage_scale{float(rho1 * base)};
+  if (E8PStages(cfg.bits) == 2) stage_scale.push_back(float(rho2 * base));
+  const std::unique_ptr<VectorCodebook> cb = E8PCodebookFromScales(cfg.bits, stage_scale);
+  const Eigen::MatrixXd wp = PadToGroups(a.wp, false);
+  VqResult r = ldl != nullptr ? RoundBlockLdlq(wp, *ldl, *cb) : RoundNearestVector(wp, *cb);
+  *rho_used = rho1;
+
+  const LayerTransform& t = a.transform;
+  QuantizedMatrix q;
+  q.rows = t.rows;
+  q.cols = t.cols;
+  q.bits = cfg.bits;
+  q.codebook = Codebook::kE8P;
+  q.group_codes = std::move(r.codes);
+  q.stage_scale = std::move(stage_scale);
+  if (t.rescale.size() > 0) q.rescale.assign(t.rescale.data(), t.rescale.data() + t.cols);
+  q.incoherent = t.incoherent;
+  q.rotation = t.rotation;
   q.seed_u = t.seed_u;
   q.seed_v = t.seed_v;
   return q;
 }
 
 }  // namespace
+
+std::unique_ptr<VectorCodebook> E8PCodebookFromScales(int bits, const std::vector<float>& stage_scale) {
+  QUIP_CHECK_INPUT(bits >= 2 && bits <= 4, "e8p codebook", "bits must be 2, 3 or 4, got {}", bits);
+  QUIP_CHECK_INPUT(stage_scale.size() == size_t(E8PStages(bits)), "e8p codebook",
+                   "{} bits need {} stage scale(s), got {}", bits, E8PStages(bits), stage_scale.size());
+  for (float s : stage_scale)
+    QUIP_CHECK_INPUT(std::isfinite(s) && s > 0.0f, "e8p codebook", "stage scale must be positive and finite, got {}",
+                     s);
+  // With rms = 1 the ρ arguments are the scales themselves (×1.0 is exact).
+  return MakeE8PCodebook(bits, 1.0, stage_scale[0], stage_scale.size() > 1 ? stage_scale[1] : 0.0);
+}
+
+const char* CodebookName(Codebook c) { return c == Codebook::kScalar ? "scalar" : "e8p"; }
+
+Codebook ParseCodebook(const std::string& name, const std::string& where) {
+  if (name == "scalar") return Codebook::kScalar;
+  if (name == "e8p") return Codebook::kE8P;
+  Fail(where, "unknown codebook '{}' (scalar, e8p)", name);
+}
 
 const char* RoundingName(Rounding r) {
   switch (r) {
@@ -161,29 +227,53 @@ QuantizedMatrix QuantizeMatrix(const float* w, int rows, int cols, Eigen::Matrix
   std::string note;
   if (dead > 0) note += fmt::format("{} dead input(s) zeroed; ", dead);
   if (cfg.range_tuning && !cfg.incoherence) note += "range tuning needs incoherence, ignored; ";
+  if (cfg.incoherence && !RotationSupports(cfg.rotation, rows)) note += fmt::format("no Hadamard matrix of order {}; ", rows);
+  if (cfg.incoherence && !RotationSupports(cfg.rotation, cols)) note += fmt::format("no Hadamard matrix of order {}; ", cols);
+  QuantConfig effective = cfg;
+  if (cfg.incoherence && !(RotationSupports(cfg.rotation, rows) && RotationSupports(cfg.rotation, cols))) {
+    effective.rotation = RotationKind::kKron;
+    note += "fell back to the Kronecker transform; ";
+  }
+  const bool vector = cfg.codebook == Codebook::kE8P;
+  QUIP_CHECK_INPUT(!vector || cfg.rounding == Rounding::kLdlq || cfg.rounding == Rounding::kNearest,
+                   "quantization config", "the e8p codebook rounds with ldlq (block LDLQ) or near, not {}",
+                   RoundingName(cfg.rounding));
+
+  // Pre-process and factor H; a failed Cholesky is retried with more damping.
   Attempt a;
   double alpha = cfg.damping, rho_used = 0.0;
   bool prepared = false, retried = false;
   Rounder rounder(cfg.rounding, cfg.rg_passes);
+  BlockLdlFactor block_ldl;
+  auto prepare = [&](const Eigen::MatrixXd& hp) {
+    if (!vector) return rounder.Prepare(hp);
+    return cfg.rounding == Rounding::kNearest || ComputeBlockLdl(PadToGroups(hp, true), kE8PGroup, &block_ldl);
+  };
   for (int attempt = 0; attempt <= kDampingRetries; ++attempt) {
     if (attempt > 0) {
       alpha = std::max(cfg.damping, 1e-3) * std::pow(10.0, attempt);
       retried = true;
     }
-    a = Transform(W, H, alpha, cfg);
-    if (rounder.Prepare(a.hp)) {
+    a = Transform(W, H, alpha, effective);
+    if (prepare(a.hp)) {
       prepared = true;
       break;
     }
   }
   if (retried) note += prepared ? fmt::format("Cholesky failed, damping raised to {}; ", alpha) : "";
-  if (!prepared) {
-    note += fmt::format("Cholesky failed even with damping {}: fell back to nearest rounding; ", alpha);
-    rounder = Rounder(Rounding::kNearest, 0);
-    rounder.Prepare(a.hp);
+  if (!prepared) note += fmt::format("Cholesky failed even with damping {}: fell back to nearest rounding; ", alpha);
+
+  QuantizedMatrix q;
+  if (vector) {
+    q = RoundE8P(effective, prepared && cfg.rounding == Rounding::kLdlq ? &block_ldl : nullptr, a, &rho_used);
+  } else {
+    if (!prepared) {
+      rounder = Rounder(Rounding::kNearest, 0);
+      rounder.Prepare(a.hp);
+    }
+    RoundAttempt(rounder, cfg, rho, &a, &rho_used);
+    q = ToQuantizedMatrix(a, cfg.bits);
   }
-  RoundAttempt(rounder, cfg, rho, &a, &rho_used);
-  QuantizedMatrix q = ToQuantizedMatrix(a, cfg.bits);
 
   if (stats != nullptr) {
     QuantStats s;
@@ -209,6 +299,24 @@ QuantizedMatrix QuantizeMatrix(const float* w, int rows, int cols, Eigen::Matrix
 }
 
 Eigen::MatrixXd Dequantize(const QuantizedMatrix& q) {
+  if (q.codebook == Codebook::kE8P) {
+    QUIP_CHECK_INPUT(q.rows > 0 && q.cols > 0, "quantized matrix", "bad e8p shape {}x{}", q.rows, q.cols);
+    const std::unique_ptr<VectorCodebook> cb = E8PCodebookFromScales(q.bits, q.stage_scale);
+    const int padded = E8PGroups(q.cols) * kE8PGroup;
+    QUIP_CHECK_INPUT(q.group_codes.size() == size_t(q.rows) * E8PGroups(q.cols) * cb->codes_per_group(),
+                     "quantized matrix", "expected {} group codes, got {}",
+                     size_t(q.rows) * E8PGroups(q.cols) * cb->codes_per_group(), q.group_codes.size());
+    LayerTransform t;
+    t.rows = q.rows;
+    t.cols = q.cols;
+    t.incoherent = q.incoherent;
+    t.rotation = q.rotation;
+    t.seed_u = q.seed_u;
+    t.seed_v = q.seed_v;
+    if (!q.rescale.empty()) t.rescale = Eigen::Map<const Eigen::VectorXf>(q.rescale.data(), q.cols).cast<double>();
+    const Eigen::MatrixXd g = DecodeVq(q.group_codes, q.rows, padded, *cb).leftCols(q.cols);
+    return FromTransformedBasis(g, t);
+  }
   const LayerTransform t = TransformOf(q);
   QUIP_CHECK_INPUT(q.codes.size() == size_t(q.rows) * q.cols, "quantized matrix", "expected {} codes, got {}",
                    size_t(q.rows) * q.cols, q.codes.size());

@@ -7,9 +7,12 @@
 
 #include <Eigen/Dense>
 #include <cstdint>
+#include <memory>
 #include <string>
+#include <vector>
 
 #include "quant/quantized_matrix.h"
+#include "quant/rotation.h"
 
 namespace quip {
 
@@ -23,11 +26,14 @@ Rounding ParseRounding(const std::string& name);
 struct QuantConfig {
   int bits = 2;                 // 2, 3, 4
   Rounding rounding = Rounding::kLdlq;
-  bool incoherence = true;      // Kronecker U, V (+ permutation)
+  bool incoherence = true;      // random orthogonal U, V
+  RotationKind rotation = RotationKind::kKron;  // which U, V: Kronecker or randomized Hadamard
+  Codebook codebook = Codebook::kScalar;         // scalar grid, or E8P vectors (+ RVQ at 3/4 bits)
   bool rescale = true;          // D̃ = ⁴√(diag H / diag WᵀW)
   bool range_tuning = false;    // search ρ per matrix (around rho) for the lowest proxy loss
   double damping = 0.01;        // α: H += α·mean(diag H)·I
-  double rho = 0.0;             // ≤ 0: DefaultRho(bits)
+  double rho = 0.0;             // ≤ 0: DefaultRho(bits) (scalar) or kE8PRho (e8p, first stage)
+  double rho2 = 0.0;            // e8p residual stage at 3/4 bits; ≤ 0: block_ldlq.h's default
   uint64_t seed = 0;            // drives U, V seeds and stochastic rounding
   int rg_passes = 4;            // bound on LDLQ-RG greedy passes
   // Algorithm 1 step 6 as written: clip the grid-unit weights to [0, 2^b−1] before
@@ -53,10 +59,19 @@ struct QuantStats {
   double mu_h_before = 0, mu_h_after = 0;  // IncoherenceMuH of the given H / of the H rounded against
   double mu_w_before = 0, mu_w_after = 0;  // IncoherenceMuW of the given W / of the W rounded
   bool damping_retried = false;    // Cholesky failed and damping was raised
-  double rho = 0;                  // ρ used (incoherent grid only; 0 otherwise)
+  double rho = 0;                  // ρ used (incoherent scalar grid, e8p first stage; 0 otherwise)
   double damping = 0;              // α finally used
   std::string note;                // human-readable warnings, empty when all went as planned
 };
+
+// The codebook's name in files and on the command line ("scalar", "e8p"), and back.
+const char* CodebookName(Codebook c);
+Codebook ParseCodebook(const std::string& name, const std::string& where);
+
+class VectorCodebook;  // quant/block_ldlq.h
+// The e8p codebook of a stored matrix: E8P at stage_scale[0], plus at 3/4 bits the
+// residual stage (signs / E8P) at stage_scale[1]. Throws quip::Error for bad scales.
+std::unique_ptr<VectorCodebook> E8PCodebookFromScales(int bits, const std::vector<float>& stage_scale);
 
 // w is [rows, cols] row-major; H is cols×cols (E[x xᵀ] of the layer's inputs).
 // Throws quip::Error naming "weight" or "Hessian" for NaN/Inf or malformed input.

@@ -16,6 +16,8 @@
 #include <random>
 #include <vector>
 
+#include "core/parallel.h"
+#include "quant/hadamard.h"
 #include "quant/kronecker.h"
 #include "quant/packing.h"
 #include "quant/quantize.h"
@@ -34,7 +36,8 @@ Eigen::MatrixXd RandomHessian(int n, uint64_t seed) {
   return x * x.transpose() / double(x.cols());
 }
 
-QuantizedMatrix Quantize(int rows, int cols, int bits, bool incoherent, bool rescale, uint64_t seed) {
+QuantizedMatrix Quantize(int rows, int cols, int bits, bool incoherent, bool rescale, uint64_t seed,
+                         RotationKind rotation = RotationKind::kKron) {
   const Eigen::MatrixXd w = RandomGaussian(rows, cols, seed) * 0.05;
   std::vector<float> wf(size_t(rows) * cols);
   for (int r = 0; r < rows; ++r)
@@ -44,6 +47,7 @@ QuantizedMatrix Quantize(int rows, int cols, int bits, bool incoherent, bool res
   cfg.rounding = Rounding::kLdlq;
   cfg.incoherence = incoherent;
   cfg.rescale = rescale;
+  cfg.rotation = rotation;
   cfg.seed = seed * 7919 + 3;
   return QuantizeMatrix(wf.data(), rows, cols, RandomHessian(cols, seed + 100), cfg, nullptr);
 }
@@ -54,8 +58,10 @@ Eigen::MatrixXd FormulaWeights(const QuantizedMatrix& q) {
   for (int r = 0; r < q.rows; ++r)
     for (int c = 0; c < q.cols; ++c)
       g(r, c) = double(q.row_scale[r]) * (double(q.codes[size_t(r) * q.cols + c]) - double(q.row_zero[r]));
-  if (q.incoherent)
+  if (q.incoherent && q.rotation == RotationKind::kKron)
     g = KroneckerTransform(q.rows, q.seed_u).Dense().transpose() * g * KroneckerTransform(q.cols, q.seed_v).Dense();
+  if (q.incoherent && q.rotation == RotationKind::kRht)
+    g = HadamardTransform(q.rows, q.seed_u).Dense().transpose() * g * HadamardTransform(q.cols, q.seed_v).Dense();
   for (size_t c = 0; c < q.rescale.size(); ++c) g.col(Eigen::Index(c)) /= double(q.rescale[c]);
   return g;
 }
@@ -105,6 +111,85 @@ TEST(QuantizedLinear, ForwardMatchesDenseDequantizedWeights) {
                                               << ", max |W_hat x| = " << scale;
           }
         }
+}
+
+// The fast path (fused SIMD matvec up to kFusedMaxTokens tokens, dequantized tiles +
+// sgemm beyond) against the kept reference path, on odd shapes, every bit width, token
+// counts on both sides of the switch, and 1, 2 and 7 threads. Tolerance: float
+// rounding of the two summation orders, relative to the largest output.
+// The scalar grid with the randomized Hadamard rotation (the ablation's RHT-scalar):
+// fast and reference paths against the formula with explicit Hadamard matrices.
+TEST(QuantizedLinear, HadamardRotationMatchesDenseDequantizedWeights) {
+  const Shape shapes[] = {{1, 12}, {12, 20}, {64, 96}, {96, 160}};
+  uint64_t seed = 300;
+  for (const Shape& s : shapes)
+    for (int bits : {2, 3, 4}) {
+      ++seed;
+      SCOPED_TRACE(::testing::Message() << s.rows << "x" << s.cols << " bits " << bits);
+      const QuantizedMatrix q = Quantize(s.rows, s.cols, bits, true, seed % 2 == 0, seed, RotationKind::kRht);
+      ASSERT_EQ(q.rotation, RotationKind::kRht);
+      const Eigen::MatrixXd w_hat = FormulaWeights(q);
+      ASSERT_LE((Dequantize(q) - w_hat).cwiseAbs().maxCoeff(), 1e-9 * std::max(1.0, w_hat.cwiseAbs().maxCoeff()));
+      const QuantizedLinear linear(q);
+      for (int ntok : {1, 3, 40}) {
+        const Eigen::MatrixXd x = RandomGaussian(ntok, s.cols, seed * 31 + ntok);
+        std::vector<float> xf(size_t(ntok) * s.cols), y(size_t(ntok) * s.rows), y_ref(y.size());
+        for (int t = 0; t < ntok; ++t)
+          for (int c = 0; c < s.cols; ++c) xf[size_t(t) * s.cols + c] = float(x(t, c));
+        linear.Forward(xf.data(), ntok, y.data());
+        linear.ForwardReference(xf.data(), ntok, y_ref.data());
+        const Eigen::MatrixXd ref = x.cast<float>().cast<double>() * w_hat.transpose();
+        const double scale = ref.cwiseAbs().maxCoeff();
+        for (int t = 0; t < ntok; ++t)
+          for (int r = 0; r < s.rows; ++r) {
+            ASSERT_NEAR(y[size_t(t) * s.rows + r], ref(t, r), 1e-5 * scale) << "fast, ntok " << ntok;
+            ASSERT_NEAR(y_ref[size_t(t) * s.rows + r], ref(t, r), 1e-5 * scale) << "reference, ntok " << ntok;
+          }
+      }
+    }
+}
+
+TEST(QuantizedLinear, FastPathMatchesReferencePath) {
+  const Shape shapes[] = {{1, 7}, {7, 67}, {67, 130}, {130, 256}, {256, 67}, {300, 520}};
+  uint64_t seed = 700;
+  for (int threads : {1, 2, 7}) {
+    SetWorkerThreads(threads);
+    for (const Shape& s : shapes)
+      for (int bits : {2, 3, 4}) {
+        ++seed;
+        const QuantizedMatrix q = Quantize(s.rows, s.cols, bits, /*incoherent=*/true, /*rescale=*/true, seed);
+        const QuantizedLinear linear(q);
+        for (int ntok : {1, 3, 9, QuantizedLinear::kFusedMaxTokens, QuantizedLinear::kFusedMaxTokens + 1, 40}) {
+          SCOPED_TRACE(::testing::Message() << s.rows << "x" << s.cols << " bits " << bits << " ntok " << ntok
+                                            << " threads " << threads);
+          std::vector<float> x(size_t(ntok) * s.cols);
+          for (size_t i = 0; i < x.size(); ++i) x[i] = std::sin(0.37f * float(i) + float(seed));
+          std::vector<float> fast(size_t(ntok) * s.rows), ref(fast.size());
+          ASSERT_EQ(QuantizedLinear::Kernel(), QuantKernel::kFast);
+          linear.Forward(x.data(), ntok, fast.data());
+          linear.ForwardReference(x.data(), ntok, ref.data());
+          float scale = 0, diff = 0;
+          for (size_t i = 0; i < ref.size(); ++i) {
+            scale = std::max(scale, std::abs(ref[i]));
+            diff = std::max(diff, std::abs(fast[i] - ref[i]));
+          }
+          EXPECT_LE(diff, 2e-6f * scale);
+        }
+      }
+  }
+  SetWorkerThreads(0);
+}
+
+TEST(QuantizedLinear, KernelSwitchSelectsTheReferencePath) {
+  const QuantizedMatrix q = Quantize(67, 130, 3, true, true, 11);
+  const QuantizedLinear linear(q);
+  std::vector<float> x(2 * 130), y1(2 * 67), y2(2 * 67);
+  for (size_t i = 0; i < x.size(); ++i) x[i] = std::cos(0.11f * float(i));
+  QuantizedLinear::SetKernel(QuantKernel::kReference);
+  linear.Forward(x.data(), 2, y1.data());
+  QuantizedLinear::SetKernel(QuantKernel::kFast);
+  linear.ForwardReference(x.data(), 2, y2.data());
+  EXPECT_EQ(y1, y2);
 }
 
 TEST(QuantizedLinear, BorrowedPackedBytesGiveTheSameOutput) {

@@ -1,6 +1,6 @@
 // ConfigForMethod / MethodNames. Independent reference: the preset table written out in
-// pipeline/methods.h (rounding and incoherence per name; incoherence processing means
-// diagonal rescaling + Kronecker rotations, so rescale follows incoherence).
+// pipeline/methods.h (rounding, incoherence, rotation, codebook and D̃ per name: the
+// scalar QuIP presets rescale whenever they rotate, QuIP# never rescales).
 #include "pipeline/methods.h"
 
 #include <gmock/gmock.h>
@@ -17,14 +17,22 @@ using ::testing::HasSubstr;
 struct Expected {
   Rounding rounding;
   bool incoherence;
+  bool rescale;
+  RotationKind rotation = RotationKind::kKron;
+  Codebook codebook = Codebook::kScalar;
 };
 
 const std::map<std::string, Expected>& Table() {
   static const std::map<std::string, Expected> table{
-      {"near", {Rounding::kNearest, false}},  {"stoch", {Rounding::kStochastic, false}},
-      {"near-incp", {Rounding::kNearest, true}}, {"optq", {Rounding::kOptq, false}},
-      {"ldlq", {Rounding::kLdlq, false}},     {"ldlq-rg", {Rounding::kLdlqRg, false}},
-      {"quip", {Rounding::kLdlq, true}},      {"quip-rg", {Rounding::kLdlqRg, true}},
+      {"near", {Rounding::kNearest, false, false}},
+      {"stoch", {Rounding::kStochastic, false, false}},
+      {"near-incp", {Rounding::kNearest, true, true}},
+      {"optq", {Rounding::kOptq, false, false}},
+      {"ldlq", {Rounding::kLdlq, false, false}},
+      {"ldlq-rg", {Rounding::kLdlqRg, false, false}},
+      {"quip", {Rounding::kLdlq, true, true}},
+      {"quip-rg", {Rounding::kLdlqRg, true, true}},
+      {"quipsharp", {Rounding::kLdlq, true, false, RotationKind::kRht, Codebook::kE8P}},
   };
   return table;
 }
@@ -40,7 +48,9 @@ TEST(Methods, EveryNameHasItsDocumentedPreset) {
       EXPECT_EQ(c.bits, bits);
       EXPECT_EQ(c.rounding, Table().at(name).rounding);
       EXPECT_EQ(c.incoherence, Table().at(name).incoherence);
-      EXPECT_EQ(c.rescale, Table().at(name).incoherence);
+      EXPECT_EQ(c.rescale, Table().at(name).rescale);
+      EXPECT_EQ(c.rotation, Table().at(name).rotation);
+      EXPECT_EQ(c.codebook, Table().at(name).codebook);
       EXPECT_FALSE(c.range_tuning);
     }
   }

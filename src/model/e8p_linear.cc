@@ -1,0 +1,273 @@
+#include "model/e8p_linear.h"
+
+#include <cblas.h>
+
+#include <algorithm>
+#include <array>
+#include <bit>
+#include <cstring>
+
+#include "core/error.h"
+#include "core/thread_pool.h"
+#include "quant/block_ldlq.h"
+#include "quant/e8p.h"
+
+namespace quip {
+namespace {
+
+// Up to this many tokens are multiplied group by group (decode); more go through
+// dequantized tiles and sgemm (prompt evaluation, perplexity).
+constexpr int kDecodeBatch = 4;
+constexpr int kRowsPerTask = 16;
+
+// Decode tables: E8P point = ½·A[p] with signs + shift ±¼ (quant/e8p.h).
+struct Tables {
+  alignas(32) float abs_half[e8p::kTableSize][8];  // ½·|y| per table entry
+  alignas(32) float sign[256][8];                  // bit i of the mask set ⇔ −1
+  alignas(32) float one_bit[256][8];               // 3-bit second stage (E8OneBitCodebook)
+  uint8_t parity[e8p::kTableSize];                 // (Σ 2|y_i| / 2) mod 2: fixes the 8th sign
+};
+
+const Tables& DecodeTables() {
+  static const Tables t = [] {
+    Tables t{};
+    const auto& abs = e8p::AbsTable();
+    for (int p = 0; p < e8p::kTableSize; ++p) {
+      int sum2 = 0;
+      for (int i = 0; i < 8; ++i) {
+        t.abs_half[p][i] = 0.5f * float(abs[p][i]);
+        sum2 += abs[p][i];
+      }
+      t.parity[p] = uint8_t((sum2 / 2) & 1);
+    }
+    for (int m = 0; m < 256; ++m)
+      for (int i = 0; i < 8; ++i) t.sign[m][i] = (m >> i) & 1 ? -1.0f : 1.0f;
+    const auto& one_bit = E8OneBitCodebook::Points();
+    for (int b = 0; b < 256; ++b)
+      for (int i = 0; i < 8; ++i) t.one_bit[b][i] = float(one_bit[b][i]);  // multiples of ¼: exact
+    return t;
+  }();
+  return t;
+}
+
+inline uint16_t Load16(const uint8_t* p) { return uint16_t(p[0] | (p[1] << 8)); }
+
+// Sign mask of all 8 coordinates of E8P index idx (the 8th from the parity rule).
+inline int SignMask(const Tables& t, uint16_t idx) {
+  const int s7 = (idx >> 1) & 0x7F;
+  const int neg7 = (std::popcount(unsigned(s7)) + t.parity[idx >> 8]) & 1;
+  return s7 | (neg7 << 7);
+}
+
+// Σ_i E8P(idx)_i · x_i, using Σ x_i (the shift's share) precomputed.
+inline float E8PDot(const Tables& t, uint16_t idx, const float* x, float x_sum) {
+  const float* a = t.abs_half[idx >> 8];
+  const float* s = t.sign[SignMask(t, idx)];
+  float d = 0.0f;
+  for (int i = 0; i < 8; ++i) d += a[i] * s[i] * x[i];
+  return d + ((idx & 1) ? 0.25f : -0.25f) * x_sum;
+}
+
+inline float OneBitDot(const Tables& t, uint8_t idx, const float* x) {
+  const float* p = t.one_bit[idx];
+  float d = 0.0f;
+  for (int i = 0; i < 8; ++i) d += p[i] * x[i];
+  return d;
+}
+
+std::vector<float>& LocalRotated() {
+  thread_local std::vector<float> buffer;
+  return buffer;
+}
+
+std::vector<float>& LocalTile() {
+  thread_local std::vector<float> buffer;
+  return buffer;
+}
+
+}  // namespace
+
+int64_t E8PLinear::RowBytes(int cols, int bits) {
+  QUIP_ASSERT(cols > 0 && bits >= 2 && bits <= 4);
+  return int64_t(E8PGroups(cols)) * bits;  // 2, 3 or 4 bytes per group of 8
+}
+
+E8PLinear::E8PLinear(int rows, int cols, int bits, const uint8_t* packed, std::vector<float> stage_scale,
+                     std::vector<float> rescale, bool incoherent, RotationKind rotation, uint64_t seed_u,
+                     uint64_t seed_v)
+    : Linear(rows, cols),
+      bits_(bits),
+      packed_(packed),
+      stage_scale_(std::move(stage_scale)),
+      rescale_(std::move(rescale)),
+      incoherent_(incoherent),
+      rotation_(rotation),
+      seed_u_(seed_u),
+      seed_v_(seed_v) {
+  Init();
+}
+
+E8PLinear::E8PLinear(const QuantizedMatrix& q)
+    : Linear(q.rows, q.cols),
+      bits_(q.bits),
+      packed_(nullptr),
+      stage_scale_(q.stage_scale),
+      rescale_(q.rescale),
+      incoherent_(q.incoherent),
+      rotation_(q.rotation),
+      seed_u_(q.seed_u),
+      seed_v_(q.seed_v) {
+  QUIP_ASSERT(q.codebook == Codebook::kE8P);
+  const int ng = E8PGroups(q.cols), stages = E8PStages(q.bits);
+  QUIP_ASSERT(q.group_codes.size() == size_t(q.rows) * ng * stages);
+  const int64_t rb = RowBytes(q.cols, q.bits);
+  owned_.assign(size_t(q.rows) * rb, 0);
+  for (int r = 0; r < q.rows; ++r) {
+    uint8_t* row = owned_.data() + r * rb;
+    const uint32_t* codes = q.group_codes.data() + size_t(r) * ng * stages;
+    for (int j = 0; j < ng; ++j) {
+      row[2 * j] = uint8_t(codes[j * stages] & 0xFF);
+      row[2 * j + 1] = uint8_t(codes[j * stages] >> 8);
+      if (q.bits == 3) row[2 * ng + j] = uint8_t(codes[j * stages + 1]);
+      if (q.bits == 4) {
+        row[2 * ng + 2 * j] = uint8_t(codes[j * stages + 1] & 0xFF);
+        row[2 * ng + 2 * j + 1] = uint8_t(codes[j * stages + 1] >> 8);
+      }
+    }
+  }
+  packed_ = owned_.data();
+  Init();
+}
+
+void E8PLinear::Init() {
+  QUIP_CHECK_INPUT(stage_scale_.size() == size_t(E8PStages(bits_)), "e8p layer", "{} bits need {} scale(s), got {}",
+                   bits_, E8PStages(bits_), stage_scale_.size());
+  row_bytes_ = RowBytes(in_features(), bits_);
+  padded_cols_ = E8PGroups(in_features()) * kE8PGroup;
+  if (!rescale_.empty()) {
+    inv_rescale_.resize(rescale_.size());
+    for (size_t i = 0; i < rescale_.size(); ++i) inv_rescale_[i] = 1.0f / rescale_[i];
+  }
+  if (incoherent_) {
+    u_.emplace(rotation_, out_features(), seed_u_);
+    v_.emplace(rotation_, in_features(), seed_v_);
+  }
+  DecodeTables();  // build once, outside any timed region
+}
+
+int64_t E8PLinear::WeightBytes() const {
+  return int64_t(out_features()) * row_bytes_ + int64_t(stage_scale_.size() + rescale_.size()) * 4;
+}
+
+std::string E8PLinear::Format() const { return "e8p-" + std::to_string(bits_) + "bit"; }
+
+const float* E8PLinear::RotateInput(const float* x, int ntok) const {
+  const int n = in_features(), stride = padded_cols_;
+  std::vector<float>& xr = LocalRotated();
+  xr.assign(size_t(ntok) * stride, 0.0f);  // padding columns stay zero
+  for (int t = 0; t < ntok; ++t) {
+    float* row = xr.data() + size_t(t) * stride;
+    std::memcpy(row, x + size_t(t) * n, sizeof(float) * n);
+    if (!inv_rescale_.empty())
+      for (int c = 0; c < n; ++c) row[c] *= inv_rescale_[c];
+    if (incoherent_) v_->Apply(row, 1);
+  }
+  return xr.data();
+}
+
+float E8PLinear::RowDot(int r, const float* x, const float* group_sum) const {
+  const Tables& t = DecodeTables();
+  const int ng = padded_cols_ / kE8PGroup;
+  const uint8_t* row = packed_ + r * row_bytes_;
+  float first = 0.0f, second = 0.0f;
+  for (int j = 0; j < ng; ++j) first += E8PDot(t, Load16(row + 2 * j), x + 8 * j, group_sum[j]);
+  if (bits_ == 3)
+    for (int j = 0; j < ng; ++j) second += OneBitDot(t, row[2 * ng + j], x + 8 * j);
+  if (bits_ == 4)
+    for (int j = 0; j < ng; ++j) second += E8PDot(t, Load16(row + 2 * ng + 2 * j), x + 8 * j, group_sum[j]);
+  return stage_scale_[0] * first + (bits_ > 2 ? stage_scale_[1] * second : 0.0f);
+}
+
+void E8PLinear::DecodeRow(int r, float* out) const {
+  const Tables& t = DecodeTables();
+  const int ng = padded_cols_ / kE8PGroup;
+  const uint8_t* row = packed_ + r * row_bytes_;
+  const float s1 = stage_scale_[0], s2 = bits_ > 2 ? stage_scale_[1] : 0.0f;
+  auto add_e8p = [&](uint16_t idx, float scale, float* o) {
+    const float* a = t.abs_half[idx >> 8];
+    const float* s = t.sign[SignMask(t, idx)];
+    const float shift = (idx & 1) ? 0.25f : -0.25f;
+    for (int i = 0; i < 8; ++i) o[i] += scale * (a[i] * s[i] + shift);
+  };
+  std::memset(out, 0, sizeof(float) * padded_cols_);
+  for (int j = 0; j < ng; ++j) {
+    add_e8p(Load16(row + 2 * j), s1, out + 8 * j);
+    if (bits_ == 3)
+      for (int i = 0; i < 8; ++i) out[8 * j + i] += s2 * t.one_bit[row[2 * ng + j]][i];
+    if (bits_ == 4) add_e8p(Load16(row + 2 * ng + 2 * j), s2, out + 8 * j);
+  }
+}
+
+void E8PLinear::Forward(const float* x, int ntok, float* y) const {
+  const int rows = out_features(), cols = padded_cols_, ng = cols / kE8PGroup;
+  const float* xr = RotateInput(x, ntok);
+  if (ntok <= kDecodeBatch) {
+    std::vector<float> group_sum(size_t(ntok) * ng);
+    for (int t = 0; t < ntok; ++t)
+      for (int j = 0; j < ng; ++j) {
+        float s = 0.0f;
+        for (int i = 0; i < 8; ++i) s += xr[size_t(t) * cols + 8 * j + i];
+        group_sum[size_t(t) * ng + j] = s;
+      }
+    const int64_t tasks = (rows + kRowsPerTask - 1) / kRowsPerTask;
+    ThreadPool::Global().Run(tasks, [&](int64_t task) {
+      const int r_end = std::min<int>(rows, int(task + 1) * kRowsPerTask);
+      for (int r = int(task) * kRowsPerTask; r < r_end; ++r)
+        for (int t = 0; t < ntok; ++t)
+          y[size_t(t) * rows + r] = RowDot(r, xr + size_t(t) * cols, group_sum.data() + size_t(t) * ng);
+    });
+  } else {
+    // Tiles of ~1 MiB of fp32 weights decoded into L2 and consumed by sgemm from there,
+    // one after another: OpenBLAS threads the products (a second level of our own
+    // threads would only fight its threads for the cores).
+    const int tile_rows = std::clamp((1 << 18) / cols, 16, std::max(16, rows));
+    std::vector<float>& w = LocalTile();
+    w.resize(size_t(std::min(tile_rows, rows)) * cols);
+    for (int r0 = 0; r0 < rows; r0 += tile_rows) {
+      const int nr = std::min(tile_rows, rows - r0);
+      for (int r = 0; r < nr; ++r) DecodeRow(r0 + r, w.data() + size_t(r) * cols);
+      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, ntok, nr, cols, 1.0f, xr, cols, w.data(), cols, 0.0f,
+                  y + r0, rows);
+    }
+  }
+  if (incoherent_) u_->ApplyTransposed(y, ntok);
+}
+
+void E8PLinear::ForwardReference(const float* x, int ntok, float* y) const {
+  const int rows = out_features(), cols = padded_cols_, ng = cols / kE8PGroup;
+  const float* xr = RotateInput(x, ntok);
+  std::vector<double> w(cols), p(8);
+  for (int r = 0; r < rows; ++r) {
+    const uint8_t* row = packed_ + r * row_bytes_;
+    for (int j = 0; j < ng; ++j) {
+      e8p::Decode(Load16(row + 2 * j), p.data());
+      for (int i = 0; i < 8; ++i) w[8 * j + i] = stage_scale_[0] * p[i];
+      if (bits_ == 3) {
+        const auto& point = E8OneBitCodebook::Points()[row[2 * ng + j]];
+        for (int i = 0; i < 8; ++i) w[8 * j + i] += stage_scale_[1] * point[i];
+      }
+      if (bits_ == 4) {
+        e8p::Decode(Load16(row + 2 * ng + 2 * j), p.data());
+        for (int i = 0; i < 8; ++i) w[8 * j + i] += stage_scale_[1] * p[i];
+      }
+    }
+    for (int t = 0; t < ntok; ++t) {
+      double acc = 0.0;
+      for (int c = 0; c < cols; ++c) acc += w[c] * xr[size_t(t) * cols + c];
+      y[size_t(t) * rows + r] = float(acc);
+    }
+  }
+  if (incoherent_) u_->ApplyTransposed(y, ntok);
+}
+
+}  // namespace quip
