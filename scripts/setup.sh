@@ -14,6 +14,7 @@ packages=(
   libhwy-dev             # Highway SIMD (kernels)
   libgtest-dev libgmock-dev libbenchmark-dev
   python3-numpy          # independent NumPy reference scripts in tools/
+  clang libclang-rt-14-dev  # scripts/fuzz.sh: libFuzzer + sanitizers (docs/robustness.md)
 )
 
 missing=()

@@ -7,7 +7,9 @@
 
 #include "cli/commands.h"
 #include "core/error.h"
+#include "core/parallel.h"
 #include "core/progress.h"
+#include "core/resources.h"
 #include "io/quip_format.h"
 #include "model/forward.h"
 #include "model/load.h"
@@ -22,10 +24,10 @@ namespace quip {
 namespace {
 
 struct Options {
-  std::string model, calib, out, method = "quip", eval, incoherence, rounding;
+  std::string model, calib, out, method = "quip", eval, incoherence, rounding, codebook;
   int bits = 2, nsamples = 128, ctx = 256, threads = 0, eval_windows = 0, rg_passes = 4;
   uint64_t seed = 0;
-  double rho = 0.0, damping = 0.01;
+  double rho = 0.0, rho2 = 0.0, damping = 0.01;
   bool calib_bos = false, no_rescale = false, clip = false, range_tuning = false, force = false;
 };
 
@@ -36,28 +38,50 @@ double Perplexity(const Model& model, const std::vector<int>& tokens, const Opti
       .ppl;
 }
 
+// What core/resources.h needs to estimate memory and disk for this run.
+QuantizeWorkload Workload(const Model& model, const Options& o) {
+  const LlamaConfig& c = model.config;
+  QuantizeWorkload w;
+  w.dim = c.dim, w.hidden_dim = c.hidden_dim, w.q_dim = c.q_dim(), w.kv_dim = c.kv_dim(), w.n_layers = c.n_layers;
+  w.n_heads = c.n_heads, w.vocab_size = c.vocab_size, w.max_seq_len = c.max_seq_len, w.head_dim = c.head_dim;
+  w.tied_embeddings = c.tied_embeddings;
+  w.parameters = c.ParameterCount();
+  w.windows = o.nsamples, w.ctx = o.ctx, w.bits = o.bits, w.threads = WorkerThreads();
+  const std::filesystem::path source = model.source;
+  const std::filesystem::path dir = std::filesystem::is_directory(source) ? source : source.parent_path();
+  std::error_code ec;
+  for (const auto& entry : std::filesystem::directory_iterator(dir, ec))
+    if (entry.is_regular_file(ec) && entry.path().filename().string().rfind("tok", 0) == 0)
+      w.tokenizer_bytes += int64_t(entry.file_size(ec));
+  return w;
+}
+
 void Run(const Options& o) {
   SetThreads(o.threads);
   QuantConfig config = ConfigForMethod(o.method, o.bits);
   if (!o.incoherence.empty()) {
-    QUIP_CHECK_INPUT(o.incoherence == "kron" || o.incoherence == "none", "--incoherence",
-                     "'{}' is not supported (kron, none)", o.incoherence);
-    config.incoherence = o.incoherence == "kron";
+    config.incoherence = o.incoherence != "none";
+    if (config.incoherence) config.rotation = ParseRotation(o.incoherence, "--incoherence");
   }
+  if (!o.codebook.empty()) config.codebook = ParseCodebook(o.codebook, "--codebook");
   if (!o.rounding.empty()) config.rounding = ParseRounding(o.rounding);
   if (o.no_rescale) config.rescale = false;
   config.range_tuning = o.range_tuning;
   config.clip_before_rounding = o.clip;
   config.rho = o.rho;
+  config.rho2 = o.rho2;
   config.damping = o.damping;
   config.seed = o.seed;
   config.rg_passes = o.rg_passes;
   QUIP_CHECK_INPUT(o.force || !std::filesystem::exists(o.out), o.out, "already exists (pass --force to replace it)");
+  RemoveStaleTemporaries(o.out);  // what a killed earlier run left beside OUT_DIR
 
   Model model = LoadModel(o.model);
   const auto tokenizer = LoadTokenizer(model);
   QUIP_CHECK_INPUT(o.ctx <= model.config.max_seq_len, o.model, "--ctx {} exceeds max_position_embeddings {}", o.ctx,
                    model.config.max_seq_len);
+  QUIP_CHECK_INPUT(model.format != "quip", o.model, "is already quantized (quantize the original model instead)");
+  CheckResources(EstimateQuantize(Workload(model, o)), o.model, o.out);  // fail early, with numbers
   const auto windows = SampleCalibrationWindows(tokenizer->Encode(ReadTextFile(o.calib)), o.nsamples, o.ctx,
                                                 model.config.bos_id, o.seed, o.calib, o.calib_bos);
   std::vector<int> eval_tokens;
@@ -114,9 +138,11 @@ void RegisterQuantizeCommand(CLI::App& app) {
   cmd->add_option("--ctx", o->ctx, "Tokens per calibration window (and eval window)")->capture_default_str();
   cmd->add_flag("--calib-bos", o->calib_bos, "Start each calibration window with BOS");
   cmd->add_option("--seed", o->seed, "Seed for windows, rotations and stochastic rounding")->capture_default_str();
-  cmd->add_option("--rho", o->rho, "Grid range in RMS units (0 = per-bit default)");
+  cmd->add_option("--rho", o->rho, "Grid range (scalar) or first-stage scale (e8p) in RMS units (0 = default)");
+  cmd->add_option("--rho2", o->rho2, "e8p at 3/4 bits: residual stage scale in RMS units (0 = default)");
   cmd->add_option("--alpha", o->damping, "Hessian damping alpha")->capture_default_str();
-  cmd->add_option("--incoherence", o->incoherence, "Override: kron or none");
+  cmd->add_option("--incoherence", o->incoherence, "Override: kron, rht or none");
+  cmd->add_option("--codebook", o->codebook, "Override: scalar or e8p (QuIP#'s lattice, RVQ at 3/4 bits)");
   cmd->add_option("--rounding", o->rounding, "Override: near, stoch, ldlq, optq, ldlq-rg");
   cmd->add_flag("--no-rescale", o->no_rescale, "Skip the diagonal rescaling D-tilde");
   cmd->add_flag("--clip", o->clip, "Clip weights to the grid before rounding (Algorithm 1 step 6 as written)");

@@ -1,6 +1,8 @@
 #include "io/hf_model.h"
 
+#include <cmath>
 #include <filesystem>
+#include <limits>
 #include <map>
 #include <memory>
 #include <set>
@@ -17,10 +19,28 @@ namespace {
 
 int RequireInt(const nlohmann::json& j, const char* key, const std::string& where) {
   QUIP_CHECK_INPUT(j.contains(key), where, "missing required field '{}'", key);
-  QUIP_CHECK_INPUT(j[key].is_number_integer(), where, "field '{}' must be an integer, got {}", key, j[key].dump());
+  QUIP_CHECK_INPUT(j[key].is_number_integer(), where, "field '{}' must be an integer, got {}", key,
+                   JsonExcerpt(j[key]));
+  QUIP_CHECK_INPUT(!j[key].is_number_unsigned() || j[key].get<uint64_t>() <= uint64_t{INT32_MAX}, where,
+                   "field '{}' = {} is out of range", key, j[key].get<uint64_t>());
   const int64_t v = j[key].get<int64_t>();
   QUIP_CHECK_INPUT(v >= INT32_MIN && v <= INT32_MAX, where, "field '{}' = {} is out of range", key, v);
   return static_cast<int>(v);
+}
+
+// Optional fields with a type check (nlohmann's json::value() would throw an exception
+// that names neither the file nor the field).
+std::string OptionalString(const nlohmann::json& j, const char* key, const std::string& fallback,
+                           const std::string& where) {
+  if (!j.contains(key)) return fallback;
+  QUIP_CHECK_INPUT(j[key].is_string(), where, "field '{}' must be a string, got {}", key, JsonExcerpt(j[key]));
+  return j[key].get<std::string>();
+}
+
+bool OptionalBool(const nlohmann::json& j, const char* key, bool fallback, const std::string& where) {
+  if (!j.contains(key) || j[key].is_null()) return fallback;
+  QUIP_CHECK_INPUT(j[key].is_boolean(), where, "field '{}' must be a boolean, got {}", key, JsonExcerpt(j[key]));
+  return j[key].get<bool>();
 }
 
 }  // namespace
@@ -28,15 +48,16 @@ int RequireInt(const nlohmann::json& j, const char* key, const std::string& wher
 LlamaConfig ParseHfConfig(const std::string& path) {
   const nlohmann::json j = ReadJsonFile(path);
   QUIP_CHECK_INPUT(j.is_object(), path, "config.json is not a JSON object");
-  const std::string model_type = j.value("model_type", "");
+  const std::string model_type = OptionalString(j, "model_type", "", path);
   QUIP_CHECK_INPUT(model_type == "llama" || model_type == "mistral", path,
-                   "unsupported model_type '{}' (supported: llama, i.e. LlamaForCausalLM)", model_type);
-  QUIP_CHECK_INPUT(j.value("hidden_act", "silu") == "silu", path, "unsupported hidden_act '{}' (supported: silu)",
-                   j.value("hidden_act", ""));
-  QUIP_CHECK_INPUT(!j.value("attention_bias", false) && !j.value("mlp_bias", false), path,
+                   "unsupported model_type '{}' (supported: llama, i.e. LlamaForCausalLM)", model_type.substr(0, 40));
+  const std::string hidden_act = OptionalString(j, "hidden_act", "silu", path);
+  QUIP_CHECK_INPUT(hidden_act == "silu", path, "unsupported hidden_act '{}' (supported: silu)",
+                   hidden_act.substr(0, 40));
+  QUIP_CHECK_INPUT(!OptionalBool(j, "attention_bias", false, path) && !OptionalBool(j, "mlp_bias", false, path), path,
                    "attention_bias/mlp_bias are not supported");
   QUIP_CHECK_INPUT(!j.contains("rope_scaling") || j["rope_scaling"].is_null(), path,
-                   "rope_scaling {} is not supported", j.contains("rope_scaling") ? j["rope_scaling"].dump() : "");
+                   "rope_scaling {} is not supported", j.contains("rope_scaling") ? JsonExcerpt(j["rope_scaling"]) : "");
 
   LlamaConfig c;
   c.dim = RequireInt(j, "hidden_size", path);
@@ -52,12 +73,16 @@ LlamaConfig ParseHfConfig(const std::string& path) {
                                                                    : (c.n_heads > 0 ? c.dim / c.n_heads : 0);
   auto number = [&](const char* key, double fallback) {
     if (!j.contains(key) || j[key].is_null()) return fallback;
-    QUIP_CHECK_INPUT(j[key].is_number(), path, "field '{}' must be a number, got {}", key, j[key].dump());
-    return j[key].get<double>();
+    QUIP_CHECK_INPUT(j[key].is_number(), path, "field '{}' must be a number, got {}", key, JsonExcerpt(j[key]));
+    const double v = j[key].get<double>();
+    // Converting a double outside float's range to float is undefined behaviour.
+    QUIP_CHECK_INPUT(std::isfinite(v) && std::fabs(v) <= std::numeric_limits<float>::max(), path,
+                     "field '{}' = {} must be a finite number within float range", key, v);
+    return v;
   };
   c.norm_eps = static_cast<float>(number("rms_norm_eps", 1e-6));
   c.rope_theta = static_cast<float>(number("rope_theta", 10000.0));
-  c.tied_embeddings = j.value("tie_word_embeddings", false);
+  c.tied_embeddings = OptionalBool(j, "tie_word_embeddings", false, path);
   if (j.contains("bos_token_id") && !j["bos_token_id"].is_null()) c.bos_id = RequireInt(j, "bos_token_id", path);
   if (j.contains("eos_token_id") && j["eos_token_id"].is_number_integer()) c.eos_id = RequireInt(j, "eos_token_id", path);
   c.Validate(path);
@@ -100,6 +125,8 @@ Model LoadHfModel(const std::string& dir) {
   auto linear = [&](const std::string& name, int64_t out, int64_t in) -> std::unique_ptr<Linear> {
     if (!source.Has(name + ".weight") && source.Has(name + ".codes"))
       return ReadQuantizedLinear(source, name, int(out), int(in), model);
+    QUIP_CHECK_INPUT(model.format != "quip" || source.Has(name + ".weight"), source.first_path(),
+                     "missing tensor '{}.codes' (or a dense '{}.weight')", name, name);
     return std::make_unique<DenseLinear>(source.Get(name + ".weight", {out, in}, model));
   };
   model.token_embedding = source.Get("model.embed_tokens.weight", {v, d}, model);

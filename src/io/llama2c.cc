@@ -1,5 +1,6 @@
 #include "io/llama2c.h"
 
+#include <cmath>
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
@@ -86,8 +87,14 @@ Model LoadLlama2cModel(const std::string& path) {
   model.owners.push_back(file);
 
   const float* cursor = reinterpret_cast<const float*>(file->data() + kHeaderBytes);
-  auto take = [&](const std::string& name, std::vector<int64_t> shape) {
+  // NaN or Inf in a weight would silently turn every logit into NaN: reject it, naming
+  // the array (the unused freq_cis tables are not checked).
+  auto take = [&](const std::string& name, std::vector<int64_t> shape, bool check_finite = true) {
     TensorView t{cursor, std::move(shape)};
+    if (check_finite)
+      for (int64_t i = 0; i < t.numel(); ++i)
+        if (!std::isfinite(cursor[i]))
+          Fail(path, "tensor '{}' holds a non-finite value (NaN or Inf) at element {}", name, i);
     cursor += t.numel();
     model.tensors.push_back({name, "F32", t.shape, t.numel() * 4});
     return t;
@@ -104,8 +111,8 @@ Model LoadLlama2cModel(const std::string& path) {
   const TensorView w2 = take("w2", {L, d, hd});
   const TensorView w3 = take("w3", {L, hd, d});
   model.final_norm = take("rms_final", {d});
-  take("freq_cis_real", {c.max_seq_len, c.head_dim / 2});
-  take("freq_cis_imag", {c.max_seq_len, c.head_dim / 2});
+  take("freq_cis_real", {c.max_seq_len, c.head_dim / 2}, false);
+  take("freq_cis_imag", {c.max_seq_len, c.head_dim / 2}, false);
   const TensorView wcls = c.tied_embeddings ? model.token_embedding : take("wcls", {v, d});
 
   auto slice = [](const TensorView& t, int64_t l) {

@@ -1,13 +1,21 @@
 #include "io/quip_format.h"
 
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <cerrno>
 #include <cmath>
+#include <cstring>
 #include <filesystem>
 
 #include "core/error.h"
 #include "io/atomic_file.h"
 #include "io/hf_model.h"
+#include "io/json_file.h"
+#include "model/e8p_linear.h"
 #include "model/quantized_linear.h"
 #include "quant/packing.h"
 
@@ -43,23 +51,31 @@ std::unique_ptr<Linear> ReadQuantizedLinear(TensorSource& source, const std::str
                    "unsupported quip format version '{}' (this build reads {})",
                    meta.count("quip.format_version") ? meta.at("quip.format_version") : "", kQuipFormatVersion);
   QUIP_CHECK_INPUT(meta.count(kLinearsKey), path, "__metadata__ lacks '{}'", kLinearsKey);
-  nlohmann::json linears;
-  try {
-    linears = nlohmann::json::parse(meta.at(kLinearsKey));
-  } catch (const nlohmann::json::exception& e) {
-    Fail(path, "__metadata__ '{}' is not valid JSON: {}", kLinearsKey, e.what());
-  }
+  const nlohmann::json linears = ParseJson(meta.at(kLinearsKey), path, fmt::format("__metadata__ '{}'", kLinearsKey));
   QUIP_CHECK_INPUT(linears.is_object() && linears.contains(name) && linears[name].is_object(), path,
                    "__metadata__ '{}' has no entry for '{}'", kLinearsKey, name);
   const nlohmann::json& info = linears[name];
   const std::string where = path + ": " + name;
   QUIP_CHECK_INPUT(info.contains("bits") && info["bits"].is_number_integer(), where, "missing integer 'bits'");
-  const int bits = info["bits"].get<int>();
-  QUIP_CHECK_INPUT(bits >= 2 && bits <= 4, where, "bit width {} is not supported (2, 3 or 4)", bits);
+  // Read as 64 bits: get<int>() would wrap 2^32 + 2 to 2.
+  const int64_t wide_bits = info["bits"].is_number_unsigned() ? int64_t(std::min<uint64_t>(info["bits"].get<uint64_t>(), INT64_MAX))
+                                                              : info["bits"].get<int64_t>();
+  QUIP_CHECK_INPUT(wide_bits >= 2 && wide_bits <= 4, where, "bit width {} is not supported (2, 3 or 4)", wide_bits);
+  const int bits = static_cast<int>(wide_bits);
+  QUIP_CHECK_INPUT(!info.contains("incoherence") || info["incoherence"].is_string(), where,
+                   "'incoherence' must be a string, got {}", JsonExcerpt(info["incoherence"]));
   const std::string incoherence = info.value("incoherence", "");
-  QUIP_CHECK_INPUT(incoherence == "kron" || incoherence == "none", where,
-                   "incoherence '{}' is not supported (kron, none)", incoherence);
-  const bool incoherent = incoherence == "kron";
+  QUIP_CHECK_INPUT(incoherence == "kron" || incoherence == "rht" || incoherence == "none", where,
+                   "incoherence '{}' is not supported (kron, rht, none)", incoherence.substr(0, 40));
+  const bool incoherent = incoherence != "none";
+  const RotationKind rotation = incoherence == "rht" ? RotationKind::kRht : RotationKind::kKron;
+  QUIP_CHECK_INPUT(!incoherent || (RotationSupports(rotation, rows) && RotationSupports(rotation, cols)), where,
+                   "incoherence '{}' cannot be built for a {}x{} layer", incoherence, rows, cols);
+  QUIP_CHECK_INPUT(!info.contains("codebook") || info["codebook"].is_string(), where,
+                   "'codebook' must be a string, got {}", JsonExcerpt(info["codebook"]));
+  const std::string codebook = info.value("codebook", "scalar");  // absent in files before QuIP#
+  QUIP_CHECK_INPUT(codebook == "scalar" || codebook == "e8p", where,
+                   "codebook '{}' is not known to this build (scalar, e8p)", codebook.substr(0, 40));
   uint64_t seed_u = 0, seed_v = 0;
   if (incoherent) {
     QUIP_CHECK_INPUT(info.contains("seed_u") && info["seed_u"].is_number_unsigned() && info.contains("seed_v") &&
@@ -69,9 +85,6 @@ std::unique_ptr<Linear> ReadQuantizedLinear(TensorSource& source, const std::str
     seed_v = info["seed_v"].get<uint64_t>();
   }
 
-  const uint8_t* codes = source.GetRaw(name + ".codes", DType::kU8, {rows, PackedBytes(cols, bits)}, model);
-  std::vector<float> scale = ReadPerRow(source, name + ".scale", rows, model);
-  std::vector<float> zero = ReadPerRow(source, name + ".zero", rows, model);
   std::vector<float> rescale;
   if (source.Has(name + ".rescale")) {
     const TensorView r = source.Get(name + ".rescale", {cols}, model);
@@ -79,15 +92,82 @@ std::unique_ptr<Linear> ReadQuantizedLinear(TensorSource& source, const std::str
     for (float v : rescale)
       QUIP_CHECK_INPUT(std::isfinite(v) && v > 0.0f, where, "rescale holds a non-positive or non-finite value {}", v);
   }
+  if (codebook == "e8p") {
+    const uint8_t* codes = source.GetRaw(name + ".codes", DType::kU8, {rows, E8PLinear::RowBytes(cols, bits)}, model);
+    const int stages = E8PStages(bits);
+    const TensorView s = source.Get(name + ".scale", {stages}, model);
+    std::vector<float> stage_scale(s.data, s.data + stages);
+    for (float v : stage_scale)
+      QUIP_CHECK_INPUT(std::isfinite(v) && v > 0.0f, where, "scale holds a non-positive or non-finite value {}", v);
+    return std::make_unique<E8PLinear>(rows, cols, bits, codes, std::move(stage_scale), std::move(rescale),
+                                       incoherent, rotation, seed_u, seed_v);
+  }
+  const uint8_t* codes = source.GetRaw(name + ".codes", DType::kU8, {rows, PackedBytes(cols, bits)}, model);
+  std::vector<float> scale = ReadPerRow(source, name + ".scale", rows, model);
+  std::vector<float> zero = ReadPerRow(source, name + ".zero", rows, model);
   return std::make_unique<QuantizedLinear>(rows, cols, bits, codes, std::move(scale), std::move(zero),
-                                           std::move(rescale), incoherent, seed_u, seed_v);
+                                           std::move(rescale), incoherent, seed_u, seed_v, rotation);
 }
 
 namespace {
 
+// fsync of a folder, so that the renames into and inside it survive a power cut.
+void SyncDirectory(const fs::path& dir) {
+  const int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0) return;
+  ::fsync(fd);
+  ::close(fd);
+}
+
+// Puts the finished folder `temp` at `target`. A fresh target is created with
+// RENAME_NOREPLACE (a folder that appeared meanwhile is never replaced); an existing one
+// (force) is swapped with RENAME_EXCHANGE, so `target` is always a complete folder, old or
+// new, and the old one is then deleted from the temp name. Filesystems without renameat2
+// flags fall back to plain renames (then a crash between them leaves target absent and
+// the old folder at "<target>.old.<pid>", which the next run removes).
+void MoveIntoPlace(const fs::path& temp, const fs::path& target, bool force) {
+  const bool exists = fs::exists(target);
+  QUIP_CHECK_INPUT(force || !exists, target.string(), "already exists (pass --force to replace it)");
+  const unsigned flags = exists ? RENAME_EXCHANGE : RENAME_NOREPLACE;
+  if (::renameat2(AT_FDCWD, temp.c_str(), AT_FDCWD, target.c_str(), flags) == 0) {
+    if (exists) fs::remove_all(temp);  // now holds the old folder
+    SyncDirectory(target.parent_path());
+    return;
+  }
+  const int err = errno;
+  QUIP_CHECK_INPUT(err != EEXIST && err != ENOTEMPTY, target.string(),
+                   "already exists (pass --force to replace it)");
+  QUIP_CHECK_INPUT(err == EINVAL || err == ENOSYS, target.string(), "cannot rename {} into place: {}", temp.string(),
+                   std::strerror(err));
+  if (exists) {
+    const fs::path old = target.string() + ".old." + std::to_string(::getpid());
+    fs::rename(target, old);
+    fs::rename(temp, target);
+    fs::remove_all(old);
+  } else {
+    fs::rename(temp, target);
+  }
+  SyncDirectory(target.parent_path());
+}
+
 void AddLinear(SafetensorsWriter& writer, nlohmann::json& linears, const std::string& name, const Linear& linear) {
   if (const auto* dense = dynamic_cast<const DenseLinear*>(&linear)) {
     writer.AddF32(name + ".weight", dense->weight().shape, dense->weight().data);
+    return;
+  }
+  if (const auto* e = dynamic_cast<const E8PLinear*>(&linear)) {
+    const int rows = e->out_features();
+    writer.Add(name + ".codes", DType::kU8, {rows, e->row_bytes()}, e->packed(), size_t(rows) * e->row_bytes());
+    writer.AddF32(name + ".scale", {int64_t(e->stage_scale().size())}, e->stage_scale().data());
+    if (!e->rescale().empty()) writer.AddF32(name + ".rescale", {e->in_features()}, e->rescale().data());
+    nlohmann::json info{{"bits", e->bits()},
+                        {"codebook", "e8p"},
+                        {"incoherence", e->incoherent() ? RotationName(e->rotation()) : "none"}};
+    if (e->incoherent()) {
+      info["seed_u"] = e->seed_u();
+      info["seed_v"] = e->seed_v();
+    }
+    linears[name] = info;
     return;
   }
   const auto* q = dynamic_cast<const QuantizedLinear*>(&linear);
@@ -101,7 +181,7 @@ void AddLinear(SafetensorsWriter& writer, nlohmann::json& linears, const std::st
   per_row(".scale", q->row_scale());
   per_row(".zero", q->row_zero());
   if (!q->rescale().empty()) writer.AddF32(name + ".rescale", {q->in_features()}, q->rescale().data());
-  nlohmann::json info{{"bits", q->bits()}, {"incoherence", q->incoherent() ? "kron" : "none"}};
+  nlohmann::json info{{"bits", q->bits()}, {"incoherence", q->incoherent() ? RotationName(q->rotation()) : "none"}};
   if (q->incoherent()) {
     info["seed_u"] = q->seed_u();
     info["seed_v"] = q->seed_v();
@@ -140,9 +220,8 @@ void WriteQuantizedModel(const Model& model, const std::string& out_dir,
   for (const auto& [k, v] : run_metadata) writer.SetMetadata(k, v);
 
   // Build everything in a sibling temp folder, then rename it into place.
-  // Without the trailing separator of "out/", the temp folder would land inside the target.
-  fs::path target = fs::absolute(out_dir).lexically_normal();
-  if (!target.has_filename()) target = target.parent_path();
+  const fs::path target = OutputPath(out_dir);
+  RemoveStaleTemporaries(out_dir);
   const fs::path temp = target.string() + ".tmp." + std::to_string(::getpid());
   fs::remove_all(temp);
   fs::create_directories(temp);
@@ -158,19 +237,45 @@ void WriteQuantizedModel(const Model& model, const std::string& out_dir,
       if (fs::exists(fs::path(tokenizer_dir) / name)) fs::copy_file(fs::path(tokenizer_dir) / name, temp / name);
     const std::string tok = "tok" + std::to_string(c.vocab_size) + ".bin";
     if (fs::exists(fs::path(tokenizer_dir) / tok)) fs::copy_file(fs::path(tokenizer_dir) / tok, temp / tok);
-    if (fs::exists(target)) {
-      const fs::path old = target.string() + ".old." + std::to_string(::getpid());
-      fs::rename(target, old);
-      fs::rename(temp, target);
-      fs::remove_all(old);
-    } else {
-      fs::rename(temp, target);
-    }
+    SyncDirectory(temp);
+    MoveIntoPlace(temp, target, force);
   } catch (...) {
     std::error_code ignored;
     fs::remove_all(temp, ignored);
     throw;
   }
+}
+
+fs::path OutputPath(const std::string& out_dir) {
+  // Without the trailing separator of "out/", the temp folder would land inside the target.
+  fs::path target = fs::absolute(out_dir).lexically_normal();
+  if (!target.has_filename()) target = target.parent_path();
+  return target;
+}
+
+std::vector<std::string> RemoveStaleTemporaries(const std::string& out_dir) {
+  const fs::path target = OutputPath(out_dir);
+  std::vector<std::string> removed;
+  std::error_code ec;
+  const std::string prefix = target.filename().string();
+  for (const auto& entry : fs::directory_iterator(target.parent_path(), ec)) {
+    const std::string name = entry.path().filename().string();
+    for (const char* tag : {".tmp.", ".old."}) {
+      if (name.rfind(prefix + tag, 0) != 0) continue;
+      const std::string digits = name.substr(prefix.size() + std::strlen(tag));
+      if (digits.empty() || digits.size() > 9 || !std::all_of(digits.begin(), digits.end(), ::isdigit)) continue;
+      const pid_t pid = static_cast<pid_t>(std::stol(digits));
+      // Only folders of processes that are gone: a live pid may be another run writing now.
+      if (pid == ::getpid() || ::kill(pid, 0) == 0 || errno != ESRCH) continue;
+      std::error_code remove_ec;
+      fs::remove_all(entry.path(), remove_ec);
+      if (!remove_ec) {
+        removed.push_back(entry.path().string());
+        fmt::print(stderr, "quip: note: removed {} left by an interrupted run (pid {})\n", entry.path().string(), pid);
+      }
+    }
+  }
+  return removed;
 }
 
 }  // namespace quip

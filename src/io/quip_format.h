@@ -1,22 +1,32 @@
 // quip's quantized model folder: a Hugging Face Llama folder whose linear layers
 // are stored as packed codes instead of `.weight`. Frozen names (append, never rename):
 //
+// codebook "scalar" (QuIP and the baselines):
 //   <linear>.codes    U8  [rows, PackedBytes(cols, bits)]  codes, each row starting on a byte
 //                                                          (bit layout: src/quant/packing.h)
 //   <linear>.scale    F32 [1] or [rows]   grid step per row (one value: the same for all rows)
 //   <linear>.zero     F32 [1] or [rows]   grid zero point per row, in code units
+// codebook "e8p" (QuIP#):
+//   <linear>.codes    U8  [rows, bits·cols/8]  E8P indices (+ residual stage), row layout in
+//                                              src/model/e8p_linear.h
+//   <linear>.scale    F32 [1] at 2 bits, [2] at 3/4 bits: the stages' scales
+// both:
 //   <linear>.rescale  F32 [cols]          diagonal rescaling D-tilde (absent when off)
 //
 // with <linear> e.g. "model.layers.0.self_attn.q_proj". The safetensors __metadata__
 // holds "quip.format_version" ("1"), "quip.linears" (JSON: name -> {"bits", "incoherence":
-// "kron"|"none", "seed_u", "seed_v"}) and run information ("quip.method", "quip.bits",
-// "quip.rho", "quip.seed", "quip.tool_version"). Embeddings, norms and lm_head stay F32.
+// "kron"|"rht"|"none", "codebook": "scalar"|"e8p" (absent = scalar), "seed_u", "seed_v"})
+// and run information ("quip.method", "quip.bits", "quip.rho", "quip.seed",
+// "quip.tool_version"). Embeddings, norms and lm_head stay F32. The rotations and their
+// random signs are regenerated from the seeds (quant/rotation.h), never stored.
 #pragma once
 
+#include <filesystem>
 #include <map>
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <string>
+#include <vector>
 
 #include "io/tensor_source.h"
 #include "model/model.h"
@@ -37,6 +47,16 @@ std::unique_ptr<Linear> ReadQuantizedLinear(TensorSource& source, const std::str
 // atomically: everything goes to a temporary folder that is renamed into place. An
 // existing out_dir is replaced only when `force`. `run_metadata` lands in __metadata__,
 // `report` in out_dir/quant_report.json; tokenizer files are copied from `tokenizer_dir`.
+// The absolute, normalised output folder (a trailing separator dropped).
+std::filesystem::path OutputPath(const std::string& out_dir);
+
+// A run killed (SIGKILL, power cut) while writing leaves "<out_dir>.tmp.<pid>" (the
+// partial folder, or the old one while it is deleted after a --force swap), and, on
+// filesystems without renameat2 flags, possibly "<out_dir>.old.<pid>". Removes those
+// whose process is gone (a note on stderr each) and returns their paths. Called by
+// WriteQuantizedModel and at the start of `quip quantize`.
+std::vector<std::string> RemoveStaleTemporaries(const std::string& out_dir);
+
 void WriteQuantizedModel(const Model& model, const std::string& out_dir,
                          const std::map<std::string, std::string>& run_metadata, const nlohmann::json& report,
                          const std::string& tokenizer_dir, bool force);

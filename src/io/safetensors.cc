@@ -1,6 +1,7 @@
 #include "io/safetensors.h"
 
 #include <algorithm>
+#include <cmath>
 #include <cstring>
 #include <limits>
 #include <nlohmann/json.hpp>
@@ -8,12 +9,15 @@
 #include "core/error.h"
 #include "core/half.h"
 #include "io/atomic_file.h"
+#include "io/json_file.h"
 
 namespace quip {
 namespace {
 
 // A header larger than this is not a real model header (HF uses the same 100 MB bound).
 constexpr uint64_t kMaxHeaderBytes = 100u << 20;
+// Real tensors have at most 4-5 dimensions.
+constexpr size_t kMaxRank = 8;
 
 struct DTypeInfo {
   DType dtype;
@@ -68,12 +72,10 @@ SafetensorsFile::SafetensorsFile(const std::string& path) : file_(std::make_shar
   data_ = file_->data() + 8 + header_len;
   const uint64_t data_size = file_size - 8 - header_len;
 
-  nlohmann::json header;
-  try {
-    header = nlohmann::json::parse(file_->data() + 8, file_->data() + 8 + header_len);
-  } catch (const nlohmann::json::exception& e) {
-    Fail(path, "safetensors header is not valid JSON: {}", e.what());
-  }
+  // Duplicate tensor names are rejected: nlohmann would keep the last entry silently.
+  const nlohmann::json header =
+      ParseJson(std::string_view(reinterpret_cast<const char*>(file_->data()) + 8, header_len), path,
+                "safetensors header", /*reject_duplicate_top_level_keys=*/true);
   QUIP_CHECK_INPUT(header.is_object(), path, "safetensors header is not a JSON object");
 
   for (const auto& [key, value] : header.items()) {
@@ -85,6 +87,10 @@ SafetensorsFile::SafetensorsFile(const std::string& path) : file_(std::make_shar
       }
       continue;
     }
+    // Names end up in messages and lookups: no control characters (a NUL would cut a
+    // message short, a newline would split it).
+    QUIP_CHECK_INPUT(std::none_of(key.begin(), key.end(), [](char ch) { return (unsigned char)ch < 0x20; }), path,
+                     "tensor name {} contains a control character", JsonExcerpt(key));
     const std::string where = path + ": tensor '" + key + "'";
     QUIP_CHECK_INPUT(value.is_object(), where, "entry is not an object");
     QUIP_CHECK_INPUT(value.contains("dtype") && value["dtype"].is_string(), where, "missing dtype");
@@ -94,32 +100,37 @@ SafetensorsFile::SafetensorsFile(const std::string& path) : file_(std::make_shar
                      where, "data_offsets must be a list of two integers");
     const DTypeInfo* info = ParseDType(value["dtype"].get<std::string>());
     QUIP_CHECK_INPUT(info != nullptr, where, "unsupported dtype '{}' (supported: F32 F16 BF16 F64 I8 U8 I16 U16 I32 U32 I64)",
-                     value["dtype"].get<std::string>());
+                     value["dtype"].get<std::string>().substr(0, 40));
     SafetensorsTensor t;
     t.name = key;
     t.dtype = info->dtype;
-    uint64_t numel = 1;
+    const std::string shape_text = JsonExcerpt(value["shape"]);
+    QUIP_CHECK_INPUT(value["shape"].size() <= kMaxRank, where, "shape has {} dimensions (at most {} supported)",
+                     value["shape"].size(), kMaxRank);
+    // A zero dimension makes the tensor empty whatever the others claim; the bound below
+    // still applies to every dimension so that the product cannot overflow.
+    uint64_t numel = 1, bound = 1;
     for (const auto& d : value["shape"]) {
       QUIP_CHECK_INPUT(d.is_number_unsigned() || (d.is_number_integer() && d.get<int64_t>() >= 0), where,
-                       "shape {} has a negative or non-integer dimension", value["shape"].dump());
+                       "shape {} has a negative or non-integer dimension", shape_text);
       const uint64_t dim = d.get<uint64_t>();
       // Bound the element count by the data section so the product cannot overflow.
-      QUIP_CHECK_INPUT(dim == 0 || numel <= data_size / dim, where,
-                       "shape {} has more elements than the data section holds ({} bytes)", value["shape"].dump(),
-                       data_size);
+      QUIP_CHECK_INPUT(dim == 0 || bound <= data_size / dim, where,
+                       "shape {} has more elements than the data section holds ({} bytes)", shape_text, data_size);
+      if (dim != 0) bound *= dim;
       numel *= dim;
       t.shape.push_back(static_cast<int64_t>(dim));
     }
     for (const auto& o : value["data_offsets"])
       QUIP_CHECK_INPUT(o.is_number_unsigned() || (o.is_number_integer() && o.get<int64_t>() >= 0), where,
-                       "data_offsets {} are not non-negative integers", value["data_offsets"].dump());
+                       "data_offsets {} are not non-negative integers", JsonExcerpt(value["data_offsets"]));
     t.begin = value["data_offsets"][0].get<uint64_t>();
     t.end = value["data_offsets"][1].get<uint64_t>();
     QUIP_CHECK_INPUT(t.begin <= t.end && t.end <= data_size, where,
                      "data_offsets [{}, {}) are out of range of the {}-byte data section", t.begin, t.end, data_size);
     QUIP_CHECK_INPUT(t.end - t.begin == numel * info->size, where,
-                     "data_offsets cover {} bytes but shape {} of {} needs {}", t.end - t.begin,
-                     value["shape"].dump(), info->name, numel * info->size);
+                     "data_offsets cover {} bytes but shape {} of {} needs {}", t.end - t.begin, shape_text,
+                     info->name, numel * info->size);
     tensors_.push_back(std::move(t));
   }
 
@@ -128,11 +139,14 @@ SafetensorsFile::SafetensorsFile(const std::string& path) : file_(std::make_shar
   for (const auto& t : tensors_) by_offset.push_back(&t);
   std::sort(by_offset.begin(), by_offset.end(),
             [](const SafetensorsTensor* a, const SafetensorsTensor* b) { return a->begin < b->begin; });
-  for (size_t i = 1; i < by_offset.size(); ++i) {
-    const auto* prev = by_offset[i - 1];
-    const auto* cur = by_offset[i];
-    QUIP_CHECK_INPUT(cur->begin >= prev->end || prev->begin == prev->end || cur->begin == cur->end, path,
-                     "tensors '{}' and '{}' overlap in the data section", prev->name, cur->name);
+  // Compare each tensor with the non-empty one reaching furthest so far (an empty tensor
+  // in between must not hide an overlap).
+  const SafetensorsTensor* reach = nullptr;
+  for (const SafetensorsTensor* cur : by_offset) {
+    if (cur->begin == cur->end) continue;
+    QUIP_CHECK_INPUT(reach == nullptr || cur->begin >= reach->end, path,
+                     "tensors '{}' and '{}' overlap in the data section", reach->name, cur->name);
+    reach = cur;
   }
 }
 
@@ -146,10 +160,20 @@ TensorView SafetensorsFile::ReadF32(const SafetensorsTensor& t, std::vector<Stor
   const uint8_t* src = RawBytes(t);
   const int64_t n = t.numel();
   if (t.dtype == DType::kF32 && reinterpret_cast<uintptr_t>(src) % alignof(float) == 0) {
+    for (int64_t i = 0; i < n; ++i)
+      if (!std::isfinite(reinterpret_cast<const float*>(src)[i]))
+        Fail(path(), "tensor '{}' holds a non-finite value (NaN or Inf) at element {}", t.name, i);
     owners.push_back(file_);
     return TensorView{reinterpret_cast<const float*>(src), t.shape};
   }
   std::vector<float> values(static_cast<size_t>(n));
+  // NaN or Inf in a weight would silently turn every logit into NaN: reject it here,
+  // naming the tensor, for every float dtype (F32 included).
+  auto check_finite = [&](const float* v) {
+    for (int64_t i = 0; i < n; ++i)
+      if (!std::isfinite(v[i]))
+        Fail(path(), "tensor '{}' holds a non-finite value (NaN or Inf) at element {}", t.name, i);
+  };
   switch (t.dtype) {
     case DType::kF32:
       std::memcpy(values.data(), src, n * sizeof(float));
@@ -165,6 +189,7 @@ TensorView SafetensorsFile::ReadF32(const SafetensorsTensor& t, std::vector<Stor
     default:
       Fail(path(), "tensor '{}' has dtype {}, expected a float type (F32, F16, BF16)", t.name, DTypeName(t.dtype));
   }
+  check_finite(values.data());
   return OwnFloats(std::move(values), t.shape, owners);
 }
 

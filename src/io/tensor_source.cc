@@ -1,5 +1,6 @@
 #include "io/tensor_source.h"
 
+#include <algorithm>
 #include <filesystem>
 #include <set>
 
@@ -24,6 +25,9 @@ TensorSource::TensorSource(const std::string& dir) {
       const std::string shard = file.get<std::string>();
       QUIP_CHECK_INPUT(shard.find('/') == std::string::npos && shard.find("..") == std::string::npos,
                        index.string(), "weight_map entry '{}' names a path outside the folder: {}", name, shard);
+      QUIP_CHECK_INPUT(std::none_of(shard.begin(), shard.end(), [](char ch) { return (unsigned char)ch < 0x20; }),
+                       index.string(), "weight_map entry '{}' names a file with a control character: {}", name,
+                       JsonExcerpt(shard));
       shards.insert(shard);
     }
     QUIP_CHECK_INPUT(!shards.empty(), index.string(), "weight_map is empty");

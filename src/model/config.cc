@@ -20,6 +20,10 @@ void LlamaConfig::Validate(const std::string& where) const {
   in_range(max_seq_len, 1, kMaxSeq, "max_position_embeddings");
   QUIP_CHECK_INPUT(n_heads % n_kv_heads == 0, where, "num_attention_heads {} is not a multiple of num_key_value_heads {}",
                    n_heads, n_kv_heads);
+  // q_dim() and kv_dim() are int products: bound them before anyone multiplies.
+  QUIP_CHECK_INPUT(int64_t{n_heads} * head_dim <= 8 * kMaxDim, where,
+                   "num_attention_heads {} x head_dim {} = {} is out of range [1, {}]", n_heads, head_dim,
+                   int64_t{n_heads} * head_dim, 8 * kMaxDim);
   QUIP_CHECK_INPUT(head_dim % 2 == 0, where, "head_dim {} must be even for RoPE", head_dim);
   QUIP_CHECK_INPUT(norm_eps > 0.0f, where, "rms_norm_eps must be positive");
   QUIP_CHECK_INPUT(rope_theta > 0.0f, where, "rope_theta must be positive");

@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <cstdlib>
+#include <filesystem>
 
 #include "core/error.h"
 #include "text/tokenizer.h"
@@ -15,7 +16,15 @@ constexpr std::string_view kSpace = "\xE2\x96\x81";  // U+2581, the word-boundar
 class SentencePieceTokenizer final : public Tokenizer {
  public:
   SentencePieceTokenizer(const std::string& path, size_t chunk_bytes) : path_(path), chunk_bytes_(chunk_bytes) {
-    const auto status = processor_.Load(path);
+    // libsentencepiece reads with iostreams that throw on a folder and print nothing useful.
+    std::error_code ec;
+    if (!std::filesystem::is_regular_file(path, ec)) Fail(path, "cannot load SentencePiece model: not a regular file");
+    sentencepiece::util::Status status;
+    try {
+      status = processor_.Load(path);
+    } catch (const std::exception& e) {
+      Fail(path, "cannot load SentencePiece model: {}", e.what());
+    }
     if (!status.ok()) Fail(path, "cannot load SentencePiece model: {}", status.ToString());
     chunkable_ = CanSplitAtSpaces();
   }

@@ -136,8 +136,30 @@ void WriteLlama2cFile(const TinyWeights& w, const std::string& path) {
   if (!c.tied_embeddings) put(tensor("lm_head.weight"));
 }
 
+namespace {
+
+// Each test process keeps its scratch folders under /tmp/quip-test-<pid> and removes
+// them when it exits, so repeated suite runs do not fill /tmp. QUIP_KEEP_TEST_DIRS=1
+// keeps them for debugging.
+struct ProcessTempRoot {
+  fs::path path = fs::temp_directory_path() / ("quip-test-" + std::to_string(::getpid()));
+  ~ProcessTempRoot() {
+    const char* keep = std::getenv("QUIP_KEEP_TEST_DIRS");
+    if (keep != nullptr && std::string(keep) == "1") return;
+    std::error_code ignored;
+    fs::remove_all(path, ignored);
+  }
+};
+
+const fs::path& TempRoot() {
+  static const ProcessTempRoot root;
+  return root.path;
+}
+
+}  // namespace
+
 std::string MakeTempDir(const std::string& name) {
-  const fs::path dir = fs::temp_directory_path() / ("quip-test-" + std::to_string(::getpid())) / name;
+  const fs::path dir = TempRoot() / name;
   fs::remove_all(dir);
   fs::create_directories(dir);
   return dir.string();

@@ -1,0 +1,175 @@
+// Atomic outputs (issue 6): `quip quantize` builds OUT_DIR in the sibling "OUT_DIR.tmp.<pid>"
+// and renames it into place (RENAME_NOREPLACE, or RENAME_EXCHANGE with --force). Here the
+// real binary is SIGKILLed at seeded random points, some while it is writing (the kill
+// follows the appearance of the temp folder); afterwards OUT_DIR must be absent or
+// complete and loadable by `quip info`, an existing OUT_DIR must survive a killed --force
+// run complete (old or new), and the next run must remove the dead run's temp folder.
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <filesystem>
+#include <random>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "testing/tiny_model.h"
+
+namespace quip {
+namespace {
+namespace fs = std::filesystem;
+using testing::ShellQuote;
+using Clock = std::chrono::steady_clock;
+
+std::string Stories() { return testing::SourceDir() + "/models/stories260K"; }
+std::string Calib() { return testing::SourceDir() + "/data/tinystories/tinystories-train-head.txt"; }
+
+std::vector<std::string> QuantizeArgv(const std::string& out, bool force) {
+  std::vector<std::string> argv = {testing::QuipBinary(), "quantize", "--model", Stories(), "--calib", Calib(),
+                                   "--nsamples", "8", "--ctx", "64", "--threads", "1", "-o", out};
+  if (force) argv.push_back("--force");
+  return argv;
+}
+
+pid_t Spawn(const std::vector<std::string>& argv, const std::string& log) {
+  const pid_t pid = ::fork();
+  if (pid == 0) {
+    std::FILE* f = std::freopen(log.c_str(), "w", stdout);
+    if (f != nullptr) ::dup2(::fileno(stdout), STDERR_FILENO);
+    std::vector<char*> args;
+    for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
+    args.push_back(nullptr);
+    ::execv(args[0], args.data());
+    ::_exit(127);
+  }
+  return pid;
+}
+
+// Entries beside `out` whose name starts with "<out>." (temp and old folders).
+std::vector<std::string> Siblings(const std::string& out) {
+  std::vector<std::string> found;
+  const std::string prefix = fs::path(out).filename().string() + ".";
+  for (const auto& e : fs::directory_iterator(fs::path(out).parent_path()))
+    if (e.path().filename().string().rfind(prefix, 0) == 0) found.push_back(e.path().filename().string());
+  return found;
+}
+
+// OUT_DIR is complete: every file present and `quip info` loads it.
+void ExpectComplete(const std::string& out) {
+  for (const char* name : {"model.safetensors", "config.json", "quant_report.json", "tok512.bin"})
+    EXPECT_TRUE(fs::exists(fs::path(out) / name)) << out << " lacks " << name;
+  const auto info = testing::RunCommandSplit(ShellQuote(testing::QuipBinary()) + " info --model " + ShellQuote(out));
+  EXPECT_EQ(info.exit_code, 0) << info.err;
+}
+
+struct Outcome {
+  bool killed_while_writing = false;
+  bool finished = false;
+};
+
+// Starts quantize into `out` and SIGKILLs it `delay` after the start or, with
+// `after_temp`, `delay` after its temp folder appears.
+Outcome RunAndKill(const std::string& out, bool force, std::chrono::microseconds delay, bool after_temp) {
+  const pid_t pid = Spawn(QuantizeArgv(out, force), out + ".log");
+  const std::string temp = out + ".tmp." + std::to_string(pid);
+  Outcome o;
+  const auto deadline = Clock::now() + std::chrono::seconds(60);
+  if (after_temp) {
+    while (!fs::exists(temp) && Clock::now() < deadline) {
+      int status;
+      if (::waitpid(pid, &status, WNOHANG) == pid) return {false, true};  // finished before we saw it
+      std::this_thread::sleep_for(std::chrono::microseconds(50));
+    }
+    o.killed_while_writing = fs::exists(temp);
+  }
+  std::this_thread::sleep_for(delay);
+  ::kill(pid, SIGKILL);
+  int status = 0;
+  ::waitpid(pid, &status, 0);
+  o.finished = WIFEXITED(status);
+  if (o.finished) EXPECT_EQ(WEXITSTATUS(status), 0) << "quantize failed before the kill; see " << out << ".log";
+  return o;
+}
+
+TEST(AtomicOutput, KilledQuantizeLeavesNoHalfWrittenFolder) {
+  const std::string dir = testing::MakeTempDir("atomic-kill");
+  // A reference run: its duration bounds the random kill times.
+  const auto start = Clock::now();
+  const auto ref = testing::RunCommandSplit(ShellQuote(testing::QuipBinary()) + " quantize --model " +
+                                            ShellQuote(Stories()) + " --calib " + ShellQuote(Calib()) +
+                                            " --nsamples 8 --ctx 64 --threads 1 -o " + ShellQuote(dir + "/ref"));
+  ASSERT_EQ(ref.exit_code, 0) << ref.err;
+  const auto full = std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - start);
+
+  std::mt19937_64 rng(6);
+  int during_write = 0, finished = 0;
+  for (int trial = 0; trial < 10; ++trial) {
+    const bool after_temp = trial % 2 == 1;
+    const bool force = trial % 4 == 3;  // replace an existing complete folder
+    const std::string out = dir + "/out" + std::to_string(trial);
+    SCOPED_TRACE("trial " + std::to_string(trial) + (after_temp ? ", killed while writing" : ", random kill") +
+                 (force ? ", --force over an existing folder" : ""));
+    if (force) fs::copy(dir + "/ref", out, fs::copy_options::recursive);
+    const auto delay = after_temp ? std::chrono::microseconds(rng() % 3000)
+                                  : std::chrono::microseconds(rng() % (full.count() + 1));
+    const Outcome o = RunAndKill(out, force, delay, after_temp);
+    during_write += o.killed_while_writing && !o.finished;
+    finished += o.finished;
+
+    if (force) {
+      ASSERT_TRUE(fs::exists(out)) << "a killed --force run lost the existing folder";
+      ExpectComplete(out);  // the old folder or the new one, never a mix
+    } else if (fs::exists(out)) {
+      ExpectComplete(out);
+    }
+    for (const auto& s : Siblings(out))
+      EXPECT_TRUE(s.rfind(fs::path(out).filename().string() + ".tmp.", 0) == 0 || s.ends_with(".log")) << s;
+
+    // The next run cleans up what the killed one left and produces a complete folder.
+    const auto again = testing::RunCommandSplit(ShellQuote(testing::QuipBinary()) + " quantize --model " +
+                                                ShellQuote(Stories()) + " --calib " + ShellQuote(Calib()) +
+                                                " --nsamples 8 --ctx 64 --threads 1 --force -o " + ShellQuote(out));
+    ASSERT_EQ(again.exit_code, 0) << again.err;
+    ExpectComplete(out);
+    for (const auto& s : Siblings(out)) EXPECT_TRUE(s.ends_with(".log")) << "left behind: " << s;
+  }
+  std::printf("kill trials: %d killed while writing, %d finished before the kill\n", during_write, finished);
+  EXPECT_GT(during_write, 0) << "no trial hit the write phase";
+}
+
+TEST(AtomicOutput, StaleTempFolderOfADeadRunIsRemovedAndALiveOneKept) {
+  const std::string dir = testing::MakeTempDir("atomic-stale");
+  const std::string out = dir + "/out";
+  // pid 2^22 + 1 is above Linux's pid_max limit, so no process has it.
+  const std::string dead = out + ".tmp.4194305";
+  const std::string live = out + ".tmp." + std::to_string(::getpid());  // this test process
+  fs::create_directories(dead + "/partial");
+  fs::create_directories(live);
+  const auto r = testing::RunCommandSplit(ShellQuote(testing::QuipBinary()) + " quantize --model " +
+                                          ShellQuote(Stories()) + " --calib " + ShellQuote(Calib()) +
+                                          " --nsamples 8 --ctx 64 --threads 1 -o " + ShellQuote(out));
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.err.find("removed " + dead), std::string::npos) << r.err;
+  EXPECT_FALSE(fs::exists(dead));
+  EXPECT_TRUE(fs::exists(live)) << "a folder of a running process must not be touched";
+  ExpectComplete(out);
+}
+
+TEST(AtomicOutput, ExistingOutputIsNeverReplacedWithoutForce) {
+  const std::string dir = testing::MakeTempDir("atomic-noforce");
+  const std::string out = dir + "/out";
+  fs::create_directories(out);
+  testing::RunCommandSplit("echo precious > " + ShellQuote(out + "/mine.txt"));
+  const auto r = testing::RunCommandSplit(ShellQuote(testing::QuipBinary()) + " quantize --model " +
+                                          ShellQuote(Stories()) + " --calib " + ShellQuote(Calib()) +
+                                          " --nsamples 8 --ctx 64 --threads 1 -o " + ShellQuote(out));
+  testing::ExpectCleanError(r, {out, "already exists", "--force"});
+  EXPECT_TRUE(fs::exists(out + "/mine.txt"));
+  EXPECT_TRUE(Siblings(out).empty());
+}
+
+}  // namespace
+}  // namespace quip
