@@ -135,7 +135,7 @@ Eigen::MatrixXd PadToGroups(const Eigen::MatrixXd& m, bool pad_hessian) {
 QuantizedMatrix RoundE8P(const QuantConfig& cfg, const BlockLdlFactor* ldl, const Attempt& a, double* rho_used) {
   const double rms = RmsOf(a.wp);
   const double base = rms > 0.0 ? rms : 1.0;  // an all-zero matrix still needs a valid codebook
-  const double rho1 = cfg.rho > 0.0 ? cfg.rho : kE8PRho;
+  const double rho1 = cfg.rho > 0.0 ? cfg.rho : DefaultE8PRho(cfg.bits);
   const double rho2 = cfg.rho2 > 0.0 ? cfg.rho2 : (cfg.bits == 3 ? kRvq3StageRho : kRvq4StageRho);
   std::vector<float> stage_scale{float(rho1 * base)};
   if (E8PStages(cfg.bits) == 2) stage_scale.push_back(float(rho2 * base));
@@ -198,6 +198,11 @@ Rounding ParseRounding(const std::string& name) {
   Fail("rounding", "unknown method '{}' (near, stoch, ldlq, optq, ldlq-rg)", name);
 }
 
+double DefaultE8PRho(int bits) {
+  QUIP_CHECK_INPUT(bits >= 2 && bits <= 4, "quantization config", "bits must be 2, 3 or 4, got {}", bits);
+  return bits == 2 ? 1.15 : kE8PRho;
+}
+
 double DefaultRho(int bits) {
   QUIP_CHECK_INPUT(bits >= 2 && bits <= 4, "quantization config", "bits must be 2, 3 or 4, got {}", bits);
   return bits == 2 ? 1.8 : 2.4;
@@ -227,13 +232,15 @@ QuantizedMatrix QuantizeMatrix(const float* w, int rows, int cols, Eigen::Matrix
   std::string note;
   if (dead > 0) note += fmt::format("{} dead input(s) zeroed; ", dead);
   if (cfg.range_tuning && !cfg.incoherence) note += "range tuning needs incoherence, ignored; ";
-  if (cfg.incoherence && !RotationSupports(cfg.rotation, rows)) note += fmt::format("no Hadamard matrix of order {}; ", rows);
-  if (cfg.incoherence && !RotationSupports(cfg.rotation, cols)) note += fmt::format("no Hadamard matrix of order {}; ", cols);
+  // A size the chosen rotation cannot handle (rht without a Hadamard order) falls back
+  // to the Kronecker transform for this matrix, and the report says so.
   QuantConfig effective = cfg;
-  if (cfg.incoherence && !(RotationSupports(cfg.rotation, rows) && RotationSupports(cfg.rotation, cols))) {
-    effective.rotation = RotationKind::kKron;
-    note += "fell back to the Kronecker transform; ";
-  }
+  for (int n : rows == cols ? std::vector<int>{rows} : std::vector<int>{rows, cols})
+    if (cfg.incoherence && !RotationSupports(cfg.rotation, n)) {
+      note += fmt::format("no Hadamard matrix of order {}; ", n);
+      effective.rotation = RotationKind::kKron;
+    }
+  if (effective.rotation != cfg.rotation) note += "fell back to the Kronecker transform; ";
   const bool vector = cfg.codebook == Codebook::kE8P;
   QUIP_CHECK_INPUT(!vector || cfg.rounding == Rounding::kLdlq || cfg.rounding == Rounding::kNearest,
                    "quantization config", "the e8p codebook rounds with ldlq (block LDLQ) or near, not {}",

@@ -32,7 +32,7 @@ struct QuantConfig {
   bool rescale = true;          // D̃ = ⁴√(diag H / diag WᵀW)
   bool range_tuning = false;    // search ρ per matrix (around rho) for the lowest proxy loss
   double damping = 0.01;        // α: H += α·mean(diag H)·I
-  double rho = 0.0;             // ≤ 0: DefaultRho(bits) (scalar) or kE8PRho (e8p, first stage)
+  double rho = 0.0;             // ≤ 0: DefaultRho(bits) (scalar) or DefaultE8PRho(bits) (e8p, first stage)
   double rho2 = 0.0;            // e8p residual stage at 3/4 bits; ≤ 0: block_ldlq.h's default
   uint64_t seed = 0;            // drives U, V seeds and stochastic rounding
   int rg_passes = 4;            // bound on LDLQ-RG greedy passes
@@ -52,6 +52,13 @@ struct QuantConfig {
 // per-bit optimum trades clipping of the Gaussian-like incoherent weights against
 // grid resolution: fewer levels favour a tighter range).
 double DefaultRho(int bits);
+
+// First-stage scale of the e8p codebook, s₁ = ρ·RMS(W'). The MSE optimum on Gaussian data
+// is 0.97 (block_ldlq.h, kE8PRho); with block LDLQ's feedback a wider range measured better
+// at 2 bits on books-llama-5m (ppl ratio, first 120 valid windows: ρ 0.97 → 1.129,
+// 1.05 → 1.119, 1.15 → 1.116, 1.2 → 1.150, 1.3 → 1.151; noisy, ±0.01 between neighbours):
+// 1.15 at 2 bits. At 3 bits 0.97 beat 1.15 (1.029 vs 1.035), so 3/4 bits keep 0.97.
+double DefaultE8PRho(int bits);
 
 struct QuantStats {
   double proxy_loss = 0;           // tr((Ŵ−W)H(Ŵ−W)ᵀ), original basis, H as given (undamped)

@@ -25,7 +25,9 @@
 #include "io/safetensors.h"
 #include "model/forward.h"
 #include "model/load.h"
+#include "model/e8p_linear.h"
 #include "model/quantized_linear.h"
+#include "pipeline/methods.h"
 #include "pipeline/quantize_model.h"
 #include "quant/packing.h"
 #include "testing/tiny_model.h"
@@ -135,6 +137,49 @@ struct Case {
   Rounding rounding;
   bool incoherence;
 };
+
+// QuIP# layers (E8P codes, RVQ at 3/4 bits, Hadamard or, for TinyConfig's 136 = 17·8, the
+// Kronecker fallback): every field and the logits survive the round trip bit for bit.
+TEST(QuipFormat, QuipSharpRoundTripKeepsCodesAndLogitsBitForBit) {
+  for (int bits : {2, 3, 4}) {
+    SCOPED_TRACE(bits);
+    const std::string dir = testing::MakeTempDir("roundtrip-quipsharp-" + std::to_string(bits)) + "/fp32";
+    testing::WriteHfFolder(testing::RandomWeights(testing::TinyConfig(), 11), dir);
+    Model model = LoadModel(dir);
+    QuantizeModelOptions options;
+    options.config = ConfigForMethod("quipsharp", bits);
+    options.config.seed = 3;
+    options.method = "quipsharp";
+    const nlohmann::json report = QuantizeModel(model, RandomWindows(model.config.vocab_size, 5), options);
+    const std::string out = fs::path(dir).parent_path() / "quantized";
+    WriteQuantizedModel(model, out, {{"quip.method", "quipsharp"}}, report, dir, false);
+    const Model loaded = LoadModel(out);
+    const auto mem = Linears(model), disk = Linears(loaded);
+    ASSERT_EQ(mem.size(), disk.size());
+    bool saw_rht = false, saw_kron = false;
+    for (size_t i = 0; i < mem.size(); ++i) {
+      const auto* a = dynamic_cast<const E8PLinear*>(mem[i]);
+      const auto* b = dynamic_cast<const E8PLinear*>(disk[i]);
+      ASSERT_NE(a, nullptr);
+      ASSERT_NE(b, nullptr) << "the loaded linear is not an E8PLinear";
+      EXPECT_EQ(b->Format(), "e8p-" + std::to_string(bits) + "bit");
+      EXPECT_EQ(a->rotation(), b->rotation());
+      EXPECT_EQ(a->seed_u(), b->seed_u());
+      EXPECT_EQ(a->seed_v(), b->seed_v());
+      EXPECT_EQ(a->stage_scale(), b->stage_scale());
+      EXPECT_EQ(a->rescale(), b->rescale());
+      ASSERT_EQ(a->row_bytes(), b->row_bytes());
+      EXPECT_EQ(0, std::memcmp(a->packed(), b->packed(), size_t(a->out_features()) * a->row_bytes()));
+      (b->rotation() == RotationKind::kRht ? saw_rht : saw_kron) = true;
+    }
+    EXPECT_TRUE(saw_rht && saw_kron) << "TinyConfig has Hadamard (48) and fallback (136) sizes";
+    std::vector<int> tokens{1};
+    for (int i = 1; i < 24; ++i) tokens.push_back((i * 37 + 5) % model.config.vocab_size);
+    const std::vector<float> x = Logits(model, tokens), y = Logits(loaded, tokens);
+    ASSERT_EQ(x.size(), y.size());
+    EXPECT_EQ(0, std::memcmp(x.data(), y.data(), x.size() * sizeof(float))) << "logits differ after the round trip";
+  }
+}
 
 TEST(QuipFormat, RoundTripKeepsEveryLinearAndLogitsBitForBit) {
   for (const Case& c : {Case{"quip", 2, Rounding::kLdlq, true}, Case{"near", 3, Rounding::kNearest, false},
@@ -292,6 +337,20 @@ const char* kQ = "model.layers.1.self_attn.q_proj";
 void SetFloats(StoredTensor& t, const std::vector<float>& v) {
   t.bytes.resize(v.size() * sizeof(float));
   std::memcpy(t.bytes.data(), v.data(), t.bytes.size());
+}
+
+TEST(QuipFormatRejects, UnknownCodebook) {
+  const std::string out = WriteTiny("reject-codebook");
+  Rewrite(out, [](auto&, nlohmann::json& linears, auto&) { linears[kQ]["codebook"] = "lattice"; });
+  ExpectLoadError(out, {kQ, "codebook 'lattice' is not known to this build"});
+}
+
+TEST(QuipFormatRejects, E8PLayerWithTheWrongNumberOfStageScales) {
+  // A 3-bit scalar layer relabelled e8p: its codes happen to have the e8p row length (3 bits
+  // per weight either way), but e8p at 3 bits needs two stage scales, not one.
+  const std::string out = WriteTiny("reject-e8p-scales", "quip", 3);
+  Rewrite(out, [](auto&, nlohmann::json& linears, auto&) { linears[kQ]["codebook"] = "e8p"; });
+  ExpectLoadError(out, {std::string(kQ) + ".scale", "shape"});
 }
 
 TEST(QuipFormatRejects, UnsupportedBitWidth) {
