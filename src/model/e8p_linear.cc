@@ -4,8 +4,11 @@
 
 #include <algorithm>
 #include <array>
-#include <bit>
+#include <cmath>
 #include <cstring>
+#if defined(__AVX2__)
+#include <immintrin.h>
+#endif
 
 #include "core/error.h"
 #include "core/thread_pool.h"
@@ -20,49 +23,39 @@ namespace {
 constexpr int kDecodeBatch = 4;
 constexpr int kRowsPerTask = 16;
 
-// Decode tables: E8P point = ½·A[p] with signs + shift ±¼ (quant/e8p.h).
+// Decode tables. Every E8P coordinate is a multiple of ¼ (odd halves ± ¼), so 4·point is
+// an 8-vector of small odd integers: all 2^16 points fit one 512 KiB int8 table, and decoding
+// a group is one 8-byte load and an int→float conversion, no sign or parity logic (the
+// points a real layer uses cluster in few table rows, so the hot part stays in cache).
 struct Tables {
-  alignas(32) float abs_half[e8p::kTableSize][8];  // ½·|y| per table entry
-  alignas(32) float sign[256][8];                  // bit i of the mask set ⇔ −1
-  alignas(32) float one_bit[256][8];               // 3-bit second stage (E8OneBitCodebook)
-  uint8_t parity[e8p::kTableSize];                 // (Σ 2|y_i| / 2) mod 2: fixes the 8th sign
+  alignas(64) int8_t quarters[e8p::kNumPoints][8];  // 4·E8P(idx)
+  alignas(32) float one_bit[256][8];                // 3-bit second stage (E8OneBitCodebook)
 };
 
 const Tables& DecodeTables() {
-  static const Tables t = [] {
-    Tables t{};
-    const auto& abs = e8p::AbsTable();
-    for (int p = 0; p < e8p::kTableSize; ++p) {
-      int sum2 = 0;
-      for (int i = 0; i < 8; ++i) {
-        t.abs_half[p][i] = 0.5f * float(abs[p][i]);
-        sum2 += abs[p][i];
-      }
-      t.parity[p] = uint8_t((sum2 / 2) & 1);
+  static const Tables* tables = [] {
+    auto* t = new Tables();  // 520 KiB: built on the heap, kept for the process
+    double p[8];
+    for (int idx = 0; idx < e8p::kNumPoints; ++idx) {
+      e8p::Decode(uint16_t(idx), p);
+      for (int i = 0; i < 8; ++i) t->quarters[idx][i] = int8_t(std::lround(4.0 * p[i]));
     }
-    for (int m = 0; m < 256; ++m)
-      for (int i = 0; i < 8; ++i) t.sign[m][i] = (m >> i) & 1 ? -1.0f : 1.0f;
     const auto& one_bit = E8OneBitCodebook::Points();
     for (int b = 0; b < 256; ++b)
-      for (int i = 0; i < 8; ++i) t.one_bit[b][i] = float(one_bit[b][i]);  // multiples of ¼: exact
+      for (int i = 0; i < 8; ++i) t->one_bit[b][i] = float(one_bit[b][i]);  // multiples of ¼: exact
     return t;
   }();
-  return t;
+  return *tables;
 }
 
 inline uint16_t Load16(const uint8_t* p) { return uint16_t(p[0] | (p[1] << 8)); }
-
-// Sign mask of all 8 coordinates of E8P index idx (the 8th from the parity rule).
-inline int SignMask(const Tables& t, uint16_t idx) {
-  const int s7 = (idx >> 1) & 0x7F;
-  const int neg7 = (std::popcount(unsigned(s7)) + t.parity[idx >> 8]) & 1;
-  return s7 | (neg7 << 7);
-}
 
 // Dot products accumulate lane-wise, acc[i] += w_i·x_i over a row's groups: a group of 8
 // weights is one 8-float vector (GCC/Clang vector extension: AVX on x86, two NEON registers
 // on ARM), and the lanes are summed once per row.
 using Vec8 = float __attribute__((vector_size(32)));
+using Vec8i8 = int8_t __attribute__((vector_size(8)));
+using Vec8i32 = int32_t __attribute__((vector_size(32)));
 
 inline Vec8 Load8(const float* p) {
   Vec8 v;
@@ -70,15 +63,21 @@ inline Vec8 Load8(const float* p) {
   return v;
 }
 
-// acc += (E8P(idx) without its shift) ⊙ x; the shift ±¼ contributes ±¼·Σx, added by the caller.
-inline void AccumulateE8P(const Tables& t, uint16_t idx, const float* x, Vec8& acc) {
-  acc += Load8(t.abs_half[idx >> 8]) * Load8(t.sign[SignMask(t, idx)]) * Load8(x);
-}
-
-inline float Shift(uint16_t idx) { return (idx & 1) ? 0.25f : -0.25f; }
-
-inline void AccumulateOneBit(const Tables& t, uint8_t idx, const float* x, Vec8& acc) {
-  acc += Load8(t.one_bit[idx]) * Load8(x);
+// 4·E8P(idx) as floats. GCC scalarises the generic int8→float vector conversion (8 extracts),
+// so AVX2 builds use the one sign-extending move + one conversion it should have been.
+// TODO(kernels): move the E8P dot into src/kernels with Highway dispatch like QuantMatmul.
+inline Vec8 Quarters(const Tables& t, uint16_t idx) {
+#if defined(__AVX2__)
+  const __m256 f =
+      _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(t.quarters[idx]))));
+  Vec8 v;
+  std::memcpy(&v, &f, sizeof(v));
+  return v;
+#else
+  Vec8i8 q;
+  std::memcpy(&q, t.quarters[idx], sizeof(q));
+  return __builtin_convertvector(__builtin_convertvector(q, Vec8i32), Vec8);
+#endif
 }
 
 inline float LaneSum(const Vec8& a) { return ((a[0] + a[1]) + (a[2] + a[3])) + ((a[4] + a[5]) + (a[6] + a[7])); }
@@ -183,66 +182,43 @@ const float* E8PLinear::RotateInput(const float* x, int ntok) const {
   return xr.data();
 }
 
-float E8PLinear::RowDot(int r, const float* x, const float* group_sum) const {
+float E8PLinear::RowDot(int r, const float* x) const {
   const Tables& t = DecodeTables();
   const int ng = padded_cols_ / kE8PGroup;
   const uint8_t* row = packed_ + r * row_bytes_;
   Vec8 first = {}, second = {};
-  float first_shift = 0.0f, second_shift = 0.0f;
-  for (int j = 0; j < ng; ++j) {
-    const uint16_t idx = Load16(row + 2 * j);
-    AccumulateE8P(t, idx, x + 8 * j, first);
-    first_shift += Shift(idx) * group_sum[j];
-  }
+  for (int j = 0; j < ng; ++j) first += Quarters(t, Load16(row + 2 * j)) * Load8(x + 8 * j);
   if (bits_ == 3)
-    for (int j = 0; j < ng; ++j) AccumulateOneBit(t, row[2 * ng + j], x + 8 * j, second);
+    for (int j = 0; j < ng; ++j) second += Load8(t.one_bit[row[2 * ng + j]]) * Load8(x + 8 * j);
   if (bits_ == 4)
-    for (int j = 0; j < ng; ++j) {
-      const uint16_t idx = Load16(row + 2 * ng + 2 * j);
-      AccumulateE8P(t, idx, x + 8 * j, second);
-      second_shift += Shift(idx) * group_sum[j];
-    }
-  const float y1 = stage_scale_[0] * (LaneSum(first) + first_shift);
-  return bits_ > 2 ? y1 + stage_scale_[1] * (LaneSum(second) + second_shift) : y1;
+    for (int j = 0; j < ng; ++j) second += Quarters(t, Load16(row + 2 * ng + 2 * j)) * Load8(x + 8 * j);
+  const float y1 = 0.25f * stage_scale_[0] * LaneSum(first);
+  if (bits_ == 2) return y1;
+  return y1 + (bits_ == 4 ? 0.25f : 1.0f) * stage_scale_[1] * LaneSum(second);
 }
 
 void E8PLinear::DecodeRow(int r, float* out) const {
   const Tables& t = DecodeTables();
   const int ng = padded_cols_ / kE8PGroup;
   const uint8_t* row = packed_ + r * row_bytes_;
-  const float s1 = stage_scale_[0], s2 = bits_ > 2 ? stage_scale_[1] : 0.0f;
-  auto add_e8p = [&](uint16_t idx, float scale, float* o) {
-    const float* a = t.abs_half[idx >> 8];
-    const float* s = t.sign[SignMask(t, idx)];
-    const float shift = (idx & 1) ? 0.25f : -0.25f;
-    for (int i = 0; i < 8; ++i) o[i] += scale * (a[i] * s[i] + shift);
-  };
-  std::memset(out, 0, sizeof(float) * padded_cols_);
+  const float s1 = 0.25f * stage_scale_[0];
   for (int j = 0; j < ng; ++j) {
-    add_e8p(Load16(row + 2 * j), s1, out + 8 * j);
-    if (bits_ == 3)
-      for (int i = 0; i < 8; ++i) out[8 * j + i] += s2 * t.one_bit[row[2 * ng + j]][i];
-    if (bits_ == 4) add_e8p(Load16(row + 2 * ng + 2 * j), s2, out + 8 * j);
+    Vec8 w = s1 * Quarters(t, Load16(row + 2 * j));
+    if (bits_ == 3) w += stage_scale_[1] * Load8(t.one_bit[row[2 * ng + j]]);
+    if (bits_ == 4) w += (0.25f * stage_scale_[1]) * Quarters(t, Load16(row + 2 * ng + 2 * j));
+    std::memcpy(out + 8 * j, &w, sizeof(w));
   }
 }
 
 void E8PLinear::Forward(const float* x, int ntok, float* y) const {
-  const int rows = out_features(), cols = padded_cols_, ng = cols / kE8PGroup;
+  const int rows = out_features(), cols = padded_cols_;
   const float* xr = RotateInput(x, ntok);
   if (ntok <= kDecodeBatch) {
-    std::vector<float> group_sum(size_t(ntok) * ng);
-    for (int t = 0; t < ntok; ++t)
-      for (int j = 0; j < ng; ++j) {
-        float s = 0.0f;
-        for (int i = 0; i < 8; ++i) s += xr[size_t(t) * cols + 8 * j + i];
-        group_sum[size_t(t) * ng + j] = s;
-      }
     const int64_t tasks = (rows + kRowsPerTask - 1) / kRowsPerTask;
     ThreadPool::Global().Run(tasks, [&](int64_t task) {
       const int r_end = std::min<int>(rows, int(task + 1) * kRowsPerTask);
       for (int r = int(task) * kRowsPerTask; r < r_end; ++r)
-        for (int t = 0; t < ntok; ++t)
-          y[size_t(t) * rows + r] = RowDot(r, xr + size_t(t) * cols, group_sum.data() + size_t(t) * ng);
+        for (int t = 0; t < ntok; ++t) y[size_t(t) * rows + r] = RowDot(r, xr + size_t(t) * cols);
     });
   } else {
     // Tiles of ~1 MiB of fp32 weights decoded into L2 and consumed by sgemm from there,

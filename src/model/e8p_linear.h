@@ -1,8 +1,8 @@
 // A linear layer stored with QuIP#'s E8P lattice codebook (quant/quantized_matrix.h,
 // "e8p"): 16-bit indices for groups of 8 weights, plus a residual stage at 3/4 bits.
 //   x' = V (x / rescale)     rotation of the activations (Kronecker or Hadamard)
-//   z  = G x'                decoded group by group from a 256-entry table, never
-//                            materialised for the whole layer
+//   z  = G x'                decoded group by group from a table of all 2^16 points
+//                            (4·point as int8), never materialised for the whole layer
 //   y  = Uᵀ z
 //
 // Packed row layout (frozen, it is the `.codes` tensor of quip_format.h): for a row of
@@ -54,7 +54,7 @@ class E8PLinear final : public Linear {
   // x' = V (x / rescale) for ntok rows, into a per-thread buffer.
   const float* RotateInput(const float* x, int ntok) const;
   void DecodeRow(int r, float* out) const;
-  float RowDot(int r, const float* x, const float* group_sum) const;
+  float RowDot(int r, const float* x) const;
 
   int bits_;
   int64_t row_bytes_;
