@@ -25,6 +25,7 @@
 
 #include "bench/synthetic_model.h"
 #include "core/memory_bandwidth.h"
+#include "core/resources.h"
 #include "core/thread_pool.h"
 #include "kernels/quant_matmul.h"
 #include "model/forward.h"
@@ -76,7 +77,7 @@ ordered_json Row(const std::string& name, int bits, const quip::Model& m, const 
                  {"decode_gflops", LinearFlopsPerToken(m) * r.decode_tps * 1e-9},
                  {"prompt_gflops", LinearFlopsPerToken(m) * r.prompt_tps * 1e-9},
                  {"setup_seconds", setup_seconds},
-                 {"peak_rss_bytes", quip::PeakResidentBytes()}};
+                 {"peak_rss_bytes", quip::PeakRssBytes()}};
   return j;
 }
 

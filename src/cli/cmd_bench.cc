@@ -8,6 +8,7 @@
 
 #include "cli/commands.h"
 #include "core/memory_bandwidth.h"
+#include "core/resources.h"
 #include "core/thread_pool.h"
 #include "kernels/quant_matmul.h"
 #include "model/forward.h"
@@ -56,7 +57,7 @@ void RegisterBenchCommand(CLI::App& app) {
                                {"decode_cpu_seconds", r.decode_cpu_seconds},
                                {"rotation_share", r.rotation_share},
                                {"quant_matmul_share", r.quant_matmul_share},
-                               {"peak_rss_bytes", PeakResidentBytes()}};
+                               {"peak_rss_bytes", PeakRssBytes()}};
       if (opt->bandwidth) {
         j["read_gbps"] = bw.read_gbps;
         j["triad_gbps"] = bw.triad_gbps;
@@ -76,7 +77,7 @@ void RegisterBenchCommand(CLI::App& app) {
       if (opt->bandwidth)
         fmt::print("memory  read {:.1f} GB/s, triad {:.1f} GB/s; decode at {:.0f}% of the read roofline ({:.1f} tokens/s)\n",
                    bw.read_gbps, bw.triad_gbps, 100 * r.decode_tps / roofline_tps, roofline_tps);
-      fmt::print("peak RSS {:.1f} MB\n", PeakResidentBytes() * 1e-6);
+      fmt::print("peak RSS {:.1f} MB\n", PeakRssBytes() * 1e-6);
     }
   });
 }

@@ -1,5 +1,6 @@
 #include "core/resources.h"
 
+#include <sys/resource.h>
 #include <sys/statvfs.h>
 
 #include <algorithm>
@@ -148,6 +149,12 @@ void CheckResources(const ResourceEstimate& need, const std::string& model, cons
                    "not enough disk space for the output: needs about {} ({}) but {} is free ({}) "
                    "(QUIP_SKIP_RESOURCE_CHECK=1 skips this check)",
                    FormatBytes(need.disk_bytes), need.disk_breakdown, FormatBytes(disk), source);
+}
+
+int64_t PeakRssBytes() {
+  struct rusage usage {};
+  ::getrusage(RUSAGE_SELF, &usage);
+  return int64_t(usage.ru_maxrss) * 1024;  // Linux reports KiB
 }
 
 }  // namespace quip

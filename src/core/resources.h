@@ -38,6 +38,9 @@ struct ResourceEstimate {
 
 ResourceEstimate EstimateQuantize(const QuantizeWorkload& w);
 
+// Peak resident set size of this process so far, in bytes (getrusage).
+int64_t PeakRssBytes();
+
 // Bytes available, or -1 when unknown; `source` says where the number came from.
 int64_t AvailableMemoryBytes(std::string* source);
 int64_t AvailableDiskBytes(const std::string& path, std::string* source);

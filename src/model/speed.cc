@@ -87,10 +87,4 @@ SpeedResult MeasureSpeed(const Model& model, int prompt, int gen, uint64_t seed)
   return r;
 }
 
-int64_t PeakResidentBytes() {
-  rusage u{};
-  getrusage(RUSAGE_SELF, &u);
-  return int64_t(u.ru_maxrss) * 1024;  // Linux reports KiB
-}
-
 }  // namespace quip

@@ -33,7 +33,5 @@ int64_t WeightBytesPerToken(const Model& model);
 // greedily (timed). A short untimed warm-up first touches every weight.
 SpeedResult MeasureSpeed(const Model& model, int prompt, int gen, uint64_t seed);
 
-// Peak resident set size of this process so far, in bytes.
-int64_t PeakResidentBytes();
 
 }  // namespace quip

@@ -1,13 +1,13 @@
 #include "pipeline/quantize_model.h"
 
 #include <fmt/core.h>
-#include <sys/resource.h>
 
 #include <chrono>
 #include <cstring>
 
 #include "core/error.h"
 #include "core/parallel.h"
+#include "core/resources.h"
 #include "model/forward.h"
 #include "model/e8p_linear.h"
 #include "model/quantized_linear.h"
@@ -53,12 +53,6 @@ uint64_t LayerSeed(uint64_t seed, const std::string& name) {
 }
 
 }  // namespace
-
-int64_t PeakRssBytes() {
-  struct rusage usage {};
-  ::getrusage(RUSAGE_SELF, &usage);
-  return int64_t(usage.ru_maxrss) * 1024;
-}
 
 LinearStorage MeasureLinearStorage(const Model& model) {
   LinearStorage s;

@@ -29,9 +29,6 @@ using LayerProgressFn = std::function<void(int, int)>;
 nlohmann::json QuantizeModel(Model& model, const std::vector<std::vector<int>>& windows,
                              const QuantizeModelOptions& options, const LayerProgressFn& progress = nullptr);
 
-// Peak resident set size of this process in bytes.
-int64_t PeakRssBytes();
-
 // Bytes of the linear layers' weights as stored (codes, scales, rescale) and their count.
 struct LinearStorage {
   int64_t bytes = 0;
