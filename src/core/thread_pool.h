@@ -4,10 +4,11 @@
 // more than such a call's work; this pool starts them once.
 //
 // Waiting: after a job a worker spins briefly (so the next matvec of the same token
-// finds it awake), then sleeps on a condition variable, so idle workers never hold a
-// core that OpenBLAS's threads need for long (the reason we avoid OpenMP, see
-// core/parallel.h). The pool follows SetWorkerThreads: it is resized on the next Run
-// after WorkerThreads() changes. Run is safe to call from any thread; a call made while
+// finds it awake), then sleeps on a condition variable, so an idle process does not
+// hold the cores. All parallel inference work runs here (BLAS is kept single-threaded,
+// kernels/dense_matmul.h), so nothing else competes for the cores while it spins.
+// The pool follows SetWorkerThreads: it is resized on the next Run after
+// WorkerThreads() changes. Run is safe to call from any thread; a call made while
 // the pool is busy (another thread, or from inside a task) runs its tasks inline.
 #pragma once
 

@@ -1,5 +1,9 @@
 #include "kernels/matmul_reference.h"
 
+#include <algorithm>
+#include <cmath>
+#include <vector>
+
 namespace quip::kernels {
 
 int ReferenceCode(const uint8_t* row, int64_t c, int bits) {
@@ -19,6 +23,25 @@ void QuantMatmulReference(const PackedMatrixView& w, const float* x, int ntok, f
       double sum = 0.0;
       for (int c = 0; c < w.cols; ++c) sum += (double(ReferenceCode(row, c, w.bits)) - w.row_zero[r]) * xt[c];
       y[int64_t(t) * w.rows + r] = float(double(w.row_scale[r]) * sum);
+    }
+  }
+}
+
+void DequantizedQ8Activations(const float* x, int cols, float* x_hat) {
+  constexpr int kGroup = 256;
+  for (int c0 = 0; c0 < cols; c0 += kGroup) {
+    const int c1 = std::min(cols, c0 + kGroup);
+    float amax = 0.0f;
+    bool finite = true;
+    for (int c = c0; c < c1; ++c) {
+      finite = finite && std::isfinite(x[c]);
+      amax = std::max(amax, std::fabs(x[c]));
+    }
+    const float step = finite ? amax / 127.0f : NAN;
+    const float inv = finite && amax > 0.0f ? 127.0f / amax : 0.0f;
+    for (int c = c0; c < c1; ++c) {
+      const float q = std::clamp(std::nearbyint(x[c] * inv), -127.0f, 127.0f);
+      x_hat[c] = float(double(step) * q);
     }
   }
 }

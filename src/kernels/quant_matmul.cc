@@ -1,12 +1,12 @@
 // Threading and BLAS glue around the SIMD kernels; no SIMD here.
 #include "kernels/quant_matmul.h"
 
-#include <cblas.h>
-
 #include <algorithm>
 #include <vector>
 
 #include "core/thread_pool.h"
+#include "kernels/dense_matmul.h"
+#include "kernels/q8_matmul_simd.h"
 #include "kernels/quant_matmul_simd.h"
 
 namespace quip::kernels {
@@ -14,7 +14,8 @@ namespace {
 
 // Per-thread scratch, reused across calls (decode calls this ~60 times per token).
 struct Scratch {
-  std::vector<float> xp, xsum, tile;
+  std::vector<float> xp, xsum, group_scale;
+  std::vector<int8_t> xq;
 };
 Scratch& LocalScratch() {
   thread_local Scratch s;
@@ -35,12 +36,22 @@ int RowsPerTask(int rows, int cols, int threads) {
 void QuantMatmul(const PackedMatrixView& w, const float* x, int ntok, float* y) {
   if (ntok <= 0 || w.rows <= 0) return;
   Scratch& s = LocalScratch();
-  s.xp.resize(size_t(ntok) * w.cols);
-  s.xsum.resize(ntok);
-  simd::PrepareActivations(w.bits, x, ntok, w.cols, /*prescale=*/true, s.xp.data(), s.xsum.data());
   ThreadPool& pool = ThreadPool::Global();
   const int per_task = RowsPerTask(w.rows, w.cols, pool.threads());
   const int tasks = (w.rows + per_task - 1) / per_task;
+  s.xsum.resize(ntok);
+  if (ntok == 1 && simd::Q8Supports(w.bits)) {  // decoding: int8 activations
+    s.xq.resize(w.cols);
+    s.group_scale.resize(simd::Q8Groups(w.cols));
+    simd::PrepareQ8(w.bits, x, w.cols, s.xq.data(), s.group_scale.data(), s.xsum.data());
+    pool.Run(tasks, [&](int64_t task) {
+      const int r0 = int(task) * per_task, r1 = std::min(w.rows, r0 + per_task);
+      simd::MatmulRowsQ8(w, s.xq.data(), s.group_scale.data(), s.xsum[0], r0, r1, y);
+    });
+    return;
+  }
+  s.xp.resize(size_t(ntok) * w.cols);
+  simd::PrepareActivations(w.bits, x, ntok, w.cols, /*prescale=*/true, s.xp.data(), s.xsum.data());
   const float* xp = s.xp.data();
   const float* xsum = s.xsum.data();
   pool.Run(tasks, [&](int64_t task) {
@@ -57,15 +68,8 @@ void QuantGemm(const PackedMatrixView& w, const float* x, int ntok, float* y) {
   Scratch& s = LocalScratch();
   s.xp.resize(size_t(ntok) * w.cols);
   simd::PrepareActivations(w.bits, x, ntok, w.cols, /*prescale=*/false, s.xp.data(), /*xsum=*/nullptr);
-  // Tiles of ~1 MiB of fp32 weights: dequantized into L2, consumed by sgemm from there.
-  const int tile_rows = std::clamp((1 << 18) / std::max(1, w.cols), 16, std::max(16, w.rows));
-  s.tile.resize(size_t(std::min(tile_rows, w.rows)) * w.cols);
-  for (int r0 = 0; r0 < w.rows; r0 += tile_rows) {
-    const int nr = std::min(tile_rows, w.rows - r0);
-    simd::DequantizeRows(w, r0, nr, s.tile.data());
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, ntok, nr, w.cols, 1.0f, s.xp.data(), w.cols, s.tile.data(),
-                w.cols, 0.0f, y + r0, w.rows);
-  }
+  TiledMatmul(s.xp.data(), ntok, w.rows, w.cols, y,
+              [&](int r0, int nr, float* tile) { simd::DequantizeRows(w, r0, nr, tile); });
 }
 
 const char* KernelTarget() { return simd::TargetName(); }

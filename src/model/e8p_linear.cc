@@ -1,7 +1,5 @@
 #include "model/e8p_linear.h"
 
-#include <cblas.h>
-
 #include <algorithm>
 #include <array>
 #include <cmath>
@@ -12,6 +10,7 @@
 
 #include "core/error.h"
 #include "core/thread_pool.h"
+#include "kernels/dense_matmul.h"
 #include "quant/block_ldlq.h"
 #include "quant/e8p.h"
 
@@ -83,11 +82,6 @@ inline Vec8 Quarters(const Tables& t, uint16_t idx) {
 inline float LaneSum(const Vec8& a) { return ((a[0] + a[1]) + (a[2] + a[3])) + ((a[4] + a[5]) + (a[6] + a[7])); }
 
 std::vector<float>& LocalRotated() {
-  thread_local std::vector<float> buffer;
-  return buffer;
-}
-
-std::vector<float>& LocalTile() {
   thread_local std::vector<float> buffer;
   return buffer;
 }
@@ -221,18 +215,10 @@ void E8PLinear::Forward(const float* x, int ntok, float* y) const {
         for (int t = 0; t < ntok; ++t) y[size_t(t) * rows + r] = RowDot(r, xr + size_t(t) * cols);
     });
   } else {
-    // Tiles of ~1 MiB of fp32 weights decoded into L2 and consumed by sgemm from there,
-    // one after another: OpenBLAS threads the products (a second level of our own
-    // threads would only fight its threads for the cores).
-    const int tile_rows = std::clamp((1 << 18) / cols, 16, std::max(16, rows));
-    std::vector<float>& w = LocalTile();
-    w.resize(size_t(std::min(tile_rows, rows)) * cols);
-    for (int r0 = 0; r0 < rows; r0 += tile_rows) {
-      const int nr = std::min(tile_rows, rows - r0);
-      for (int r = 0; r < nr; ++r) DecodeRow(r0 + r, w.data() + size_t(r) * cols);
-      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, ntok, nr, cols, 1.0f, xr, cols, w.data(), cols, 0.0f,
-                  y + r0, rows);
-    }
+    // Decoded tiles multiplied with sgemm, tiles in parallel (kernels/dense_matmul.h).
+    kernels::TiledMatmul(xr, ntok, rows, cols, y, [&](int r0, int nr, float* tile) {
+      for (int r = 0; r < nr; ++r) DecodeRow(r0 + r, tile + size_t(r) * cols);
+    });
   }
   if (incoherent_) u_->ApplyTransposed(y, ntok);
 }

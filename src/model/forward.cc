@@ -8,6 +8,7 @@
 
 #include "core/error.h"
 #include "core/parallel.h"
+#include "kernels/dense_matmul.h"
 
 namespace quip {
 namespace {
@@ -105,15 +106,17 @@ void RunBlock(const Model& model, int layer, float* x, int ntok, int pos0, KvCac
   // cached positions, row-wise softmax with future positions masked, out = S V.
   // Query and key/value heads are read in place with row strides (no copies); a
   // group of n_heads / n_kv_heads query heads shares one key/value head (GQA).
+  // Heads run in parallel on the pool, each with its own scores buffer.
   const int group = c.n_heads / c.n_kv_heads;
   const int n_pos = pos0 + ntok;
-  s.scores.resize(size_t(ntok) * n_pos);
-  for (int h = 0; h < c.n_heads; ++h) {
+  kernels::ParallelTasks(c.n_heads, [&](int h) {
+    thread_local std::vector<float> scores;
+    scores.resize(size_t(ntok) * n_pos);
     const int kv_off = (h / group) * hd;
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, ntok, n_pos, hd, 1.0f / std::sqrt(float(hd)), &s.q[h * hd],
-                qd, cache.key(layer, 0) + kv_off, kvd, 0.0f, s.scores.data(), n_pos);
+                qd, cache.key(layer, 0) + kv_off, kvd, 0.0f, scores.data(), n_pos);
     for (int t = 0; t < ntok; ++t) {
-      float* row = &s.scores[size_t(t) * n_pos];
+      float* row = &scores[size_t(t) * n_pos];
       const int visible = pos0 + t + 1;
       const float max_score = *std::max_element(row, row + visible);
       float sum = 0.0f;
@@ -122,9 +125,9 @@ void RunBlock(const Model& model, int layer, float* x, int ntok, int pos0, KvCac
       for (int p = 0; p < visible; ++p) row[p] *= inv_sum;
       std::fill(row + visible, row + n_pos, 0.0f);
     }
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, ntok, hd, n_pos, 1.0f, s.scores.data(), n_pos,
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, ntok, hd, n_pos, 1.0f, scores.data(), n_pos,
                 cache.value(layer, 0) + kv_off, kvd, 0.0f, &s.attn[h * hd], qd);
-  }
+  });
   if (observer) observer->Observe(layer, LinearInput::kO, s.attn.data(), ntok, qd);
   w.o->Forward(s.attn.data(), ntok, s.hidden.data());
   for (size_t i = 0; i < size_t(ntok) * dim; ++i) x[i] += s.hidden[i];
@@ -180,7 +183,7 @@ std::span<const float> Session::Feed(std::span<const int> tokens, bool all_logit
 
 void SetThreads(int threads) {
   SetWorkerThreads(threads);
-  openblas_set_num_threads(WorkerThreads());
+  kernels::UseSingleThreadedBlas();  // all parallel work runs on our pool
 }
 
 }  // namespace quip

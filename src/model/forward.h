@@ -42,7 +42,6 @@ struct ForwardScratch {
   ForwardScratch(const LlamaConfig& c, int max_tokens);
   int max_tokens;
   std::vector<float> normed, q, k, v, attn, gate, up, hidden;
-  std::vector<float> scores;  // [tokens][positions] attention weights, grown on demand
   std::vector<float> rope_cos, rope_sin;  // [max_seq_len][head_dim/2]
 };
 

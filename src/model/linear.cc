@@ -1,8 +1,7 @@
 #include "model/linear.h"
 
-#include <cblas.h>
-
 #include "core/error.h"
+#include "kernels/dense_matmul.h"
 
 namespace quip {
 
@@ -12,14 +11,7 @@ DenseLinear::DenseLinear(TensorView weight)
 }
 
 void DenseLinear::Forward(const float* x, int ntok, float* y) const {
-  const int out = out_features(), in = in_features();
-  if (ntok == 1) {
-    cblas_sgemv(CblasRowMajor, CblasNoTrans, out, in, 1.0f, weight_.data, in, x, 1, 0.0f, y, 1);
-  } else {
-    // Y[ntok, out] = X[ntok, in] * W^T
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, ntok, out, in, 1.0f, x, in, weight_.data, in, 0.0f, y,
-                out);
-  }
+  kernels::DenseMatmul(x, ntok, weight_.data, out_features(), in_features(), y);
 }
 
 }  // namespace quip
