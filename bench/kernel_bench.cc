@@ -31,6 +31,8 @@
 #include "model/forward.h"
 #include "model/load.h"
 #include "model/speed.h"
+#include "quant/quantize.h"
+#include "quant/rotation.h"
 
 namespace {
 using nlohmann::ordered_json;
@@ -95,13 +97,25 @@ ordered_json Suite(const std::string& name, const quip::Model& fp32, int distinc
   ordered_json rows = ordered_json::array();
   fmt::print(stderr, "{} fp32 ...\n", name);
   rows.push_back(Row(name, 32, fp32, quip::MeasureSpeed(fp32, prompt, gen, 1), read_gbps, 0));
-  for (int bits : {4, 3, 2}) {
-    fmt::print(stderr, "{} {}-bit: quantizing ...\n", name, bits);
+  using quip::Codebook;
+  using quip::RotationKind;
+  // QuIP's scalar grid at 4/3/2 bits (Kronecker), the same 2-bit grid with the Hadamard
+  // rotation (what the rotation costs), and QuIP#'s E8P at 2 and 4 bits.
+  const quip::bench::SyntheticFormat formats[] = {{4, RotationKind::kKron, Codebook::kScalar},
+                                                  {3, RotationKind::kKron, Codebook::kScalar},
+                                                  {2, RotationKind::kKron, Codebook::kScalar},
+                                                  {2, RotationKind::kRht, Codebook::kScalar},
+                                                  {2, RotationKind::kRht, Codebook::kE8P},
+                                                  {4, RotationKind::kRht, Codebook::kE8P}};
+  for (const auto& f : formats) {
+    const std::string label = fmt::format("{} {}-bit {} {}", name, f.bits, quip::RotationName(f.rotation),
+                                          quip::CodebookName(f.codebook));
+    fmt::print(stderr, "{}: quantizing ...\n", label);
     const double t0 = Seconds();
-    const quip::Model q = quip::bench::QuantizeNearIncoherent(fp32, bits, distinct_layers, 17);
+    const quip::Model q = quip::bench::QuantizeNearIncoherent(fp32, f, distinct_layers, 17);
     const double setup = Seconds() - t0;
-    fmt::print(stderr, "{} {}-bit: quantized in {:.1f} s, measuring ...\n", name, bits, setup);
-    rows.push_back(Row(name, bits, q, quip::MeasureSpeed(q, prompt, gen, 1), read_gbps, setup));
+    fmt::print(stderr, "{}: quantized in {:.1f} s, measuring ...\n", label, setup);
+    rows.push_back(Row(name, f.bits, q, quip::MeasureSpeed(q, prompt, gen, 1), read_gbps, setup));
   }
   AddRatios(rows);
   return rows;
@@ -172,7 +186,9 @@ int main(int argc, char** argv) {
     result["protocol"] = {{"prompt_tokens", prompt},
                           {"gen_tokens", gen},
                           {"roofline", "weight_bytes_per_token / read_gbps"},
-                          {"quantization", "near rounding, Kronecker incoherence, D-tilde, identity Hessian"}};
+                          {"quantization",
+                           "near rounding against an identity Hessian; scalar grid: Kronecker or Hadamard "
+                           "incoherence + D-tilde; e8p: Hadamard, E8P codebook (RVQ at 4 bits)"}};
     if (synthetic) {
       quip::LlamaConfig c;
       c.dim = 2048;

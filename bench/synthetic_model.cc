@@ -6,7 +6,7 @@
 
 #include "core/parallel.h"
 #include "model/linear.h"
-#include "model/quantized_linear.h"
+#include "pipeline/quantize_model.h"
 #include "quant/quantize.h"
 
 namespace quip::bench {
@@ -64,7 +64,8 @@ Model MakeRandomModel(const LlamaConfig& c, uint64_t seed) {
   return m;
 }
 
-Model QuantizeNearIncoherent(const Model& src, int bits, int distinct_layers, uint64_t seed) {
+Model QuantizeNearIncoherent(const Model& src, const SyntheticFormat& format, int distinct_layers, uint64_t seed) {
+  const int bits = format.bits;
   Model m;
   m.config = src.config;
   m.source = src.source;
@@ -87,7 +88,9 @@ Model QuantizeNearIncoherent(const Model& src, int bits, int distinct_layers, ui
     cfg.bits = bits;
     cfg.rounding = Rounding::kNearest;
     cfg.incoherence = true;
-    cfg.rescale = true;
+    cfg.rotation = format.rotation;
+    cfg.codebook = format.codebook;
+    cfg.rescale = format.codebook == Codebook::kScalar;  // QuIP# has no D̃
     cfg.seed = seed * 7919 + uint64_t(i);
     const int rows = dense->out_features(), cols = dense->in_features();
     q[size_t(i)] = QuantizeMatrix(dense->weight().data, rows, cols, Eigen::MatrixXd::Identity(cols, cols), cfg, nullptr);
@@ -97,13 +100,13 @@ Model QuantizeNearIncoherent(const Model& src, int bits, int distinct_layers, ui
     LayerWeights w;
     w.attn_norm = src.layers[l].attn_norm;
     w.ffn_norm = src.layers[l].ffn_norm;
-    w.q = std::make_unique<QuantizedLinear>(ql[0]);
-    w.k = std::make_unique<QuantizedLinear>(ql[1]);
-    w.v = std::make_unique<QuantizedLinear>(ql[2]);
-    w.o = std::make_unique<QuantizedLinear>(ql[3]);
-    w.gate = std::make_unique<QuantizedLinear>(ql[4]);
-    w.up = std::make_unique<QuantizedLinear>(ql[5]);
-    w.down = std::make_unique<QuantizedLinear>(ql[6]);
+    w.q = MakeQuantizedLinear(ql[0]);
+    w.k = MakeQuantizedLinear(ql[1]);
+    w.v = MakeQuantizedLinear(ql[2]);
+    w.o = MakeQuantizedLinear(ql[3]);
+    w.gate = MakeQuantizedLinear(ql[4]);
+    w.up = MakeQuantizedLinear(ql[5]);
+    w.down = MakeQuantizedLinear(ql[6]);
     m.layers.push_back(std::move(w));
   }
   return m;

@@ -49,8 +49,8 @@ void DenseMatmul(const float* x, int ntok, const float* w, int rows, int cols, f
 void TiledMatmul(const float* x, int ntok, int rows, int cols, float* y, const TileFill& fill) {
   if (ntok <= 0 || rows <= 0) return;
   UseSingleThreadedBlas();
-  const int l2_rows = std::max(16, (1 << 17) / std::max(1, cols));  // 512 KiB of fp32
-  const int per = RowsPerTask(rows, cols, l2_rows);
+  const int max_tile_rows = std::max(16, (1 << 19) / std::max(1, cols));  // 2 MiB of fp32
+  const int per = RowsPerTask(rows, cols, max_tile_rows);
   const int tasks = (rows + per - 1) / per;
   ThreadPool::Global().Run(tasks, [&](int64_t task) {
     thread_local std::vector<float> tile;

@@ -197,7 +197,8 @@ int64_t QuantizedLinear::WeightBytes() const {
 }
 
 std::string QuantizedLinear::Format() const {
-  return (incoherent_ ? "quip-" : "minmax-") + std::to_string(bits_) + "bit";
+  if (!incoherent_) return "minmax-" + std::to_string(bits_) + "bit";
+  return (rotation_ == RotationKind::kRht ? "quip-rht-" : "quip-") + std::to_string(bits_) + "bit";
 }
 
 }  // namespace quip

@@ -15,13 +15,13 @@
 #include "quant/hessian.h"
 
 namespace quip {
-namespace {
 
-// The inference layer for a freshly quantized matrix, by codebook.
 std::unique_ptr<Linear> MakeQuantizedLinear(const QuantizedMatrix& q) {
   if (q.codebook == Codebook::kE8P) return std::make_unique<E8PLinear>(q);
   return std::make_unique<QuantizedLinear>(q);
 }
+
+namespace {
 
 using Clock = std::chrono::steady_clock;
 double Seconds(Clock::time_point since) { return std::chrono::duration<double>(Clock::now() - since).count(); }

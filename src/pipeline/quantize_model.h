@@ -29,6 +29,10 @@ using LayerProgressFn = std::function<void(int, int)>;
 nlohmann::json QuantizeModel(Model& model, const std::vector<std::vector<int>>& windows,
                              const QuantizeModelOptions& options, const LayerProgressFn& progress = nullptr);
 
+// The inference layer for a freshly quantized matrix, by codebook (QuantizedLinear for
+// the scalar grid, E8PLinear for E8P).
+std::unique_ptr<Linear> MakeQuantizedLinear(const QuantizedMatrix& q);
+
 // Bytes of the linear layers' weights as stored (codes, scales, rescale) and their count.
 struct LinearStorage {
   int64_t bytes = 0;

@@ -132,6 +132,7 @@ Eigen::MatrixXi Build(int k) {
     case 20: return PaleyI({19, 1, 0});
     case 28: return PaleyII({13, 1, 0});
     case 36: return PaleyII({17, 1, 0});
+    case 44: return PaleyI({43, 1, 0});
     case 52: return PaleyII({5, 2, 2});  // GF(25) = GF(5)[α], α² = 2
     case 60: return PaleyI({59, 1, 0});
     case 108: return PaleyI({107, 1, 0});
@@ -164,7 +165,7 @@ void Fwht(T* x, int m) {
 }  // namespace
 
 const std::vector<int>& HadamardBaseOrders() {
-  static const std::vector<int> kOrders = {12, 20, 28, 36, 52, 60, 108, 140, 156, 172};
+  static const std::vector<int> kOrders = {12, 20, 28, 36, 44, 52, 60, 108, 140, 156, 172};
   return kOrders;
 }
 
@@ -175,6 +176,12 @@ Eigen::MatrixXi HadamardMatrix(int k) {
   auto it = cache.find(k);
   if (it == cache.end()) it = cache.emplace(k, Build(k)).first;
   return it->second;
+}
+
+std::string SupportedHadamardOrdersText() {
+  std::string text = "1";
+  for (int k : HadamardBaseOrders()) text += ", " + std::to_string(k);
+  return text;
 }
 
 int HadamardBaseOrder(int n) {
@@ -195,10 +202,8 @@ void FastWalshHadamard(double* x, int m) { Fwht(x, m); }
 
 HadamardTransform::HadamardTransform(int n, uint64_t seed) : n_(n), seed_(seed) {
   k_ = HadamardBaseOrder(n);
-  QUIP_CHECK_INPUT(k_ > 0, "HadamardTransform",
-                   "dimension {} is not K·2^k for a supported Hadamard order K (1, 12, 20, 28, 36, 52, 60, 108, "
-                   "140, 156, 172)",
-                   n);
+  QUIP_CHECK_INPUT(k_ > 0, "HadamardTransform", "dimension {} is not K·2^k for a supported Hadamard order K ({})", n,
+                   SupportedHadamardOrdersText());
   m_ = n / k_;
   SeededRandom rng(MixSeed(seed));
   signs_.resize(n);

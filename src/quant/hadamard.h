@@ -4,7 +4,7 @@
 // Hadamard matrices: H (K×K, entries ±1) with H·Hᵀ = K·I. Built in code:
 //   K = 1, 2, 4, ... (Sylvester: H_{2m} = [[H_m, H_m], [H_m, −H_m]], i.e.
 //                     H(i, j) = (−1)^popcount(i & j))
-//   K = 12, 20, 60, 108, 140  Paley I, q = K−1 prime ≡ 3 (mod 4):
+//   K = 12, 20, 44, 60, 108, 140  Paley I, q = K−1 prime ≡ 3 (mod 4):
 //       H = I + S, S = [[0, 1ᵀ], [−1, Q]], Q(i, j) = χ(j − i) (quadratic character of GF(q))
 //   K = 28, 36, 52           Paley II, q = K/2−1 ≡ 1 (mod 4) (13, 17, and 25 = GF(5²)):
 //       C = [[0, 1ᵀ], [1, Q]] (symmetric), H = C ⊗ [[1, 1], [1, −1]] + I ⊗ [[1, −1], [−1, −1]]
@@ -14,7 +14,7 @@
 //       are the only data here (from N. J. A. Sloane's library of Hadamard matrices,
 //       had.156.will / had.172.will); no Paley or doubling construction reaches 156 or 172.
 //
-// The transform. For n = K·2^k with K ∈ {1, 12, 20, 28, 36, 52, 60, 108, 140, 156, 172}
+// The transform. For n = K·2^k with K ∈ {1, 12, 20, 28, 36, 44, 52, 60, 108, 140, 156, 172}
 // (the odd part of n picks K; n must be ≥ K):
 //   Q = (1/√n) · (H_K ⊗ H_{2^k}) · diag(s),   s ∈ {±1}^n from the seed,
 // an orthogonal matrix (Qᵀ Q = I). A vector x of length n is viewed as a row-major
@@ -30,6 +30,7 @@
 
 #include <Eigen/Dense>
 #include <cstdint>
+#include <string>
 #include <vector>
 
 namespace quip {
@@ -37,8 +38,11 @@ namespace quip {
 // The K×K Hadamard matrix built as above, for K = 1, 2, 4 (any power of two), and the
 // listed K. Throws quip::Error for any other order.
 Eigen::MatrixXi HadamardMatrix(int k);
-// The orders this file constructs besides powers of two: 12, 20, 28, 36, 52, 60, 108, 140, 156, 172.
+// The orders this file constructs besides powers of two: 12, 20, 28, 36, 44, 52, 60, 108,
+// 140, 156, 172 (44 = 4·11: 5632, TinyLlama's intermediate size, is 44·128).
 const std::vector<int>& HadamardBaseOrders();
+// "1, 12, 20, ..." for error messages.
+std::string SupportedHadamardOrdersText();
 
 // The K that n = K·2^k uses (1 for powers of two), or 0 when n is not supported (the
 // caller then falls back to KroneckerTransform and says so).

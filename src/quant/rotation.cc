@@ -8,10 +8,8 @@ namespace {
 std::variant<KroneckerTransform, HadamardTransform> Build(RotationKind kind, int n, uint64_t seed) {
   QUIP_CHECK_INPUT(n > 0, "rotation", "dimension must be positive, got {}", n);
   if (kind == RotationKind::kKron) return KroneckerTransform(n, seed);
-  QUIP_CHECK_INPUT(IsHadamardSupported(n), "rotation",
-                   "no Hadamard matrix for dimension {} (supported: K·2^k with K in 1, 12, 20, 28, 36, 52, 60, "
-                   "108, 140, 156, 172)",
-                   n);
+  QUIP_CHECK_INPUT(IsHadamardSupported(n), "rotation", "no Hadamard matrix for dimension {} (supported: K·2^k with K in {})",
+                   n, SupportedHadamardOrdersText());
   return HadamardTransform(n, seed);
 }
 

@@ -50,7 +50,7 @@ TEST(QuantHadamard, EveryOrderIsHadamard) {
     EXPECT_TRUE((h.array().abs() == 1).all()) << k;
     EXPECT_EQ(h * h.transpose(), k * Eigen::MatrixXi::Identity(k, k)) << k;
   }
-  EXPECT_THROW(HadamardMatrix(44), Error);
+  EXPECT_THROW(HadamardMatrix(76), Error);
   EXPECT_THROW(HadamardMatrix(6), Error);
 }
 
@@ -65,12 +65,13 @@ TEST(QuantHadamard, SupportedSizes) {
   EXPECT_EQ(HadamardBaseOrder(17920), 140);
   EXPECT_EQ(HadamardBaseOrder(19968), 156);
   EXPECT_EQ(HadamardBaseOrder(6656), 52);
+  EXPECT_EQ(HadamardBaseOrder(5632), 44);    // TinyLlama intermediate (Paley I, q = 43)
   EXPECT_EQ(HadamardBaseOrder(6), 0);    // odd part 3 but below 12
   EXPECT_EQ(HadamardBaseOrder(13), 0);
   EXPECT_EQ(HadamardBaseOrder(100), 0);  // odd part 25
   EXPECT_EQ(HadamardBaseOrder(0), 0);
-  EXPECT_FALSE(IsHadamardSupported(44));
-  EXPECT_THROW(HadamardTransform(44, 0), Error);
+  EXPECT_FALSE(IsHadamardSupported(76));  // 4·19: no order with odd part 19 is built
+  EXPECT_THROW(HadamardTransform(76, 0), Error);
 }
 
 TEST(QuantHadamard, ApplyMatchesDenseReferenceForEveryOrder) {
