@@ -14,6 +14,7 @@
 #include <cmath>
 #include <cstdlib>
 #include <utility>
+#include <vector>
 
 #ifndef HWY_DISABLED_TARGETS
 #define HWY_DISABLED_TARGETS (HWY_SVE | HWY_SVE2 | HWY_SVE_256 | HWY_SVE2_128 | HWY_RVV)
@@ -23,6 +24,7 @@
 #define HWY_TARGET_INCLUDE "kernels/q8_matmul_simd.cc"
 #include "hwy/foreach_target.h"  // IWYU pragma: keep
 #include "hwy/highway.h"
+#include "kernels/int8_dot-inl.h"
 #include "kernels/q8_matmul_simd.h"
 
 HWY_BEFORE_NAMESPACE();
@@ -36,28 +38,6 @@ using DU16 = hn::Repartition<uint16_t, DU8>;
 using DI16 = hn::Repartition<int16_t, DU8>;
 using DI32 = hn::Repartition<int32_t, DU8>;
 using DF = hn::Repartition<float, DU8>;
-
-// Σ of adjacent pairs a[2i]·b[2i] + a[2i+1]·b[2i+1] as int16 (u8 a ≤ 15, i8 b).
-HWY_INLINE hn::Vec<DI16> MulPairs(hn::Vec<DU8> a, hn::Vec<DI8> b) {
-#if HWY_ARCH_X86 && HWY_TARGET <= HWY_AVX3
-  return hn::Vec<DI16>{_mm512_maddubs_epi16(a.raw, b.raw)};
-#elif HWY_TARGET == HWY_AVX2
-  return hn::Vec<DI16>{_mm256_maddubs_epi16(a.raw, b.raw)};
-#elif HWY_TARGET == HWY_SSE4 || HWY_TARGET == HWY_SSSE3
-  return hn::Vec<DI16>{_mm_maddubs_epi16(a.raw, b.raw)};
-#else
-  // Portable: split even and odd bytes into int16 lanes (sign-extending b).
-  const DI16 d16;
-  const DU16 du16;
-  const auto a16 = hn::BitCast(du16, a);
-  const auto a_even = hn::BitCast(d16, hn::And(a16, hn::Set(du16, 0xFF)));
-  const auto a_odd = hn::BitCast(d16, hn::ShiftRight<8>(a16));
-  const auto b16 = hn::BitCast(d16, b);
-  const auto b_even = hn::ShiftRight<8>(hn::ShiftLeft<8>(b16));
-  const auto b_odd = hn::ShiftRight<8>(b16);
-  return hn::Add(hn::Mul(a_even, b_even), hn::Mul(a_odd, b_odd));
-#endif
-}
 
 // Code j of every byte of v (k = 8/kBits codes per byte, code j at bits kBits·j).
 template <int kBits, int j>
@@ -92,36 +72,22 @@ void PrepareQ8T(const float* x, int cols, int8_t* xq, float* group_scale, float*
   const int64_t V = int64_t(hn::Lanes(DU8()));
   const int64_t B = kK * V;
   const int64_t full = cols / B * B;
-  const int groups = Q8Groups(cols);
-  {
-    const float* xt = x;
-    int8_t* qt = xq;
-    double sum = 0;
-    for (int g = 0; g < groups; ++g) {
-      const int c0 = g * kQ8Group, c1 = std::min(cols, c0 + kQ8Group);
-      float amax = 0.0f;
-      bool finite = true;
-      for (int c = c0; c < c1; ++c) {
-        finite &= std::isfinite(xt[c]);
-        amax = std::max(amax, std::abs(xt[c]));
-      }
-      const float inv = finite && amax > 0.0f ? 127.0f / amax : 0.0f;
-      group_scale[g] = finite ? amax / 127.0f : NAN;
-      int isum = 0;
-      for (int c = c0; c < c1; ++c) {
-        const int q = std::clamp(int(std::nearbyint(xt[c] * inv)), -127, 127);
-        isum += q;
-        int64_t pos = c;
-        if (c < full) {  // code j of byte i of block b meets SIMD position b·B + j·V + i
-          const int64_t b = c / B, off = c % B;
-          pos = b * B + (off % kK) * V + off / kK;
-        }
-        qt[pos] = int8_t(q);
-      }
-      sum += double(group_scale[g]) * isum;
-    }
-    *xsum = float(sum);
+  thread_local std::vector<int8_t> natural;
+  natural.resize(cols);
+  QuantizeQ8(x, cols, natural.data(), group_scale);
+  double sum = 0;
+  for (int g = 0, c0 = 0; c0 < cols; ++g, c0 += kQ8Group) {
+    int isum = 0;
+    for (int c = c0; c < std::min(cols, c0 + kQ8Group); ++c) isum += natural[c];
+    sum += double(group_scale[g]) * isum;
   }
+  *xsum = float(sum);
+  // Code j of byte i of block b meets SIMD position b·B + j·V + i; the tail stays in place.
+  for (int64_t c = 0; c < full; ++c) {
+    const int64_t b = c / B, off = c % B;
+    xq[b * B + (off % kK) * V + off / kK] = natural[c];
+  }
+  for (int64_t c = full; c < cols; ++c) xq[c] = natural[c];
 }
 
 template <int kBits>
@@ -149,7 +115,7 @@ void MatmulRowsQ8T(const PackedMatrixView& w, const int8_t* xq, const float* gro
         auto pairs = hn::Zero(d16);
         ForEachCode<kK>([&](auto jc) {
           constexpr int j = decltype(jc)::value;
-          pairs = hn::Add(pairs, MulPairs(ExtractCode<kBits, j>(v), hn::LoadU(di8, xq + blk * B + j * V)));
+          pairs = hn::Add(pairs, MulPairs<DU8>(ExtractCode<kBits, j>(v), hn::LoadU(di8, xq + blk * B + j * V)));
         });
         iacc = hn::ReorderWidenMulAccumulate(d32, pairs, ones, iacc, iacc_odd);
       }

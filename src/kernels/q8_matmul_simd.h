@@ -13,9 +13,8 @@
 // perplexity windows) stay exact in float, so perplexity through the fast path equals
 // the reference path to float rounding.
 //
-// Activation quantization (per group of kQ8Group natural columns):
-//   a_g = max_{c∈g} |x_c| / 127,   xq_c = round_to_even(x_c · (127 / max_{c∈g} |x_c|)) ∈ [−127, 127]
-// and the product is
+// Activations are rounded to int8 per group of kQ8Group columns (q8_activations.h:
+// x_c ≈ a_g·xq_c) and the product is
 //   y[r] = row_scale[r] · (Σ_g a_g Σ_{c∈g} code[r][c]·xq_c − row_zero[r]·xsum),
 //   xsum = Σ_g a_g Σ_{c∈g} xq_c
 // i.e. exactly G·x̂ for the dequantized activations x̂_c = a_g·xq_c, up to float rounding.
@@ -28,18 +27,14 @@
 // and meets SIMD position j·V + i of the activations, so one shift + AND extracts code
 // j of all V bytes at once. PrepareQ8 writes xq in that order; columns past the last
 // full block keep their natural order (scalar tail). B divides kQ8Group on every target.
-// A non-finite activation makes its group's scale NaN, so the outputs it touches are NaN
-// (as in the float kernel), never garbage.
 #pragma once
 
 #include <cstdint>
 
 #include "kernels/packed_matrix.h"
+#include "kernels/q8_activations.h"
 
 namespace quip::kernels::simd {
-
-constexpr int kQ8Group = 256;
-constexpr int Q8Groups(int cols) { return (cols + kQ8Group - 1) / kQ8Group; }
 
 // Whether the Q8 kernel handles this bit width (2 and 4; 3-bit codes straddle bytes).
 constexpr bool Q8Supports(int bits) { return bits == 2 || bits == 4; }

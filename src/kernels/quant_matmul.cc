@@ -42,7 +42,7 @@ void QuantMatmul(const PackedMatrixView& w, const float* x, int ntok, float* y) 
   s.xsum.resize(ntok);
   if (ntok == 1 && simd::Q8Supports(w.bits)) {  // decoding: int8 activations
     s.xq.resize(w.cols);
-    s.group_scale.resize(simd::Q8Groups(w.cols));
+    s.group_scale.resize(Q8Groups(w.cols));
     simd::PrepareQ8(w.bits, x, w.cols, s.xq.data(), s.group_scale.data(), s.xsum.data());
     pool.Run(tasks, [&](int64_t task) {
       const int r0 = int(task) * per_task, r1 = std::min(w.rows, r0 + per_task);

@@ -1,14 +1,16 @@
 // A linear layer stored with QuIP#'s E8P lattice codebook (quant/quantized_matrix.h,
 // "e8p"): 16-bit indices for groups of 8 weights, plus a residual stage at 3/4 bits.
 //   x' = V (x / rescale)     rotation of the activations (Kronecker or Hadamard)
-//   z  = G x'                decoded group by group from a table of all 2^16 points
-//                            (4·point as int8), never materialised for the whole layer
+//   z  = G x'                one token: kernels/e8p_matvec.h decodes the groups in
+//                            registers (int8 activations); several tokens: decoded fp32
+//                            tiles and sgemm. Never materialised for the whole layer.
 //   y  = Uᵀ z
 //
 // Packed row layout (frozen, it is the `.codes` tensor of quip_format.h): for a row of
 // cols weights in ng = ⌈cols/8⌉ groups (quant/quantized_matrix.h), first the ng stage-1
-// indices as little-endian uint16, then the stage-2 codes: at 3 bits ng sign bytes (bit i set ⇔ weight i of the group is −s₂),
-// at 4 bits ng more uint16 E8P indices. Row bytes: 2·ng, 3·ng, 4·ng at 2, 3, 4 bits.
+// indices as little-endian uint16, then the stage-2 codes: at 3 bits ng bytes (indices
+// into the 256-point one-bit E8 codebook, quant/block_ldlq.h), at 4 bits ng more uint16
+// E8P indices. Row bytes: 2·ng, 3·ng, 4·ng at 2, 3, 4 bits.
 #pragma once
 
 #include <memory>
@@ -17,6 +19,7 @@
 
 #include "model/linear.h"
 #include "quant/quantized_matrix.h"
+#include "kernels/e8p_matvec.h"
 #include "quant/rotation.h"
 
 namespace quip {
@@ -53,8 +56,7 @@ class E8PLinear final : public Linear {
   void Init();
   // x' = V (x / rescale) for ntok rows, into a per-thread buffer.
   const float* RotateInput(const float* x, int ntok) const;
-  void DecodeRow(int r, float* out) const;
-  float RowDot(int r, const float* x) const;
+  kernels::E8PMatrixView View() const;
 
   int bits_;
   int64_t row_bytes_;

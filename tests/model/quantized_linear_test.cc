@@ -73,10 +73,9 @@ struct Shape {
 
 // A single token at 2 or 4 bits decodes on int8 activations (kernels/q8_matmul_simd.h;
 // that kernel is checked exactly against its own oracle in tests/kernels). Its error is
-// bounded by half a step per rotated activation x' = V(x / rescale): per 256-column group
-// the step is a_g = max|x'_g| / 127, so |Δz_r| ≤ row_scale_r · Σ_c |code_rc − zero_r| · a_g/2
-// and |Δy_i| ≤ Σ_r |U_ri| · that. Returns the bound on |Δy_i| per output (zeros where the
-// product is exact float), computed here in double with explicit matrices.
+// bounded by half a step per rotated activation x' = V(x / rescale) (Q8RoundingBound).
+// Returns the bound on |Δy_i| per output (zeros where the product is exact float),
+// computed here in double with explicit matrices.
 std::vector<double> Q8ErrorBound(const QuantizedMatrix& q, const float* x, int ntok) {
   std::vector<double> bound(q.rows, 0.0);
   if (ntok != 1 || !kernels::simd::Q8Supports(q.bits)) return bound;
@@ -91,21 +90,12 @@ std::vector<double> Q8ErrorBound(const QuantizedMatrix& q, const float* x, int n
     xr = HadamardTransform(q.cols, q.seed_v).Dense() * xr;
     u = HadamardTransform(q.rows, q.seed_u).Dense();
   }
-  std::vector<double> half_step(q.cols);
-  for (int c0 = 0; c0 < q.cols; c0 += 256) {
-    const int c1 = std::min(q.cols, c0 + 256);
-    const double amax = xr.segment(c0, c1 - c0).cwiseAbs().maxCoeff();
-    for (int c = c0; c < c1; ++c) half_step[c] = 0.5 * amax / 127.0 * (1 + 1e-6);
-  }
-  Eigen::VectorXd dz(q.rows);
-  for (int r = 0; r < q.rows; ++r) {
-    double s = 0;
+  Eigen::MatrixXd g(q.rows, q.cols);
+  for (int r = 0; r < q.rows; ++r)
     for (int c = 0; c < q.cols; ++c)
-      s += std::abs(double(q.codes[size_t(r) * q.cols + c]) - double(q.row_zero[r])) * half_step[c];
-    dz(r) = double(q.row_scale[r]) * s;
-  }
-  const Eigen::VectorXd dy = u.cwiseAbs().transpose() * dz;
-  for (int i = 0; i < q.rows; ++i) bound[i] = dy(i);
+      g(r, c) = double(q.row_scale[r]) * (double(q.codes[size_t(r) * q.cols + c]) - double(q.row_zero[r]));
+  const Eigen::VectorXd b = testing::Q8RoundingBound(g, xr, u);
+  for (int i = 0; i < q.rows; ++i) bound[i] = b(i);
   return bound;
 }
 

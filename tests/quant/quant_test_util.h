@@ -52,6 +52,20 @@ inline std::vector<float> ToRowMajorFloats(const Eigen::MatrixXd& m) {
   return v;
 }
 
+// Bound on |Δy| of a product y = Uᵀ·G·x' computed with x' rounded to int8 per 256
+// columns (kernels/q8_activations.h: half a step a_g/2 = max|x'_g|/254 per value):
+// |Δz_r| ≤ Σ_c |G_rc|·a_g/2 and |Δy_i| ≤ Σ_r |U_ri|·|Δz_r|. G is in the rotated basis
+// (rows × cols of x'), U the output rotation (identity when there is none).
+inline Eigen::VectorXd Q8RoundingBound(const Eigen::MatrixXd& g, const Eigen::VectorXd& x_rot,
+                                       const Eigen::MatrixXd& u) {
+  Eigen::VectorXd half_step(x_rot.size());
+  for (Eigen::Index c0 = 0; c0 < x_rot.size(); c0 += 256) {
+    const Eigen::Index n = std::min<Eigen::Index>(256, x_rot.size() - c0);
+    half_step.segment(c0, n).setConstant(0.5 * x_rot.segment(c0, n).cwiseAbs().maxCoeff() / 127.0 * (1 + 1e-6));
+  }
+  return u.cwiseAbs().transpose() * (g.cwiseAbs() * half_step);
+}
+
 // The float-rounded matrix QuantizeMatrix actually sees.
 inline Eigen::MatrixXd FloatRounded(const Eigen::MatrixXd& m) { return m.cast<float>().cast<double>(); }
 

@@ -1,0 +1,32 @@
+// Per-CPU-target entry point of the E8P decode kernel (e8p_matvec_simd.cc), picked at
+// run time by Highway's dynamic dispatch; the seam between the SIMD file and the
+// threading glue (e8p_matvec.cc). Callers use e8p_matvec.h.
+#pragma once
+
+#include <cstdint>
+
+#include "kernels/e8p_matvec.h"
+
+namespace quip::kernels::simd {
+
+// Decode tables (e8p_matvec.h explains the formula); 8 bytes per entry, read as u64.
+// The sign of coordinate 7 (e8p.h: odd popcount of the sign bits plus Σa ⇔ negative) is
+// split between the two tables: `pattern` negates coordinate 7 when Σa is odd, `signs`
+// when its 7 bits have odd popcount; the product of the two is the point's sign.
+struct E8PTables {
+  alignas(64) uint64_t pattern[256];  // entry p: ±4·a_i (2, 6 or 10) as 8 signed bytes
+  alignas(64) uint64_t signs[128];    // index bits 7..1 → ±1 per coordinate
+  alignas(64) uint64_t one_bit[256];  // the one-bit E8 codebook, 4·point as 8 signed bytes
+};
+
+// One token's activations as the kernel reads them.
+struct E8PActivations {
+  const int8_t* xq = nullptr;          // [8·groups], q8_activations.h
+  const float* group_scale = nullptr;  // [Q8Groups(8·groups)]
+  const int16_t* group_sum = nullptr;  // [groups]: Σ of the 8 xq of each group
+};
+
+// y[r] for rows [r0, r1).
+void E8PRows(const E8PMatrixView& w, const E8PTables& t, const E8PActivations& a, int r0, int r1, float* y);
+
+}  // namespace quip::kernels::simd
