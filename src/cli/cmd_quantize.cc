@@ -25,6 +25,7 @@ namespace {
 
 struct Options {
   std::string model, calib, out, method = "quip", eval, incoherence, rounding, codebook;
+  std::vector<std::string> bits_for;  // PATTERN=BITS
   int bits = 2, nsamples = 128, ctx = 256, threads = 0, eval_windows = 0, rg_passes = 4;
   uint64_t seed = 0;
   double rho = 0.0, rho2 = 0.0, damping = 0.01;
@@ -36,6 +37,18 @@ double Perplexity(const Model& model, const std::vector<int>& tokens, const Opti
   return EvaluatePerplexity(model, tokens, o.ctx, o.eval_windows, o.eval,
                             [&](int done, int total) { progress.Update(done, total); })
       .ppl;
+}
+
+std::vector<BitsOverride> ParseBitsOverrides(const std::vector<std::string>& specs) {
+  std::vector<BitsOverride> out;
+  for (const std::string& spec : specs) {
+    const size_t eq = spec.rfind('=');
+    QUIP_CHECK_INPUT(eq != std::string::npos && eq > 0 && eq + 2 == spec.size() && spec[eq + 1] >= '2' &&
+                         spec[eq + 1] <= '4',
+                     "--bits-for", "expected NAME=BITS with BITS 2, 3 or 4 (e.g. v_proj=3), got '{}'", spec);
+    out.push_back({spec.substr(0, eq), spec[eq + 1] - '0'});
+  }
+  return out;
 }
 
 // What core/resources.h needs to estimate memory and disk for this run.
@@ -95,7 +108,8 @@ void Run(const Options& o) {
   nlohmann::json report;
   {
     Progress progress("quantize layer");
-    report = QuantizeModel(model, windows, {config, o.method}, [&](int done, int total) { progress.Update(done, total); });
+    report = QuantizeModel(model, windows, {config, o.method, ParseBitsOverrides(o.bits_for)},
+                           [&](int done, int total) { progress.Update(done, total); });
   }
   report["model"] = o.model;
   report["calib"] = o.calib;
@@ -142,6 +156,9 @@ void RegisterQuantizeCommand(CLI::App& app) {
   cmd->add_option("--rho2", o->rho2, "e8p at 3/4 bits: residual stage scale in RMS units (0 = default)");
   cmd->add_option("--alpha", o->damping, "Hessian damping alpha")->capture_default_str();
   cmd->add_option("--incoherence", o->incoherence, "Override: kron, rht or none");
+  cmd->add_option("--bits-for", o->bits_for,
+                  "Mixed precision: NAME=BITS for the linears whose name ends with NAME (v_proj=3, "
+                  "layers.0.mlp.down_proj=4); repeatable");
   cmd->add_option("--codebook", o->codebook, "Override: scalar or e8p (QuIP#'s lattice, RVQ at 3/4 bits)");
   cmd->add_option("--rounding", o->rounding, "Override: near, stoch, ldlq, optq, ldlq-rg");
   cmd->add_flag("--no-rescale", o->no_rescale, "Skip the diagonal rescaling D-tilde");

@@ -17,6 +17,21 @@ std::vector<float> RowMajor(const Eigen::MatrixXd& m, bool transpose) {
 // Tokens per pool task: rotations are ~n(p+q) multiply-adds per token, so batch
 // tokens until a task is worth handing out.
 constexpr int64_t kTaskMultiplyAdds = 1 << 16;
+
+// A single token this large (n = 5632: ~860k multiply-adds, ~40 us on one core) splits
+// each of its two factor products by rows over the pool instead: decoding has only one
+// token, and its rotations otherwise run on one core while the others wait.
+constexpr int64_t kSplitMultiplyAdds = 1 << 18;
+
+// C[m×n] = L[m×k]·R[k×n] with the rows of L and C split over the pool (a barrier at the end).
+void SplitMatMul(const float* l, int m, int k, const float* r, int n, float* c) {
+  const int tasks = std::min(m, 2 * ThreadPool::Global().threads());
+  const int per = (m + tasks - 1) / tasks;
+  ThreadPool::Global().Run((m + per - 1) / per, [&](int64_t task) {
+    const int r0 = int(task) * per, rows = std::min(per, m - r0);
+    simd::SmallMatMul(l + int64_t(r0) * k, rows, k, r, n, c + int64_t(r0) * n);
+  });
+}
 }  // namespace
 
 FastKronecker::FastKronecker(const KroneckerTransform& t)
@@ -34,6 +49,21 @@ void FastKronecker::ApplyTransposed(float* x, int ntok) const { Run(x, ntok, tru
 
 void FastKronecker::Run(float* x, int ntok, bool transposed) const {
   const int64_t per_token = int64_t(n_) * (p_ + q_);
+  if (ntok == 1 && per_token >= kSplitMultiplyAdds && ThreadPool::Global().threads() > 1) {
+    thread_local std::vector<float> xs, ys;
+    xs.resize(n_);
+    ys.resize(n_);
+    if (!transposed) {
+      for (int i = 0; i < n_; ++i) xs[i] = x[perm_[i]];
+      SplitMatMul(xs.data(), p_, q_, bt_.data(), q_, ys.data());
+      SplitMatMul(a_.data(), p_, p_, ys.data(), q_, x);
+    } else {
+      SplitMatMul(x, p_, q_, b_.data(), q_, ys.data());
+      SplitMatMul(at_.data(), p_, p_, ys.data(), q_, xs.data());
+      for (int i = 0; i < n_; ++i) x[perm_[i]] = xs[i];
+    }
+    return;
+  }
   const int tokens_per_task = int(std::max<int64_t>(1, kTaskMultiplyAdds / per_token));
   const int tasks = (ntok + tokens_per_task - 1) / tokens_per_task;
   auto body = [&](int64_t task) {

@@ -16,6 +16,12 @@
 
 namespace quip {
 
+bool LinearNameMatches(const std::string& name, const std::string& pattern) {
+  if (pattern.empty() || pattern.size() > name.size()) return false;
+  if (name.compare(name.size() - pattern.size(), pattern.size(), pattern) != 0) return false;
+  return pattern.size() == name.size() || name[name.size() - pattern.size() - 1] == '.';
+}
+
 std::unique_ptr<Linear> MakeQuantizedLinear(const QuantizedMatrix& q) {
   if (q.codebook == Codebook::kE8P) return std::make_unique<E8PLinear>(q);
   return std::make_unique<QuantizedLinear>(q);
@@ -82,6 +88,17 @@ nlohmann::json QuantizeModel(Model& model, const std::vector<std::vector<int>>& 
 
   double capture_s = 0, quantize_s = 0, propagate_s = 0;
   nlohmann::json linears = nlohmann::json::array();
+  for (const BitsOverride& o : options.bits_overrides) {  // fail before any work
+    QUIP_CHECK_INPUT(o.bits >= 2 && o.bits <= 4, "--bits-for", "{}: bits must be 2, 3 or 4, got {}", o.pattern, o.bits);
+    bool used = false;
+    for (int l = 0; l < c.n_layers && !used; ++l)
+      for (const char* s : {"self_attn.q_proj", "self_attn.k_proj", "self_attn.v_proj", "self_attn.o_proj",
+                            "mlp.gate_proj", "mlp.up_proj", "mlp.down_proj"})
+        used = used || LinearNameMatches("model.layers." + std::to_string(l) + "." + s, o.pattern);
+    QUIP_CHECK_INPUT(used, "--bits-for", "'{}' matches no linear layer (names look like "
+                     "model.layers.0.self_attn.v_proj; give a suffix such as v_proj or layers.0.mlp.down_proj)",
+                     o.pattern);
+  }
   for (int l = 0; l < c.n_layers; ++l) {
     // 1. Hessians of this block's inputs, from the (already quantized) previous blocks' outputs.
     auto t0 = Clock::now();
@@ -116,6 +133,10 @@ nlohmann::json QuantizeModel(Model& model, const std::vector<std::vector<int>>& 
     jobs.push_back({prefix + "mlp.gate_proj", prefix + "gate_up", &layer.gate, &h_gate_up});
     jobs.push_back({prefix + "mlp.up_proj", prefix + "gate_up", &layer.up, &h_gate_up});
     jobs.push_back({prefix + "mlp.down_proj", prefix + "down", &layer.down, &h_down});
+    std::vector<int> job_bits(jobs.size(), options.config.bits);
+    for (size_t j = 0; j < jobs.size(); ++j)
+      for (size_t o = 0; o < options.bits_overrides.size(); ++o)
+        if (LinearNameMatches(jobs[j].name, options.bits_overrides[o].pattern)) job_bits[j] = options.bits_overrides[o].bits;
     ParallelFor(int64_t(jobs.size()), [&](int64_t j) {
       Job& job = jobs[j];
       const auto job_start = Clock::now();
@@ -123,6 +144,7 @@ nlohmann::json QuantizeModel(Model& model, const std::vector<std::vector<int>>& 
       QUIP_CHECK_INPUT(dense != nullptr, job.name, "is already quantized");
       QuantConfig config = options.config;
       config.seed = LayerSeed(options.config.seed, job.input);
+      config.bits = job_bits[size_t(j)];
       QuantizedMatrix q;
       try {
         q = QuantizeMatrix(dense->weight().data, dense->out_features(), dense->in_features(), *job.hessian, config,
@@ -137,6 +159,7 @@ nlohmann::json QuantizeModel(Model& model, const std::vector<std::vector<int>>& 
       if (!job.stats.note.empty()) fmt::print(stderr, "quip: note: {}: {}\n", job.name, job.stats.note);
       *job.slot = std::move(job.result);
       linears.push_back({{"name", job.name},
+                         {"bits", job_bits[size_t(&job - jobs.data())]},
                          {"rows", (*job.slot)->out_features()},
                          {"cols", (*job.slot)->in_features()},
                          {"relative_proxy_loss", job.stats.relative_proxy_loss},

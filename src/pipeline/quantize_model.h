@@ -9,6 +9,7 @@
 
 #include <functional>
 #include <nlohmann/json.hpp>
+#include <string>
 #include <vector>
 
 #include "model/model.h"
@@ -16,9 +17,18 @@
 
 namespace quip {
 
+// Per-linear bit widths: every linear whose name ends with `pattern` at a '.' boundary
+// ("v_proj", "layers.0.mlp.down_proj") gets `bits`; the last matching override wins.
+struct BitsOverride {
+  std::string pattern;
+  int bits = 2;
+};
+bool LinearNameMatches(const std::string& name, const std::string& pattern);
+
 struct QuantizeModelOptions {
   QuantConfig config;  // per-layer settings; config.seed is mixed with the layer's name
   std::string method;  // recorded in the report
+  std::vector<BitsOverride> bits_overrides;  // mixed precision; each must match some linear
 };
 
 // Called as each layer's linears are done: (layer index, layer count).

@@ -111,6 +111,33 @@ TEST(QuantizeCli, UnsupportedBits) {
   EXPECT_FALSE(fs::exists(out));
 }
 
+// --bits-for: the named linears get their own bit width, the report and the reloaded
+// model say so, and the stored size grows by exactly their extra code bits.
+TEST(QuantizeCli, BitsForGivesMixedPrecision) {
+  const std::string dir = testing::MakeTempDir("cli-bits-for");
+  ExpectQuantizes(dir + "/mixed", "--bits-for v_proj=4 --bits-for layers.0.mlp.down_proj=3");
+  const nlohmann::json report = nlohmann::json::parse(ReadBytes(dir + "/mixed/quant_report.json"));
+  int fours = 0, threes = 0;
+  for (const auto& l : report["linears"]) {
+    const std::string name = l["name"];
+    const int bits = l["bits"];
+    const bool v = name.size() >= 6 && name.substr(name.size() - 6) == "v_proj";
+    const int expected = v ? 4 : name == "model.layers.0.mlp.down_proj" ? 3 : 2;
+    EXPECT_EQ(bits, expected) << name;
+    fours += bits == 4, threes += bits == 3;
+  }
+  EXPECT_EQ(fours, 5);  // stories260K has 5 layers
+  EXPECT_EQ(threes, 1);
+  const auto ppl = Quip("ppl --threads 1 --ctx 64 --max-windows 2 --model " + ShellQuote(dir + "/mixed") +
+                        " --text " + ShellQuote(Calib()));
+  EXPECT_EQ(ppl.exit_code, 0) << ppl.err;
+
+  ExpectCleanError(QuantizeArgs(dir + "/bad1", "--bits-for w_proj=3"), {"--bits-for", "'w_proj' matches no linear"});
+  ExpectCleanError(QuantizeArgs(dir + "/bad2", "--bits-for v_proj=5"), {"--bits-for", "NAME=BITS", "v_proj=5"});
+  ExpectCleanError(QuantizeArgs(dir + "/bad3", "--bits-for v_proj"), {"--bits-for", "NAME=BITS"});
+  EXPECT_FALSE(fs::exists(dir + "/bad1"));
+}
+
 TEST(QuantizeCli, CalibrationTextTooShort) {
   const std::string out = testing::MakeTempDir("cli-short") + "/out";
   ExpectCleanError(QuantizeArgs(out, "", 100000), {Calib(), "calibration text too short"});

@@ -181,5 +181,18 @@ TEST(QuantizeModel, IncoherenceBeatsNearestOnOutlierColumns) {
   EXPECT_LT(quip.second, near.second) << "relative proxy loss sum: quip " << quip.second << ", near " << near.second;
 }
 
+TEST(QuantizeModel, BitsOverridePatternsMatchWholeNameSegments) {
+  const std::string v = "model.layers.3.self_attn.v_proj";
+  EXPECT_TRUE(LinearNameMatches(v, "v_proj"));
+  EXPECT_TRUE(LinearNameMatches(v, "self_attn.v_proj"));
+  EXPECT_TRUE(LinearNameMatches(v, "layers.3.self_attn.v_proj"));
+  EXPECT_TRUE(LinearNameMatches(v, v));
+  EXPECT_FALSE(LinearNameMatches(v, "_proj"));  // not at a '.' boundary
+  EXPECT_FALSE(LinearNameMatches(v, "layers.13.self_attn.v_proj"));
+  EXPECT_FALSE(LinearNameMatches("model.layers.13.self_attn.v_proj", "3.self_attn.v_proj"));
+  EXPECT_FALSE(LinearNameMatches(v, ""));
+  EXPECT_FALSE(LinearNameMatches(v, "x." + v));
+}
+
 }  // namespace
 }  // namespace quip
