@@ -15,6 +15,7 @@
 #include <fmt/core.h>
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdlib>
 #include <cstring>
@@ -91,9 +92,11 @@ void AddRatios(ordered_json& rows) {
   }
 }
 
-// Runs fp32 then each bit width; progress on stderr.
+// Runs fp32 then each format; progress on stderr. With long_context > 0 the 2-bit
+// Kronecker model also decodes after a prompt of that many tokens (attention and KV cache
+// reads grow with the context; issue 5 asks that they not become the bottleneck).
 ordered_json Suite(const std::string& name, const quip::Model& fp32, int distinct_layers, int prompt, int gen,
-                   double read_gbps) {
+                   double read_gbps, int long_context = 0) {
   ordered_json rows = ordered_json::array();
   fmt::print(stderr, "{} fp32 ...\n", name);
   rows.push_back(Row(name, 32, fp32, quip::MeasureSpeed(fp32, prompt, gen, 1), read_gbps, 0));
@@ -116,6 +119,17 @@ ordered_json Suite(const std::string& name, const quip::Model& fp32, int distinc
     const double setup = Seconds() - t0;
     fmt::print(stderr, "{}: quantized in {:.1f} s, measuring ...\n", label, setup);
     rows.push_back(Row(name, f.bits, q, quip::MeasureSpeed(q, prompt, gen, 1), read_gbps, setup));
+    if (long_context > 0 && f.bits == 2 && f.codebook == Codebook::kScalar && f.rotation == RotationKind::kKron) {
+      fmt::print(stderr, "{}: decoding after {} prompt tokens ...\n", label, long_context);
+      const quip::SpeedResult lr = quip::MeasureSpeed(q, long_context, gen, 1);
+      ordered_json& row = rows.back();
+      row["long_context"] = long_context;
+      row["decode_tps_at_long_context"] = lr.decode_tps;
+      row["long_context_decode_ratio"] = lr.decode_tps / row["decode_tps"].get<double>();
+      // K and V of every layer read once per decoded token, fp32.
+      const quip::LlamaConfig& c = q.config;
+      row["kv_bytes_per_token_at_long_context"] = 2.0 * 4.0 * c.n_layers * c.kv_dim() * double(long_context);
+    }
   }
   AddRatios(rows);
   return rows;
@@ -140,6 +154,14 @@ std::string Markdown(const ordered_json& result) {
                         r["decode_speedup_vs_fp32"].get<double>(), r["prompt_speedup_vs_fp32"].get<double>(),
                         100 * r["decode_cpu_utilization"].get<double>());
   }
+  for (const auto& r : result.contains("synthetic") ? result["synthetic"]["rows"] : ordered_json::array())
+    if (r.contains("long_context"))
+      md += fmt::format(
+          "\nLong context ({}): {} decodes at {:.2f} tok/s after a {}-token prompt, {:.2f}x its short-context "
+          "speed; the fp32 KV cache then adds {:.1f} MB read per token to {:.1f} MB of weights.\n",
+          r["name"].get<std::string>(), r["format"].get<std::string>(), r["decode_tps_at_long_context"].get<double>(),
+          r["long_context"].get<int>(), r["long_context_decode_ratio"].get<double>(),
+          r["kv_bytes_per_token_at_long_context"].get<double>() * 1e-6, r["weight_bytes_per_token"].get<double>() * 1e-6);
   return md;
 }
 
@@ -204,7 +226,9 @@ int main(int argc, char** argv) {
       ordered_json config{{"hidden", c.dim},     {"intermediate", c.hidden_dim}, {"layers", c.n_layers},
                           {"heads", c.n_heads},  {"kv_heads", c.n_kv_heads},      {"vocab", c.vocab_size},
                           {"distinct_quantized_layers", 1}};
-      result["synthetic"] = {{"config", config}, {"rows", Suite("synthetic", fp32, 1, prompt, gen, bw.read_gbps)}};
+      const int long_context = std::min(2000, c.max_seq_len - gen - 1);
+      result["synthetic"] = {{"config", config},
+                             {"rows", Suite("synthetic", fp32, 1, prompt, gen, bw.read_gbps, long_context)}};
     }
     const std::string books_dir = SharedDir() + "/models/books-llama-5m";
     if (books && std::filesystem::exists(books_dir)) {

@@ -9,6 +9,7 @@
 #include "core/error.h"
 #include "core/parallel.h"
 #include "kernels/dense_matmul.h"
+#include "kernels/softmax.h"
 
 namespace quip {
 namespace {
@@ -102,31 +103,30 @@ void RunBlock(const Model& model, int layer, float* x, int ntok, int pos0, KvCac
     std::memcpy(cache.value(layer, pos), &s.v[size_t(t) * kvd], kvd * sizeof(float));
   }
 
-  // Causal attention per head as two BLAS products: S = Q K^T / sqrt(d) over all
-  // cached positions, row-wise softmax with future positions masked, out = S V.
-  // Query and key/value heads are read in place with row strides (no copies); a
-  // group of n_heads / n_kv_heads query heads shares one key/value head (GQA).
-  // Heads run in parallel on the pool, each with its own scores buffer.
+  // Causal attention as two BLAS products: S = Q K^T / sqrt(d) over all cached
+  // positions, row-wise softmax with future positions masked, out = S V. Query and
+  // key/value heads are read in place with row strides (no copies); a group of
+  // n_heads / n_kv_heads query heads shares one key/value head (GQA).
+  // Many tokens (prompt): one task per query head, M = ntok rows. One token (decoding):
+  // one task per key/value head, its `group` query heads as the M rows, so each cached
+  // K and V row is read once per group instead of once per head.
   const int group = c.n_heads / c.n_kv_heads;
   const int n_pos = pos0 + ntok;
-  kernels::ParallelTasks(c.n_heads, [&](int h) {
+  const float inv_sqrt_d = 1.0f / std::sqrt(float(hd));
+  const bool decode = ntok == 1;
+  kernels::ParallelTasks(decode ? c.n_kv_heads : c.n_heads, [&](int task) {
     thread_local std::vector<float> scores;
-    scores.resize(size_t(ntok) * n_pos);
-    const int kv_off = (h / group) * hd;
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, ntok, n_pos, hd, 1.0f / std::sqrt(float(hd)), &s.q[h * hd],
-                qd, cache.key(layer, 0) + kv_off, kvd, 0.0f, scores.data(), n_pos);
-    for (int t = 0; t < ntok; ++t) {
-      float* row = &scores[size_t(t) * n_pos];
-      const int visible = pos0 + t + 1;
-      const float max_score = *std::max_element(row, row + visible);
-      float sum = 0.0f;
-      for (int p = 0; p < visible; ++p) sum += (row[p] = std::exp(row[p] - max_score));
-      const float inv_sum = 1.0f / sum;
-      for (int p = 0; p < visible; ++p) row[p] *= inv_sum;
-      std::fill(row + visible, row + n_pos, 0.0f);
-    }
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, ntok, hd, n_pos, 1.0f, scores.data(), n_pos,
-                cache.value(layer, 0) + kv_off, kvd, 0.0f, &s.attn[h * hd], qd);
+    const int rows = decode ? group : ntok;            // rows of S
+    const int head = decode ? task * group : task;     // first query head
+    const int kv_off = (head / group) * hd;
+    const int q_stride = decode ? hd : qd;             // between rows of S's queries
+    scores.resize(size_t(rows) * n_pos);
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, rows, n_pos, hd, inv_sqrt_d, &s.q[size_t(head) * hd],
+                q_stride, cache.key(layer, 0) + kv_off, kvd, 0.0f, scores.data(), n_pos);
+    for (int r = 0; r < rows; ++r)
+      kernels::CausalSoftmax(&scores[size_t(r) * n_pos], decode ? n_pos : pos0 + r + 1, n_pos);
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, rows, hd, n_pos, 1.0f, scores.data(), n_pos,
+                cache.value(layer, 0) + kv_off, kvd, 0.0f, &s.attn[size_t(head) * hd], q_stride);
   });
   if (observer) observer->Observe(layer, LinearInput::kO, s.attn.data(), ntok, qd);
   w.o->Forward(s.attn.data(), ntok, s.hidden.data());
