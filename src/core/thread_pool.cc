@@ -25,8 +25,7 @@ namespace {
 // How long an idle worker spins before sleeping: longer than the gap between two
 // matvecs of one decoded token (the rotation of a 5632-wide activation, attention).
 // Nothing else in the process needs the core meanwhile: BLAS is single-threaded
-// (kernels/dense_matmul.h). Measured on 2 cores, synthetic 4-bit decode: 50 us → 65
-// tok/s, 300 us → 80 tok/s (a sleeping worker's wake-up costs more than a matvec).
+// (kernels/dense_matmul.h), and a sleeping worker's wake-up costs more than a matvec.
 constexpr auto kSpin = std::chrono::microseconds(300);
 }  // namespace
 
