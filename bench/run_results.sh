@@ -30,5 +30,6 @@ $quip ablate --model "$books" --calib "$train" --eval "$valid,$wiki" --bits 2,3,
   --out "$out/quipsharp-books-full" >/dev/null
 ./build/bench/codebook_mse > "$out/codebook_mse.json"
 bash bench/run_forward_bench.sh >/dev/null
+bash bench/run_kernel_bench.sh --threads 2 --prompt 128 --gen 32 >/dev/null
 /usr/bin/python3 tools/results_page.py "$out" > docs/results.md
 echo "wrote docs/results.md"

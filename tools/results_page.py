@@ -83,6 +83,13 @@ def main(results_dir):
             read(p("ablate-stories260K", "ablate.md")), ""]
 
     out += ["## fp32 forward speed", "", read(p("forward_bench.md")), ""]
+
+    if os.path.exists(p("kernel_bench.md")):  # bench/run_kernel_bench.sh (issue 5)
+        kb = load(p("kernel_bench.json"))
+        out += ["## Quantized decode and prompt speed", "",
+                f"bench/run_kernel_bench.sh, {kb['protocol']['prompt_tokens']} prompt and "
+                f"{kb['protocol']['gen_tokens']} decoded tokens, median of {kb['protocol'].get('repeats', 1)} "
+                "runs; analysis in docs/kernels.md.", "", read(p("kernel_bench.md")), ""]
     print("\n".join(out))
 
 

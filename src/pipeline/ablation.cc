@@ -66,7 +66,7 @@ nlohmann::json RunAblation(const AblationOptions& o, const std::function<void(co
       config.bits = bits;
       config.seed = o.seed;
       Model model = LoadModel(o.model);  // fresh fp32 weights (memory-mapped, cheap)
-      const nlohmann::json report = QuantizeModel(model, windows, {config, row.method});
+      const nlohmann::json report = QuantizeModel(model, windows, {config, row.method, {}});
       nlohmann::json run{{"name", row.name},
                          {"group", row.group},
                          {"method", row.method},

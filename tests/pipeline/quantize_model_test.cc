@@ -39,7 +39,7 @@ std::string TinyFolder(const std::string& name, const testing::TinyWeights& weig
 }
 
 nlohmann::json Quantize(Model& model, const std::string& method, int bits) {
-  QuantizeModelOptions options{ConfigForMethod(method, bits), method};
+  QuantizeModelOptions options{ConfigForMethod(method, bits), method, {}};
   options.config.seed = 1;
   return QuantizeModel(model, RandomWindows(model.config.vocab_size, 8, 32, 99), options);
 }
@@ -80,7 +80,7 @@ TEST(QuantizeModel, ReplacesEveryLinearAndReportsStorageAndStats) {
       SCOPED_TRACE(method + " " + std::to_string(bits));
       Model model = LoadModel(dir);
       std::vector<std::pair<int, int>> progress;
-      QuantizeModelOptions options{ConfigForMethod(method, bits), method};
+      QuantizeModelOptions options{ConfigForMethod(method, bits), method, {}};
       const nlohmann::json report = QuantizeModel(model, RandomWindows(c.vocab_size, 4, 24, 5), options,
                                                   [&](int done, int total) { progress.push_back({done, total}); });
       const bool incoherent = method == "quip";
