@@ -1,6 +1,7 @@
 #include "kernels/rotation.h"
 
 #include <algorithm>
+#include <cmath>
 
 #include "core/thread_pool.h"
 #include "kernels/small_matmul_simd.h"
@@ -89,6 +90,68 @@ void FastKronecker::Run(float* x, int ntok, bool transposed) const {
   } else {
     ThreadPool::Global().Run(tasks, body);
   }
+}
+
+FastHadamard::FastHadamard(const HadamardTransform& t) : n_(t.n()), k_(t.base_order()), m_(t.pow2()) {
+  signs_.assign(t.signs().begin(), t.signs().end());
+  if (k_ > 1) {
+    const Eigen::MatrixXi h = HadamardMatrix(k_);
+    hk_.resize(size_t(k_) * k_);
+    hkt_.resize(hk_.size());
+    for (int i = 0; i < k_; ++i)
+      for (int j = 0; j < k_; ++j) hk_[size_t(i) * k_ + j] = float(h(i, j)), hkt_[size_t(j) * k_ + i] = float(h(i, j));
+  }
+}
+
+void FastHadamard::Apply(float* x, int ntok) const { Run(x, ntok, false); }
+void FastHadamard::ApplyTransposed(float* x, int ntok) const { Run(x, ntok, true); }
+
+void FastHadamard::Run(float* x, int ntok, bool transposed) const {
+  const float inv = 1.0f / std::sqrt(float(n_));
+  // ~n(log2 m + K) operations per token: batch tokens until a task is worth handing out.
+  const int64_t per_token = int64_t(n_) * (int64_t(std::log2(std::max(2, m_))) + k_);
+  const int tokens_per_task = int(std::max<int64_t>(1, kTaskMultiplyAdds / per_token));
+  const int tasks = (ntok + tokens_per_task - 1) / tokens_per_task;
+  auto body = [&](int64_t task) {
+    thread_local std::vector<float> tmp;
+    tmp.resize(n_);
+    const int t1 = std::min(ntok, int(task + 1) * tokens_per_task);
+    for (int t = int(task) * tokens_per_task; t < t1; ++t) {
+      float* row = x + int64_t(t) * n_;
+      if (!transposed)
+        for (int i = 0; i < n_; ++i) row[i] *= signs_[i];
+      for (int a = 0; a < k_; ++a) FastWalshHadamard(row + int64_t(a) * m_, m_);
+      if (k_ > 1) {
+        simd::SmallMatMul(transposed ? hkt_.data() : hk_.data(), k_, k_, row, m_, tmp.data());
+        std::copy(tmp.begin(), tmp.end(), row);
+      }
+      if (!transposed) {
+        for (int i = 0; i < n_; ++i) row[i] *= inv;
+      } else {
+        for (int i = 0; i < n_; ++i) row[i] *= signs_[i] * inv;
+      }
+    }
+  };
+  if (tasks == 1) {
+    body(0);
+  } else {
+    ThreadPool::Global().Run(tasks, body);
+  }
+}
+
+namespace {
+std::variant<FastKronecker, FastHadamard> MakeFast(const Rotation& r) {
+  if (r.kronecker() != nullptr) return FastKronecker(*r.kronecker());
+  return FastHadamard(*r.hadamard());
+}
+}  // namespace
+
+FastRotation::FastRotation(const Rotation& r) : impl_(MakeFast(r)) {}
+void FastRotation::Apply(float* x, int ntok) const {
+  std::visit([&](const auto& t) { t.Apply(x, ntok); }, impl_);
+}
+void FastRotation::ApplyTransposed(float* x, int ntok) const {
+  std::visit([&](const auto& t) { t.ApplyTransposed(x, ntok); }, impl_);
 }
 
 }  // namespace quip::kernels

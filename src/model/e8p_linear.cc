@@ -86,6 +86,8 @@ void E8PLinear::Init() {
   if (incoherent_) {
     u_.emplace(rotation_, out_features(), seed_u_);
     v_.emplace(rotation_, in_features(), seed_v_);
+    fast_u_.emplace(*u_);
+    fast_v_.emplace(*v_);
   }
 }
 
@@ -95,7 +97,7 @@ int64_t E8PLinear::WeightBytes() const {
 
 std::string E8PLinear::Format() const { return "e8p-" + std::to_string(bits_) + "bit"; }
 
-const float* E8PLinear::RotateInput(const float* x, int ntok) const {
+const float* E8PLinear::RotateInput(const float* x, int ntok, bool fast) const {
   const int n = in_features(), stride = padded_cols_;
   std::vector<float>& xr = LocalRotated();
   xr.assign(size_t(ntok) * stride, 0.0f);  // padding columns stay zero
@@ -104,7 +106,14 @@ const float* E8PLinear::RotateInput(const float* x, int ntok) const {
     std::memcpy(row, x + size_t(t) * n, sizeof(float) * n);
     if (!inv_rescale_.empty())
       for (int c = 0; c < n; ++c) row[c] *= inv_rescale_[c];
-    if (incoherent_) v_->Apply(row, 1);
+  }
+  if (!incoherent_) return xr.data();
+  if (!fast) {
+    for (int t = 0; t < ntok; ++t) v_->Apply(xr.data() + size_t(t) * stride, 1);
+  } else if (stride == n) {
+    fast_v_->Apply(xr.data(), ntok);  // all tokens at once, spread over the pool
+  } else {
+    for (int t = 0; t < ntok; ++t) fast_v_->Apply(xr.data() + size_t(t) * stride, 1);
   }
   return xr.data();
 }
@@ -122,7 +131,7 @@ kernels::E8PMatrixView E8PLinear::View() const {
 
 void E8PLinear::Forward(const float* x, int ntok, float* y) const {
   const int rows = out_features(), cols = padded_cols_;
-  const float* xr = RotateInput(x, ntok);
+  const float* xr = RotateInput(x, ntok, /*fast=*/true);
   const kernels::E8PMatrixView w = View();
   if (ntok == 1) {
     kernels::E8PMatvec(w, xr, y);  // decoding: codes decoded in registers, int8 activations
@@ -133,12 +142,12 @@ void E8PLinear::Forward(const float* x, int ntok, float* y) const {
       for (int r = 0; r < nr; ++r) kernels::E8PDecodeRow(w, r0 + r, tile + size_t(r) * cols);
     });
   }
-  if (incoherent_) u_->ApplyTransposed(y, ntok);
+  if (incoherent_) fast_u_->ApplyTransposed(y, ntok);
 }
 
 void E8PLinear::ForwardReference(const float* x, int ntok, float* y) const {
   const int rows = out_features(), cols = padded_cols_, ng = cols / kE8PGroup;
-  const float* xr = RotateInput(x, ntok);
+  const float* xr = RotateInput(x, ntok, /*fast=*/false);
   std::vector<double> w(cols), p(8);
   for (int r = 0; r < rows; ++r) {
     const uint8_t* row = packed_ + r * row_bytes_;

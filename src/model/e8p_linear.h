@@ -20,6 +20,7 @@
 #include "model/linear.h"
 #include "quant/quantized_matrix.h"
 #include "kernels/e8p_matvec.h"
+#include "kernels/rotation.h"
 #include "quant/rotation.h"
 
 namespace quip {
@@ -55,7 +56,7 @@ class E8PLinear final : public Linear {
  private:
   void Init();
   // x' = V (x / rescale) for ntok rows, into a per-thread buffer.
-  const float* RotateInput(const float* x, int ntok) const;
+  const float* RotateInput(const float* x, int ntok, bool fast) const;
   kernels::E8PMatrixView View() const;
 
   int bits_;
@@ -67,7 +68,8 @@ class E8PLinear final : public Linear {
   bool incoherent_;
   RotationKind rotation_;
   uint64_t seed_u_, seed_v_;
-  std::optional<Rotation> u_, v_;
+  std::optional<Rotation> u_, v_;                         // reference path
+  std::optional<kernels::FastRotation> fast_u_, fast_v_;  // fast path
 };
 
 }  // namespace quip

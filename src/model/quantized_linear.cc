@@ -100,10 +100,8 @@ void QuantizedLinear::Init() {
   if (incoherent_) {
     u_.emplace(rotation_, out_features(), seed_u_);
     v_.emplace(rotation_, in_features(), seed_v_);
-    if (rotation_ == RotationKind::kKron) {
-      fast_u_.emplace(*u_->kronecker());
-      fast_v_.emplace(*v_->kronecker());
-    }
+    fast_u_.emplace(*u_);
+    fast_v_.emplace(*v_);
   }
 }
 
@@ -131,11 +129,7 @@ void QuantizedLinear::ForwardFast(const float* x, int ntok, float* y) const {
   } else {
     std::memcpy(xt.data(), x, xt.size() * sizeof(float));
   }
-  if (fast_v_) {
-    fast_v_->Apply(xt.data(), ntok);
-  } else if (v_) {
-    v_->Apply(xt.data(), ntok);  // Hadamard: already O(n log n) per token
-  }
+  if (fast_v_) fast_v_->Apply(xt.data(), ntok);
   const int64_t t1 = profile ? NowNs() : 0;
 
   // z = G x'
@@ -148,11 +142,7 @@ void QuantizedLinear::ForwardFast(const float* x, int ntok, float* y) const {
   const int64_t t2 = profile ? NowNs() : 0;
 
   // y = U^T z
-  if (fast_u_) {
-    fast_u_->ApplyTransposed(y, ntok);
-  } else if (u_) {
-    u_->ApplyTransposed(y, ntok);
-  }
+  if (fast_u_) fast_u_->ApplyTransposed(y, ntok);
   if (profile) {
     const int64_t t3 = NowNs();
     g_profile_calls.fetch_add(1, std::memory_order_relaxed);

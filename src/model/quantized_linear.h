@@ -85,8 +85,8 @@ class QuantizedLinear final : public Linear {
   bool incoherent_;
   RotationKind rotation_;
   uint64_t seed_u_, seed_v_;
-  std::optional<Rotation> u_, v_;  // reference path; also the fast path's Hadamard transforms
-  std::optional<kernels::FastKronecker> fast_u_, fast_v_;  // fast path of the Kronecker transforms
+  std::optional<Rotation> u_, v_;                         // reference path
+  std::optional<kernels::FastRotation> fast_u_, fast_v_;  // fast path
 };
 
 }  // namespace quip

@@ -33,6 +33,8 @@ class Rotation {
   int n() const;
   // The Kronecker transform itself (null for rht), for kernels that specialise on it.
   const KroneckerTransform* kronecker() const { return std::get_if<KroneckerTransform>(&impl_); }
+  // The Hadamard transform itself (null for kron).
+  const HadamardTransform* hadamard() const { return std::get_if<HadamardTransform>(&impl_); }
 
   // x is [ntok, n] row-major; each row x_t ← Q x_t (Apply) or Qᵀ x_t (ApplyTransposed).
   void Apply(float* x, int64_t ntok) const;
