@@ -119,9 +119,9 @@ nlohmann::json QuantizeModel(Model& model, const std::vector<std::vector<int>>& 
                           // inference can rotate that input once for all of them
       std::unique_ptr<Linear>* slot;
       const Eigen::MatrixXd* hessian;
-      QuantStats stats;
+      QuantStats stats{};
       double seconds = 0;
-      std::unique_ptr<Linear> result;
+      std::unique_ptr<Linear> result{};
     };
     const Eigen::MatrixXd h_qkv = hessians.qkv.Mean(), h_o = hessians.o.Mean(), h_gate_up = hessians.gate_up.Mean(),
                           h_down = hessians.down.Mean();
