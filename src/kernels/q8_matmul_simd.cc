@@ -24,6 +24,7 @@
 #define HWY_TARGET_INCLUDE "kernels/q8_matmul_simd.cc"
 #include "hwy/foreach_target.h"  // IWYU pragma: keep
 #include "hwy/highway.h"
+#include "kernels/unroll.h"
 #include "kernels/int8_dot-inl.h"
 #include "kernels/q8_matmul_simd.h"
 
@@ -50,15 +51,6 @@ HWY_INLINE hn::Vec<DU8> ExtractCode(hn::Vec<DU8> v) {
     // A 16-bit shift moves bits across the byte boundary; the AND removes them.
     return hn::And(hn::BitCast(d8, hn::ShiftRight<kBits * j>(hn::BitCast(DU16(), v))), mask);
   }
-}
-
-template <class F, int... J>
-HWY_INLINE void ForEachCodeImpl(F&& f, std::integer_sequence<int, J...>) {
-  (f(std::integral_constant<int, J>()), ...);
-}
-template <int kCount, class F>
-HWY_INLINE void ForEachCode(F&& f) {
-  ForEachCodeImpl(f, std::make_integer_sequence<int, kCount>());
 }
 
 HWY_INLINE int TailCode(const uint8_t* row, int64_t c, int bits) {
@@ -113,7 +105,7 @@ void MatmulRowsQ8T(const PackedMatrixView& w, const int8_t* xq, const float* gro
       for (const int64_t blk_end = std::min(nblk, (g + 1) * blocks_per_group); blk < blk_end; ++blk) {
         const auto v = hn::LoadU(d8, row + blk * V);
         auto pairs = hn::Zero(d16);
-        ForEachCode<kK>([&](auto jc) {
+        Unroll<kK>([&](auto jc) {
           constexpr int j = decltype(jc)::value;
           pairs = hn::Add(pairs, MulPairs<DU8>(ExtractCode<kBits, j>(v), hn::LoadU(di8, xq + blk * B + j * V)));
         });

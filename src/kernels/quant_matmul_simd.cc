@@ -21,6 +21,7 @@
 #define HWY_TARGET_INCLUDE "kernels/quant_matmul_simd.cc"
 #include "hwy/foreach_target.h"  // IWYU pragma: keep
 #include "hwy/highway.h"
+#include "kernels/unroll.h"
 #include "kernels/quant_matmul_simd.h"
 
 HWY_BEFORE_NAMESPACE();
@@ -47,15 +48,6 @@ constexpr bool kShiftCode = kBits != 3 && j == kCodesPerLane<kBits> - 1;
 template <int kBits, int j>
 constexpr float CodeFactor() {  // what the extracted lane value is times the code
   return kShiftCode<kBits, j> ? 1.0f : 1.0f / float(1u << (kBits * j));
-}
-
-template <class F, int... J>
-HWY_INLINE void ForEachCodeImpl(F&& f, std::integer_sequence<int, J...>) {
-  (f(std::integral_constant<int, J>()), ...);
-}
-template <int kCount, class F>
-HWY_INLINE void ForEachCode(F&& f) {
-  ForEachCodeImpl(f, std::make_integer_sequence<int, kCount>());
 }
 
 // Block loader: the packed bits of lane i's codes in 32-bit lane i.
@@ -128,7 +120,7 @@ void PrepareT(const float* x, int ntok, int cols, bool prescale, float* xp, floa
   const size_t N = hn::Lanes(DF());
   constexpr int kK = kCodesPerLane<kBits>;
   float factor[kK];
-  ForEachCode<kK>([&](auto j) { factor[j] = prescale ? CodeFactor<kBits, j>() : 1.0f; });
+  Unroll<kK>([&](auto j) { factor[j] = prescale ? CodeFactor<kBits, j>() : 1.0f; });
   const size_t B = kK * N;
   const int64_t full = int64_t(cols / B) * B;
   for (int t = 0; t < ntok; ++t) {
@@ -168,7 +160,7 @@ void RowsT(const PackedMatrixView& w, const float* xp, const float* xsum, int r0
     for (int64_t blk = 0; blk < nblk; ++blk) {
       const VU v = loader.Load(row + blk * block_bytes);
       const float* xb = xp + blk * B;
-      ForEachCode<kK>([&](auto jc) {
+      Unroll<kK>([&](auto jc) {
         constexpr int j = decltype(jc)::value;
         const VF code = ExtractCode<kBits, j>(v);
         for (int t = 0; t < kTokens; ++t)
@@ -221,7 +213,7 @@ void DequantizeT(const PackedMatrixView& w, int r0, int nr, float* out) {
     const VF scale = hn::Set(df, w.row_scale[r]), zero = hn::Set(df, w.row_zero[r]);
     for (int64_t blk = 0; blk < nblk; ++blk) {
       const VU v = loader.Load(row + blk * block_bytes);
-      ForEachCode<kK>([&](auto jc) {
+      Unroll<kK>([&](auto jc) {
         constexpr int j = decltype(jc)::value;
         const VF code = hn::Mul(ExtractCode<kBits, j>(v), hn::Set(df, CodeFactor<kBits, j>()));
         hn::StoreU(hn::Mul(hn::Sub(code, zero), scale), df, dst + blk * B + j * N);
