@@ -62,19 +62,6 @@ struct Scratch {
   std::vector<int16_t> group_sum;
 };
 
-// 4·point of group g of one stage (u16 E8P index or one-bit byte index).
-void DecodeGroup(const simd::E8PTables& t, const uint8_t* codes, int g, bool one_bit, int8_t* p) {
-  if (one_bit) {
-    std::memcpy(p, &t.one_bit[codes[g]], 8);
-    return;
-  }
-  int8_t pattern[8], sign[8];
-  std::memcpy(pattern, &t.pattern[codes[2 * g + 1]], 8);
-  std::memcpy(sign, &t.signs[codes[2 * g] >> 1], 8);
-  const int shift = (codes[2 * g] & 1) ? 1 : -1;
-  for (int i = 0; i < 8; ++i) p[i] = int8_t(sign[i] * pattern[i] + shift);
-}
-
 }  // namespace
 
 void E8PDecodeRow(const E8PMatrixView& w, int r, float* out) {
@@ -83,11 +70,11 @@ void E8PDecodeRow(const E8PMatrixView& w, int r, float* out) {
   const float s1 = 0.25f * w.stage_scale[0], s2 = 0.25f * w.stage_scale[1];
   int8_t p[8], q[8];
   for (int g = 0; g < w.groups; ++g) {
-    DecodeGroup(t, row, g, false, p);
+    simd::DecodeGroup(t, row, g, false, p);
     if (w.bits == 2) {
       for (int i = 0; i < 8; ++i) out[8 * g + i] = s1 * float(p[i]);
     } else {
-      DecodeGroup(t, row + 2 * w.groups, g, w.bits == 3, q);
+      simd::DecodeGroup(t, row + 2 * w.groups, g, w.bits == 3, q);
       for (int i = 0; i < 8; ++i) out[8 * g + i] = s1 * float(p[i]) + s2 * float(q[i]);
     }
   }

@@ -39,20 +39,11 @@ constexpr int kVectorsPerWiden = 8;
 
 enum class Stage { kE8P, kOneBit };
 
-
 // Group g's Σ_i P_i·xq_i (P = 4·point) in scalar code: tails shorter than a vector.
 template <Stage kStage>
 HWY_INLINE int GroupDotScalar(const uint8_t* codes, int g, const E8PTables& t, const E8PActivations& a) {
   int8_t p[8];
-  if constexpr (kStage == Stage::kE8P) {
-    int8_t pattern[8], sign[8];
-    std::memcpy(pattern, &t.pattern[codes[2 * g + 1]], 8);
-    std::memcpy(sign, &t.signs[codes[2 * g] >> 1], 8);
-    const int shift = (codes[2 * g] & 1) ? 1 : -1;
-    for (int i = 0; i < 8; ++i) p[i] = int8_t(sign[i] * pattern[i] + shift);
-  } else {
-    std::memcpy(p, &t.one_bit[codes[g]], 8);
-  }
+  DecodeGroup(t, codes, g, kStage == Stage::kOneBit, p);
   int sum = 0;
   for (int i = 0; i < 8; ++i) sum += p[i] * a.xq[8 * g + i];
   return sum;

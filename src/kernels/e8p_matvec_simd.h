@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <cstring>
 
 #include "kernels/e8p_matvec.h"
 
@@ -18,6 +19,20 @@ struct E8PTables {
   alignas(64) uint64_t signs[128];    // index bits 7..1 → ±1 per coordinate
   alignas(64) uint64_t one_bit[256];  // the one-bit E8 codebook, 4·point as 8 signed bytes
 };
+
+// 4·point of group g of one stage (u16 E8P indices, or one-bit byte indices), scalar:
+// the SIMD kernel's tail groups and the fp32 tile decoder.
+inline void DecodeGroup(const E8PTables& t, const uint8_t* codes, int g, bool one_bit, int8_t* p) {
+  if (one_bit) {
+    std::memcpy(p, &t.one_bit[codes[g]], 8);
+    return;
+  }
+  int8_t pattern[8], sign[8];
+  std::memcpy(pattern, &t.pattern[codes[2 * g + 1]], 8);
+  std::memcpy(sign, &t.signs[codes[2 * g] >> 1], 8);
+  const int shift = (codes[2 * g] & 1) ? 1 : -1;
+  for (int i = 0; i < 8; ++i) p[i] = int8_t(sign[i] * pattern[i] + shift);
+}
 
 // One token's activations as the kernel reads them.
 struct E8PActivations {

@@ -22,29 +22,29 @@ namespace {
 // Fast (float) and reference (double) transforms agree on random tokens, both ways.
 template <class Fast, class Reference>
 void ExpectSameTransform(const Fast& fast, const Reference& t, int n) {
-      for (int ntok : {1, 3, 40}) {
-        SCOPED_TRACE(::testing::Message() << "ntok " << ntok);
-        std::mt19937_64 rng(n * 7 + ntok);
-        std::normal_distribution<double> g;
-        std::vector<double> xd(size_t(ntok) * n);
-        for (auto& v : xd) v = g(rng);
-        std::vector<float> xf(xd.begin(), xd.end()), xt = xf;
-        std::vector<double> ref = xd, ref_t = xd;
-        t.Apply(ref.data(), ntok);
-        t.ApplyTransposed(ref_t.data(), ntok);
-        fast.Apply(xf.data(), ntok);
-        fast.ApplyTransposed(xt.data(), ntok);
-        for (int k = 0; k < ntok; ++k) {
-          double norm = 0;
-          for (int i = 0; i < n; ++i) norm += xd[size_t(k) * n + i] * xd[size_t(k) * n + i];
-          const double tol = 1e-5 * std::sqrt(norm);
-          for (int i = 0; i < n; ++i) {
-            const size_t j = size_t(k) * n + i;
-            ASSERT_NEAR(xf[j], ref[j], tol) << "Apply, token " << k << " index " << i;
-            ASSERT_NEAR(xt[j], ref_t[j], tol) << "ApplyTransposed, token " << k << " index " << i;
-          }
-        }
+  for (int ntok : {1, 3, 40}) {
+    SCOPED_TRACE(::testing::Message() << "ntok " << ntok);
+    std::mt19937_64 rng(n * 7 + ntok);
+    std::normal_distribution<double> g;
+    std::vector<double> xd(size_t(ntok) * n);
+    for (auto& v : xd) v = g(rng);
+    std::vector<float> xf(xd.begin(), xd.end()), xt = xf;
+    std::vector<double> ref = xd, ref_t = xd;
+    t.Apply(ref.data(), ntok);
+    t.ApplyTransposed(ref_t.data(), ntok);
+    fast.Apply(xf.data(), ntok);
+    fast.ApplyTransposed(xt.data(), ntok);
+    for (int k = 0; k < ntok; ++k) {
+      double norm = 0;
+      for (int i = 0; i < n; ++i) norm += xd[size_t(k) * n + i] * xd[size_t(k) * n + i];
+      const double tol = 1e-5 * std::sqrt(norm);
+      for (int i = 0; i < n; ++i) {
+        const size_t j = size_t(k) * n + i;
+        ASSERT_NEAR(xf[j], ref[j], tol) << "Apply, token " << k << " index " << i;
+        ASSERT_NEAR(xt[j], ref_t[j], tol) << "ApplyTransposed, token " << k << " index " << i;
       }
+    }
+  }
 }
 
 TEST(FastKronecker, MatchesTheDoubleTransformBothWays) {
