@@ -82,14 +82,23 @@ void Embed(const Model& model, std::span<const int> tokens, float* x) {
 
 void RunBlock(const Model& model, int layer, float* x, int ntok, int pos0, KvCache& cache, ForwardScratch& s,
               LinearInputObserver* observer) {
-  const LlamaConfig& c = model.config;
-  const LayerWeights& w = model.layers[layer];
+  RunBlock(model.config, model.layers[layer], layer, x, ntok, pos0, cache, s, observer);
+}
+
+void RunBlock(const LlamaConfig& c, const LayerWeights& w, int layer, float* x, int ntok, int pos0, KvCache& cache,
+              ForwardScratch& s, LinearInputObserver* observer) {
   QUIP_ASSERT(ntok <= s.max_tokens && pos0 + ntok <= cache.capacity());
   const int dim = c.dim, qd = c.q_dim(), kvd = c.kv_dim(), hd = c.head_dim, half = hd / 2;
+  // Shows a linear's input to the observer; true when the observer needs no more of the block.
+  auto observe = [&](LinearInput which, const float* input, int width) {
+    if (!observer) return false;
+    observer->Observe(layer, which, input, ntok, width);
+    return observer->StopAfter(which);
+  };
 
   // Attention: x += Wo * attention(RoPE(Wq n), RoPE(Wk n), Wv n) with n = RMSNorm(x).
   RmsNormRows(x, w.attn_norm, ntok, dim, c.norm_eps, s.normed.data());
-  if (observer) observer->Observe(layer, LinearInput::kQkv, s.normed.data(), ntok, dim);
+  if (observe(LinearInput::kQkv, s.normed.data(), dim)) return;
   w.q->Forward(s.normed.data(), ntok, s.q.data());
   w.k->Forward(s.normed.data(), ntok, s.k.data());
   w.v->Forward(s.normed.data(), ntok, s.v.data());
@@ -128,18 +137,18 @@ void RunBlock(const Model& model, int layer, float* x, int ntok, int pos0, KvCac
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, rows, hd, n_pos, 1.0f, scores.data(), n_pos,
                 cache.value(layer, 0) + kv_off, kvd, 0.0f, &s.attn[size_t(head) * hd], q_stride);
   });
-  if (observer) observer->Observe(layer, LinearInput::kO, s.attn.data(), ntok, qd);
+  if (observe(LinearInput::kO, s.attn.data(), qd)) return;
   w.o->Forward(s.attn.data(), ntok, s.hidden.data());
   for (size_t i = 0; i < size_t(ntok) * dim; ++i) x[i] += s.hidden[i];
 
   // SwiGLU MLP: x += Wdown (silu(Wgate n) * Wup n) with n = RMSNorm(x).
   RmsNormRows(x, w.ffn_norm, ntok, dim, c.norm_eps, s.normed.data());
-  if (observer) observer->Observe(layer, LinearInput::kGateUp, s.normed.data(), ntok, dim);
+  if (observe(LinearInput::kGateUp, s.normed.data(), dim)) return;
   w.gate->Forward(s.normed.data(), ntok, s.gate.data());
   w.up->Forward(s.normed.data(), ntok, s.up.data());
   const size_t n_hidden = size_t(ntok) * c.hidden_dim;
   for (size_t i = 0; i < n_hidden; ++i) s.gate[i] = Silu(s.gate[i]) * s.up[i];
-  if (observer) observer->Observe(layer, LinearInput::kDown, s.gate.data(), ntok, c.hidden_dim);
+  if (observe(LinearInput::kDown, s.gate.data(), c.hidden_dim)) return;
   w.down->Forward(s.gate.data(), ntok, s.hidden.data());
   for (size_t i = 0; i < size_t(ntok) * dim; ++i) x[i] += s.hidden[i];
 }

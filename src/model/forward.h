@@ -35,6 +35,9 @@ class LinearInputObserver {
  public:
   virtual ~LinearInputObserver() = default;
   virtual void Observe(int layer, LinearInput which, const float* x, int ntok, int width) = 0;
+  // True when nothing after `which` is needed: RunBlock then returns at once and
+  // leaves x partly updated (calibration runs on a scratch copy).
+  virtual bool StopAfter(LinearInput /*which*/) const { return false; }
 };
 
 // Reusable buffers for a batch of up to `max_tokens` tokens.
@@ -49,6 +52,10 @@ struct ForwardScratch {
 // tokens sit at positions [pos0, pos0 + ntok) and see cache positions [0, pos + 1).
 void RunBlock(const Model& model, int layer, float* x, int ntok, int pos0, KvCache& cache, ForwardScratch& scratch,
               LinearInputObserver* observer = nullptr);
+// The same with the block's weights given: calibration runs the original block next
+// to the one being quantized. `layer` selects the KV cache slot and is passed to the observer.
+void RunBlock(const LlamaConfig& c, const LayerWeights& w, int layer, float* x, int ntok, int pos0, KvCache& cache,
+              ForwardScratch& scratch, LinearInputObserver* observer = nullptr);
 
 // x [ntok, dim] = embedding rows of tokens (ids checked against the vocabulary).
 void Embed(const Model& model, std::span<const int> tokens, float* x);
