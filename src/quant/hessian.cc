@@ -33,10 +33,57 @@ void HessianAccumulator::Add(const float* x, int ntok) {
   count_ += ntok;
 }
 
+void HessianAccumulator::Merge(const HessianAccumulator& other) {
+  QUIP_ASSERT(other.n_ == n_);
+  sum_ += other.sum_;
+  count_ += other.count_;
+}
+
 Eigen::MatrixXd HessianAccumulator::Mean() const {
   QUIP_CHECK_INPUT(count_ > 0, "HessianAccumulator", "no inputs were added");
   Eigen::MatrixXd h = sum_.selfadjointView<Eigen::Lower>();
   return h / double(count_);
+}
+
+CrossMomentAccumulator::CrossMomentAccumulator(int n) : n_(n) {
+  QUIP_CHECK_INPUT(n > 0, "CrossMomentAccumulator", "dimension must be positive, got {}", n);
+  sum_ = Eigen::MatrixXd::Zero(n, n);
+}
+
+void CrossMomentAccumulator::Add(const float* x, const float* x_hat, int ntok) {
+  QUIP_CHECK_INPUT(ntok >= 0, "CrossMomentAccumulator", "negative token count {}", ntok);
+  using RowMatF = Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
+  for (int t0 = 0; t0 < ntok; t0 += kChunk) {
+    const int k = std::min(kChunk, ntok - t0);
+    const Eigen::MatrixXd a = Eigen::Map<const RowMatF>(x + int64_t(t0) * n_, k, n_).cast<double>();
+    const Eigen::MatrixXd b = Eigen::Map<const RowMatF>(x_hat + int64_t(t0) * n_, k, n_).cast<double>();
+    QUIP_CHECK_INPUT(a.allFinite() && b.allFinite(), "Hessian inputs",
+                     "activations contain NaN or Inf (tokens {}..{})", count_ + t0, count_ + t0 + k - 1);
+    sum_.noalias() += a.transpose() * b;
+  }
+  count_ += ntok;
+}
+
+void CrossMomentAccumulator::Merge(const CrossMomentAccumulator& other) {
+  QUIP_ASSERT(other.n_ == n_);
+  sum_ += other.sum_;
+  count_ += other.count_;
+}
+
+Eigen::MatrixXd CrossMomentAccumulator::Mean() const {
+  QUIP_CHECK_INPUT(count_ > 0, "CrossMomentAccumulator", "no inputs were added");
+  return sum_ / double(count_);
+}
+
+Eigen::MatrixXd AsymmetricTarget(const Eigen::MatrixXd& W, const Eigen::MatrixXd& C, const Eigen::MatrixXd& H,
+                                 double damping) {
+  QUIP_CHECK_INPUT(C.rows() == W.cols() && C.cols() == W.cols() && H.rows() == W.cols() && H.cols() == W.cols(),
+                   "AsymmetricTarget", "weight {}x{} needs {}x{} moments, got C {}x{} and H {}x{}", W.rows(),
+                   W.cols(), W.cols(), W.cols(), C.rows(), C.cols(), H.rows(), H.cols());
+  Eigen::MatrixXd hd = H;
+  hd.diagonal().array() += std::max(damping * H.diagonal().mean(), 1e-12);
+  // W' = W C H⁻¹  ⇔  H W'ᵀ = Cᵀ Wᵀ (H symmetric).
+  return hd.ldlt().solve(C.transpose() * W.transpose()).transpose();
 }
 
 }  // namespace quip

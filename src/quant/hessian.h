@@ -14,6 +14,8 @@ class HessianAccumulator {
 
   // x is [ntok, n] row-major (the layer's inputs for ntok tokens).
   void Add(const float* x, int ntok);
+  // Adds another accumulator's tokens (same n), e.g. one filled by another thread.
+  void Merge(const HessianAccumulator& other);
   // Sum / count; throws quip::Error if nothing was added.
   Eigen::MatrixXd Mean() const;
   int64_t count() const { return count_; }
@@ -24,5 +26,31 @@ class HessianAccumulator {
   int64_t count_ = 0;
   Eigen::MatrixXd sum_;  // lower triangle only, filled by rank-k updates
 };
+
+// Accumulates the cross moment C = E[x x̂ᵀ] between the inputs a layer has in the
+// original model (x) and in the partly quantized one (x̂), token by token. With H =
+// E[x̂ x̂ᵀ], W·C·H⁻¹ is the weight whose output on x̂ best matches W's output on x.
+class CrossMomentAccumulator {
+ public:
+  explicit CrossMomentAccumulator(int n);
+
+  // x and x_hat are [ntok, n] row-major, row t of both from the same token.
+  void Add(const float* x, const float* x_hat, int ntok);
+  void Merge(const CrossMomentAccumulator& other);
+  // Sum / count; throws quip::Error if nothing was added.
+  Eigen::MatrixXd Mean() const;
+
+ private:
+  int n_;
+  int64_t count_ = 0;
+  Eigen::MatrixXd sum_;
+};
+
+// The weight whose outputs on the quantized model's inputs x̂ best match W's outputs
+// on the original inputs x: argmin E‖W' x̂ − W x‖² = W·C·H⁻¹ with C = E[x x̂ᵀ] and
+// H = E[x̂ x̂ᵀ] damped by α·mean(diag H) as the quantizer damps it. Rounding W' against H
+// then minimizes E‖Ŵ x̂ − W x‖² (GPTAQ's asymmetric calibration, Li et al. 2025).
+Eigen::MatrixXd AsymmetricTarget(const Eigen::MatrixXd& W, const Eigen::MatrixXd& C, const Eigen::MatrixXd& H,
+                                 double damping);
 
 }  // namespace quip
