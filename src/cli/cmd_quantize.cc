@@ -24,7 +24,7 @@ namespace quip {
 namespace {
 
 struct Options {
-  std::string model, calib, out, method = "quip", eval, incoherence, rounding, codebook;
+  std::string model, calib, out, method = "quip", eval, incoherence, rounding, codebook, targets = "original";
   std::vector<std::string> bits_for;  // PATTERN=BITS
   int bits = 2, nsamples = 128, ctx = 256, threads = 0, eval_windows = 0, rg_passes = 4;
   uint64_t seed = 0;
@@ -108,7 +108,9 @@ void Run(const Options& o) {
   nlohmann::json report;
   {
     Progress progress("quantize layer");
-    report = QuantizeModel(model, windows, {config, o.method, ParseBitsOverrides(o.bits_for)},
+    const QuantizeModelOptions options{config, o.method, ParseBitsOverrides(o.bits_for),
+                                       ParseCalibrationTargets(o.targets)};
+    report = QuantizeModel(model, windows, options,
                            [&](int done, int total) { progress.Update(done, total); });
   }
   report["model"] = o.model;
@@ -165,6 +167,10 @@ void RegisterQuantizeCommand(CLI::App& app) {
   cmd->add_flag("--clip", o->clip, "Clip weights to the grid before rounding (Algorithm 1 step 6 as written)");
   cmd->add_flag("--range-tuning", o->range_tuning, "Search rho per matrix for the lowest proxy loss");
   cmd->add_option("--rg-passes", o->rg_passes, "Greedy passes of LDLQ-RG")->capture_default_str();
+  cmd->add_option("--targets", o->targets,
+                  "Calibration: original (fit each linear to the fp32 model's outputs, after the block's earlier "
+                  "linears are quantized), sequential (the latter only), block (the paper: one fp32 run per block)")
+      ->capture_default_str();
   cmd->add_option("--eval", o->eval, "Also report fp32 vs quantized perplexity on this text");
   cmd->add_option("--eval-windows", o->eval_windows, "Windows of --eval to score (0 = all)");
   cmd->add_option("--threads", o->threads, "Worker threads (0 = all cores)");

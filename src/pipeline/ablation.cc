@@ -26,7 +26,10 @@ std::vector<AblationRow> PaperAblationRows() {
                                    row("both + range tuning", "sub-step", "quip"),
                                    row("QuIP#", "method", "quipsharp"),
                                    row("RHT-scalar", "quipsharp", "quip"),
-                                   row("Kron-E8P", "quipsharp", "quipsharp")};
+                                   row("Kron-E8P", "quipsharp", "quipsharp"),
+                                   row("QuIP# + seq", "targets", "quipsharp"),
+                                   row("QuIP# + asym", "targets", "quipsharp"),
+                                   row("QuIP + asym", "targets", "quip")};
   rows[6].config.rescale = true;          // D-tilde, per-row min/max grid, no rotation
   rows[7].config.incoherence = true;      // rotation and one-scale grid, no D-tilde (= Kron-scalar)
   rows[8].config.range_tuning = true;     // QuIP with rho searched per matrix
@@ -34,6 +37,9 @@ std::vector<AblationRow> PaperAblationRows() {
   rows[10].config.rescale = false;        // Hadamard instead of Kronecker, scalar grid
   rows[10].config.rotation = RotationKind::kRht;
   rows[11].config.rotation = RotationKind::kKron;  // E8P (+RVQ) with the Kronecker rotation
+  rows[12].targets = CalibrationTargets::kSequential;
+  rows[13].targets = CalibrationTargets::kOriginal;
+  rows[14].targets = CalibrationTargets::kOriginal;
   return rows;
 }
 
@@ -66,10 +72,11 @@ nlohmann::json RunAblation(const AblationOptions& o, const std::function<void(co
       config.bits = bits;
       config.seed = o.seed;
       Model model = LoadModel(o.model);  // fresh fp32 weights (memory-mapped, cheap)
-      const nlohmann::json report = QuantizeModel(model, windows, {config, row.method, {}});
+      const nlohmann::json report = QuantizeModel(model, windows, {config, row.method, {}, row.targets});
       nlohmann::json run{{"name", row.name},
                          {"group", row.group},
                          {"method", row.method},
+                         {"targets", CalibrationTargetsName(row.targets)},
                          {"bits", bits},
                          {"rho", report["rho"]},
                          {"bits_per_linear_weight", report["bits_per_linear_weight"]},

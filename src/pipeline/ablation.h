@@ -6,12 +6,15 @@
 //   sub-steps  LDLQ with: rescale only, incoherence only, both (= QuIP), both + range tuning
 //   QuIP#      QuIP# (RHT + E8P, RVQ at 3/4 bits, block LDLQ), and its parts next to
 //              "incoherence only" (= Kron-scalar): RHT-scalar, Kron-E8P
+//   targets    all rows above use the paper's calibration (--targets block); "+ seq" and
+//              "+ asym" rerun QuIP# / QuIP with --targets sequential / original
 #pragma once
 
 #include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
 
+#include "pipeline/quantize_model.h"
 #include "quant/quantize.h"
 
 namespace quip {
@@ -21,6 +24,7 @@ struct AblationRow {
   std::string group;  // "method" or "sub-step"
   std::string method; // --method preset it starts from
   QuantConfig config; // bits filled in per run
+  CalibrationTargets targets = CalibrationTargets::kBlock;
 };
 std::vector<AblationRow> PaperAblationRows();
 

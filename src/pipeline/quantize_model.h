@@ -1,10 +1,21 @@
 // Quantizes every linear layer of a model, block by block (QuIP section 1):
 //   1. run the calibration windows through block l (inputs = outputs of the already
-//      quantized blocks 0..l-1) and accumulate H = E[x x^T] per distinct linear input
+//      quantized blocks 0..l-1) and accumulate H = E[x xᵀ] per distinct linear input
 //      (q/k/v share one, gate/up share one, o_proj and down_proj have their own);
-//   2. quantize the block's seven linears (pre-processing, rounding: src/quant);
+//   2. quantize the block's linears (pre-processing, rounding: src/quant);
 //   3. rerun block l with its quantized weights to produce block l+1's inputs.
-// Only one block's activations and Hessians are alive at a time.
+// CalibrationTargets says how step 1 sees the block (measured on books-llama-5m, 2 bits,
+// first 120 windows of books valid, ppl ratio to fp32):
+//   block       the paper's protocol: all inputs from one run of the block's fp32 linears
+//               (QuIP# 1.116, QuIP 1.181);
+//   sequential  q/k/v, then o, then gate/up, then down, each input measured after the
+//               linears before it are quantized (QuIP# 1.115: no gain alone);
+//   original    sequential, and each linear is fitted to the original model's outputs,
+//               E‖Ŵx̂ − Wx‖² with x from the fp32 model run alongside (quant/hessian.h,
+//               AsymmetricTarget). QuIP# 1.073 (seeds 0–2: 1.073–1.075, block
+//               1.116–1.132), QuIP 1.128; the default.
+// Only one block's Hessians and the windows' residual streams are alive at a time
+// (pipeline/calibration_streams.h).
 #pragma once
 
 #include <functional>
@@ -25,10 +36,16 @@ struct BitsOverride {
 };
 bool LinearNameMatches(const std::string& name, const std::string& pattern);
 
+// What each linear's Hessian is measured on, and what it is fitted to (see above).
+enum class CalibrationTargets { kBlock, kSequential, kOriginal };
+const char* CalibrationTargetsName(CalibrationTargets t);  // "block", "sequential", "original"
+CalibrationTargets ParseCalibrationTargets(const std::string& name);  // throws quip::Error listing the names
+
 struct QuantizeModelOptions {
   QuantConfig config;  // per-layer settings; config.seed is mixed with the layer's name
   std::string method;  // recorded in the report
   std::vector<BitsOverride> bits_overrides;  // mixed precision; each must match some linear
+  CalibrationTargets targets = CalibrationTargets::kOriginal;
 };
 
 // Called as each layer's linears are done: (layer index, layer count).
