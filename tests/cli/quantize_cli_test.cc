@@ -184,18 +184,13 @@ TEST(QuantizeCli, SameSeedGivesByteIdenticalModel) {
   ExpectSameFolder(dir + "/a", dir + "/b");
 }
 
-// One thread is as deterministic as two. Across thread counts OpenBLAS's threaded sgemm
-// rounds differently (measured: 1 vs 2 threads change most calibration logits in the last
-// bits), so only the folder's structure is the same (docs/determinism.md).
-TEST(QuantizeCli, DeterministicPerThreadCount) {
+// The thread count does not matter: calibration runs the windows in fixed shards, each
+// on one thread with single-threaded BLAS, merged in shard order (docs/determinism.md).
+TEST(QuantizeCli, SameFolderOnOneAndTwoThreads) {
   const std::string dir = testing::MakeTempDir("cli-determinism-threads");
   ExpectQuantizes(dir + "/one", "--seed 5", 1);
-  ExpectQuantizes(dir + "/one-again", "--seed 5", 1);
-  ExpectSameFolder(dir + "/one", dir + "/one-again");
   ExpectQuantizes(dir + "/two", "--seed 5", 2);
-  for (const char* name : {"config.json", "tok512.bin"})
-    EXPECT_TRUE(ReadBytes(dir + "/one/" + name) == ReadBytes(dir + "/two/" + name)) << name;
-  EXPECT_EQ(ReadBytes(dir + "/one/model.safetensors").size(), ReadBytes(dir + "/two/model.safetensors").size());
+  ExpectSameFolder(dir + "/one", dir + "/two");
 }
 
 }  // namespace
