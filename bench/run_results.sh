@@ -4,6 +4,7 @@
 #      books valid and WikiText-2, first 120 windows each) and on stories260K,
 #   2. QuIP, QuIP-RG and QuIP# at 2/3/4 bits on books-llama-5m scored on the full texts,
 #      the QuIP# parts (RHT-scalar, Kron-E8P), codebook MSE on Gaussian data,
+#      calibration targets (+ seq, + asym rows; QuIP and QuIP# + asym on the full texts),
 #   3. the fp32 forward benchmark.
 # Every step writes JSON under bench/results/; tools/results_page.py renders the page.
 set -euo pipefail
@@ -28,6 +29,10 @@ $quip ablate --model "$books" --calib "$train" --eval "$valid,$wiki" --bits 2,3,
   --only "QuIP#,RHT-scalar,Kron-E8P" --out "$out/ablate-books-quipsharp" >/dev/null
 $quip ablate --model "$books" --calib "$train" --eval "$valid,$wiki" --bits 2,3,4 --only "QuIP#" \
   --out "$out/quipsharp-books-full" >/dev/null
+$quip ablate --model "$books" --calib "$train" --eval "$valid,$wiki" --bits 2,3,4 --eval-windows 120 \
+  --only "QuIP# + seq,QuIP# + asym,QuIP + asym" --out "$out/ablate-books-targets" >/dev/null
+$quip ablate --model "$books" --calib "$train" --eval "$valid,$wiki" --bits 2,3,4 --only "QuIP# + asym,QuIP + asym" \
+  --out "$out/targets-books-full" >/dev/null
 ./build/bench/codebook_mse > "$out/codebook_mse.json"
 bash bench/run_forward_bench.sh >/dev/null
 bash bench/run_kernel_bench.sh --threads 2 --prompt 128 --gen 32 >/dev/null
