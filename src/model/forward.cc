@@ -43,10 +43,10 @@ float Silu(float x) { return x / (1.0f + std::exp(-x)); }
 
 }  // namespace
 
-KvCache::KvCache(const LlamaConfig& config, int capacity)
+KvCache::KvCache(const LlamaConfig& config, int capacity, int layers)
     : capacity_(capacity),
       kv_dim_(config.kv_dim()),
-      keys_(size_t(config.n_layers) * capacity * config.kv_dim()),
+      keys_(size_t(layers < 0 ? config.n_layers : layers) * capacity * config.kv_dim()),
       values_(keys_.size()) {}
 
 ForwardScratch::ForwardScratch(const LlamaConfig& c, int max_tokens_in) : max_tokens(max_tokens_in) {

@@ -16,7 +16,9 @@ namespace quip {
 // Keys and values of one sequence: [layer][position][kv_dim], fp32.
 class KvCache {
  public:
-  KvCache(const LlamaConfig& config, int capacity);
+  // Slots for `layers` layers (default: all of the model's; calibration, which runs one
+  // block at a time, keeps one and runs every block in slot 0).
+  KvCache(const LlamaConfig& config, int capacity, int layers = -1);
   int capacity() const { return capacity_; }
   float* key(int layer, int pos) { return &keys_[Offset(layer, pos)]; }
   float* value(int layer, int pos) { return &values_[Offset(layer, pos)]; }

@@ -12,6 +12,9 @@ namespace quip {
 namespace {
 
 constexpr int kShards = 8;
+// The KV cache slot every block runs in (the shards' caches hold one layer; the
+// observers here do not use the layer index RunBlock passes on).
+constexpr int kSlot = 0;
 
 int InputWidth(const LlamaConfig& c, LinearInput which) {
   switch (which) {
@@ -83,8 +86,8 @@ LayerWeights OriginalBlock(const LayerWeights& layer, const std::string& prefix)
 }
 
 struct CalibrationStreams::Shard {
-  Shard(const LlamaConfig& c, int length) : cache(c, length), scratch(c, length), x(size_t(length) * c.dim) {}
-  KvCache cache;
+  Shard(const LlamaConfig& c, int length) : cache(c, length, 1), scratch(c, length), x(size_t(length) * c.dim) {}
+  KvCache cache;  // one layer: every block runs in cache slot 0
   ForwardScratch scratch;
   std::vector<float> x;  // one window's residual stream, run on a copy
 };
@@ -110,7 +113,7 @@ void CalibrationStreams::ForEachWindow(const std::function<void(int, int)>& fn) 
   });
 }
 
-InputMoments CalibrationStreams::Capture(int layer, const LayerWeights& current, const LayerWeights& original,
+InputMoments CalibrationStreams::Capture(const LayerWeights& current, const LayerWeights& original,
                                          std::span<const LinearInput> inputs) {
   const size_t stride = size_t(length_) * config_.dim;
   std::vector<InputRecorder> references(shards_.size(), InputRecorder(inputs.front()));
@@ -121,10 +124,10 @@ InputMoments CalibrationStreams::Capture(int layer, const LayerWeights& current,
     Shard& shard = *shards_[size_t(s)];
     if (asymmetric_) {
       std::copy_n(&x_orig_[w * stride], stride, shard.x.data());
-      RunBlock(config_, original, layer, shard.x.data(), length_, 0, shard.cache, shard.scratch, &references[size_t(s)]);
+      RunBlock(config_, original, kSlot, shard.x.data(), length_, 0, shard.cache, shard.scratch, &references[size_t(s)]);
     }
     std::copy_n(&x_[w * stride], stride, shard.x.data());
-    RunBlock(config_, current, layer, shard.x.data(), length_, 0, shard.cache, shard.scratch, &collectors[size_t(s)]);
+    RunBlock(config_, current, kSlot, shard.x.data(), length_, 0, shard.cache, shard.scratch, &collectors[size_t(s)]);
   });
   InputMoments m;
   MomentCollector& total = collectors.front();
@@ -140,12 +143,12 @@ InputMoments CalibrationStreams::Capture(int layer, const LayerWeights& current,
   return m;
 }
 
-void CalibrationStreams::Advance(int layer, const LayerWeights& current, const LayerWeights& original) {
+void CalibrationStreams::Advance(const LayerWeights& current, const LayerWeights& original) {
   const size_t stride = size_t(length_) * config_.dim;
   ForEachWindow([&](int s, int w) {
     Shard& shard = *shards_[size_t(s)];
-    RunBlock(config_, current, layer, &x_[w * stride], length_, 0, shard.cache, shard.scratch);
-    if (asymmetric_) RunBlock(config_, original, layer, &x_orig_[w * stride], length_, 0, shard.cache, shard.scratch);
+    RunBlock(config_, current, kSlot, &x_[w * stride], length_, 0, shard.cache, shard.scratch);
+    if (asymmetric_) RunBlock(config_, original, kSlot, &x_orig_[w * stride], length_, 0, shard.cache, shard.scratch);
   });
 }
 

@@ -57,12 +57,12 @@ class CalibrationStreams {
   CalibrationStreams(const Model& model, const std::vector<std::vector<int>>& windows, bool asymmetric);
   ~CalibrationStreams();
 
-  // Moments of `inputs` of block `layer` with weights `current`, the cross moments
-  // against the same block run with `original` on the original stream.
-  InputMoments Capture(int layer, const LayerWeights& current, const LayerWeights& original,
+  // Moments of `inputs` of the block the streams have reached, run with weights
+  // `current`; the cross moments against it run with `original` on the original stream.
+  InputMoments Capture(const LayerWeights& current, const LayerWeights& original,
                        std::span<const LinearInput> inputs);
-  // Moves the streams through block `layer`: x through `current`, x_orig through `original`.
-  void Advance(int layer, const LayerWeights& current, const LayerWeights& original);
+  // Moves the streams through that block: x through `current`, x_orig through `original`.
+  void Advance(const LayerWeights& current, const LayerWeights& original);
 
  private:
   struct Shard;

@@ -121,7 +121,7 @@ nlohmann::json QuantizeModel(Model& model, const std::vector<std::vector<int>>& 
     for (const std::vector<LinearInput>& stage : stages) {
       // 1. The stage's Hessians (and cross moments), from the quantized stream.
       auto t0 = Clock::now();
-      const InputMoments moments = streams.Capture(l, layer, original, stage);
+      const InputMoments moments = streams.Capture(layer, original, stage);
       capture_s += Seconds(t0);
 
       // 2. Quantize the stage's linears; independent, so they run in parallel.
@@ -182,7 +182,7 @@ nlohmann::json QuantizeModel(Model& model, const std::vector<std::vector<int>>& 
 
     // 3. Outputs of the quantized block feed the next one (the original block's, the original stream).
     auto t0 = Clock::now();
-    streams.Advance(l, layer, original);
+    streams.Advance(layer, original);
     propagate_s += Seconds(t0);
     if (progress) progress(l + 1, c.n_layers);
   }

@@ -90,7 +90,9 @@ Outcome RunAndKill(const std::string& out, bool force, std::chrono::microseconds
   int status = 0;
   ::waitpid(pid, &status, 0);
   o.finished = WIFEXITED(status);
-  if (o.finished) EXPECT_EQ(WEXITSTATUS(status), 0) << "quantize failed before the kill; see " << out << ".log";
+  if (o.finished) {
+    EXPECT_EQ(WEXITSTATUS(status), 0) << "quantize failed before the kill; see " << out << ".log";
+  }
   return o;
 }
 
