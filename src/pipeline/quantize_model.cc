@@ -75,10 +75,10 @@ std::unique_ptr<Linear> QuantizeLinear(const TensorView& weight, const Eigen::Ma
 LinearStorage MeasureLinearStorage(const Model& model) {
   LinearStorage s;
   for (const auto& layer : model.layers)
-    for (const Linear* l : {layer.q.get(), layer.k.get(), layer.v.get(), layer.o.get(), layer.gate.get(),
-                            layer.up.get(), layer.down.get()}) {
-      s.weights += int64_t(l->out_features()) * l->in_features();
-      s.bytes += l->WeightBytes();
+    for (const BlockLinear& b : kBlockLinears) {
+      const Linear& l = *(layer.*b.slot);
+      s.weights += int64_t(l.out_features()) * l.in_features();
+      s.bytes += l.WeightBytes();
     }
   return s;
 }
