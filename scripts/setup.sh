@@ -12,6 +12,7 @@ packages=(
   libcli11-dev           # command line
   libfmt-dev             # formatting
   libhwy-dev             # Highway SIMD (kernels)
+  libxxhash-dev          # XXH3 checksums of quantized folders
   libgtest-dev libgmock-dev libbenchmark-dev
   python3-numpy          # independent NumPy reference scripts in tools/
   clang libclang-rt-14-dev  # scripts/fuzz.sh: libFuzzer + sanitizers (docs/robustness.md)

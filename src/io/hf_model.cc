@@ -1,5 +1,6 @@
 #include "io/hf_model.h"
 
+#include <algorithm>
 #include <cmath>
 #include <filesystem>
 #include <limits>
@@ -8,6 +9,7 @@
 #include <set>
 
 #include "core/error.h"
+#include "io/checksum.h"
 #include "io/json_file.h"
 #include "io/quip_format.h"
 #include "io/tensor_source.h"
@@ -43,6 +45,33 @@ bool OptionalBool(const nlohmann::json& j, const char* key, bool fallback, const
   return j[key].get<bool>();
 }
 
+// Old Hugging Face exports store RoPE's inverse frequencies per layer; they must be the
+// ones rope_theta and head_dim give (a scaled RoPE baked into them would change the math).
+void CheckInvFreq(TensorSource& source, const std::string& name, const LlamaConfig& c, Model& model) {
+  const int half = c.head_dim / 2;
+  const TensorView stored = source.Get(name, {half}, model);
+  for (int i = 0; i < half; ++i) {
+    const double expected = 1.0 / std::pow(double(c.rope_theta), 2.0 * i / c.head_dim);
+    QUIP_CHECK_INPUT(std::fabs(stored.data[i] - expected) <= 1e-5 * expected, source.first_path(),
+                     "tensor '{}' = {} at {} is not the inverse frequency {} that rope_theta {} and head_dim {} give",
+                     name, stored.data[i], i, expected, c.rope_theta, c.head_dim);
+  }
+}
+
+// Fields of related architectures that change the math; this build computes only their
+// neutral value (absent and null count as neutral), so any other value is refused.
+void RefuseNonNeutralFields(const nlohmann::json& j, const std::string& path) {
+  const std::pair<const char*, nlohmann::json> kNeutral[] = {
+      {"partial_rotary_factor", 1.0},  {"attn_logit_softcapping", nullptr}, {"final_logit_softcapping", nullptr},
+      {"logits_scaling", 1.0},         {"embedding_multiplier", 1.0},       {"residual_multiplier", 1.0},
+      {"use_qk_norm", false},          {"qk_layernorm", false},
+  };
+  for (const auto& [key, neutral] : kNeutral) {
+    if (!j.contains(key) || j[key].is_null() || j[key] == neutral) continue;
+    Fail(path, "{} = {} is not supported (this build computes only {})", key, JsonExcerpt(j[key]), neutral.dump());
+  }
+}
+
 }  // namespace
 
 LlamaConfig ParseHfConfig(const std::string& path) {
@@ -54,10 +83,11 @@ LlamaConfig ParseHfConfig(const std::string& path) {
   const std::string hidden_act = OptionalString(j, "hidden_act", "silu", path);
   QUIP_CHECK_INPUT(hidden_act == "silu", path, "unsupported hidden_act '{}' (supported: silu)",
                    hidden_act.substr(0, 40));
-  QUIP_CHECK_INPUT(!OptionalBool(j, "attention_bias", false, path) && !OptionalBool(j, "mlp_bias", false, path), path,
-                   "attention_bias/mlp_bias are not supported");
+  for (const char* bias : {"attention_bias", "mlp_bias"})
+    QUIP_CHECK_INPUT(!OptionalBool(j, bias, false, path), path, "{} = true is not supported (no bias terms)", bias);
   QUIP_CHECK_INPUT(!j.contains("rope_scaling") || j["rope_scaling"].is_null(), path,
                    "rope_scaling {} is not supported", j.contains("rope_scaling") ? JsonExcerpt(j["rope_scaling"]) : "");
+  RefuseNonNeutralFields(j, path);
 
   LlamaConfig c;
   c.dim = RequireInt(j, "hidden_size", path);
@@ -83,6 +113,16 @@ LlamaConfig ParseHfConfig(const std::string& path) {
   c.norm_eps = static_cast<float>(number("rms_norm_eps", 1e-6));
   c.rope_theta = static_cast<float>(number("rope_theta", 10000.0));
   c.tied_embeddings = OptionalBool(j, "tie_word_embeddings", false, path);
+  // Mistral attends to the last sliding_window positions only; HF's Llama ignores the
+  // field, so there it is ambiguous and refused.
+  if (j.contains("sliding_window") && !j["sliding_window"].is_null()) {
+    QUIP_CHECK_INPUT(model_type == "mistral", path,
+                     "sliding_window is set but model_type '{}' has no sliding-window attention (use model_type "
+                     "mistral, or remove the field or set it to null)", model_type);
+    c.sliding_window = RequireInt(j, "sliding_window", path);
+    QUIP_CHECK_INPUT(c.sliding_window >= 1, path, "sliding_window = {} must be at least 1 (null: full attention)",
+                     c.sliding_window);
+  }
   if (j.contains("bos_token_id") && !j["bos_token_id"].is_null()) c.bos_id = RequireInt(j, "bos_token_id", path);
   if (j.contains("eos_token_id") && j["eos_token_id"].is_number_integer()) c.eos_id = RequireInt(j, "eos_token_id", path);
   c.Validate(path);
@@ -90,8 +130,9 @@ LlamaConfig ParseHfConfig(const std::string& path) {
 }
 
 std::string HfConfigJson(const LlamaConfig& c) {
-  nlohmann::ordered_json j{{"architectures", {"LlamaForCausalLM"}},
-                           {"model_type", "llama"},
+  const bool mistral = c.sliding_window > 0;  // the only architecture with a sliding window
+  nlohmann::ordered_json j{{"architectures", {mistral ? "MistralForCausalLM" : "LlamaForCausalLM"}},
+                           {"model_type", mistral ? "mistral" : "llama"},
                            {"hidden_act", "silu"},
                            {"hidden_size", c.dim},
                            {"intermediate_size", c.hidden_dim},
@@ -108,6 +149,7 @@ std::string HfConfigJson(const LlamaConfig& c) {
                            {"bos_token_id", c.bos_id},
                            {"eos_token_id", c.eos_id},
                            {"torch_dtype", "float32"}};
+  if (mistral) j["sliding_window"] = c.sliding_window;
   return j.dump(2);
 }
 
@@ -142,14 +184,25 @@ Model LoadHfModel(const std::string& dir) {
     layer.gate = linear(p + "mlp.gate_proj", h, d);
     layer.up = linear(p + "mlp.up_proj", h, d);
     layer.down = linear(p + "mlp.down_proj", d, h);
+    if (source.Has(p + "self_attn.rotary_emb.inv_freq")) CheckInvFreq(source, p + "self_attn.rotary_emb.inv_freq", c, model);
     model.layers.push_back(std::move(layer));
   }
   model.final_norm = source.Get("model.norm.weight", {d}, model);
   if (c.tied_embeddings) {
     model.lm_head = std::make_unique<DenseLinear>(model.token_embedding);
+    // Some exports store the tied head anyway; only an exact copy of the embedding is harmless.
+    if (source.Has("lm_head.weight")) {
+      const TensorView head = source.Get("lm_head.weight", {v, d}, model);
+      QUIP_CHECK_INPUT(std::equal(head.data, head.data + head.numel(), model.token_embedding.data), source.first_path(),
+                       "tie_word_embeddings is true but the stored 'lm_head.weight' differs from "
+                       "'model.embed_tokens.weight'");
+    }
   } else {
     model.lm_head = linear("lm_head", v, d);
   }
+  source.CheckAllUsed();
+  // After the fields' own checks, which name what is wrong more precisely.
+  if (model.format == "quip") VerifyChecksums(source);
   return model;
 }
 

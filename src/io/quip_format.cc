@@ -13,6 +13,7 @@
 
 #include "core/error.h"
 #include "io/atomic_file.h"
+#include "io/checksum.h"
 #include "io/hf_model.h"
 #include "io/json_file.h"
 #include "model/e8p_linear.h"
@@ -217,6 +218,7 @@ void WriteQuantizedModel(const Model& model, const std::string& out_dir,
   writer.SetMetadata("format", "pt");
   writer.SetMetadata("quip.format_version", kQuipFormatVersion);
   writer.SetMetadata(kLinearsKey, linears.dump());
+  writer.SetMetadata(kChecksumsKey, ChecksumsOf(writer, linears).dump());
   for (const auto& [k, v] : run_metadata) writer.SetMetadata(k, v);
 
   // Build everything in a sibling temp folder, then rename it into place.

@@ -61,6 +61,11 @@ class SafetensorsWriter {
   void Add(const std::string& name, DType dtype, std::vector<int64_t> shape, const void* bytes, size_t nbytes);
   void AddF32(const std::string& name, std::vector<int64_t> shape, const float* values);
   void SetMetadata(const std::string& key, const std::string& value) { metadata_[key] = value; }
+  // Calls fn(name, bytes, size) for every tensor added so far.
+  template <typename Fn>
+  void ForEachTensor(Fn&& fn) const {
+    for (const auto& e : entries_) fn(e.name, e.bytes.data(), e.bytes.size());
+  }
   void Write(const std::string& path) const;
 
  private:

@@ -59,7 +59,29 @@ const std::pair<const SafetensorsFile*, const SafetensorsTensor*>& TensorSource:
   const auto& [file, tensor] = it->second;
   QUIP_CHECK_INPUT(tensor->shape == shape, file->path(), "tensor '{}' has shape {} but config.json implies {}", name,
                    ShapeString(tensor->shape), ShapeString(shape));
+  used_.insert(name);
   return it->second;
+}
+
+void TensorSource::CheckAllUsed() const {
+  std::vector<std::string> unused;
+  const SafetensorsFile* first_file = nullptr;
+  for (const auto& file : files_)
+    for (const auto& t : file->tensors())
+      if (!used_.count(t.name)) {
+        if (unused.empty()) first_file = file.get();
+        unused.push_back("'" + t.name + "'");
+      }
+  if (unused.empty()) return;
+  constexpr size_t kNamed = 4;
+  const size_t named = std::min(unused.size(), kNamed);
+  std::string list;
+  for (size_t i = 0; i < named; ++i) list += (i ? ", " : "") + unused[i];
+  if (unused.size() > named) list += fmt::format(", ... ({} more)", unused.size() - named);
+  Fail(first_file->path(),
+       "{} stored tensor{} not used by the model config.json describes: {}; config.json (e.g. num_hidden_layers, "
+       "tie_word_embeddings) and the weights disagree",
+       unused.size(), unused.size() == 1 ? " is" : "s are", list);
 }
 
 TensorView TensorSource::Get(const std::string& name, const std::vector<int64_t>& shape, Model& model) {

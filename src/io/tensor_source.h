@@ -4,6 +4,7 @@
 
 #include <map>
 #include <memory>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -27,6 +28,14 @@ class TensorSource {
     auto it = by_name_.find(name);
     return it == by_name_.end() ? nullptr : &it->second.second->shape;
   }
+  // Throws naming the unused tensors (the first few and their count) unless every stored
+  // tensor was read by Get/GetRaw or passed to MarkUsed: a config.json that describes
+  // fewer layers (or no lm_head) than the files hold would otherwise silently drop them.
+  void CheckAllUsed() const;
+  // Counts `name` as read (a stored tensor that is checked some other way).
+  void MarkUsed(const std::string& name) { used_.insert(name); }
+  // Every file, in the order they were opened.
+  const std::vector<std::shared_ptr<SafetensorsFile>>& files() const { return files_; }
   // The safetensors metadata of the first file (quip writes one file).
   const std::map<std::string, std::string>& metadata() const { return files_.front()->metadata(); }
   const std::string& first_path() const { return first_path_; }
@@ -39,6 +48,7 @@ class TensorSource {
   std::vector<std::shared_ptr<SafetensorsFile>> files_;
   std::map<std::string, std::pair<const SafetensorsFile*, const SafetensorsTensor*>> by_name_;
   std::string first_path_;
+  std::set<std::string> used_;
 };
 
 }  // namespace quip

@@ -25,6 +25,7 @@ void LlamaConfig::Validate(const std::string& where) const {
                    "num_attention_heads {} x head_dim {} = {} is out of range [1, {}]", n_heads, head_dim,
                    int64_t{n_heads} * head_dim, 8 * kMaxDim);
   QUIP_CHECK_INPUT(head_dim % 2 == 0, where, "head_dim {} must be even for RoPE", head_dim);
+  QUIP_CHECK_INPUT(sliding_window >= 0, where, "sliding_window {} must be positive", sliding_window);
   QUIP_CHECK_INPUT(norm_eps > 0.0f, where, "rms_norm_eps must be positive");
   QUIP_CHECK_INPUT(rope_theta > 0.0f, where, "rope_theta must be positive");
   QUIP_CHECK_INPUT(bos_id >= 0 && bos_id < vocab_size, where, "bos_token_id {} is outside the vocabulary", bos_id);

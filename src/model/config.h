@@ -20,6 +20,9 @@ struct LlamaConfig {
   bool tied_embeddings = false;
   int bos_id = 1;
   int eos_id = 2;
+  // Mistral's sliding-window attention: each position attends to itself and the
+  // sliding_window - 1 positions before it. 0: full causal attention.
+  int sliding_window = 0;
 
   int q_dim() const { return n_heads * head_dim; }
   int kv_dim() const { return n_kv_heads * head_dim; }

@@ -1,0 +1,220 @@
+// What the Hugging Face loader (io/hf_model.h) refuses instead of computing a different
+// model than the files describe: tensors that config.json leaves unused (fewer layers, a
+// tied head stored separately, a stray tensor) in single, sharded and quantized folders,
+// a llama2.c file longer than its header needs, and config.json fields that change the
+// math but are not implemented. The reference for each case is the config and the files
+// themselves (which tensors exist, which the config describes), built here in code.
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+
+#include "core/error.h"
+#include "io/hf_model.h"
+#include "model/load.h"
+#include "testing/quantized_folder.h"
+#include "testing/tiny_model.h"
+
+namespace quip {
+namespace {
+namespace fs = std::filesystem;
+using ::testing::HasSubstr;
+using testing::ShellQuote;
+
+testing::SplitCommandResult Info(const std::string& model) {
+  return testing::RunCommandSplit(ShellQuote(testing::QuipBinary()) + " info --model " + ShellQuote(model));
+}
+
+// Rewrites DIR/config.json with `edit` applied to its JSON.
+void EditConfig(const std::string& dir, const std::function<void(nlohmann::json&)>& edit) {
+  const std::string path = dir + "/config.json";
+  nlohmann::json j;
+  std::ifstream(path) >> j;
+  edit(j);
+  std::ofstream(path) << j.dump(2);
+}
+
+LlamaConfig FourLayers() {
+  LlamaConfig c = testing::TinyConfig();
+  c.n_layers = 4;
+  return c;
+}
+
+// ---- tensors the config leaves unused
+
+TEST(UnusedTensors, FewerLayersInConfigJsonAreRefusedNamingTheDroppedTensors) {
+  const std::string dir = testing::MakeTempDir("unused-layers");
+  testing::WriteHfFolder(testing::RandomWeights(FourLayers(), 1), dir);
+  ASSERT_EQ(Info(dir).exit_code, 0);
+  EditConfig(dir, [](nlohmann::json& j) { j["num_hidden_layers"] = 2; });
+  // Layers 2 and 3: 9 tensors each (2 norms, 7 linears).
+  testing::ExpectCleanError(Info(dir), {dir + "/model.safetensors", "18 stored tensors are not used",
+                                        "'model.layers.2.", "(14 more)", "num_hidden_layers"});
+}
+
+TEST(UnusedTensors, ShardedFolderNamesTheShardHoldingAnUnusedTensor) {
+  const std::string dir = testing::MakeTempDir("unused-sharded");
+  testing::WriteHfFolder(testing::RandomWeights(FourLayers(), 1), dir, 3);
+  ASSERT_EQ(Info(dir).exit_code, 0);
+  EditConfig(dir, [](nlohmann::json& j) { j["num_hidden_layers"] = 3; });
+  testing::ExpectCleanError(Info(dir), {dir + "/model-0000", "9 stored tensors are not used", "'model.layers.3."});
+}
+
+TEST(UnusedTensors, AStrayTensorIsRefusedByName) {
+  const std::string dir = testing::MakeTempDir("unused-stray");
+  testing::WriteHfFolder(testing::RandomWeights(testing::TinyConfig(), 1), dir);
+  testing::RewriteSafetensors(dir + "/model.safetensors", [](auto&, std::map<std::string, testing::StoredTensor>& t) {
+    t["model.layers.0.self_attn.q_norm.weight"] = {DType::kF32, {2}, std::vector<uint8_t>(8, 0)};
+  });
+  testing::ExpectCleanError(Info(dir), {dir + "/model.safetensors", "1 stored tensor is not used",
+                                        "'model.layers.0.self_attn.q_norm.weight'"});
+}
+
+TEST(UnusedTensors, TiedHeadMustBeACopyOfTheEmbedding) {
+  LlamaConfig c = testing::TinyConfig();
+  c.tied_embeddings = true;
+  testing::TinyWeights w = testing::RandomWeights(c, 1);
+  // A stored head equal to the embedding is harmless: it loads.
+  w.tensors["lm_head.weight"] = w.tensors.at("model.embed_tokens.weight");
+  const std::string same = testing::MakeTempDir("tied-same");
+  testing::WriteHfFolder(w, same);
+  EXPECT_EQ(Info(same).exit_code, 0) << Info(same).err;
+  // A different one would be silently dropped: refused.
+  w.tensors["lm_head.weight"].second[5] += 1.0f;
+  const std::string differs = testing::MakeTempDir("tied-differs");
+  testing::WriteHfFolder(w, differs);
+  testing::ExpectCleanError(Info(differs), {differs + "/model.safetensors", "tie_word_embeddings", "'lm_head.weight'"});
+  // config.json saying "untied" about a folder without lm_head is a missing tensor.
+  testing::TinyWeights no_head = testing::RandomWeights(c, 1);
+  const std::string missing = testing::MakeTempDir("untied-missing");
+  testing::WriteHfFolder(no_head, missing);
+  EditConfig(missing, [](nlohmann::json& j) { j["tie_word_embeddings"] = false; });
+  testing::ExpectCleanError(Info(missing), {missing + "/model.safetensors", "missing tensor 'lm_head.weight'"});
+}
+
+TEST(UnusedTensors, StoredRopeInverseFrequenciesMustMatchRopeTheta) {
+  const LlamaConfig c = testing::TinyConfig();
+  testing::TinyWeights w = testing::RandomWeights(c, 1);
+  std::vector<float> inv_freq;
+  for (int i = 0; i < c.head_dim / 2; ++i)
+    inv_freq.push_back(float(1.0 / std::pow(double(c.rope_theta), 2.0 * i / c.head_dim)));
+  for (int l = 0; l < c.n_layers; ++l)
+    w.tensors["model.layers." + std::to_string(l) + ".self_attn.rotary_emb.inv_freq"] = {{c.head_dim / 2}, inv_freq};
+  const std::string good = testing::MakeTempDir("inv-freq-good");
+  testing::WriteHfFolder(w, good);
+  EXPECT_EQ(Info(good).exit_code, 0) << Info(good).err;
+  w.tensors["model.layers.1.self_attn.rotary_emb.inv_freq"].second[1] *= 0.5f;  // linear RoPE scaling baked in
+  const std::string scaled = testing::MakeTempDir("inv-freq-scaled");
+  testing::WriteHfFolder(w, scaled);
+  testing::ExpectCleanError(Info(scaled),
+                            {scaled + "/model.safetensors", "'model.layers.1.self_attn.rotary_emb.inv_freq'", "rope_theta"});
+}
+
+TEST(UnusedTensors, QuantizedFolderWithFewerLayersInConfigJsonIsRefused) {
+  const std::string out = testing::WriteTinyQuantizedFolder("unused-quantized");
+  ASSERT_EQ(Info(out).exit_code, 0) << Info(out).err;
+  EditConfig(out, [](nlohmann::json& j) { j["num_hidden_layers"] = 1; });
+  testing::ExpectCleanError(Info(out), {out + "/model.safetensors", "stored tensors are not used", "'model.layers.1."});
+}
+
+TEST(UnusedTensors, Llama2cFileLongerThanItsHeaderNeedsIsRefusedWithBothSizes) {
+  const std::string dir = testing::MakeTempDir("llama2c-longer");
+  const std::string path = dir + "/model.bin";
+  testing::WriteLlama2cFile(testing::RandomWeights(testing::TinyConfig(), 1), path);
+  const uint64_t size = fs::file_size(path);
+  ASSERT_EQ(Info(path).exit_code, 0);
+  std::ofstream(path, std::ios::binary | std::ios::app).write("\0\0\0\0\0\0\0\0", 8);  // e.g. two layers too few in the header
+  testing::ExpectCleanError(Info(path), {path, std::to_string(size + 8) + " bytes", "implies " + std::to_string(size)});
+}
+
+// ---- config.json fields that change the math
+
+std::string WriteConfig(const std::string& name, const std::function<void(nlohmann::json&)>& edit) {
+  const std::string dir = testing::MakeTempDir(name);
+  std::ofstream(dir + "/config.json") << HfConfigJson(testing::TinyConfig());
+  EditConfig(dir, edit);
+  return dir + "/config.json";
+}
+
+void ExpectRefused(const std::string& field, const nlohmann::json& value, const std::string& model_type = "llama") {
+  SCOPED_TRACE(field + " = " + value.dump());
+  const std::string path = WriteConfig("config-" + field, [&](nlohmann::json& j) {
+    j["model_type"] = model_type;
+    j[field] = value;
+  });
+  try {
+    ParseHfConfig(path);
+    ADD_FAILURE() << "accepted";
+  } catch (const Error& e) {
+    EXPECT_THAT(e.what(), HasSubstr(path));
+    EXPECT_THAT(e.what(), HasSubstr(field));
+  }
+}
+
+void ExpectAccepted(const std::string& field, const nlohmann::json& value, const std::string& model_type = "llama") {
+  SCOPED_TRACE(field + " = " + value.dump());
+  const std::string path = WriteConfig("config-" + field, [&](nlohmann::json& j) {
+    j["model_type"] = model_type;
+    j[field] = value;
+  });
+  EXPECT_NO_THROW(ParseHfConfig(path));
+}
+
+TEST(ConfigJson, FieldsThatChangeTheMathAreRefusedUnlessNeutral) {
+  ExpectRefused("attention_bias", true);
+  ExpectRefused("mlp_bias", true);
+  ExpectRefused("hidden_act", "gelu");
+  ExpectRefused("rope_scaling", {{"type", "linear"}, {"factor", 2.0}});
+  ExpectRefused("rope_scaling", {{"rope_type", "llama3"}, {"factor", 8.0}});
+  ExpectRefused("partial_rotary_factor", 0.5);
+  ExpectRefused("attn_logit_softcapping", 50.0);
+  ExpectRefused("final_logit_softcapping", 30.0);
+  ExpectRefused("logits_scaling", 8.0);
+  ExpectRefused("embedding_multiplier", 12.0);
+  ExpectRefused("residual_multiplier", 0.22);
+  ExpectRefused("use_qk_norm", true);
+  ExpectRefused("qk_layernorm", true);
+  ExpectRefused("sliding_window", 4096);  // HF's Llama ignores it: ambiguous
+  ExpectRefused("sliding_window", 0, "mistral");
+  ExpectRefused("sliding_window", "4096", "mistral");
+
+  ExpectAccepted("attention_bias", false);
+  ExpectAccepted("rope_scaling", nullptr);
+  ExpectAccepted("partial_rotary_factor", 1.0);
+  ExpectAccepted("partial_rotary_factor", 1);
+  ExpectAccepted("attn_logit_softcapping", nullptr);
+  ExpectAccepted("use_qk_norm", false);
+  ExpectAccepted("sliding_window", nullptr);
+  ExpectAccepted("sliding_window", nullptr, "mistral");
+  ExpectAccepted("pretraining_tp", 1);  // only how HF splits the matmuls, same math
+}
+
+TEST(ConfigJson, RefusalThroughTheCommandLineIsOneCleanLine) {
+  const std::string dir = testing::MakeTempDir("config-cli");
+  testing::WriteHfFolder(testing::RandomWeights(testing::TinyConfig(), 1), dir);
+  EditConfig(dir, [](nlohmann::json& j) { j["partial_rotary_factor"] = 0.25; });
+  testing::ExpectCleanError(Info(dir), {dir + "/config.json", "partial_rotary_factor = 0.25 is not supported"});
+}
+
+TEST(ConfigJson, MistralSlidingWindowIsReadAndWrittenBack) {
+  const std::string path = WriteConfig("config-mistral", [](nlohmann::json& j) {
+    j["model_type"] = "mistral";
+    j["sliding_window"] = 7;
+  });
+  const LlamaConfig c = ParseHfConfig(path);
+  EXPECT_EQ(c.sliding_window, 7);
+  // Folders quip writes (quantized models) keep the window.
+  const nlohmann::json written = nlohmann::json::parse(HfConfigJson(c));
+  EXPECT_EQ(written.at("model_type"), "mistral");
+  EXPECT_EQ(written.at("sliding_window"), 7);
+  EXPECT_EQ(ParseHfConfig(WriteConfig("config-mistral-again", [&](nlohmann::json& j) { j = written; })).sliding_window,
+            7);
+  EXPECT_EQ(ParseHfConfig(WriteConfig("config-llama", [](nlohmann::json&) {})).sliding_window, 0);
+}
+
+}  // namespace
+}  // namespace quip

@@ -1,0 +1,50 @@
+#include "testing/quantized_folder.h"
+
+#include <filesystem>
+#include <random>
+
+#include "io/quip_format.h"
+#include "model/load.h"
+#include "pipeline/methods.h"
+#include "pipeline/quantize_model.h"
+#include "testing/tiny_model.h"
+
+namespace quip::testing {
+namespace fs = std::filesystem;
+
+std::string WriteTinyQuantizedFolder(const std::string& name, const std::string& method, int bits) {
+  const fs::path dir = MakeTempDir(name);
+  WriteHfFolder(RandomWeights(TinyConfig(), 11), (dir / "fp32").string());
+  Model model = LoadModel((dir / "fp32").string());
+  std::mt19937_64 rng(5);
+  std::vector<std::vector<int>> windows(4);
+  for (auto& w : windows)
+    for (int i = 0; i < 16; ++i) w.push_back(int(rng() % uint64_t(model.config.vocab_size)));
+  QuantizeModelOptions options;
+  options.config = ConfigForMethod(method, bits);
+  options.config.seed = 3;
+  options.method = method;
+  const nlohmann::json report = QuantizeModel(model, windows, options);
+  const std::string out = (dir / "quantized").string();
+  WriteQuantizedModel(model, out, {{"quip.method", method}, {"quip.bits", std::to_string(bits)}}, report,
+                      (dir / "fp32").string(), false);
+  return out;
+}
+
+void RewriteSafetensors(const std::string& path, const SafetensorsEdit& edit) {
+  std::map<std::string, std::string> metadata;
+  std::map<std::string, StoredTensor> tensors;
+  {
+    const SafetensorsFile file(path);
+    metadata = file.metadata();
+    for (const auto& t : file.tensors())
+      tensors[t.name] = {t.dtype, t.shape, {file.RawBytes(t), file.RawBytes(t) + (t.end - t.begin)}};
+  }
+  edit(metadata, tensors);
+  SafetensorsWriter writer;
+  for (const auto& [k, v] : metadata) writer.SetMetadata(k, v);
+  for (const auto& [name, t] : tensors) writer.Add(name, t.dtype, t.shape, t.bytes.data(), t.bytes.size());
+  writer.Write(path);
+}
+
+}  // namespace quip::testing

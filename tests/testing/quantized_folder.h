@@ -1,0 +1,31 @@
+// Quantized (quip) folders of tiny random models written in code, and in-place edits of
+// safetensors files, for tests of what the loader accepts and refuses.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "io/safetensors.h"
+
+namespace quip::testing {
+
+// TinyConfig's random model (seed 11) as an HF folder DIR/fp32, quantized in memory with
+// `method` ("quip", "quipsharp", ...) at `bits` on random calibration windows and written
+// with WriteQuantizedModel to DIR/quantized, whose path is returned. DIR = MakeTempDir(name).
+std::string WriteTinyQuantizedFolder(const std::string& name, const std::string& method = "quip", int bits = 2);
+
+// One tensor of a safetensors file, as stored.
+struct StoredTensor {
+  DType dtype;
+  std::vector<int64_t> shape;
+  std::vector<uint8_t> bytes;
+};
+using SafetensorsEdit =
+    std::function<void(std::map<std::string, std::string>& metadata, std::map<std::string, StoredTensor>& tensors)>;
+// Reads the safetensors file at `path`, lets `edit` change it and writes it back.
+void RewriteSafetensors(const std::string& path, const SafetensorsEdit& edit);
+
+}  // namespace quip::testing
