@@ -6,6 +6,7 @@ BF16; single file or sharded model.safetensors.index.json), reads config.json, a
 reads llama2.c "version 0" .bin checkpoints with llama2.c's own RoPE convention
 (rotating interleaved pairs (2i, 2i+1) of each head, no weight permutation), so a
 test comparing quip's logits against it also checks quip's load-time permutation.
+Mistral configs with a sliding_window mask keys more than window - 1 positions back.
 
 Usage:
   llama_reference.py --model DIR_OR_BIN --tokens 1,5,42 --out logits.f64
@@ -73,6 +74,8 @@ def load_hf(folder):
         "eps": cfg.get("rms_norm_eps", 1e-6),
         "theta": cfg.get("rope_theta", 10000.0),
         "rope": "rotate_half",
+        # Mistral: position i attends to j only when i - window < j <= i (HF's sliding-window mask).
+        "window": cfg.get("sliding_window") if cfg.get("model_type") == "mistral" else None,
         "embed": t["model.embed_tokens.weight"],
         "norm": t["model.norm.weight"],
         "head": t["model.embed_tokens.weight"] if cfg.get("tie_word_embeddings", False) else t["lm_head.weight"],
@@ -159,6 +162,8 @@ def forward(m, tokens):
     group = H // KV
     positions = np.arange(T)
     mask = np.triu(np.full((T, T), -np.inf), k=1)
+    if m.get("window"):
+        mask += np.tril(np.full((T, T), -np.inf), k=-m["window"])
     x = m["embed"][np.asarray(tokens)]
     for L in m["layers"]:
         n = rms_norm(x, L["attn_norm"], m["eps"])

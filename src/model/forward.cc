@@ -119,8 +119,13 @@ void RunBlock(const LlamaConfig& c, const LayerWeights& w, int layer, float* x, 
   // Many tokens (prompt): one task per query head, M = ntok rows. One token (decoding):
   // one task per key/value head, its `group` query heads as the M rows, so each cached
   // K and V row is read once per group instead of once per head.
+  // A sliding window (Mistral) lets position p see only [p - window + 1, p]: S then spans
+  // the cached positions [first, pos0 + ntok) that some query of this batch can see, and
+  // each row masks the positions before its own window.
   const int group = c.n_heads / c.n_kv_heads;
-  const int n_pos = pos0 + ntok;
+  const int window = c.sliding_window > 0 ? c.sliding_window : pos0 + ntok;
+  const int first = std::max(0, pos0 - window + 1);
+  const int n_pos = pos0 + ntok - first;
   const float inv_sqrt_d = 1.0f / std::sqrt(float(hd));
   const bool decode = ntok == 1;
   kernels::ParallelTasks(decode ? c.n_kv_heads : c.n_heads, [&](int task) {
@@ -131,11 +136,16 @@ void RunBlock(const LlamaConfig& c, const LayerWeights& w, int layer, float* x, 
     const int q_stride = decode ? hd : qd;             // between rows of S's queries
     scores.resize(size_t(rows) * n_pos);
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, rows, n_pos, hd, inv_sqrt_d, &s.q[size_t(head) * hd],
-                q_stride, cache.key(layer, 0) + kv_off, kvd, 0.0f, scores.data(), n_pos);
-    for (int r = 0; r < rows; ++r)
-      kernels::CausalSoftmax(&scores[size_t(r) * n_pos], decode ? n_pos : pos0 + r + 1, n_pos);
+                q_stride, cache.key(layer, first) + kv_off, kvd, 0.0f, scores.data(), n_pos);
+    for (int r = 0; r < rows; ++r) {
+      float* row = &scores[size_t(r) * n_pos];
+      const int pos = decode ? pos0 : pos0 + r;
+      const int skip = std::max(0, pos - window + 1 - first);  // before this row's window
+      std::fill(row, row + skip, 0.0f);
+      kernels::CausalSoftmax(row + skip, pos + 1 - first - skip, n_pos - skip);
+    }
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, rows, hd, n_pos, 1.0f, scores.data(), n_pos,
-                cache.value(layer, 0) + kv_off, kvd, 0.0f, &s.attn[size_t(head) * hd], q_stride);
+                cache.value(layer, first) + kv_off, kvd, 0.0f, &s.attn[size_t(head) * hd], q_stride);
   });
   if (observe(LinearInput::kO, s.attn.data(), qd)) return;
   w.o->Forward(s.attn.data(), ntok, s.hidden.data());

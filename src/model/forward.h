@@ -51,7 +51,8 @@ struct ForwardScratch {
 };
 
 // Applies transformer block `layer` to the residual stream x [ntok, dim] in place;
-// tokens sit at positions [pos0, pos0 + ntok) and see cache positions [0, pos + 1).
+// tokens sit at positions [pos0, pos0 + ntok) and see cache positions [0, pos + 1), or with a
+// sliding window only the last c.sliding_window of them.
 void RunBlock(const Model& model, int layer, float* x, int ntok, int pos0, KvCache& cache, ForwardScratch& scratch,
               LinearInputObserver* observer = nullptr);
 // The same with the block's weights given: calibration runs the original block next

@@ -178,6 +178,35 @@ TEST(Reference, Llama2cTied) {
   CheckModel("llama2c tied", path);
 }
 
+// Mistral's sliding-window attention (window 7 < the 40-token context; the reference masks
+// i - j >= window as HF does) on all three feeding paths, including chunks that start past
+// the window. The same weights with full attention give logits far outside the tolerance,
+// so a forward pass that ignored the window could not pass.
+TEST(Reference, MistralSlidingWindow) {
+  LlamaConfig c = TinyConfig();
+  c.sliding_window = 7;
+  const std::string dir = testing::MakeTempDir("ref-mistral-window");
+  testing::WriteHfFolder(RandomWeights(c, 1234), dir + "/window");
+  CheckModel("mistral window 7", dir + "/window");
+  c.sliding_window = 0;
+  testing::WriteHfFolder(RandomWeights(c, 1234), dir + "/full");
+  const Model windowed = LoadModel(dir + "/window"), full = LoadModel(dir + "/full");
+  const std::vector<int> tokens = TestTokens(c.vocab_size);
+  Session a(windowed, kTokens), b(full, kTokens);
+  const auto la = a.Feed(tokens, true);
+  const std::vector<float> copy(la.begin(), la.end());
+  const auto lb = b.Feed(tokens, true);
+  double max_diff = 0.0, max_ref = 0.0;
+  for (size_t i = 0; i < copy.size(); ++i) {
+    max_diff = std::max(max_diff, std::fabs(double(copy[i]) - lb[i]));
+    max_ref = std::max(max_ref, std::fabs(double(lb[i])));
+  }
+  std::printf("[window 7 vs full attention] relative difference %.3e\n", max_diff / max_ref);
+  EXPECT_GT(max_diff / max_ref, 100 * kRelTolerance) << "the window made no difference";
+  // Positions inside the first window see the same keys either way: identical logits.
+  for (size_t i = 0; i < size_t(c.vocab_size) * 7; ++i) ASSERT_EQ(copy[i], lb[i]) << "at " << i;
+}
+
 // The HF folder and the llama2.c file of the same weights give the same logits
 // (the load-time q/k permutation is exact, not just within tolerance).
 TEST(Reference, Llama2cMatchesHfExactly) {
