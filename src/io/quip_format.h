@@ -16,7 +16,8 @@
 // with <linear> e.g. "model.layers.0.self_attn.q_proj". The safetensors __metadata__
 // holds "quip.format_version" ("1"), "quip.linears" (JSON: name -> {"bits", "incoherence":
 // "kron"|"rht"|"none", "codebook": "scalar"|"e8p" (absent = scalar), "seed_u", "seed_v"})
-// and run information ("quip.method", "quip.bits", "quip.rho", "quip.seed",
+// "quip.checksums" (JSON: tensor name -> XXH3-64 hex, io/checksum.h; absent in older
+// folders) and run information ("quip.method", "quip.bits", "quip.rho", "quip.seed",
 // "quip.tool_version"). Embeddings, norms and lm_head stay F32. The rotations and their
 // random signs are regenerated from the seeds (quant/rotation.h), never stored.
 #pragma once
