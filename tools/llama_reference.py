@@ -75,7 +75,8 @@ def load_hf(folder):
         "theta": cfg.get("rope_theta", 10000.0),
         "rope": "rotate_half",
         # Mistral: position i attends to j only when i - window < j <= i (HF's sliding-window mask).
-        "window": cfg.get("sliding_window") if cfg.get("model_type") == "mistral" else None,
+        # Absent: MistralConfig's default 4096; null: full attention.
+        "window": cfg.get("sliding_window", 4096) if cfg.get("model_type") == "mistral" else None,
         "embed": t["model.embed_tokens.weight"],
         "norm": t["model.norm.weight"],
         "head": t["model.embed_tokens.weight"] if cfg.get("tie_word_embeddings", False) else t["lm_head.weight"],

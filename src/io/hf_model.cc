@@ -113,8 +113,10 @@ LlamaConfig ParseHfConfig(const std::string& path) {
   c.norm_eps = static_cast<float>(number("rms_norm_eps", 1e-6));
   c.rope_theta = static_cast<float>(number("rope_theta", 10000.0));
   c.tied_embeddings = OptionalBool(j, "tie_word_embeddings", false, path);
-  // Mistral attends to the last sliding_window positions only; HF's Llama ignores the
-  // field, so there it is ambiguous and refused.
+  // Mistral attends to the last sliding_window positions only (null: all; absent: HF's
+  // MistralConfig default 4096); HF's Llama ignores the field, so there it is ambiguous
+  // and refused.
+  if (model_type == "mistral" && !j.contains("sliding_window")) c.sliding_window = 4096;
   if (j.contains("sliding_window") && !j["sliding_window"].is_null()) {
     QUIP_CHECK_INPUT(model_type == "mistral", path,
                      "sliding_window is set but model_type '{}' has no sliding-window attention (use model_type "

@@ -29,11 +29,9 @@ class TensorSource {
     return it == by_name_.end() ? nullptr : &it->second.second->shape;
   }
   // Throws naming the unused tensors (the first few and their count) unless every stored
-  // tensor was read by Get/GetRaw or passed to MarkUsed: a config.json that describes
-  // fewer layers (or no lm_head) than the files hold would otherwise silently drop them.
+  // tensor was read by Get/GetRaw: a config.json that describes fewer layers (or no
+  // lm_head) than the files hold would otherwise silently drop them.
   void CheckAllUsed() const;
-  // Counts `name` as read (a stored tensor that is checked some other way).
-  void MarkUsed(const std::string& name) { used_.insert(name); }
   // Every file, in the order they were opened.
   const std::vector<std::shared_ptr<SafetensorsFile>>& files() const { return files_; }
   // The safetensors metadata of the first file (quip writes one file).

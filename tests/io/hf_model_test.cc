@@ -214,6 +214,17 @@ TEST(ConfigJson, MistralSlidingWindowIsReadAndWrittenBack) {
   EXPECT_EQ(ParseHfConfig(WriteConfig("config-mistral-again", [&](nlohmann::json& j) { j = written; })).sliding_window,
             7);
   EXPECT_EQ(ParseHfConfig(WriteConfig("config-llama", [](nlohmann::json&) {})).sliding_window, 0);
+  // As Hugging Face's MistralConfig: absent means its default 4096, null means none.
+  EXPECT_EQ(ParseHfConfig(WriteConfig("config-mistral-default", [](nlohmann::json& j) {
+              j["model_type"] = "mistral";
+              j.erase("sliding_window");
+            })).sliding_window,
+            4096);
+  EXPECT_EQ(ParseHfConfig(WriteConfig("config-mistral-null", [](nlohmann::json& j) {
+              j["model_type"] = "mistral";
+              j["sliding_window"] = nullptr;
+            })).sliding_window,
+            0);
 }
 
 }  // namespace
