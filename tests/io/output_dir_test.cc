@@ -12,60 +12,18 @@
 
 #include <cstdlib>
 #include <filesystem>
-#include <fstream>
-#include <set>
-#include <sstream>
 
 #include "core/error.h"
-#include "testing/tiny_model.h"
+#include "testing/scratch.h"
 
 namespace quip {
 namespace {
 namespace fs = std::filesystem;
 using ::testing::HasSubstr;
 
-std::string ReadText(const fs::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
-
-void WriteText(const fs::path& path, const std::string& text) { std::ofstream(path, std::ios::binary) << text; }
-
-// Files with known content, and the exact set of entries of the scratch folder, checked
-// after each case: nothing of them may be gone, changed or joined by leftovers.
-class Scratch {
- public:
-  explicit Scratch(const std::string& name) : root_(testing::MakeTempDir("output-dir-" + name)) {}
-  const fs::path& root() const { return root_; }
-  fs::path Sentinel(const fs::path& relative) {
-    const fs::path path = root_ / relative;
-    fs::create_directories(path.parent_path());
-    const std::string text = "sentinel " + relative.string() + "\n";
-    WriteText(path, text);
-    sentinels_[path] = text;
-    return path;
-  }
-  void Snapshot() {
-    entries_.clear();
-    for (const auto& e : fs::recursive_directory_iterator(root_)) entries_.insert(e.path());
-  }
-  void ExpectUntouched() const {
-    for (const auto& [path, text] : sentinels_) {
-      EXPECT_TRUE(fs::is_regular_file(fs::symlink_status(path))) << path << " is gone";
-      EXPECT_EQ(ReadText(path), text) << path << " changed";
-    }
-    std::set<fs::path> now;
-    for (const auto& e : fs::recursive_directory_iterator(root_)) now.insert(e.path());
-    EXPECT_EQ(now, entries_) << "entries appeared or vanished in " << root_;
-  }
-
- private:
-  fs::path root_;
-  std::map<fs::path, std::string> sentinels_;
-  std::set<fs::path> entries_;
-};
+using testing::Scratch;
+std::string ReadText(const fs::path& path) { return testing::ReadFileText(path); }
+void WriteText(const fs::path& path, const std::string& text) { testing::WriteFileText(path, text); }
 
 // Writes a finished quip folder at `out` holding `files` (name -> content).
 void WriteQuipFolder(const fs::path& out, const std::map<std::string, std::string>& files, bool force = false) {
@@ -113,7 +71,7 @@ class WithHome {
 };
 
 TEST(OutputDir, CommitCreatesTheFolderWithAMarkerListingItsFiles) {
-  Scratch s("fresh");
+  Scratch s("output-dir-fresh");
   s.Sentinel("keep.txt");
   const fs::path out = s.root() / "a" / "b" / "out";  // missing parents are created
   WriteQuipFolder(out, {{"x.json", "{}"}, {"y.bin", "y"}});
@@ -130,7 +88,7 @@ TEST(OutputDir, CommitCreatesTheFolderWithAMarkerListingItsFiles) {
 }
 
 TEST(OutputDir, DroppedWithoutCommitLeavesNothing) {
-  Scratch s("dropped");
+  Scratch s("output-dir-dropped");
   s.Sentinel("keep.txt");
   s.Snapshot();
   {
@@ -144,7 +102,7 @@ TEST(OutputDir, DroppedWithoutCommitLeavesNothing) {
 }
 
 TEST(OutputDir, ForceReplacesOnlyAFolderQuipWrote) {
-  Scratch s("force");
+  Scratch s("output-dir-force");
   const fs::path out = s.root() / "out";
   WriteQuipFolder(out, {{"old.bin", "old"}});
   ExpectRefused(out.string(), {}, false, {"already exists", "pass --force"});
@@ -161,7 +119,7 @@ TEST(OutputDir, ForceReplacesOnlyAFolderQuipWrote) {
 }
 
 TEST(OutputDir, ExistingThingsQuipDidNotWriteAreKept) {
-  Scratch s("kept");
+  Scratch s("output-dir-kept");
   s.Sentinel("user/notes.txt");                                  // a user's folder
   s.Sentinel("file.txt");                                         // a regular file
   s.Sentinel("target/data.txt");
@@ -186,7 +144,7 @@ TEST(OutputDir, ExistingThingsQuipDidNotWriteAreKept) {
 }
 
 TEST(OutputDir, ProtectedPlacesAreRefusedAlsoThroughLinks) {
-  Scratch s("protected");
+  Scratch s("output-dir-protected");
   s.Sentinel("work/here.txt");
   s.Sentinel("home/dotfile");
   s.Sentinel("model/config.json");
@@ -230,7 +188,7 @@ TEST(OutputDir, ProtectedPlacesAreRefusedAlsoThroughLinks) {
 }
 
 TEST(OutputDir, UnwritablePlacesFailBeforeAnyWork) {
-  Scratch s("unwritable");
+  Scratch s("output-dir-unwritable");
   s.Sentinel("file.txt");
   fs::create_symlink(s.root() / "gone", s.root() / "dangling-parent");
   s.Snapshot();
@@ -251,7 +209,7 @@ TEST(OutputDir, UnwritablePlacesFailBeforeAnyWork) {
 }
 
 TEST(OutputDir, CommitRefusesWhatAppearedMeanwhile) {
-  Scratch s("meanwhile");
+  Scratch s("output-dir-meanwhile");
   const fs::path out = s.root() / "out";
   {
     StagedOutputDir staged(out.string(), {}, false);
@@ -278,7 +236,7 @@ TEST(OutputDir, CommitRefusesWhatAppearedMeanwhile) {
 }
 
 TEST(OutputDir, StaleTemporariesNeedExactNameMarkerAndADeadProcess) {
-  Scratch s("stale");
+  Scratch s("output-dir-stale");
   const fs::path out = s.root() / "out";
   WriteQuipFolder(s.root() / "finished", {{"a.bin", "a"}});
   const std::string marker = ReadText(s.root() / "finished" / kOutputMarker);
