@@ -136,6 +136,7 @@ void CheckExisting(const std::string& out_dir, const fs::path& target, bool forc
   std::error_code ec;
   const fs::file_status st = fs::symlink_status(target, ec);
   if (st.type() == fs::file_type::not_found) return;
+  QUIP_CHECK_INPUT(!ec, out_dir, "cannot be inspected: {}", ec.message());
   const char* kept = "it is kept: quip replaces only folders it wrote itself (name a new folder)";
   if (fs::is_symlink(st)) {
     const fs::path to = fs::read_symlink(target, ec);
@@ -170,10 +171,7 @@ bool ProcessIsGone(pid_t pid) { return pid != ::getpid() && ::kill(pid, 0) != 0 
 }  // namespace
 
 fs::path OutputPath(const std::string& out_dir) {
-  // Without the trailing separator of "out/", the temp folder would land inside the target.
-  fs::path target = fs::absolute(out_dir).lexically_normal();
-  if (!target.has_filename() && target.has_relative_path()) target = target.parent_path();
-  return target;
+  return Normal(out_dir);  // without the trailing separator of "out/" the temp folder would land inside
 }
 
 bool IsQuipOutputFolder(const fs::path& dir, std::string* why) {
