@@ -20,19 +20,19 @@ wiki=$shared/data/wikitext-2-raw/wiki.test.raw
 tiny=data/tinystories/tinystories-train-head.txt
 
 $quip ablate --model "$books" --calib "$train" --eval "$valid,$wiki" --bits 2,3,4 --eval-windows 120 \
-  --out "$out/ablate-books" >/dev/null
+  --out "$out/ablate-books" --force >/dev/null
 $quip ablate --model models/stories260K --calib "$tiny" --eval "$tiny" --bits 2,3,4 --nsamples 64 \
-  --out "$out/ablate-stories260K" >/dev/null
+  --out "$out/ablate-stories260K" --force >/dev/null
 $quip ablate --model "$books" --calib "$train" --eval "$valid,$wiki" --bits 2,3,4 --only QuIP,QuIP-RG \
-  --out "$out/quip-books-full" >/dev/null
+  --out "$out/quip-books-full" --force >/dev/null
 $quip ablate --model "$books" --calib "$train" --eval "$valid,$wiki" --bits 2,3,4 --eval-windows 120 \
-  --only "QuIP#,RHT-scalar,Kron-E8P" --out "$out/ablate-books-quipsharp" >/dev/null
+  --only "QuIP#,RHT-scalar,Kron-E8P" --out "$out/ablate-books-quipsharp" --force >/dev/null
 $quip ablate --model "$books" --calib "$train" --eval "$valid,$wiki" --bits 2,3,4 --only "QuIP#" \
-  --out "$out/quipsharp-books-full" >/dev/null
+  --out "$out/quipsharp-books-full" --force >/dev/null
 $quip ablate --model "$books" --calib "$train" --eval "$valid,$wiki" --bits 2,3,4 --eval-windows 120 \
-  --only "QuIP# + seq,QuIP# + asym,QuIP + asym" --out "$out/ablate-books-targets" >/dev/null
+  --only "QuIP# + seq,QuIP# + asym,QuIP + asym" --out "$out/ablate-books-targets" --force >/dev/null
 $quip ablate --model "$books" --calib "$train" --eval "$valid,$wiki" --bits 2,3,4 --only "QuIP# + asym,QuIP + asym" \
-  --out "$out/targets-books-full" >/dev/null
+  --out "$out/targets-books-full" --force >/dev/null
 ./build/bench/codebook_mse > "$out/codebook_mse.json"
 bash bench/run_forward_bench.sh >/dev/null
 bash bench/run_kernel_bench.sh --threads 2 --prompt 128 --gen 32 >/dev/null

@@ -1,4 +1,4 @@
-// quip ablate --model DIR --calib FILE --eval FILE[,FILE] --bits 2,3,4 [--out DIR]
+// quip ablate --model DIR --calib FILE --eval FILE[,FILE] --bits 2,3,4 [--out DIR [--force]]
 // Reproduces the structure of the QuIP paper's tables (src/pipeline/ablation.h).
 #include <fmt/core.h>
 
@@ -6,6 +6,7 @@
 
 #include "cli/commands.h"
 #include "io/atomic_file.h"
+#include "io/output_dir.h"
 #include "model/forward.h"
 #include "pipeline/ablation.h"
 
@@ -15,6 +16,7 @@ void RegisterAblateCommand(CLI::App& app) {
   struct Options {
     AblationOptions ablation;
     std::string out;
+    bool force = false;
     int threads = 0;
   };
   auto o = std::make_shared<Options>();
@@ -30,15 +32,20 @@ void RegisterAblateCommand(CLI::App& app) {
   cmd->add_option("--only", o->ablation.only, "Run only these rows (e.g. QuIP,OPTQ)")->delimiter(',');
   cmd->add_option("--out", o->out, "Folder for ablate.json and ablate.md (default: print Markdown only)");
   cmd->add_option("--threads", o->threads, "Worker threads (0 = all cores)");
+  cmd->add_flag("--force", o->force, "Replace an existing --out folder that quip wrote");
   cmd->callback([o] {
     SetThreads(o->threads);
+    std::vector<std::string> inputs{o->ablation.model, o->ablation.calib};
+    inputs.insert(inputs.end(), o->ablation.evals.begin(), o->ablation.evals.end());
+    if (!o->out.empty()) CheckOutputDir(o->out, inputs, o->force);  // before any work (io/output_dir.h)
     const nlohmann::json results =
         RunAblation(o->ablation, [](const std::string& line) { fmt::print(stderr, "{}\n", line); });
     const std::string md = AblationMarkdown(results);
     if (!o->out.empty()) {
-      std::filesystem::create_directories(o->out);
-      WriteFileAtomically((std::filesystem::path(o->out) / "ablate.json").string(), results.dump(2) + "\n");
-      WriteFileAtomically((std::filesystem::path(o->out) / "ablate.md").string(), md);
+      StagedOutputDir staged(o->out, inputs, o->force);
+      WriteFileAtomically((staged.path() / "ablate.json").string(), results.dump(2) + "\n");
+      WriteFileAtomically((staged.path() / "ablate.md").string(), md);
+      staged.Commit();
     }
     fmt::print("{}", md);
   });

@@ -10,6 +10,7 @@
 #include "core/parallel.h"
 #include "core/progress.h"
 #include "core/resources.h"
+#include "io/output_dir.h"
 #include "io/quip_format.h"
 #include "model/forward.h"
 #include "model/load.h"
@@ -86,8 +87,7 @@ void Run(const Options& o) {
   config.damping = o.damping;
   config.seed = o.seed;
   config.rg_passes = o.rg_passes;
-  QUIP_CHECK_INPUT(o.force || !std::filesystem::exists(o.out), o.out, "already exists (pass --force to replace it)");
-  RemoveStaleTemporaries(o.out);  // what a killed earlier run left beside OUT_DIR
+  CheckOutputDir(o.out, {o.model, o.calib, o.eval}, o.force);  // before any work (io/output_dir.h)
 
   Model model = LoadModel(o.model);
   const auto tokenizer = LoadTokenizer(model);
@@ -174,7 +174,7 @@ void RegisterQuantizeCommand(CLI::App& app) {
   cmd->add_option("--eval", o->eval, "Also report fp32 vs quantized perplexity on this text");
   cmd->add_option("--eval-windows", o->eval_windows, "Windows of --eval to score (0 = all)");
   cmd->add_option("--threads", o->threads, "Worker threads (0 = all cores)");
-  cmd->add_flag("--force", o->force, "Replace an existing output folder");
+  cmd->add_flag("--force", o->force, "Replace an existing output folder that quip wrote");
   cmd->callback([o] { Run(*o); });
 }
 

@@ -1,10 +1,5 @@
 #include "io/quip_format.h"
 
-#include <fcntl.h>
-#include <signal.h>
-#include <stdio.h>
-#include <unistd.h>
-
 #include <algorithm>
 #include <cerrno>
 #include <cmath>
@@ -16,6 +11,7 @@
 #include "io/checksum.h"
 #include "io/hf_model.h"
 #include "io/json_file.h"
+#include "io/output_dir.h"
 #include "model/e8p_linear.h"
 #include "model/quantized_linear.h"
 #include "quant/packing.h"
@@ -112,45 +108,6 @@ std::unique_ptr<Linear> ReadQuantizedLinear(TensorSource& source, const std::str
 
 namespace {
 
-// fsync of a folder, so that the renames into and inside it survive a power cut.
-void SyncDirectory(const fs::path& dir) {
-  const int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (fd < 0) return;
-  ::fsync(fd);
-  ::close(fd);
-}
-
-// Puts the finished folder `temp` at `target`. A fresh target is created with
-// RENAME_NOREPLACE (a folder that appeared meanwhile is never replaced); an existing one
-// (force) is swapped with RENAME_EXCHANGE, so `target` is always a complete folder, old or
-// new, and the old one is then deleted from the temp name. Filesystems without renameat2
-// flags fall back to plain renames (then a crash between them leaves target absent and
-// the old folder at "<target>.old.<pid>", which the next run removes).
-void MoveIntoPlace(const fs::path& temp, const fs::path& target, bool force) {
-  const bool exists = fs::exists(target);
-  QUIP_CHECK_INPUT(force || !exists, target.string(), "already exists (pass --force to replace it)");
-  const unsigned flags = exists ? RENAME_EXCHANGE : RENAME_NOREPLACE;
-  if (::renameat2(AT_FDCWD, temp.c_str(), AT_FDCWD, target.c_str(), flags) == 0) {
-    if (exists) fs::remove_all(temp);  // now holds the old folder
-    SyncDirectory(target.parent_path());
-    return;
-  }
-  const int err = errno;
-  QUIP_CHECK_INPUT(err != EEXIST && err != ENOTEMPTY, target.string(),
-                   "already exists (pass --force to replace it)");
-  QUIP_CHECK_INPUT(err == EINVAL || err == ENOSYS, target.string(), "cannot rename {} into place: {}", temp.string(),
-                   std::strerror(err));
-  if (exists) {
-    const fs::path old = target.string() + ".old." + std::to_string(::getpid());
-    fs::rename(target, old);
-    fs::rename(temp, target);
-    fs::remove_all(old);
-  } else {
-    fs::rename(temp, target);
-  }
-  SyncDirectory(target.parent_path());
-}
-
 void AddLinear(SafetensorsWriter& writer, nlohmann::json& linears, const std::string& name, const Linear& linear) {
   if (const auto* dense = dynamic_cast<const DenseLinear*>(&linear)) {
     writer.AddF32(name + ".weight", dense->weight().shape, dense->weight().data);
@@ -196,7 +153,8 @@ void WriteQuantizedModel(const Model& model, const std::string& out_dir,
                          const std::map<std::string, std::string>& run_metadata, const nlohmann::json& report,
                          const std::string& tokenizer_dir, bool force) {
   const LlamaConfig& c = model.config;
-  QUIP_CHECK_INPUT(force || !fs::exists(out_dir), out_dir, "already exists (pass --force to replace it)");
+  // Checked again here (quantize checked before calibrating): the place may have changed since.
+  StagedOutputDir staged(out_dir, {model.source}, force);
   SafetensorsWriter writer;
   nlohmann::json linears = nlohmann::json::object();
   writer.AddF32("model.embed_tokens.weight", model.token_embedding.shape, model.token_embedding.data);
@@ -221,63 +179,19 @@ void WriteQuantizedModel(const Model& model, const std::string& out_dir,
   writer.SetMetadata(kChecksumsKey, ChecksumsOf(writer, linears).dump());
   for (const auto& [k, v] : run_metadata) writer.SetMetadata(k, v);
 
-  // Build everything in a sibling temp folder, then rename it into place.
-  const fs::path target = OutputPath(out_dir);
-  RemoveStaleTemporaries(out_dir);
-  const fs::path temp = target.string() + ".tmp." + std::to_string(::getpid());
-  fs::remove_all(temp);
-  fs::create_directories(temp);
-  try {
-    writer.Write((temp / "model.safetensors").string());
-    nlohmann::ordered_json config = nlohmann::ordered_json::parse(HfConfigJson(c));
-    config["quantization_config"] = {{"quant_method", "quip"}, {"format_version", kQuipFormatVersion}};
-    for (const auto& [k, v] : run_metadata) config["quantization_config"][k.substr(k.find('.') + 1)] = v;
-    WriteFileAtomically((temp / "config.json").string(), config.dump(2) + "\n");
-    WriteFileAtomically((temp / "quant_report.json").string(), report.dump(2) + "\n");
-    for (const char* name : {"tokenizer.model", "tokenizer_config.json", "special_tokens_map.json",
-                             "generation_config.json", "tokenizer.bin"})
-      if (fs::exists(fs::path(tokenizer_dir) / name)) fs::copy_file(fs::path(tokenizer_dir) / name, temp / name);
-    const std::string tok = "tok" + std::to_string(c.vocab_size) + ".bin";
-    if (fs::exists(fs::path(tokenizer_dir) / tok)) fs::copy_file(fs::path(tokenizer_dir) / tok, temp / tok);
-    SyncDirectory(temp);
-    MoveIntoPlace(temp, target, force);
-  } catch (...) {
-    std::error_code ignored;
-    fs::remove_all(temp, ignored);
-    throw;
-  }
-}
-
-fs::path OutputPath(const std::string& out_dir) {
-  // Without the trailing separator of "out/", the temp folder would land inside the target.
-  fs::path target = fs::absolute(out_dir).lexically_normal();
-  if (!target.has_filename()) target = target.parent_path();
-  return target;
-}
-
-std::vector<std::string> RemoveStaleTemporaries(const std::string& out_dir) {
-  const fs::path target = OutputPath(out_dir);
-  std::vector<std::string> removed;
-  std::error_code ec;
-  const std::string prefix = target.filename().string();
-  for (const auto& entry : fs::directory_iterator(target.parent_path(), ec)) {
-    const std::string name = entry.path().filename().string();
-    for (const char* tag : {".tmp.", ".old."}) {
-      if (name.rfind(prefix + tag, 0) != 0) continue;
-      const std::string digits = name.substr(prefix.size() + std::strlen(tag));
-      if (digits.empty() || digits.size() > 9 || !std::all_of(digits.begin(), digits.end(), ::isdigit)) continue;
-      const pid_t pid = static_cast<pid_t>(std::stol(digits));
-      // Only folders of processes that are gone: a live pid may be another run writing now.
-      if (pid == ::getpid() || ::kill(pid, 0) == 0 || errno != ESRCH) continue;
-      std::error_code remove_ec;
-      fs::remove_all(entry.path(), remove_ec);
-      if (!remove_ec) {
-        removed.push_back(entry.path().string());
-        fmt::print(stderr, "quip: note: removed {} left by an interrupted run (pid {})\n", entry.path().string(), pid);
-      }
-    }
-  }
-  return removed;
+  const fs::path temp = staged.path();
+  writer.Write((temp / "model.safetensors").string());
+  nlohmann::ordered_json config = nlohmann::ordered_json::parse(HfConfigJson(c));
+  config["quantization_config"] = {{"quant_method", "quip"}, {"format_version", kQuipFormatVersion}};
+  for (const auto& [k, v] : run_metadata) config["quantization_config"][k.substr(k.find('.') + 1)] = v;
+  WriteFileAtomically((temp / "config.json").string(), config.dump(2) + "\n");
+  WriteFileAtomically((temp / "quant_report.json").string(), report.dump(2) + "\n");
+  for (const char* name : {"tokenizer.model", "tokenizer_config.json", "special_tokens_map.json",
+                           "generation_config.json", "tokenizer.bin"})
+    if (fs::exists(fs::path(tokenizer_dir) / name)) fs::copy_file(fs::path(tokenizer_dir) / name, temp / name);
+  const std::string tok = "tok" + std::to_string(c.vocab_size) + ".bin";
+  if (fs::exists(fs::path(tokenizer_dir) / tok)) fs::copy_file(fs::path(tokenizer_dir) / tok, temp / tok);
+  staged.Commit();
 }
 
 }  // namespace quip

@@ -45,19 +45,9 @@ std::unique_ptr<Linear> ReadQuantizedLinear(TensorSource& source, const std::str
                                             Model& model);
 
 // Writes `model` (dense and quantized layers alike) as a quip folder at `out_dir`,
-// atomically: everything goes to a temporary folder that is renamed into place. An
-// existing out_dir is replaced only when `force`. `run_metadata` lands in __metadata__,
+// atomically, under the rules of io/output_dir.h (StagedOutputDir): an existing out_dir is
+// replaced only when `force` and quip wrote it. `run_metadata` lands in __metadata__,
 // `report` in out_dir/quant_report.json; tokenizer files are copied from `tokenizer_dir`.
-// The absolute, normalised output folder (a trailing separator dropped).
-std::filesystem::path OutputPath(const std::string& out_dir);
-
-// A run killed (SIGKILL, power cut) while writing leaves "<out_dir>.tmp.<pid>" (the
-// partial folder, or the old one while it is deleted after a --force swap), and, on
-// filesystems without renameat2 flags, possibly "<out_dir>.old.<pid>". Removes those
-// whose process is gone (a note on stderr each) and returns their paths. Called by
-// WriteQuantizedModel and at the start of `quip quantize`.
-std::vector<std::string> RemoveStaleTemporaries(const std::string& out_dir);
-
 void WriteQuantizedModel(const Model& model, const std::string& out_dir,
                          const std::map<std::string, std::string>& run_metadata, const nlohmann::json& report,
                          const std::string& tokenizer_dir, bool force);

@@ -1,9 +1,9 @@
 // Atomic outputs (issue 6): `quip quantize` builds OUT_DIR in the sibling "OUT_DIR.tmp.<pid>"
 // and renames it into place (RENAME_NOREPLACE, or RENAME_EXCHANGE with --force). Here the
 // real binary is SIGKILLed at seeded random points, some while it is writing (the kill
-// follows the appearance of the temp folder); afterwards OUT_DIR must be absent or
-// complete and loadable by `quip info`, an existing OUT_DIR must survive a killed --force
-// run complete (old or new), and the next run must remove the dead run's temp folder.
+// follows the first file in the temp folder after quip's marker); afterwards OUT_DIR must be
+// absent or complete and loadable by `quip info`, an existing OUT_DIR must survive a killed
+// --force run complete (old or new), and the next run must remove the dead run's temp folder.
 #include <gtest/gtest.h>
 #include <signal.h>
 #include <sys/wait.h>
@@ -16,6 +16,7 @@
 #include <thread>
 #include <vector>
 
+#include "io/output_dir.h"
 #include "testing/tiny_model.h"
 
 namespace quip {
@@ -65,25 +66,34 @@ void ExpectComplete(const std::string& out) {
   EXPECT_EQ(info.exit_code, 0) << info.err;
 }
 
+// The run is writing once its temp folder holds more than the marker (the check before any
+// work creates and removes one that holds only the marker).
+bool Writing(const std::string& temp) {
+  std::error_code ec;
+  for (fs::directory_iterator it(temp, ec), end; !ec && it != end; it.increment(ec))
+    if (it->path().filename() != kOutputMarker) return true;
+  return false;
+}
+
 struct Outcome {
   bool killed_while_writing = false;
   bool finished = false;
 };
 
 // Starts quantize into `out` and SIGKILLs it `delay` after the start or, with
-// `after_temp`, `delay` after its temp folder appears.
+// `after_temp`, `delay` after it starts writing into its temp folder.
 Outcome RunAndKill(const std::string& out, bool force, std::chrono::microseconds delay, bool after_temp) {
   const pid_t pid = Spawn(QuantizeArgv(out, force), out + ".log");
   const std::string temp = out + ".tmp." + std::to_string(pid);
   Outcome o;
   const auto deadline = Clock::now() + std::chrono::seconds(60);
   if (after_temp) {
-    while (!fs::exists(temp) && Clock::now() < deadline) {
+    while (!Writing(temp) && Clock::now() < deadline) {
       int status;
       if (::waitpid(pid, &status, WNOHANG) == pid) return {false, true};  // finished before we saw it
       std::this_thread::sleep_for(std::chrono::microseconds(50));
     }
-    o.killed_while_writing = fs::exists(temp);
+    o.killed_while_writing = Writing(temp);
   }
   std::this_thread::sleep_for(delay);
   ::kill(pid, SIGKILL);
@@ -145,18 +155,33 @@ TEST(AtomicOutput, KilledQuantizeLeavesNoHalfWrittenFolder) {
 TEST(AtomicOutput, StaleTempFolderOfADeadRunIsRemovedAndALiveOneKept) {
   const std::string dir = testing::MakeTempDir("atomic-stale");
   const std::string out = dir + "/out";
-  // pid 2^22 + 1 is above Linux's pid_max limit, so no process has it.
+  const auto first = testing::RunCommandSplit(ShellQuote(testing::QuipBinary()) + " quantize --model " +
+                                              ShellQuote(Stories()) + " --calib " + ShellQuote(Calib()) +
+                                              " --nsamples 8 --ctx 64 --threads 1 -o " + ShellQuote(dir + "/first"));
+  ASSERT_EQ(first.exit_code, 0) << first.err;
+  // pid 2^22 + 1 is above Linux's pid_max limit, so no process has it. A killed run's temp
+  // folder carries quip's marker (its first file); copy a real one.
   const std::string dead = out + ".tmp.4194305";
   const std::string live = out + ".tmp." + std::to_string(::getpid());  // this test process
-  fs::create_directories(dead + "/partial");
-  fs::create_directories(live);
+  const std::string unmarked = out + ".tmp.4194306";                    // dead pid, but not quip's
+  const std::string backup = out + ".old.20241130";                     // a user's backup
+  for (const std::string& d : {dead, live}) {
+    fs::create_directories(d + "/partial");
+    fs::copy_file(dir + "/first/" + kOutputMarker, d + "/" + kOutputMarker);
+  }
+  for (const std::string& d : {unmarked, backup}) {
+    fs::create_directories(d);
+    testing::RunCommandSplit("echo precious > " + ShellQuote(d + "/mine.txt"));
+  }
   const auto r = testing::RunCommandSplit(ShellQuote(testing::QuipBinary()) + " quantize --model " +
                                           ShellQuote(Stories()) + " --calib " + ShellQuote(Calib()) +
                                           " --nsamples 8 --ctx 64 --threads 1 -o " + ShellQuote(out));
   ASSERT_EQ(r.exit_code, 0) << r.err;
   EXPECT_NE(r.err.find("removed " + dead), std::string::npos) << r.err;
   EXPECT_FALSE(fs::exists(dead));
-  EXPECT_TRUE(fs::exists(live)) << "a folder of a running process must not be touched";
+  EXPECT_TRUE(fs::exists(live + "/partial")) << "a folder of a running process must not be touched";
+  EXPECT_TRUE(fs::exists(unmarked + "/mine.txt")) << "a folder without quip's marker must not be touched";
+  EXPECT_TRUE(fs::exists(backup + "/mine.txt")) << "a user's backup named like a leftover must not be touched";
   ExpectComplete(out);
 }
 

@@ -270,12 +270,38 @@ TEST(QuipFormat, RefusesExistingFolderWithoutForceAndReplacesItWithForce) {
     EXPECT_THAT(e.what(), HasSubstr("already exists"));
   }
   EXPECT_EQ(nlohmann::json::parse(ReadText(out + "/quant_report.json")).at("run"), 1);
-  fs::create_directories(out + "/stale");  // replaced, not merged
+  // A file quip did not write makes the folder the user's: even --force keeps it (io/output_dir.h).
+  fs::create_directories(out + "/mine");
+  std::ofstream(out + "/mine/notes.txt") << "notes\n";
+  try {
+    WriteQuantizedModel(q.model, out, q.metadata, {{"run", 3}}, q.model.source, true);
+    ADD_FAILURE() << "--force replaced a folder holding a user's files";
+  } catch (const Error& e) {
+    EXPECT_THAT(e.what(), HasSubstr("'mine', which quip did not write"));
+  }
+  EXPECT_EQ(ReadText(out + "/mine/notes.txt"), "notes\n");
+  EXPECT_EQ(nlohmann::json::parse(ReadText(out + "/quant_report.json")).at("run"), 1);
+  fs::remove_all(out + "/mine");
   WriteQuantizedModel(q.model, out, q.metadata, {{"run", 3}}, q.model.source, true);
   EXPECT_EQ(nlohmann::json::parse(ReadText(out + "/quant_report.json")).at("run"), 3);
-  EXPECT_FALSE(fs::exists(out + "/stale"));
   EXPECT_THAT(Leftovers(parent), ::testing::IsEmpty());
   EXPECT_EQ(LoadModel(out).format, "quip");
+}
+
+TEST(QuipFormat, NeverWritesOverOrIntoTheInputModel) {
+  Quantized q = QuantizeTiny("onto-input", "quip", 2);
+  const std::string input = q.model.source;
+  const std::string config = ReadText(input + "/config.json"), weights = ReadText(input + "/model.safetensors");
+  for (const std::string& out : {input, input + "/quantized", fs::path(input).parent_path().string()}) {
+    for (bool force : {false, true}) {
+      SCOPED_TRACE(out + (force ? " --force" : ""));
+      EXPECT_THROW(WriteQuantizedModel(q.model, out, q.metadata, q.report, input, force), Error);
+    }
+  }
+  EXPECT_EQ(ReadText(input + "/config.json"), config);
+  EXPECT_EQ(ReadText(input + "/model.safetensors"), weights);
+  EXPECT_FALSE(fs::exists(input + "/quantized"));
+  EXPECT_THAT(Leftovers(fs::path(input).parent_path()), ::testing::IsEmpty());
 }
 
 TEST(QuipFormat, WritesToAPathWithATrailingSlash) {
