@@ -81,19 +81,20 @@ void PrintTo(const Format& f, std::ostream* os) { *os << f.name; }
 
 // Relative RMS logit difference of one-token decoding (64 steps), fast vs reference,
 // measured on books-llama-5m (AVX-512): scalar 2/3/4 bits 7.18e-3 / 3.1e-7 / 4.89e-3,
-// rht 2 bits 8.48e-3, E8P 2/3/4 bits 5.77e-3 / 4.64e-3 / 4.97e-3. Int8 formats: bounded
-// to [0.5x, 2x] the measured value (the rounding error is a deterministic function of
-// the codes and activations; a decode kernel that reads a wrong code, sign or scale moves
-// the logits by 10-100 %, one that skips the int8 rounding falls below). Scalar 3 bits is
-// float: bounded at 3e-6 (10x).
+// rht 2 bits 8.48e-3, E8P 2/3/4 bits 5.77e-3 / 4.64e-3 / 4.97e-3. The int8 rounding error
+// is a deterministic function of the codes and activations (float reordering on another
+// SIMD target or thread count moves it by ~1e-3 of itself), so int8 formats are bounded
+// to ±25 % of the measured value: a decode kernel that skips the rounding falls below, one
+// that misreads a code, sign or scale rises above (a residual-stage scale 5 % off in the
+// E8P 3-bit kernel gives 9.0e-3). Scalar 3 bits is float: bounded at 3e-6 (10x).
 const Format kFormats[] = {
-    {"scalar2", "--method near-incp --bits 2", "quip-2bit", 0.5 * 7.18e-3, 2 * 7.18e-3},
+    {"scalar2", "--method near-incp --bits 2", "quip-2bit", 0.75 * 7.18e-3, 1.25 * 7.18e-3},
     {"scalar3", "--method near-incp --bits 3", "quip-3bit", 0, 3e-6},
-    {"scalar4", "--method near-incp --bits 4", "quip-4bit", 0.5 * 4.89e-3, 2 * 4.89e-3},
-    {"rht2", "--method near-incp --incoherence rht --bits 2", "quip-rht-2bit", 0.5 * 8.48e-3, 2 * 8.48e-3},
-    {"e8p2", "--method quipsharp --bits 2", "e8p-2bit", 0.5 * 5.77e-3, 2 * 5.77e-3},
-    {"e8p3", "--method quipsharp --bits 3", "e8p-3bit", 0.5 * 4.64e-3, 2 * 4.64e-3},
-    {"e8p4", "--method quipsharp --bits 4", "e8p-4bit", 0.5 * 4.97e-3, 2 * 4.97e-3},
+    {"scalar4", "--method near-incp --bits 4", "quip-4bit", 0.75 * 4.89e-3, 1.25 * 4.89e-3},
+    {"rht2", "--method near-incp --incoherence rht --bits 2", "quip-rht-2bit", 0.75 * 8.48e-3, 1.25 * 8.48e-3},
+    {"e8p2", "--method quipsharp --bits 2", "e8p-2bit", 0.75 * 5.77e-3, 1.25 * 5.77e-3},
+    {"e8p3", "--method quipsharp --bits 3", "e8p-3bit", 0.75 * 4.64e-3, 1.25 * 4.64e-3},
+    {"e8p4", "--method quipsharp --bits 4", "e8p-4bit", 0.75 * 4.97e-3, 1.25 * 4.97e-3},
 };
 
 // Perplexity windows (float on both paths): measured relative difference at most 1.4e-7
