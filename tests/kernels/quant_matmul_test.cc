@@ -13,7 +13,7 @@
 // activations x̂ of DequantizedQ8Activations, computed from the definition in double (not
 // the kernel's float code), with the same tolerance plus one activation step for the rare
 // elements within float rounding of a tie. How far x̂ moves the result from the unrounded
-// product is measured separately (Q8ActivationErrorIsSmall).
+// product is measured separately (OneTokenErrorAgainstExactProduct).
 #include "kernels/quant_matmul.h"
 
 #include <gtest/gtest.h>
