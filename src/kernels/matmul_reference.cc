@@ -27,23 +27,33 @@ void QuantMatmulReference(const PackedMatrixView& w, const float* x, int ntok, f
   }
 }
 
-void DequantizedQ8Activations(const float* x, int cols, float* x_hat) {
+Q8RoundedActivations DequantizedQ8Activations(const float* x, int cols) {
   constexpr int kGroup = 256;
+  Q8RoundedActivations out{std::vector<double>(cols), std::vector<double>(cols, 0.0)};
   for (int c0 = 0; c0 < cols; c0 += kGroup) {
     const int c1 = std::min(cols, c0 + kGroup);
-    float amax = 0.0f;
+    double amax = 0.0;
     bool finite = true;
     for (int c = c0; c < c1; ++c) {
       finite = finite && std::isfinite(x[c]);
-      amax = std::max(amax, std::fabs(x[c]));
+      amax = std::max(amax, std::fabs(double(x[c])));
     }
-    const float step = finite ? amax / 127.0f : NAN;
-    const float inv = finite && amax > 0.0f ? 127.0f / amax : 0.0f;
+    if (!finite) {
+      std::fill(out.x_hat.begin() + c0, out.x_hat.begin() + c1, NAN);
+      continue;
+    }
+    const double step = amax / 127.0;
     for (int c = c0; c < c1; ++c) {
-      const float q = std::clamp(std::nearbyint(x[c] * inv), -127.0f, 127.0f);
-      x_hat[c] = float(double(step) * q);
+      if (amax == 0.0) continue;  // x̂ = 0
+      const double v = double(x[c]) / step;  // in [-127, 127]
+      const double below = std::floor(v), frac = v - below;
+      const bool even_below = std::fmod(below, 2.0) == 0.0;
+      const double q = frac > 0.5 ? below + 1 : frac < 0.5 ? below : (even_below ? below : below + 1);
+      out.x_hat[c] = step * q;
+      if (std::fabs(frac - 0.5) < kQ8TieWindow) out.tie_slack[c] = step;
     }
   }
+  return out;
 }
 
 }  // namespace quip::kernels

@@ -5,6 +5,8 @@
 // is (nearly) the exact value the fast float kernels approximate.
 #pragma once
 
+#include <vector>
+
 #include "kernels/packed_matrix.h"
 
 namespace quip::kernels {
@@ -12,11 +14,22 @@ namespace quip::kernels {
 // x is [ntok, cols] row-major, y is [ntok, rows].
 void QuantMatmulReference(const PackedMatrixView& w, const float* x, int ntok, float* y);
 
-// The activations the Q8 kernel (q8_matmul_simd.h) effectively multiplies, written from
-// its definition: per 256-column group a_g = max|x| / 127 and
-// x̂_c = a_g · round_to_even(x_c · 127 / max|x|). QuantMatmulReference(w, x̂) is then the
-// oracle of the Q8 kernel. One token (cols values).
-void DequantizedQ8Activations(const float* x, int cols, float* x_hat);
+// The int8-rounded activations of one token, written from the definition of
+// q8_activations.h in exact (double) arithmetic rather than restating its float code:
+// per group g of 256 columns, a_g = max|x| / 127 and x̂_c = a_g · q_c, q_c the integer
+// nearest to x_c / a_g, ties to even (a group with a non-finite value: x̂ = NaN).
+// QuantMatmulReference(w, x̂) is then the oracle of the Q8 and E8P decode kernels.
+//
+// The kernel computes x_c · (127 / max|x|) in float, off from x_c / a_g by at most
+// 2^-23 · 127 ≈ 1.5e-5; where x_c / a_g lies within kQ8TieWindow of a half-integer it may
+// round to the other neighbour, so tie_slack[c] = a_g there (the most x̂_c can move),
+// else 0.
+struct Q8RoundedActivations {
+  std::vector<double> x_hat;
+  std::vector<double> tie_slack;
+};
+constexpr double kQ8TieWindow = 3e-5;
+Q8RoundedActivations DequantizedQ8Activations(const float* x, int cols);
 
 // Code c of a packed row (bit-by-bit reading of the LSB-first stream).
 int ReferenceCode(const uint8_t* row, int64_t c, int bits);

@@ -4,7 +4,8 @@
 //   xq_c = round_to_even(x_c · (127 / max_{c∈g} |x_c|)) ∈ [−127, 127],
 // so x ≈ a_g·xq_c within half a step. A group with a non-finite value gets a_g = NaN
 // (and xq = 0), so every output it feeds is NaN rather than a finite wrong number.
-// DequantizedQ8Activations (matmul_reference.h) restates this as the tests' oracle.
+// The tests' oracle, DequantizedQ8Activations (matmul_reference.h), computes the same
+// definition in double.
 #pragma once
 
 #include <cstdint>

@@ -20,7 +20,8 @@
 // i.e. exactly G·x̂ for the dequantized activations x̂_c = a_g·xq_c, up to float rounding.
 // The error against G·x is |Δy| ≤ row_scale · Σ_c |code − zero| · a_g/2 (half a step per
 // activation); after the incoherence rotation activations have no outliers, so a step
-// is ~1/30 of their RMS. QuantMatmulQ8Reference (matmul_reference.h) is the oracle.
+// is ~1/30 of their RMS. The tests' oracle is QuantMatmulReference on
+// DequantizedQ8Activations (matmul_reference.h).
 //
 // Column order inside the kernel: a row is consumed in blocks of B = k·V codes (V bytes
 // per vector, k = 8/bits codes per byte); code j of byte i of a block is column k·i + j

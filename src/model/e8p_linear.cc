@@ -7,6 +7,7 @@
 #include "core/error.h"
 #include "kernels/dense_matmul.h"
 #include "kernels/e8p_matvec.h"
+#include "model/quantized_linear.h"
 #include "quant/block_ldlq.h"
 #include "quant/e8p.h"
 
@@ -130,6 +131,8 @@ kernels::E8PMatrixView E8PLinear::View() const {
 }
 
 void E8PLinear::Forward(const float* x, int ntok, float* y) const {
+  // QUIP_KERNEL=ref selects the reference path for every quantized format.
+  if (QuantizedLinear::Kernel() == QuantKernel::kReference) return ForwardReference(x, ntok, y);
   const int rows = out_features(), cols = padded_cols_;
   const float* xr = RotateInput(x, ntok, /*fast=*/true);
   const kernels::E8PMatrixView w = View();

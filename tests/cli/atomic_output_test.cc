@@ -4,16 +4,20 @@
 // follows the first file in the temp folder after quip's marker); afterwards OUT_DIR must be
 // absent or complete and loadable by `quip info`, an existing OUT_DIR must survive a killed
 // --force run complete (old or new), and the next run must remove the dead run's temp folder.
+//
+// Kill points are counted in system calls of the traced binary (ptrace), not in time:
+// the child stops at every system call, so "quip is writing" is checked while it
+// is frozen and the trials hit the same points however loaded the machine is.
 #include <gtest/gtest.h>
 #include <signal.h>
+#include <sys/ptrace.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include <chrono>
+#include <cstdlib>
 #include <filesystem>
 #include <random>
 #include <string>
-#include <thread>
 #include <vector>
 
 #include "io/output_dir.h"
@@ -23,7 +27,6 @@ namespace quip {
 namespace {
 namespace fs = std::filesystem;
 using testing::ShellQuote;
-using Clock = std::chrono::steady_clock;
 
 std::string Stories() { return testing::SourceDir() + "/models/stories260K"; }
 std::string Calib() { return testing::SourceDir() + "/data/tinystories/tinystories-train-head.txt"; }
@@ -35,11 +38,16 @@ std::vector<std::string> QuantizeArgv(const std::string& out, bool force) {
   return argv;
 }
 
-pid_t Spawn(const std::vector<std::string>& argv, const std::string& log) {
+// Starts argv traced: it stops at its exec and then wherever the parent's ptrace says.
+pid_t SpawnTraced(const std::vector<std::string>& argv, const std::string& log) {
   const pid_t pid = ::fork();
   if (pid == 0) {
     std::FILE* f = std::freopen(log.c_str(), "w", stdout);
     if (f != nullptr) ::dup2(::fileno(stdout), STDERR_FILENO);
+    // LeakSanitizer's exit check attaches with ptrace itself, which a traced process refuses.
+    const char* asan = std::getenv("ASAN_OPTIONS");
+    ::setenv("ASAN_OPTIONS", (std::string(asan ? asan : "") + ":detect_leaks=0").c_str(), 1);
+    ::ptrace(PTRACE_TRACEME, 0, nullptr, nullptr);
     std::vector<char*> args;
     for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
     args.push_back(nullptr);
@@ -78,29 +86,41 @@ bool Writing(const std::string& temp) {
 struct Outcome {
   bool killed_while_writing = false;
   bool finished = false;
+  int64_t syscalls = 0;  // system calls entered before the kill or the exit
 };
 
-// Starts quantize into `out` and SIGKILLs it `delay` after the start or, with
-// `after_temp`, `delay` after it starts writing into its temp folder.
-Outcome RunAndKill(const std::string& out, bool force, std::chrono::microseconds delay, bool after_temp) {
-  const pid_t pid = Spawn(QuantizeArgv(out, force), out + ".log");
+// Runs quantize into `out`, stopping it at each system call, and SIGKILLs it when it
+// enters system call number `kill_at` or, with `after_temp`, number `kill_at` counted
+// from the first stop at which its temp folder exists (kill_at < 0: never).
+Outcome RunAndKill(const std::string& out, bool force, int64_t kill_at, bool after_temp) {
+  const pid_t pid = SpawnTraced(QuantizeArgv(out, force), out + ".log");
   const std::string temp = out + ".tmp." + std::to_string(pid);
   Outcome o;
-  const auto deadline = Clock::now() + std::chrono::seconds(60);
-  if (after_temp) {
-    while (!Writing(temp) && Clock::now() < deadline) {
-      int status;
-      if (::waitpid(pid, &status, WNOHANG) == pid) return {false, true};  // finished before we saw it
-      std::this_thread::sleep_for(std::chrono::microseconds(50));
-    }
-    o.killed_while_writing = Writing(temp);
-  }
-  std::this_thread::sleep_for(delay);
-  ::kill(pid, SIGKILL);
   int status = 0;
-  ::waitpid(pid, &status, 0);
+  ::waitpid(pid, &status, 0);  // stopped at exec
+  ::ptrace(PTRACE_SETOPTIONS, pid, nullptr, PTRACE_O_TRACESYSGOOD | PTRACE_O_EXITKILL);
+  int64_t counted = 0;
+  int signal = 0;
+  while (true) {
+    ::ptrace(PTRACE_SYSCALL, pid, nullptr, reinterpret_cast<void*>(intptr_t(signal)));
+    ::waitpid(pid, &status, 0);
+    if (WIFEXITED(status) || WIFSIGNALED(status)) break;
+    signal = WSTOPSIG(status) == (SIGTRAP | 0x80) ? 0 : WSTOPSIG(status);  // pass real signals on
+    if (signal != 0) continue;
+    ++o.syscalls;  // entry and exit stops alternate; both count, the process is frozen at either
+    if (after_temp && !o.killed_while_writing) {
+      o.killed_while_writing = Writing(temp);  // stays true from here: kill within the write phase
+      if (!o.killed_while_writing) continue;
+    }
+    if (kill_at >= 0 && counted++ == kill_at) {
+      ::kill(pid, SIGKILL);
+      ::waitpid(pid, &status, 0);
+      break;
+    }
+  }
   o.finished = WIFEXITED(status);
   if (o.finished) {
+    o.killed_while_writing = false;
     EXPECT_EQ(WEXITSTATUS(status), 0) << "quantize failed before the kill; see " << out << ".log";
   }
   return o;
@@ -108,13 +128,10 @@ Outcome RunAndKill(const std::string& out, bool force, std::chrono::microseconds
 
 TEST(AtomicOutput, KilledQuantizeLeavesNoHalfWrittenFolder) {
   const std::string dir = testing::MakeTempDir("atomic-kill");
-  // A reference run: its duration bounds the random kill times.
-  const auto start = Clock::now();
-  const auto ref = testing::RunCommandSplit(ShellQuote(testing::QuipBinary()) + " quantize --model " +
-                                            ShellQuote(Stories()) + " --calib " + ShellQuote(Calib()) +
-                                            " --nsamples 8 --ctx 64 --threads 1 -o " + ShellQuote(dir + "/ref"));
-  ASSERT_EQ(ref.exit_code, 0) << ref.err;
-  const auto full = std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - start);
+  // A reference run: its system calls bound the random kill points.
+  const Outcome ref = RunAndKill(dir + "/ref", false, -1, false);
+  ASSERT_TRUE(ref.finished);
+  const int64_t full = ref.syscalls;
 
   std::mt19937_64 rng(6);
   int during_write = 0, finished = 0;
@@ -125,9 +142,8 @@ TEST(AtomicOutput, KilledQuantizeLeavesNoHalfWrittenFolder) {
     SCOPED_TRACE("trial " + std::to_string(trial) + (after_temp ? ", killed while writing" : ", random kill") +
                  (force ? ", --force over an existing folder" : ""));
     if (force) fs::copy(dir + "/ref", out, fs::copy_options::recursive);
-    const auto delay = after_temp ? std::chrono::microseconds(rng() % 3000)
-                                  : std::chrono::microseconds(rng() % (full.count() + 1));
-    const Outcome o = RunAndKill(out, force, delay, after_temp);
+    const int64_t kill_at = after_temp ? int64_t(rng() % 8) : int64_t(rng() % full);
+    const Outcome o = RunAndKill(out, force, kill_at, after_temp);
     during_write += o.killed_while_writing && !o.finished;
     finished += o.finished;
 
@@ -148,7 +164,8 @@ TEST(AtomicOutput, KilledQuantizeLeavesNoHalfWrittenFolder) {
     ExpectComplete(out);
     for (const auto& s : Siblings(out)) EXPECT_TRUE(s.ends_with(".log")) << "left behind: " << s;
   }
-  std::printf("kill trials: %d killed while writing, %d finished before the kill\n", during_write, finished);
+  std::printf("kill trials: %d killed while writing, %d finished before the kill (reference run: %lld system call stops)\n",
+              during_write, finished, (long long)full);
   EXPECT_GT(during_write, 0) << "no trial hit the write phase";
 }
 

@@ -9,9 +9,11 @@
 // budget of a float dot product of that length.
 //
 // The fused matvec of one token at 2 and 4 bits rounds the activations to int8 first
-// (Q8 kernel, q8_matmul_simd.h); its oracle is the reference applied to those rounded activations
-// x̂ (DequantizedQ8Activations, written from the definition), with the same tolerance.
-// How far x̂ moves the result from the unrounded product is measured separately.
+// (Q8 kernel, q8_matmul_simd.h); its oracle is the reference applied to the rounded
+// activations x̂ of DequantizedQ8Activations, computed from the definition in double (not
+// the kernel's float code), with the same tolerance plus one activation step for the rare
+// elements within float rounding of a tie. How far x̂ moves the result from the unrounded
+// product is measured separately (OneTokenErrorAgainstExactProduct).
 #include "kernels/quant_matmul.h"
 
 #include <gtest/gtest.h>
@@ -55,30 +57,40 @@ std::vector<float> RandomActivations(int ntok, int cols, uint64_t seed) {
   return x;
 }
 
-// Checks y against the reference with the float-dot-product tolerance above.
-void ExpectMatchesReference(const PackedMatrixView& w, const std::vector<float>& x, int ntok,
-                            const std::vector<float>& y) {
+// What a kernel multiplies: x itself, or the int8-rounded x̂ (as float: within 6e-8 of
+// the double oracle) with the slack of near-tie elements, where the Q8 kernel applies.
+struct KernelInput {
+  std::vector<float> x;
+  std::vector<double> slack;  // per element, how far it may legitimately move (0 or one step)
+};
+KernelInput ExactInput(const std::vector<float>& x) { return {x, std::vector<double>(x.size(), 0.0)}; }
+
+KernelInput FusedKernelInput(int bits, const std::vector<float>& x, int ntok, int cols) {
+  if (ntok != 1 || !simd::Q8Supports(bits)) return ExactInput(x);
+  const Q8RoundedActivations q = DequantizedQ8Activations(x.data(), cols);
+  return {std::vector<float>(q.x_hat.begin(), q.x_hat.end()), q.tie_slack};
+}
+
+// Checks y against the reference with the float-dot-product tolerance above, plus
+// row_scale·|code − zero|·slack_c for each near-tie activation.
+void ExpectMatchesReference(const PackedMatrixView& w, const KernelInput& in, int ntok, const std::vector<float>& y) {
+  const std::vector<float>& x = in.x;
   std::vector<float> ref(size_t(ntok) * w.rows);
   QuantMatmulReference(w, x.data(), ntok, ref.data());
   for (int t = 0; t < ntok; ++t)
     for (int r = 0; r < w.rows; ++r) {
       const uint8_t* row = w.codes + int64_t(r) * w.row_bytes;
-      double l1 = 0;
-      for (int c = 0; c < w.cols; ++c)
-        l1 += std::abs(ReferenceCode(row, c, w.bits) - double(w.row_zero[r])) * std::abs(x[size_t(t) * w.cols + c]);
-      const double tol = 1e-5 * w.row_scale[r] * l1 + 1e-30;
+      double l1 = 0, ties = 0;
+      for (int c = 0; c < w.cols; ++c) {
+        const double weight = std::abs(ReferenceCode(row, c, w.bits) - double(w.row_zero[r]));
+        l1 += weight * std::abs(x[size_t(t) * w.cols + c]);
+        ties += weight * in.slack[size_t(t) * w.cols + c];
+      }
+      const double tol = 1e-5 * w.row_scale[r] * l1 + w.row_scale[r] * ties + 1e-30;
       const size_t i = size_t(t) * w.rows + r;
       ASSERT_LE(std::abs(double(y[i]) - double(ref[i])), tol)
           << "token " << t << " row " << r << ": " << y[i] << " vs reference " << ref[i];
     }
-}
-
-// What the fused matvec multiplies: x itself, or x̂ where the Q8 kernel applies.
-std::vector<float> FusedKernelActivations(int bits, const std::vector<float>& x, int ntok, int cols) {
-  if (ntok != 1 || !simd::Q8Supports(bits)) return x;
-  std::vector<float> x_hat(x.size());
-  for (int t = 0; t < ntok; ++t) DequantizedQ8Activations(&x[size_t(t) * cols], cols, &x_hat[size_t(t) * cols]);
-  return x_hat;
 }
 
 struct Shape {
@@ -104,7 +116,7 @@ TEST_P(KernelTest, FusedMatmulMatchesReference) {
         const std::vector<float> x = RandomActivations(ntok, s.cols, ++seed);
         std::vector<float> y(size_t(ntok) * s.rows, -1234.0f);
         QuantMatmul(m.view, x.data(), ntok, y.data());
-        ExpectMatchesReference(m.view, FusedKernelActivations(bits, x, ntok, s.cols), ntok, y);
+        ExpectMatchesReference(m.view, FusedKernelInput(bits, x, ntok, s.cols), ntok, y);
       }
   }
   SetWorkerThreads(0);
@@ -120,7 +132,7 @@ TEST_P(KernelTest, DequantizedGemmMatchesReference) {
       const std::vector<float> x = RandomActivations(ntok, s.cols, ++seed);
       std::vector<float> y(size_t(ntok) * s.rows, -1234.0f);
       QuantGemm(m.view, x.data(), ntok, y.data());
-      ExpectMatchesReference(m.view, x, ntok, y);
+      ExpectMatchesReference(m.view, ExactInput(x), ntok, y);
     }
 }
 
@@ -140,40 +152,58 @@ TEST_P(KernelTest, EverySupportedSimdTarget) {
         const std::vector<float> x = RandomActivations(ntok, s.cols, ++seed);
         std::vector<float> y(size_t(ntok) * s.rows);
         QuantMatmul(m.view, x.data(), ntok, y.data());
-        ExpectMatchesReference(m.view, FusedKernelActivations(bits, x, ntok, s.cols), ntok, y);
+        ExpectMatchesReference(m.view, FusedKernelInput(bits, x, ntok, s.cols), ntok, y);
         QuantGemm(m.view, x.data(), ntok, y.data());
-        ExpectMatchesReference(m.view, x, ntok, y);
+        ExpectMatchesReference(m.view, ExactInput(x), ntok, y);
       }
   }
   hwy::SetSupportedTargetsForTest(0);  // back to the CPU's own
   EXPECT_GE(tested, 1);
 }
 
-// Int8 activations are a real approximation: on Gaussian activations (what the incoherence
-// rotation produces) the fused matvec stays within 2% RMS of the exact product (NumPy on
-// the same construction: 0.7% for a centred zero point, 0.8-0.9% for the random ones
-// used here; the activation step is max|x|/127 ≈ σ/42 per 256-column group), and a
-// non-finite activation poisons the outputs instead of producing a finite wrong value.
-TEST_P(KernelTest, Q8ActivationErrorIsSmall) {
+// How far the one-token product moves from the exact (unrounded) product on Gaussian
+// activations (what the incoherence rotation produces), and that a non-finite activation
+// poisons the outputs instead of producing a finite wrong value.
+//
+// At 2 and 4 bits the activations are int8 (step a_g = max|x|/127 ≈ σ/42 per 256
+// columns): measured RMS error 0.791 % (2 bits) and 0.596 % (4 bits) on AVX-512 (the
+// -march=native build dispatches to no other target there; checked on each target a build
+// has). It is a deterministic function of the seeded codes and activations and of integer
+// rounding, so other targets can differ only by float reordering (~1e-7 relative). Bound:
+// the measured value ±10 % (a step of another size, e.g. 128-column groups or 255 levels,
+// or a kernel that skips the rounding leaves it). At 3 bits the product stays float:
+// measured 1.9e-7, bound 2e-6 (10x).
+TEST_P(KernelTest, OneTokenErrorAgainstExactProduct) {
   const int bits = GetParam();
-  if (!simd::Q8Supports(bits)) GTEST_SKIP() << "the fused matvec is exact float at " << bits << " bits";
-  const Matrix m = RandomMatrix(256, 2048, bits, 77 + bits);
-  double err = 0, norm = 0;
-  for (int t = 0; t < 4; ++t) {
-    const std::vector<float> x = RandomActivations(1, 2048, 78 + bits + t);
-    std::vector<float> y(256), ref(256);
-    QuantMatmul(m.view, x.data(), 1, y.data());
-    QuantMatmulReference(m.view, x.data(), 1, ref.data());
-    for (int i = 0; i < 256; ++i) err += std::pow(double(y[i]) - ref[i], 2), norm += std::pow(double(ref[i]), 2);
+  const int rows = 256, cols = 2048;
+  const Matrix m = RandomMatrix(rows, cols, bits, 77 + bits);
+  for (const int64_t target : hwy::SupportedAndGeneratedTargets()) {
+    hwy::SetSupportedTargetsForTest(target);
+    double err = 0, norm = 0;
+    for (int t = 0; t < 4; ++t) {
+      const std::vector<float> x = RandomActivations(1, cols, 78 + bits + t);
+      std::vector<float> y(rows), ref(rows);
+      QuantMatmul(m.view, x.data(), 1, y.data());
+      QuantMatmulReference(m.view, x.data(), 1, ref.data());
+      for (int i = 0; i < rows; ++i) err += std::pow(double(y[i]) - ref[i], 2), norm += std::pow(double(ref[i]), 2);
+    }
+    const double rms = std::sqrt(err / norm);
+    std::printf("%d-bit one-token RMS error vs the exact product: %.4e (target %s)\n", bits, rms, hwy::TargetName(target));
+    if (bits == 2 || bits == 4) {
+      ASSERT_TRUE(simd::Q8Supports(bits));
+      const double measured = bits == 2 ? 0.00791 : 0.00596;
+      EXPECT_NEAR(rms, measured, 0.1 * measured) << hwy::TargetName(target);
+    } else {
+      EXPECT_LT(rms, 2e-6) << hwy::TargetName(target);
+    }
   }
-  EXPECT_LT(std::sqrt(err / norm), 0.02);
-  EXPECT_GT(std::sqrt(err / norm), 1e-4);  // it is int8: a float-sized error would mean the path was not taken
+  hwy::SetSupportedTargetsForTest(0);
 
-  std::vector<float> bad = RandomActivations(1, 2048, 90);
+  std::vector<float> bad = RandomActivations(1, cols, 90);
   bad[300] = NAN;  // group 1
-  std::vector<float> y(256);
+  std::vector<float> y(rows);
   QuantMatmul(m.view, bad.data(), 1, y.data());
-  for (int r = 0; r < 256; ++r) EXPECT_TRUE(std::isnan(y[r])) << r;
+  for (int r = 0; r < rows; ++r) EXPECT_TRUE(std::isnan(y[r])) << r;
 }
 
 INSTANTIATE_TEST_SUITE_P(Bits, KernelTest, ::testing::Values(2, 3, 4),

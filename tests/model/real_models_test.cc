@@ -20,9 +20,8 @@ using testing::BooksValid;
 using testing::ShellQuote;
 using testing::TinyStoriesText;
 
-std::string Books() { return testing::SharedDir() + "/models/books-llama-5m"; }
-std::string Stories() { return testing::SourceDir() + "/models/stories260K"; }
-
+std::string Books() { return testing::BooksModel(); }
+std::string Stories() { return testing::StoriesModel(); }
 
 nlohmann::json RunPplJson(const std::string& args) {
   const auto r = testing::RunCommandSplit(ShellQuote(testing::QuipBinary()) + " ppl --json --threads 2 " + args);
@@ -37,21 +36,23 @@ nlohmann::json RunPplJson(const std::string& args) {
 
 // README of books-llama-5m: quip protocol, ctx 256, 605 windows, 154275 predictions, ppl 49.7610
 // (PyTorch and an independent implementation agree). ~1 min with 2 threads.
+// Bounds: within the README's rounding (±5e-5; measured 49.76101450, 1.45e-5 off), and
+// within 5e-6 of quip's own value 49.7610145 (bench/results: 49.76101451 and 49.76101473
+// from runs with other thread counts, a spread of 2.2e-7; bound 23x that).
 TEST(RealModels, BooksLlama5mPerplexityMatchesReadme) {
-  REQUIRE_FILE(Books());
   const auto j = RunPplJson("--model " + ShellQuote(Books()) + " --text " + ShellQuote(BooksValid()) + " --ctx 256");
   ASSERT_TRUE(j.is_object());
   const double ppl = j["ppl"].get<double>();
-  std::printf("books-llama-5m ppl %.4f (README 49.7610), %lld tokens, %d windows, %.1f s\n", ppl,
+  std::printf("books-llama-5m ppl %.8f (README 49.7610), %lld tokens, %d windows, %.1f s\n", ppl,
               j["tokens"].get<long long>(), j["windows"].get<int>(), j["seconds"].get<double>());
   EXPECT_EQ(j["windows"].get<int>(), 605);
   EXPECT_EQ(j["tokens"].get<int64_t>(), 154275);
-  EXPECT_NEAR(ppl, 49.7610, 49.7610 * 1e-3);
+  EXPECT_NEAR(ppl, 49.7610, 5e-5);
+  EXPECT_NEAR(ppl, 49.7610145, 5e-6);
 }
 
 // README of books-llama-5m: greedy [It was a dark and stormy night, and] -> ' the sun was full of autumn, ...'
 TEST(RealModels, BooksLlama5mGreedyContinuation) {
-  REQUIRE_FILE(Books());
   const std::string prompt = "It was a dark and stormy night, and";
   const auto r = testing::RunCommandSplit(ShellQuote(testing::QuipBinary()) + " generate --threads 2 --temp 0 -n 12 --model " +
                                           ShellQuote(Books()) + " --prompt " + ShellQuote(prompt));
@@ -69,21 +70,23 @@ TEST(RealModels, Stories260KGreedyStory) {
       << r.out;
 }
 
-// stories260K on the TinyStories train head (in-domain): a sane, low perplexity.
+// stories260K on the TinyStories train head (in-domain). No published value for this
+// text: the forward pass is checked against NumPy (Stories260KMatchesReference) and the
+// windowing against the NumPy protocol (tests/text/perplexity_test.cc); this pins the
+// value. Measured 6.99252026 (bench/results/ablate-stories260K: 6.99252038, another build
+// and thread count; spread 1.2e-7); bound 5e-6 (40x).
 TEST(RealModels, Stories260KPerplexity) {
-  REQUIRE_FILE(TinyStoriesText());
   const auto j = RunPplJson("--model " + ShellQuote(Stories()) + " --text " + ShellQuote(TinyStoriesText()));
   ASSERT_TRUE(j.is_object());
   const double ppl = j["ppl"].get<double>();
-  std::printf("stories260K ppl %.4f on tinystories-train-head.txt, ctx 256, %lld tokens, %d windows\n", ppl,
+  std::printf("stories260K ppl %.8f on tinystories-train-head.txt, ctx 256, %lld tokens, %d windows\n", ppl,
               j["tokens"].get<long long>(), j["windows"].get<int>());
-  EXPECT_GT(j["windows"].get<int>(), 100);
-  // A uniform guess over 512 tokens would be 512; the measured value is recorded in docs (about 7).
-  EXPECT_GT(ppl, 4.0);
-  EXPECT_LT(ppl, 12.0);
+  EXPECT_EQ(j["windows"].get<int>(), 394);
+  EXPECT_EQ(j["tokens"].get<int64_t>(), 100470);
+  EXPECT_NEAR(ppl, 6.9925203, 5e-6);
 }
 
-// Logits of a real model at every position against the NumPy reference.
+// Logits of a real model at every position against the NumPy reference (float64).
 void CompareWithReference(const std::string& model_path, const std::vector<int>& tokens) {
   const Model model = LoadModel(model_path);
   const int vocab = model.config.vocab_size;
@@ -108,7 +111,9 @@ void CompareWithReference(const std::string& model_path, const std::vector<int>&
   }
   std::printf("[%s] max |diff| %.3e, max |ref| %.3f, relative %.3e\n", model_path.c_str(), max_diff, max_ref,
               max_diff / max_ref);
-  EXPECT_LE(max_diff / max_ref, 1e-4);
+  // Measured 4.1e-7 (stories260K) and 9.5e-7 (books-llama-5m): float32 against float64
+  // over a few layers. Bound 1e-5 (10-25x).
+  EXPECT_LE(max_diff / max_ref, 1e-5);
 }
 
 TEST(RealModels, Stories260KMatchesReference) {
@@ -121,7 +126,6 @@ TEST(RealModels, Stories260KMatchesReference) {
 }
 
 TEST(RealModels, BooksLlama5mMatchesReference) {
-  REQUIRE_FILE(Books());
   const Model model = LoadModel(Books());
   const auto tokenizer = LoadSentencePieceTokenizer(Books() + "/tokenizer.model");
   std::vector<int> tokens{1};

@@ -5,8 +5,6 @@
 
 #include <gtest/gtest.h>
 
-#include <chrono>
-#include <cstdio>
 
 #include "core/error.h"
 #include "quant_test_util.h"
@@ -158,21 +156,6 @@ TEST(QuantHadamard, SignsRegenerateBitIdenticallyFromSeed) {
   a.Apply(x1.data(), 1);
   b.Apply(x2.data(), 1);
   EXPECT_EQ(x1, x2);
-}
-
-TEST(QuantHadamard, FloatApplyTiming) {
-  for (int n : {4096, 11008}) {
-    const HadamardTransform t(n, 7);
-    std::vector<float> x(size_t(n) * 16, 0.5f);
-    const auto t0 = std::chrono::steady_clock::now();
-    int reps = 0;
-    while (std::chrono::steady_clock::now() - t0 < std::chrono::milliseconds(100)) {
-      t.Apply(x.data(), 16);
-      reps += 16;
-    }
-    const double us = std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - t0).count() / reps;
-    std::printf("RHT float apply n=%d (K=%d): %.1f us per token\n", n, t.base_order(), us);
-  }
 }
 
 }  // namespace

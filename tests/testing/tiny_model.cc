@@ -181,6 +181,11 @@ std::string QuipBinary() { return QUIP_BINARY; }
 std::string SourceDir() { return QUIP_SOURCE_DIR; }
 std::string SharedDir() { return QUIP_SHARED_DIR; }
 
+bool RequireFilesFromEnvironment() {
+  const char* env = std::getenv("QUIP_REQUIRE_FILES");
+  return env != nullptr && std::string(env) == "1";
+}
+
 uint16_t FloatToF16Bits(float f) {
   // Rounding by float arithmetic (as in Maratyszcza's FP16 library): scaling pushes the
   // bits to be dropped below the float mantissa, so the FPU rounds to nearest even.

@@ -43,9 +43,12 @@ std::string QuipBinary();
 std::string SourceDir();
 std::string SharedDir();
 
-// Real texts used by several model tests.
-inline std::string BooksValid() { return SharedDir() + "/data/books/valid.txt"; }
-inline std::string TinyStoriesText() { return SharedDir() + "/data/tinystories/tinystories-train-head.txt"; }
+// Real models and texts the repository ships (tests/testing/shipped_files.h checks their
+// sizes before any test of a binary runs).
+inline std::string BooksModel() { return SourceDir() + "/models/books-llama-5m"; }
+inline std::string StoriesModel() { return SourceDir() + "/models/stories260K"; }
+inline std::string BooksValid() { return SourceDir() + "/data/books/valid.txt"; }
+inline std::string TinyStoriesText() { return SourceDir() + "/data/tinystories/tinystories-train-head.txt"; }
 
 // Like WriteHfFolder, but every tensor stored as `dtype` (F32, F16 or BF16; round to nearest even).
 void WriteHfFolderAs(const TinyWeights& weights, const std::string& dir, DType dtype, int shards = 1);
@@ -66,9 +69,20 @@ void ExpectCleanError(const SplitCommandResult& result, const std::vector<std::s
 // Shell-quotes `s` with single quotes.
 std::string ShellQuote(const std::string& s);
 
+// QUIP_REQUIRE_FILES=1 in the environment (REQUIRE_FILE below).
+bool RequireFilesFromEnvironment();
+
 }  // namespace quip::testing
 
-// Skips the current test when a real model or text is not beside the checkout.
-#define REQUIRE_FILE(path) \
-  if (!std::filesystem::exists(path)) GTEST_SKIP() << (path) << " is not present"
+// For files that are not in the repository (../shared): skips the current test when `path`
+// is missing, or fails it, naming the file, when QUIP_REQUIRE_FILES=1 (scripts/test.sh sets
+// it, so the README's test command never passes with a required file missing). Files the
+// repository ships need no guard: they are always required (shipped_files.h).
+#define REQUIRE_FILE(path)                                                                          \
+  if (!std::filesystem::exists(path)) {                                                             \
+    if (::quip::testing::RequireFilesFromEnvironment())                                             \
+      FAIL() << "required file " << (path) << " is not present (QUIP_REQUIRE_FILES=1)";             \
+    else                                                                                            \
+      GTEST_SKIP() << (path) << " is not present (set QUIP_REQUIRE_FILES=1 to make this a failure)"; \
+  }
 

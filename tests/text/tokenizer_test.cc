@@ -20,13 +20,12 @@ using testing::BooksValid;
 using testing::ShellQuote;
 using testing::TinyStoriesText;
 
-std::string BooksTokenizer() { return testing::SharedDir() + "/models/books-llama-5m/tokenizer.model"; }
-std::string Tok512() { return testing::SourceDir() + "/models/stories260K/tok512.bin"; }
+std::string BooksTokenizer() { return testing::BooksModel() + "/tokenizer.model"; }
+std::string Tok512() { return testing::StoriesModel() + "/tok512.bin"; }
 
 
 // README of books-llama-5m: validation text (Dorian Gray, Metamorphosis) is 154,334 tokens.
 TEST(SentencePiece, BooksValidTokenCount) {
-  REQUIRE_FILE(BooksTokenizer());
   const auto tokenizer = LoadSentencePieceTokenizer(BooksTokenizer());
   EXPECT_EQ(tokenizer->vocab_size(), 4096);
   const std::vector<int> ids = tokenizer->Encode(ReadTextFile(BooksValid()));
@@ -36,7 +35,6 @@ TEST(SentencePiece, BooksValidTokenCount) {
 // Reference: libsentencepiece on the whole text in one call (the protocol's definition).
 // Encoding in 4 KiB pieces cut at single spaces must give the very same ids.
 TEST(SentencePiece, ChunkedEncodingEqualsWholeText) {
-  REQUIRE_FILE(BooksTokenizer());
   const std::string text = ReadTextFile(BooksValid());
   const auto whole = LoadSentencePieceTokenizer(BooksTokenizer(), SIZE_MAX)->Encode(text);
   const auto chunked = LoadSentencePieceTokenizer(BooksTokenizer(), 4096)->Encode(text);
@@ -45,7 +43,6 @@ TEST(SentencePiece, ChunkedEncodingEqualsWholeText) {
 }
 
 TEST(SentencePiece, DecodeRoundTrip) {
-  REQUIRE_FILE(BooksTokenizer());
   const auto tokenizer = LoadSentencePieceTokenizer(BooksTokenizer());
   const std::string text = ReadTextFile(BooksValid()).substr(0, 20000);  // ASCII prefix: cut anywhere
   const std::string texts[] = {text, "It was a dark and stormy night,\n\n  and 1984 digits \xC3\xA9t\xC3\xA9 \xF0\x9F\x98\x80 end"};
@@ -82,7 +79,6 @@ void ExpectSameAsLlama2c(const Tokenizer& tokenizer, const std::string& text, co
 
 // The first paragraphs of TinyStories, plus paragraphs with non-ASCII characters (byte fallback).
 TEST(Llama2cTokenizer, MatchesPythonPortOnTinyStories) {
-  REQUIRE_FILE(TinyStoriesText());
   const auto tokenizer = LoadLlama2cTokenizer(Tok512(), 512);
   std::ifstream in(TinyStoriesText());
   std::string line, plain, unicode;
