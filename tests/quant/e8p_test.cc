@@ -61,7 +61,8 @@ TEST(QuantE8P, TableHas227BallPatternsAnd29OfNorm12) {
 // 256·8 bytes of 2a of that table, computed in Python from the same definition:
 //   t = [v for v in itertools.product((1, 3, 5), repeat=8) if sum(c*c for c in v) <= 40]
 //       + NORM12;  h = 0xcbf29ce484222325;  for b in bytes: h = ((h ^ b) * 0x100000001b3) % 2**64
-// Earlier quip-sharp versions (and this code until the fix) differ in rows 21 and 27.
+// Earlier quip-sharp versions repeat row 21 as row 27; this code had (3,1,3,3,1,1,3,3) as
+// row 21 and (1,3,3,3,1,1,3,3) as row 27 until issue 20.
 TEST(QuantE8P, TableIsQuipSharpPublished) {
   constexpr int8_t kPublishedNorm12[29][8] = {
       {3, 1, 1, 1, 3, 3, 3, 3}, {1, 3, 1, 1, 3, 3, 3, 3}, {1, 1, 3, 1, 3, 3, 3, 3}, {1, 1, 1, 3, 3, 3, 3, 3},
