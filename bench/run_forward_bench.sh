@@ -26,7 +26,8 @@ fi
   --benchmark_out="$out_dir/forward_bench.json" --benchmark_out_format=json \
   --benchmark_counters_tabular=true "$@"
 
-/usr/bin/python3 tools/bench_to_markdown.py "$out_dir/forward_bench.json" > "$out_dir/forward_bench.md"
+# The repository-relative path: the Markdown ends up in docs/results.md.
+/usr/bin/python3 tools/bench_to_markdown.py bench/results/forward_bench.json > "$out_dir/forward_bench.md"
 echo
 cat "$out_dir/forward_bench.md"
 echo "wrote $out_dir/forward_bench.json and $out_dir/forward_bench.md"

@@ -6,7 +6,8 @@
 #      the QuIP# parts (RHT-scalar, Kron-E8P), codebook MSE on Gaussian data,
 #      calibration targets (+ seq, + asym rows; QuIP and QuIP# + asym on the full texts),
 #   3. the fp32 forward benchmark.
-# Every step writes JSON under bench/results/; tools/results_page.py renders the page.
+# Every step writes JSON under bench/results/; tools/results_page.py renders the page. The one
+# input no step writes is bench/results/floor_issue4.json (issue 4's PyTorch floor, quoted).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 shared=${QUIP_SHARED:-../shared}

@@ -2,12 +2,16 @@
 """Independent NumPy reference for quip's E8P codebook and block LDLQ (src/quant/e8p.h,
 src/quant/block_ldlq.h), used by tests/quant/e8p_reference_test.cc.
 
-Written from the definitions in docs/e8p.md, not from the C++ code:
+Written from the definitions in docs/e8p.md and QuIP#'s published table, not from the C++ code:
   * the 256 absolute-value patterns: 2a in {1,3,5}^8 with sum((2a)^2) <= 40 in
-    lexicographic order (227), then 29 norm-12 patterns given by the positions of their
-    three 1/2 entries (rule below);
+    lexicographic order (227), then QuIP#'s 29 norm-12 rows, values copied from quip-sharp
+    commit 79b752f, lib/codebook/latticee8_padded12.py, get_norm12();
   * the 16-bit index: table entry in bits 15..8, signs of coordinates 0..6 in bits 7..1,
     coordinate 7's sign making the sum even, bit 0 = +1/4 shift (else -1/4);
+  * QuIP#'s own index layout at that commit (get_full_grid, as read there): table entry in
+    bits 15..8; bit s(i) (s = 0,4,1,5,2,6,3,7) negates coordinate i, after bit 0 is
+    XORed with the parity of bits 7..0; that parity also picks the shift (odd: -1/4, even:
+    +1/4); coordinate 7's pattern value is negated when sum(a) is odd;
   * nearest point by brute force over all 65536 points;
   * block LDL (g = 8) from one Cholesky of the flipped H, and block LDLQ column group by
     column group with brute-force nearest E8P rounding at scale s, no blocking.
@@ -16,7 +20,8 @@ Usage: e8p_reference.py DIR
   DIR/config.json  {"nx", "rows", "cols", "scale"}
   DIR/x.f64        nx x 8 points to round (row-major little-endian float64)
   DIR/w.f64        rows x cols, DIR/h.f64 cols x cols
-Writes DIR/grid.f64 (65536 x 8, in index order), DIR/nearest.u16 (nx), DIR/u.f64
+Writes DIR/grid.f64 (65536 x 8, in index order), DIR/quipsharp_grid.f64 (65536 x 8, in
+QuIP#'s index order), DIR/nearest.u16 (nx), DIR/u.f64
 (cols x cols), DIR/d.f64 (cols/8 blocks of 8 x 8), DIR/codes.u16 (rows x cols/8),
 DIR/w_hat.f64 (rows x cols).
 """
@@ -28,23 +33,24 @@ import sys
 import numpy as np
 
 
-def norm12_patterns():
-    """2a for the 29 patterns with five 3/2 and three 1/2, by the positions of the 1/2s."""
-    triples = [tuple(i for i in range(4) if i != skip) for skip in range(4)]  # three of 0..3
-    pairs = [(6, 7), (5, 7), (4, 7), (5, 6), (4, 6), (4, 5)]
-    for first in (3, 2, 1, 0):  # one of 0..3 and two of 4..7
-        triples += [(first,) + p for p in pairs]
-    triples.append((2, 3, 7))
-    rows = []
-    for t in triples:
-        rows.append([1 if i in t else 3 for i in range(8)])
-    return rows
+# 2a for QuIP#'s 29 patterns with five 3/2 and three 1/2, in its order: quip-sharp commit
+# 79b752f, lib/codebook/latticee8_padded12.py, get_norm12() (values copied).
+QUIPSHARP_NORM12 = [
+    [3, 1, 1, 1, 3, 3, 3, 3], [1, 3, 1, 1, 3, 3, 3, 3], [1, 1, 3, 1, 3, 3, 3, 3], [1, 1, 1, 3, 3, 3, 3, 3],
+    [3, 3, 3, 1, 3, 3, 1, 1], [3, 3, 3, 1, 3, 1, 3, 1], [3, 3, 3, 1, 1, 3, 3, 1], [3, 3, 3, 1, 3, 1, 1, 3],
+    [3, 3, 3, 1, 1, 3, 1, 3], [3, 3, 3, 1, 1, 1, 3, 3], [3, 3, 1, 3, 3, 3, 1, 1], [3, 3, 1, 3, 3, 1, 3, 1],
+    [3, 3, 1, 3, 1, 3, 3, 1], [3, 3, 1, 3, 3, 1, 1, 3], [3, 3, 1, 3, 1, 3, 1, 3], [3, 3, 1, 3, 1, 1, 3, 3],
+    [3, 1, 3, 3, 3, 3, 1, 1], [3, 1, 3, 3, 3, 1, 3, 1], [3, 1, 3, 3, 1, 3, 3, 1], [3, 1, 3, 3, 3, 1, 1, 3],
+    [3, 1, 3, 3, 1, 3, 1, 3], [1, 3, 3, 3, 1, 1, 3, 3], [1, 3, 3, 3, 3, 3, 1, 1], [1, 3, 3, 3, 3, 1, 3, 1],
+    [1, 3, 3, 3, 1, 3, 3, 1], [1, 3, 3, 3, 3, 1, 1, 3], [1, 3, 3, 3, 1, 3, 1, 3], [1, 1, 3, 3, 1, 3, 3, 3],
+    [3, 3, 1, 1, 3, 3, 3, 1],
+]
 
 
 def abs_table():
     ball = [list(v) for v in itertools.product((1, 3, 5), repeat=8) if sum(c * c for c in v) <= 40]
     assert len(ball) == 227
-    table = np.array(ball + norm12_patterns(), dtype=np.int64)
+    table = np.array(ball + QUIPSHARP_NORM12, dtype=np.int64)
     assert len(table) == 256 and len({tuple(r) for r in table}) == 256
     return table
 
@@ -60,6 +66,21 @@ def grid():
     y = np.where(signs == 1, -a, a)
     assert np.all(np.round(y.sum(axis=1)).astype(np.int64) % 2 == 0)
     return y + np.where(idx & 1, 0.25, -0.25)[:, None]
+
+
+def quipsharp_grid():
+    """The same table decoded with QuIP#'s index layout (module docstring)."""
+    table = abs_table()
+    idx = np.arange(65536)
+    a = table[idx >> 8] / 2.0
+    bits = (idx[:, None] >> np.arange(8)[None, :]) & 1          # bits 0..7
+    parity = bits.sum(axis=1) & 1
+    bits[:, 0] ^= parity
+    neg = bits[:, [0, 4, 1, 5, 2, 6, 3, 7]]                      # coordinate i <- bit s(i)
+    neg[:, 7] ^= (table[idx >> 8].sum(axis=1) // 2) & 1
+    y = np.where(neg == 1, -a, a)
+    assert np.all(np.round(y.sum(axis=1)).astype(np.int64) % 2 == 0)
+    return y + np.where(parity == 1, -0.25, 0.25)[:, None]
 
 
 def nearest(x, pts):
@@ -99,6 +120,7 @@ def main():
     rows, cols = cfg["rows"], cfg["cols"]
     pts = grid()
     pts.astype("<f8").tofile(os.path.join(d, "grid.f64"))
+    quipsharp_grid().astype("<f8").tofile(os.path.join(d, "quipsharp_grid.f64"))
     x = np.fromfile(os.path.join(d, "x.f64"), dtype="<f8").reshape(cfg["nx"], 8)
     nearest(x, pts).astype("<u2").tofile(os.path.join(d, "nearest.u16"))
     w = np.fromfile(os.path.join(d, "w.f64"), dtype="<f8").reshape(rows, cols)

@@ -12,9 +12,14 @@ Usage:
   llama_reference.py --model DIR_OR_BIN --tokens 1,5,42 --out logits.f64
   llama_reference.py --model DIR_OR_BIN --tokens 1,5,42 --out logits.npy
   llama_reference.py --model DIR_OR_BIN --tokens 1 --greedy 20     # prints generated ids
+  llama_reference.py --model DIR_OR_BIN --tokens 1,5,42 --linear-inputs x.f64
 
 --out writes the logits of every position, shape [len(tokens), vocab], as
 little-endian float64: raw (row-major, no header) unless the name ends in .npy.
+--linear-inputs writes what each linear layer reads, as little-endian float64, layer by
+layer and in block order: the attention norm's output (q/k/v) [T, dim], the attention
+output (o_proj) [T, heads*head_dim], the FFN norm's output (gate/up) [T, dim] and
+silu(gate)*up (down_proj) [T, hidden] (calibration's Hessians are built from these).
 A one-line JSON summary {"tokens": T, "vocab": V, "format": ...} goes to stdout.
 """
 import argparse
@@ -156,8 +161,10 @@ def rope(x, positions, theta, convention):
     return out
 
 
-def forward(m, tokens):
-    """Logits [T, vocab] of a causal pass over `tokens` from position 0."""
+def forward(m, tokens, linear_inputs=None):
+    """Logits [T, vocab] of a causal pass over `tokens` from position 0; appends each
+    linear layer's input to the list `linear_inputs` when given (see --linear-inputs)."""
+    record = linear_inputs.append if linear_inputs is not None else (lambda a: None)
     T = len(tokens)
     H, KV, hd = m["n_heads"], m["n_kv_heads"], m["head_dim"]
     group = H // KV
@@ -168,6 +175,7 @@ def forward(m, tokens):
     x = m["embed"][np.asarray(tokens)]
     for L in m["layers"]:
         n = rms_norm(x, L["attn_norm"], m["eps"])
+        record(n)
         q = rope((n @ L["q"].T).reshape(T, H, hd), positions, m["theta"], m["rope"])
         k = rope((n @ L["k"].T).reshape(T, KV, hd), positions, m["theta"], m["rope"])
         v = (n @ L["v"].T).reshape(T, KV, hd)
@@ -177,10 +185,14 @@ def forward(m, tokens):
             s = np.exp(s - s.max(axis=-1, keepdims=True))
             s /= s.sum(axis=-1, keepdims=True)
             att[:, h, :] = s @ v[:, h // group, :]
+        record(att.reshape(T, H * hd))
         x = x + att.reshape(T, H * hd) @ L["o"].T
         n = rms_norm(x, L["ffn_norm"], m["eps"])
+        record(n)
         g = n @ L["gate"].T
-        x = x + ((g / (1.0 + np.exp(-g))) * (n @ L["up"].T)) @ L["down"].T
+        hidden = (g / (1.0 + np.exp(-g))) * (n @ L["up"].T)
+        record(hidden)
+        x = x + hidden @ L["down"].T
     return rms_norm(x, m["norm"], m["eps"]) @ m["head"].T
 
 
@@ -190,6 +202,7 @@ def main():
     ap.add_argument("--tokens", required=True, help="comma-separated token ids, e.g. 1,42,7")
     ap.add_argument("--out", help="logits file: raw little-endian float64 [T, vocab], or .npy")
     ap.add_argument("--greedy", type=int, default=0, help="also greedily generate N tokens and print their ids")
+    ap.add_argument("--linear-inputs", help="file for every linear layer's input, raw little-endian float64")
     args = ap.parse_args()
 
     if os.path.isdir(args.model):
@@ -197,7 +210,10 @@ def main():
     else:
         m, fmt = load_llama2c(args.model), "llama2c"
     tokens = [int(t) for t in args.tokens.split(",") if t.strip()]
-    logits = forward(m, tokens)
+    inputs = [] if args.linear_inputs else None
+    logits = forward(m, tokens, inputs)
+    if args.linear_inputs:
+        np.concatenate([a.ravel() for a in inputs]).astype("<f8").tofile(args.linear_inputs)
     if args.out:
         if args.out.endswith(".npy"):
             np.save(args.out, logits.astype("<f8"))

@@ -11,20 +11,20 @@
 namespace quip::e8p {
 namespace {
 
-// The 29 norm-12 patterns (2a: five 3s, three 1s). Those of QuIP#'s E8P (quip-sharp,
-// lib/codebook/latticee8_padded12.py), except that its list repeats (1,3,3,3,1,1,3,3)
-// (so its codebook has only 65280 distinct points); the repeat is replaced here by the
-// missing member (3,1,3,3,1,1,3,3) of the family it completes. The families, by the
-// positions of the three 1s: three of {0..3} (4); one of {0..3} and two of {4..7} (24);
-// {2, 3, 7} (1).
+// The 29 norm-12 patterns (2a: five 3s, three 1s), QuIP#'s list in its order: quip-sharp
+// commit 79b752f, lib/codebook/latticee8_padded12.py, get_norm12() (tests/quant/e8p_test.cc
+// pins these rows and a hash of the whole table). By the positions of the three 1s: three
+// of {0..3} (rows 0-3); one i of {0..3} and two of {4..7} for i = 3, 2 (rows 4-15), i = 1
+// without {4,5} (16-20), i = 0 ({4,5} first, 21-26); then {0,1,4} and {2,3,7}. Earlier
+// quip-sharp versions listed (1,3,3,3,1,1,3,3) twice; row 27 is the fix.
 constexpr int8_t kNorm12[29][kDim] = {
     {3, 1, 1, 1, 3, 3, 3, 3}, {1, 3, 1, 1, 3, 3, 3, 3}, {1, 1, 3, 1, 3, 3, 3, 3}, {1, 1, 1, 3, 3, 3, 3, 3},
     {3, 3, 3, 1, 3, 3, 1, 1}, {3, 3, 3, 1, 3, 1, 3, 1}, {3, 3, 3, 1, 1, 3, 3, 1}, {3, 3, 3, 1, 3, 1, 1, 3},
     {3, 3, 3, 1, 1, 3, 1, 3}, {3, 3, 3, 1, 1, 1, 3, 3}, {3, 3, 1, 3, 3, 3, 1, 1}, {3, 3, 1, 3, 3, 1, 3, 1},
     {3, 3, 1, 3, 1, 3, 3, 1}, {3, 3, 1, 3, 3, 1, 1, 3}, {3, 3, 1, 3, 1, 3, 1, 3}, {3, 3, 1, 3, 1, 1, 3, 3},
     {3, 1, 3, 3, 3, 3, 1, 1}, {3, 1, 3, 3, 3, 1, 3, 1}, {3, 1, 3, 3, 1, 3, 3, 1}, {3, 1, 3, 3, 3, 1, 1, 3},
-    {3, 1, 3, 3, 1, 3, 1, 3}, {3, 1, 3, 3, 1, 1, 3, 3}, {1, 3, 3, 3, 3, 3, 1, 1}, {1, 3, 3, 3, 3, 1, 3, 1},
-    {1, 3, 3, 3, 1, 3, 3, 1}, {1, 3, 3, 3, 3, 1, 1, 3}, {1, 3, 3, 3, 1, 3, 1, 3}, {1, 3, 3, 3, 1, 1, 3, 3},
+    {3, 1, 3, 3, 1, 3, 1, 3}, {1, 3, 3, 3, 1, 1, 3, 3}, {1, 3, 3, 3, 3, 3, 1, 1}, {1, 3, 3, 3, 3, 1, 3, 1},
+    {1, 3, 3, 3, 1, 3, 3, 1}, {1, 3, 3, 3, 3, 1, 1, 3}, {1, 3, 3, 3, 1, 3, 1, 3}, {1, 1, 3, 3, 1, 3, 3, 3},
     {3, 3, 1, 1, 3, 3, 3, 1},
 };
 

@@ -6,7 +6,9 @@
 // The table T of absolute-value patterns a ∈ {½, 3/2, 5/2}^8:
 //   entries 0..226: the 227 patterns a with ‖a‖² ≤ 10 (every a ∈ (N + ½)^8 in the ball;
 //                   each has even-sum signings), in lexicographic order of 2a;
-//   entries 227..255: 29 patterns with five 3/2 and three ½ (‖a‖² = 12), fixed below.
+//   entries 227..255: 29 patterns with five 3/2 and three ½ (‖a‖² = 12), QuIP#'s list in
+//                   its order (quip-sharp 79b752f; e8p.cc).
+// This is QuIP#'s table and point set; the index layout below is ours (docs/e8p.md).
 // Since no a_i is 0, the 2^8 signings of a are distinct, and flipping one sign changes
 // Σy by the odd integer 2a_i: exactly 2^7 signings have Σy even. So 256·2^7·2 = 2^16
 // points, all distinct (y + ¼ = y' − ¼ is impossible: y' − y would be ½𝟙 ∉ Z^8).

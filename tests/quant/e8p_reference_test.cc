@@ -1,6 +1,7 @@
 // Cross-check of the E8P codebook, its nearest-point search, the block LDL and block LDLQ
 // against an independent NumPy implementation (tools/e8p_reference.py, written from
-// docs/e8p.md with brute-force search). The random inputs make rounding ties improbable,
+// docs/e8p.md and QuIP#'s published table with brute-force search), and the point set
+// against QuIP#'s own index layout. The random inputs make rounding ties improbable,
 // so points and codes must agree exactly.
 #include <gtest/gtest.h>
 
@@ -63,6 +64,17 @@ TEST(QuantE8PNumpyReference, CodebookNearestAndBlockLdlqMatch) {
       double p[8];
       e8p::Decode(uint16_t(i), p);
       for (int k = 0; k < 8; ++k) ASSERT_EQ(p[k], grid[size_t(i) * 8 + k]) << "index " << i;
+    }
+    // QuIP#'s codebook in its own index layout (quip-sharp 79b752f, as the script reads it):
+    // the same 2^16 points, so each is one of ours and together they are all of ours.
+    const std::vector<double> quipsharp = ReadBinary<double>(dir + "/quipsharp_grid.f64");
+    ASSERT_EQ(quipsharp.size(), size_t(e8p::kNumPoints) * 8);
+    std::vector<bool> hit(e8p::kNumPoints, false);
+    for (int i = 0; i < e8p::kNumPoints; ++i) {
+      uint16_t idx = 0;
+      ASSERT_TRUE(e8p::Encode(&quipsharp[size_t(i) * 8], &idx)) << "QuIP# index " << i << " is not in our codebook";
+      ASSERT_FALSE(hit[idx]) << "QuIP# index " << i;
+      hit[idx] = true;
     }
     // Nearest points.
     const std::vector<uint16_t> nearest = ReadBinary<uint16_t>(dir + "/nearest.u16");

@@ -54,6 +54,35 @@ TEST(QuantE8P, TableHas227BallPatternsAnd29OfNorm12) {
   }
 }
 
+// The published table, pinned. Reference: QuIP#'s definition in quip-sharp commit 79b752f
+// (github.com/Cornell-RelaxML/quip-sharp, lib/codebook/latticee8_padded12.py): get_abs_grid()
+// = the 227 absolute values of D̂8 ∩ {‖y‖² ≤ 10}, row-sorted ascending (torch.unique), then
+// get_norm12(), whose 29 rows (2a) are copied here in order. The hash is FNV-1a 64 over the
+// 256·8 bytes of 2a of that table, computed in Python from the same definition:
+//   t = [v for v in itertools.product((1, 3, 5), repeat=8) if sum(c*c for c in v) <= 40]
+//       + NORM12;  h = 0xcbf29ce484222325;  for b in bytes: h = ((h ^ b) * 0x100000001b3) % 2**64
+// Earlier quip-sharp versions repeat row 21 as row 27; this code had (3,1,3,3,1,1,3,3) as
+// row 21 and (1,3,3,3,1,1,3,3) as row 27 until issue 20.
+TEST(QuantE8P, TableIsQuipSharpPublished) {
+  constexpr int8_t kPublishedNorm12[29][8] = {
+      {3, 1, 1, 1, 3, 3, 3, 3}, {1, 3, 1, 1, 3, 3, 3, 3}, {1, 1, 3, 1, 3, 3, 3, 3}, {1, 1, 1, 3, 3, 3, 3, 3},
+      {3, 3, 3, 1, 3, 3, 1, 1}, {3, 3, 3, 1, 3, 1, 3, 1}, {3, 3, 3, 1, 1, 3, 3, 1}, {3, 3, 3, 1, 3, 1, 1, 3},
+      {3, 3, 3, 1, 1, 3, 1, 3}, {3, 3, 3, 1, 1, 1, 3, 3}, {3, 3, 1, 3, 3, 3, 1, 1}, {3, 3, 1, 3, 3, 1, 3, 1},
+      {3, 3, 1, 3, 1, 3, 3, 1}, {3, 3, 1, 3, 3, 1, 1, 3}, {3, 3, 1, 3, 1, 3, 1, 3}, {3, 3, 1, 3, 1, 1, 3, 3},
+      {3, 1, 3, 3, 3, 3, 1, 1}, {3, 1, 3, 3, 3, 1, 3, 1}, {3, 1, 3, 3, 1, 3, 3, 1}, {3, 1, 3, 3, 3, 1, 1, 3},
+      {3, 1, 3, 3, 1, 3, 1, 3}, {1, 3, 3, 3, 1, 1, 3, 3}, {1, 3, 3, 3, 3, 3, 1, 1}, {1, 3, 3, 3, 3, 1, 3, 1},
+      {1, 3, 3, 3, 1, 3, 3, 1}, {1, 3, 3, 3, 3, 1, 1, 3}, {1, 3, 3, 3, 1, 3, 1, 3}, {1, 1, 3, 3, 1, 3, 3, 3},
+      {3, 3, 1, 1, 3, 3, 3, 1},
+  };
+  const auto& t = e8p::AbsTable();
+  for (int r = 0; r < 29; ++r)
+    for (int i = 0; i < 8; ++i) EXPECT_EQ(t[227 + r][i], kPublishedNorm12[r][i]) << "norm-12 row " << r << ", coordinate " << i;
+  uint64_t h = 0xcbf29ce484222325ull;
+  for (const auto& row : t)
+    for (int8_t b : row) h = (h ^ uint8_t(b)) * 0x100000001b3ull;
+  EXPECT_EQ(h, 0x9176b4750b6d94efull);
+}
+
 TEST(QuantE8P, Decodes65536DistinctPointsOfE8PlusQuarter) {
   const auto pts = DecodeAll();
   std::set<std::array<double, 8>> distinct(pts.begin(), pts.end());
