@@ -4,7 +4,10 @@
 
 #include <cstdint>
 #include <string>
+#include <string_view>
 #include <vector>
+
+#include "text/tokenizer.h"
 
 namespace quip {
 
@@ -17,5 +20,35 @@ namespace quip {
 std::vector<std::vector<int>> SampleCalibrationWindows(const std::vector<int>& tokens, int count, int length,
                                                        int bos_id, uint64_t seed, const std::string& text_name,
                                                        bool with_bos = false);
+
+struct CalibrationSample {
+  std::vector<std::vector<int>> windows;
+  int64_t text_bytes = 0;
+  int64_t tokenized_bytes = 0;  // what the tokenizer was run on (probe included)
+  bool whole_text = false;      // tokenized in full: SampleCalibrationWindows' token slots
+  int windows_past_slot = 0;    // byte-range windows whose slot held too few tokens (read on past it)
+};
+
+// The same windows straight from the text, tokenizing only what they need. Tokenizing
+// costs ~1.4 s per MB, and a run needs count × length tokens: 32 windows of 256 tokens
+// are ~30 KB of an 11.7 MB book collection.
+// - Texts up to kWholeTextBytes, or too short for the sparse draw below to have at
+//   least kSlotsPerWindow slots per window, are tokenized whole and cut into token slots
+//   exactly as SampleCalibrationWindows does (same windows as before this existed).
+// - Longer texts are cut into byte slots of ~1.5 × `length` tokens (bytes per token
+//   measured on kProbePieces pieces spread over the text) and `count` distinct slots are
+//   drawn with `seed` over the WHOLE text, as the token slots were; only the drawn
+//   slots are tokenized, each from the first word that starts in it, and the window is
+//   their first tokens. Windows thus start at word starts rather than anywhere, and a
+//   slot whose text is unusually sparse in tokens reads on into the next slot
+//   (counted in windows_past_slot). The windows differ from the whole-text draw's;
+//   books-llama-5m 2-bit ppl ratios before/after are in docs/results.md.
+CalibrationSample SampleCalibrationWindowsFromText(std::string_view text, const Tokenizer& tokenizer, int count,
+                                                   int length, int bos_id, uint64_t seed,
+                                                   const std::string& text_name, bool with_bos = false);
+
+inline constexpr int64_t kWholeTextBytes = 1 << 20;
+inline constexpr int kSlotsPerWindow = 4;
+inline constexpr int kProbePieces = 16;
 
 }  // namespace quip
