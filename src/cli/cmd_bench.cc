@@ -55,7 +55,9 @@ void RegisterBenchCommand(CLI::App& app) {
     }
     // The run with the median decode speed stands for all (its shares and CPU time);
     // prompt speed gets its own median.
-    auto by = [](auto field) { return [field](const SpeedResult& a, const SpeedResult& b) { return a.*field < b.*field; }; };
+    auto by = [](auto field) {
+      return [field](const SpeedResult& a, const SpeedResult& b) { return a.*field < b.*field; };
+    };
     std::sort(runs.begin(), runs.end(), by(&SpeedResult::prompt_tps));
     const double prompt_median = runs[runs.size() / 2].prompt_tps;
     const double prompt_min = runs.front().prompt_tps, prompt_max = runs.back().prompt_tps;

@@ -88,8 +88,9 @@ void PrintQuantizedSummary(const Model& model) {
   }
   const auto windows = Get<int>(report, "/calibration/windows");
   const auto ctx = Get<int>(report, "/calibration/ctx");
-  std::string calibration = fmt::format("{} windows of {} tokens from {}", windows ? std::to_string(*windows) : "?",
-                                        ctx ? std::to_string(*ctx) : "?", Get<std::string>(report, "/calib").value_or("?"));
+  std::string calibration =
+      fmt::format("{} windows of {} tokens from {}", windows ? std::to_string(*windows) : "?",
+                  ctx ? std::to_string(*ctx) : "?", Get<std::string>(report, "/calib").value_or("?"));
   if (const auto targets = Get<std::string>(report, "/calibration/targets")) calibration += ", targets " + *targets;
   if (const auto seed = Get<uint64_t>(report, "/seed")) calibration += fmt::format(", seed {}", *seed);
   if (Get<bool>(report, "/calibration/bos").value_or(false)) calibration += ", BOS first";

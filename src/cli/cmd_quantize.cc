@@ -134,7 +134,8 @@ void Run(const Options& o) {
   report["source_weight_bytes"] = source_weight_bytes;
   report["calibration"]["text_bytes"] = calib.text_bytes;
   report["calibration"]["tokenized_bytes"] = calib.tokenized_bytes;
-  report["calibration"]["sampling"] = calib.whole_text ? "token slots of the whole text" : "byte slots of the whole text";
+  report["calibration"]["sampling"] =
+      calib.whole_text ? "token slots of the whole text" : "byte slots of the whole text";
   report["calibration"]["seed"] = o.seed;
   report["calibration"]["bos"] = o.calib_bos;
   report["seconds"]["tokenize_calibration"] = calib_seconds;

@@ -33,8 +33,9 @@ void ExpectPlainLines(const std::string& err) {
 }
 
 TEST(ProgressCli, PplOnAPipeWritesOneLinePerStep) {
-  const std::string err = StderrThroughPipe("QUIP_PROGRESS=all", "ppl --threads 1 --ctx 64 --max-windows 6 --model " +
-                                                                     ShellQuote(Stories()) + " --text " + ShellQuote(Text()));
+  const std::string err = StderrThroughPipe(
+      "QUIP_PROGRESS=all",
+      "ppl --threads 1 --ctx 64 --max-windows 6 --model " + ShellQuote(Stories()) + " --text " + ShellQuote(Text()));
   ExpectPlainLines(err);
   EXPECT_TRUE(std::regex_search(err, std::regex("^loading .*stories260K \\([0-9.]+ s\\)\n")));
   EXPECT_TRUE(std::regex_search(err, std::regex("\ntokenizing .*tinystories-train-head.txt \\([0-9.]+ s\\)\n")));
