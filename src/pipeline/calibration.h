@@ -43,9 +43,9 @@ struct CalibrationSample {
 //   slot whose text is unusually sparse in tokens reads on into the next slot
 //   (counted in windows_past_slot). The windows differ from the whole-text draw's, the
 //   quality does not suffer: books-llama-5m, 2 bits, 128 windows of 256 from books train,
-//   seed 0, ppl ratio on all of books valid, whole text -> byte slots: QuIP# 1.0770 ->
-//   1.0695, QuIP 1.1245 -> 1.1068; the text is tokenized over 240 KB instead of 11.8 MB
-//   (10.4 CPU s before).
+//   ppl ratio on all of books valid, whole text -> byte slots: QuIP# seed 0 1.0770 ->
+//   1.0695, seed 1 1.0731 -> 1.0742 (the seeds' spread); QuIP seed 0 1.1245 -> 1.1068.
+//   240 KB of the text are tokenized instead of 11.8 MB (10.4 CPU s before).
 CalibrationSample SampleCalibrationWindowsFromText(std::string_view text, const Tokenizer& tokenizer, int count,
                                                    int length, int bos_id, uint64_t seed,
                                                    const std::string& text_name, bool with_bos = false);
