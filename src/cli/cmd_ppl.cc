@@ -3,6 +3,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include <chrono>
+
 #include "cli/commands.h"
 #include "core/progress.h"
 #include "model/forward.h"
@@ -28,15 +30,19 @@ void RegisterPplCommand(CLI::App& app) {
   cmd->add_flag("--json", opt->json, "Print one JSON object on stdout");
   cmd->callback([opt] {
     SetThreads(opt->threads);
-    const Model model = LoadModel(opt->model);
+    const Model model = RunStep("loading " + opt->model, [&] { return LoadModel(opt->model); });
     const auto tokenizer = LoadTokenizer(model);
-    const std::vector<int> tokens = tokenizer->Encode(ReadTextFile(opt->text));
+    // The reported seconds cover tokenizing and scoring the text: what a user waits for.
+    const auto start = std::chrono::steady_clock::now();
+    const std::vector<int> tokens =
+        RunStep("tokenizing " + opt->text, [&] { return tokenizer->Encode(ReadTextFile(opt->text)); });
     PerplexityResult r;
     {
       Progress progress("ppl window");
       r = EvaluatePerplexity(model, tokens, opt->ctx, opt->max_windows, opt->text,
                              [&progress](int done, int total) { progress.Update(done, total); });
     }
+    r.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     if (opt->json) {
       nlohmann::ordered_json j{{"ppl", r.ppl},         {"nll", r.nll},       {"tokens", r.tokens},
                                {"windows", r.windows}, {"ctx", opt->ctx},    {"seconds", r.seconds},

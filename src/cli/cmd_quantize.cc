@@ -33,11 +33,20 @@ struct Options {
   bool calib_bos = false, no_rescale = false, clip = false, range_tuning = false, force = false;
 };
 
-double Perplexity(const Model& model, const std::vector<int>& tokens, const Options& o, const char* label) {
-  Progress progress(fmt::format("ppl ({})", label));
+PerplexityResult Perplexity(const Model& model, const std::vector<int>& tokens, const Options& o, const char* label) {
+  Progress progress(fmt::format("ppl ({}) window", label));
   return EvaluatePerplexity(model, tokens, o.ctx, o.eval_windows, o.eval,
-                            [&](int done, int total) { progress.Update(done, total); })
-      .ppl;
+                            [&](int done, int total) { progress.Update(done, total); });
+}
+
+// quant_report.json travels with the folder to other machines: a relative path is kept
+// as the user gave it (it reproduces the command from the same place), an absolute one
+// is cut to its last name, since the rest only describes this machine.
+std::string PathForReport(const std::string& path) {
+  const std::filesystem::path p(path);
+  if (p.is_relative()) return path;
+  const std::filesystem::path normal = p.lexically_normal();
+  return (normal.has_filename() ? normal : normal.parent_path()).filename().string();
 }
 
 std::vector<BitsOverride> ParseBitsOverrides(const std::vector<std::string>& specs) {
@@ -89,18 +98,23 @@ void Run(const Options& o) {
   config.rg_passes = o.rg_passes;
   CheckOutputDir(o.out, {o.model, o.calib, o.eval}, o.force);  // before any work (io/output_dir.h)
 
-  Model model = LoadModel(o.model);
+  Model model = RunStep("loading " + o.model, [&] { return LoadModel(o.model); });
   const auto tokenizer = LoadTokenizer(model);
   QUIP_CHECK_INPUT(o.ctx <= model.config.max_seq_len, o.model, "--ctx {} exceeds max_position_embeddings {}", o.ctx,
                    model.config.max_seq_len);
   QUIP_CHECK_INPUT(model.format != "quip", o.model, "is already quantized (quantize the original model instead)");
   CheckResources(EstimateQuantize(Workload(model, o)), o.model, o.out);  // fail early, with numbers
-  const auto windows = SampleCalibrationWindows(tokenizer->Encode(ReadTextFile(o.calib)), o.nsamples, o.ctx,
-                                                model.config.bos_id, o.seed, o.calib, o.calib_bos);
+  Progress tokenizing("tokenizing " + o.calib);
+  const CalibrationSample calib = SampleCalibrationWindowsFromText(
+      ReadTextFile(o.calib), *tokenizer, o.nsamples, o.ctx, model.config.bos_id, o.seed, o.calib, o.calib_bos);
+  const double calib_seconds = tokenizing.Seconds();
+  tokenizing.Finish(fmt::format("{} windows of {} tokens from {:.2f} of {:.2f} MB", calib.windows.size(), o.ctx,
+                                calib.tokenized_bytes / 1e6, calib.text_bytes / 1e6));
+  const std::vector<std::vector<int>>& windows = calib.windows;
   std::vector<int> eval_tokens;
-  double ppl_before = 0;
+  PerplexityResult ppl_before;
   if (!o.eval.empty()) {
-    eval_tokens = tokenizer->Encode(ReadTextFile(o.eval));
+    eval_tokens = RunStep("tokenizing " + o.eval, [&] { return tokenizer->Encode(ReadTextFile(o.eval)); });
     ppl_before = Perplexity(model, eval_tokens, o, "fp32");
   }
   const LinearStorage before = MeasureLinearStorage(model);
@@ -113,12 +127,23 @@ void Run(const Options& o) {
     report = QuantizeModel(model, windows, options,
                            [&](int done, int total) { progress.Update(done, total); });
   }
-  report["model"] = o.model;
-  report["calib"] = o.calib;
+  report["model"] = PathForReport(o.model);
+  report["calib"] = PathForReport(o.calib);
+  int64_t source_weight_bytes = 0;  // as stored in the source (F32, F16, ...), for `quip info`'s before/after
+  for (const TensorRecord& t : model.tensors) source_weight_bytes += t.bytes;
+  report["source_weight_bytes"] = source_weight_bytes;
+  report["calibration"]["text_bytes"] = calib.text_bytes;
+  report["calibration"]["tokenized_bytes"] = calib.tokenized_bytes;
+  report["calibration"]["sampling"] =
+      calib.whole_text ? "token slots of the whole text" : "byte slots of the whole text";
+  report["calibration"]["seed"] = o.seed;
+  report["calibration"]["bos"] = o.calib_bos;
+  report["seconds"]["tokenize_calibration"] = calib_seconds;
   if (!o.eval.empty()) {
-    const double ppl_after = Perplexity(model, eval_tokens, o, "quantized");
-    report["eval"] = {{"text", o.eval}, {"ctx", o.ctx}, {"ppl_fp32", ppl_before}, {"ppl_quantized", ppl_after},
-                      {"ratio", ppl_after / ppl_before}};
+    const double ppl_after = Perplexity(model, eval_tokens, o, "quantized").ppl;
+    report["eval"] = {{"text", PathForReport(o.eval)}, {"ctx", o.ctx}, {"windows", ppl_before.windows},
+                      {"tokens", ppl_before.tokens}, {"ppl_fp32", ppl_before.ppl}, {"ppl_quantized", ppl_after},
+                      {"ratio", ppl_after / ppl_before.ppl}};
   }
   const std::map<std::string, std::string> metadata{{"quip.method", o.method},
                                                     {"quip.bits", std::to_string(o.bits)},
@@ -126,8 +151,10 @@ void Run(const Options& o) {
                                                     {"quip.seed", std::to_string(o.seed)},
                                                     {"quip.tool_version", QUIP_VERSION}};
   const std::filesystem::path source = model.source;
+  Progress writing("writing " + o.out);
   WriteQuantizedModel(model, o.out, metadata, report,
                       (std::filesystem::is_directory(source) ? source : source.parent_path()).string(), o.force);
+  writing.Finish();
 
   const LinearStorage after = MeasureLinearStorage(model);
   fmt::print("quantized {} with {} at {} bits -> {}\n", o.model, o.method, o.bits, o.out);
@@ -135,7 +162,7 @@ void Run(const Options& o) {
              before.bytes / 1e6, after.bytes / 1e6, after.bits_per_weight(),
              report["seconds"]["total"].get<double>(), report["peak_rss_bytes"].get<double>() / 1e6);
   if (!o.eval.empty())
-    fmt::print("perplexity on {}: fp32 {:.4f} -> quantized {:.4f} (ratio {:.4f})\n", o.eval, ppl_before,
+    fmt::print("perplexity on {}: fp32 {:.4f} -> quantized {:.4f} (ratio {:.4f})\n", o.eval, ppl_before.ppl,
                report["eval"]["ppl_quantized"].get<double>(), report["eval"]["ratio"].get<double>());
 }
 

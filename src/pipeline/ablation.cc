@@ -46,8 +46,9 @@ std::vector<AblationRow> PaperAblationRows() {
 nlohmann::json RunAblation(const AblationOptions& o, const std::function<void(const std::string&)>& log) {
   Model fp32 = LoadModel(o.model);
   const auto tokenizer = LoadTokenizer(fp32);
-  const auto windows = SampleCalibrationWindows(tokenizer->Encode(ReadTextFile(o.calib)), o.nsamples, o.ctx,
-                                                fp32.config.bos_id, o.seed, o.calib);
+  const auto windows = SampleCalibrationWindowsFromText(ReadTextFile(o.calib), *tokenizer, o.nsamples, o.ctx,
+                                                        fp32.config.bos_id, o.seed, o.calib)
+                           .windows;
   struct Eval {
     std::string path;
     std::vector<int> tokens;

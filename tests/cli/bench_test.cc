@@ -1,0 +1,46 @@
+// `quip bench --repeat` through the real binary on models/stories260K: the JSON keeps
+// its keys and adds the spread. Reference: the order statistics themselves (the median
+// of N runs lies between their min and max; N is echoed).
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <nlohmann/json.hpp>
+
+#include "testing/tiny_model.h"
+
+namespace quip {
+namespace {
+using testing::ShellQuote;
+
+std::string BenchArgs(const std::string& extra) {
+  return ShellQuote(testing::QuipBinary()) + " bench --threads 1 --prompt 16 --gen 8 --model " +
+         ShellQuote(testing::SourceDir() + "/models/stories260K") + " " + extra;
+}
+
+TEST(Bench, RepeatReportsMedianAndSpread) {
+  const auto r = testing::RunCommandSplit(BenchArgs("--repeat 5 --json"));
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const nlohmann::json j = nlohmann::json::parse(r.out);
+  for (const char* key : {"prompt_tps", "decode_tps", "weight_bytes_per_token", "prompt_tps_min", "prompt_tps_max",
+                          "decode_tps_min", "decode_tps_max"})
+    ASSERT_TRUE(j.contains(key) && j[key].is_number()) << key;
+  EXPECT_EQ(j["repeat"], 5);
+  EXPECT_GT(j["decode_tps_min"].get<double>(), 0);
+  EXPECT_LE(j["decode_tps_min"].get<double>(), j["decode_tps"].get<double>());
+  EXPECT_LE(j["decode_tps"].get<double>(), j["decode_tps_max"].get<double>());
+  EXPECT_LE(j["prompt_tps_min"].get<double>(), j["prompt_tps"].get<double>());
+  EXPECT_LE(j["prompt_tps"].get<double>(), j["prompt_tps_max"].get<double>());
+}
+
+TEST(Bench, DefaultTextShowsTheSpread) {
+  const auto r = testing::RunCommandSplit(BenchArgs(""));
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_THAT(r.out, ::testing::HasSubstr("median of 3 runs, min "));
+}
+
+TEST(Bench, RepeatBelowOneIsRefused) {
+  testing::ExpectCleanError(testing::RunCommandSplit(BenchArgs("--repeat 0")), {"--repeat"});
+}
+
+}  // namespace
+}  // namespace quip
