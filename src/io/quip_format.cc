@@ -14,6 +14,7 @@
 #include "io/output_dir.h"
 #include "model/e8p_linear.h"
 #include "model/quantized_linear.h"
+#include "quant/e8p.h"
 #include "quant/packing.h"
 
 namespace quip {
@@ -90,6 +91,11 @@ std::unique_ptr<Linear> ReadQuantizedLinear(TensorSource& source, const std::str
       QUIP_CHECK_INPUT(std::isfinite(v) && v > 0.0f, where, "rescale holds a non-positive or non-finite value {}", v);
   }
   if (codebook == "e8p") {
+    const int table = info.contains("e8p_table") && info["e8p_table"].is_number_integer() ? info["e8p_table"].get<int>() : 1;
+    QUIP_CHECK_INPUT(table == e8p::kTableRevision, where,
+                     "E8P table revision {} (this build decodes revision {}: the published QuIP# table); "
+                     "its codes would decode to other points, so quantize the model again",
+                     table, e8p::kTableRevision);
     const uint8_t* codes = source.GetRaw(name + ".codes", DType::kU8, {rows, E8PLinear::RowBytes(cols, bits)}, model);
     const int stages = E8PStages(bits);
     const TensorView s = source.Get(name + ".scale", {stages}, model);
@@ -120,6 +126,7 @@ void AddLinear(SafetensorsWriter& writer, nlohmann::json& linears, const std::st
     if (!e->rescale().empty()) writer.AddF32(name + ".rescale", {e->in_features()}, e->rescale().data());
     nlohmann::json info{{"bits", e->bits()},
                         {"codebook", "e8p"},
+                        {"e8p_table", e8p::kTableRevision},
                         {"incoherence", e->incoherent() ? RotationName(e->rotation()) : "none"}};
     if (e->incoherent()) {
       info["seed_u"] = e->seed_u();

@@ -15,7 +15,8 @@
 //
 // with <linear> e.g. "model.layers.0.self_attn.q_proj". The safetensors __metadata__
 // holds "quip.format_version" ("1"), "quip.linears" (JSON: name -> {"bits", "incoherence":
-// "kron"|"rht"|"none", "codebook": "scalar"|"e8p" (absent = scalar), "seed_u", "seed_v"})
+// "kron"|"rht"|"none", "codebook": "scalar"|"e8p" (absent = scalar), "e8p_table" (e8p only: quant/e8p.h
+// kTableRevision), "seed_u", "seed_v"})
 // "quip.checksums" (JSON: tensor name -> XXH3-64 hex, io/checksum.h; absent in older
 // folders) and run information ("quip.method", "quip.bits", "quip.rho", "quip.seed",
 // "quip.tool_version"). Embeddings, norms and lm_head stay F32. The rotations and their

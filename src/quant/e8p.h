@@ -38,6 +38,11 @@ namespace quip::e8p {
 constexpr int kDim = 8;
 constexpr int kTableSize = 256;
 constexpr int kNumPoints = 1 << 16;
+// Revision of AbsTable, stored with every E8P layer ("e8p_table" in quip.linears). Revision 1
+// (files without the key) had our own norm-12 row where QuIP# once listed a duplicate; 2 is the
+// published table (quip-sharp 79b752f). The indices of a revision-1 file decode to other points
+// under revision 2, so the loader refuses them rather than run a different model.
+constexpr int kTableRevision = 2;
 
 // T as 2a (odd integers 1, 3, 5), kTableSize rows.
 const std::array<std::array<int8_t, kDim>, kTableSize>& AbsTable();

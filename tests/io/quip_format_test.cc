@@ -29,7 +29,9 @@
 #include "model/quantized_linear.h"
 #include "pipeline/methods.h"
 #include "pipeline/quantize_model.h"
+#include "quant/e8p.h"
 #include "quant/packing.h"
+#include "testing/quantized_folder.h"
 #include "testing/tiny_model.h"
 
 namespace quip {
@@ -375,8 +377,19 @@ TEST(QuipFormatRejects, E8PLayerWithTheWrongNumberOfStageScales) {
   // A 3-bit scalar layer relabelled e8p: its codes happen to have the e8p row length (3 bits
   // per weight either way), but e8p at 3 bits needs two stage scales, not one.
   const std::string out = WriteTiny("reject-e8p-scales", "quip", 3);
-  Rewrite(out, [](auto&, nlohmann::json& linears, auto&) { linears[kQ]["codebook"] = "e8p"; });
+  Rewrite(out, [](auto&, nlohmann::json& linears, auto&) {
+    linears[kQ]["codebook"] = "e8p";
+    linears[kQ]["e8p_table"] = e8p::kTableRevision;
+  });
   ExpectLoadError(out, {std::string(kQ) + ".scale", "shape"});
+}
+
+TEST(QuipFormatRejects, E8PLayerFromAnEarlierTable) {
+  // Folders written before the published QuIP# table (no "e8p_table") hold indices that now
+  // decode to other points in 2 of the 256 table rows: refused, never run as another model.
+  const std::string out = testing::WriteTinyQuantizedFolder("reject-e8p-table", "quipsharp", 2);
+  Rewrite(out, [](auto&, nlohmann::json& linears, auto&) { linears[kQ].erase("e8p_table"); });
+  ExpectLoadError(out, {kQ, "E8P table revision 1", "quantize the model again"});
 }
 
 TEST(QuipFormatRejects, UnsupportedBitWidth) {
