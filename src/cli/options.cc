@@ -18,7 +18,7 @@ CLI::Validator InRange(double lo, double hi, bool lo_open) {
                         (lo_open ? value > lo : value >= lo) && value <= hi;
         return ok ? std::string() : fmt::format("must be {}, got '{}'", range, text);
       },
-      "NUMBER " + range);
+      fmt::format("{}{}, {}{}", lo_open ? "(" : "[", lo, hi, std::isinf(hi) ? ")" : "]"));
 }
 
 CLI::Validator AcceptedBy(const std::function<void(const std::string&)>& parse, const std::string& what) {
