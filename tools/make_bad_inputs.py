@@ -654,7 +654,9 @@ def llama2c_cases(cx):
     if folder:
         write(os.path.join(folder, "model", "a.bin"), full)
         write(os.path.join(folder, "model", "b.bin"), full)
-    folder = cx.case(g, "folder-no-checkpoint", [info("{case}/model")], ["{case}/model", "not a model folder"])
+    # A .bin with a valid header but the wrong size is a damaged checkpoint, reported as truncated (issue 13).
+    folder = cx.case(g, "folder-truncated-checkpoint", [info("{case}/model")],
+                     ["{case}/model/broken.bin", "truncated llama2.c checkpoint"])
     if folder:
         write(os.path.join(folder, "model", "tok300.bin"), tok)
         write(os.path.join(folder, "model", "broken.bin"), full[:-4])

@@ -5,6 +5,7 @@
 #include <filesystem>
 
 #include "cli/commands.h"
+#include "cli/options.h"
 #include "io/atomic_file.h"
 #include "io/output_dir.h"
 #include "model/forward.h"
@@ -24,14 +25,31 @@ void RegisterAblateCommand(CLI::App& app) {
   cmd->add_option("--model", o->ablation.model, "Model folder or llama2.c .bin")->required();
   cmd->add_option("--calib", o->ablation.calib, "Calibration text")->required();
   cmd->add_option("--eval", o->ablation.evals, "Evaluation texts")->required()->delimiter(',');
-  cmd->add_option("--bits", o->ablation.bits, "Bit widths")->delimiter(',')->capture_default_str();
-  cmd->add_option("--nsamples", o->ablation.nsamples, "Calibration windows")->capture_default_str();
-  cmd->add_option("--ctx", o->ablation.ctx, "Window length (calibration and evaluation)")->capture_default_str();
-  cmd->add_option("--eval-windows", o->ablation.eval_windows, "Windows scored per text (0 = all)");
-  cmd->add_option("--seed", o->ablation.seed, "Seed")->capture_default_str();
-  cmd->add_option("--only", o->ablation.only, "Run only these rows (e.g. QuIP,OPTQ)")->delimiter(',');
+  cmd->add_option("--bits", o->ablation.bits, "Bit widths")->delimiter(',')->capture_default_str()->check(InRange(2, 4));
+  cmd->add_option("--nsamples", o->ablation.nsamples, "Calibration windows")
+      ->capture_default_str()
+      ->check(InRange(1, kNoLimit));
+  cmd->add_option("--ctx", o->ablation.ctx, "Window length (calibration and evaluation)")
+      ->capture_default_str()
+      ->check(InRange(2, kNoLimit));
+  cmd->add_option("--eval-windows", o->ablation.eval_windows, "Windows scored per text (0 = all)")
+      ->check(InRange(0, kNoLimit));
+  cmd->add_option("--seed", o->ablation.seed, "Seed")->capture_default_str()->check(InRange(0, kNoLimit));
+  // Row names are checked while parsing: a typo must not surface after hours of runs.
+  std::string rows;
+  for (const AblationRow& row : PaperAblationRows()) rows += (rows.empty() ? "" : ", ") + row.name;
+  cmd->add_option("--only", o->ablation.only, "Run only these rows (e.g. QuIP,OPTQ)")
+      ->delimiter(',')
+      ->check(CLI::Validator(
+          [rows](std::string& name) -> std::string {
+            for (const AblationRow& row : PaperAblationRows())
+              if (row.name == name) return {};
+            return fmt::format("unknown row '{}' (rows: {})", name, rows);
+          },
+          "ROW"));
   cmd->add_option("--out", o->out, "Folder for ablate.json and ablate.md (default: print Markdown only)");
-  cmd->add_option("--threads", o->threads, "Worker threads (0 = all cores)");
+  cmd->add_option("--threads", o->threads, "Worker threads (0 = all cores; capped at the hardware threads)")
+      ->check(InRange(0, kNoLimit));
   cmd->add_flag("--force", o->force, "Replace an existing --out folder that quip wrote");
   cmd->callback([o] {
     SetThreads(o->threads);

@@ -11,6 +11,8 @@
 #include <vector>
 
 #include "cli/commands.h"
+#include "cli/inference_check.h"
+#include "cli/options.h"
 #include "core/memory_bandwidth.h"
 #include "core/progress.h"
 #include "core/resources.h"
@@ -33,18 +35,20 @@ void RegisterBenchCommand(CLI::App& app) {
   auto opt = std::make_shared<Options>();
   auto* cmd = app.add_subcommand("bench", "Prompt and decode tokens/s of a model (random prompt tokens)");
   cmd->add_option("--model", opt->model, "Model folder or llama2.c .bin")->required();
-  cmd->add_option("--prompt", opt->prompt, "Prompt tokens, fed at once")->capture_default_str();
-  cmd->add_option("--gen", opt->gen, "Tokens decoded one at a time")->capture_default_str();
+  cmd->add_option("--prompt", opt->prompt, "Prompt tokens, fed at once")->capture_default_str()->check(InRange(1, kNoLimit));
+  cmd->add_option("--gen", opt->gen, "Tokens decoded one at a time")->capture_default_str()->check(InRange(1, kNoLimit));
+  cmd->add_option("--threads", opt->threads, "Worker threads (0 = all cores; capped at the hardware threads)")
+      ->check(InRange(0, kNoLimit));
+  cmd->add_option("--seed", opt->seed, "Seed of the random prompt")->capture_default_str()->check(InRange(0, kNoLimit));
   cmd->add_option("--repeat", opt->repeat, "Measurements; the median is reported with min and max")
-      ->check(CLI::Range(1, 1000))
+      ->check(InRange(1, 1000))
       ->capture_default_str();
-  cmd->add_option("--threads", opt->threads, "Worker threads (0 = all cores)");
-  cmd->add_option("--seed", opt->seed, "Seed of the random prompt")->capture_default_str();
   cmd->add_flag("--bandwidth", opt->bandwidth, "Also measure memory bandwidth (1 GiB buffers) and the roofline");
   cmd->add_flag("--json", opt->json, "Print one JSON object on stdout");
   cmd->callback([opt] {
     SetThreads(opt->threads);
     const Model model = LoadModel(opt->model);
+    CheckInferenceResources(model, int64_t(opt->prompt) + opt->gen, 1);
     std::vector<SpeedResult> runs;
     {
       Progress progress("bench run");

@@ -6,6 +6,8 @@
 #include <cstdio>
 
 #include "cli/commands.h"
+#include "cli/inference_check.h"
+#include "cli/options.h"
 #include "core/error.h"
 #include "model/forward.h"
 #include "model/load.h"
@@ -25,11 +27,12 @@ void RegisterGenerateCommand(CLI::App& app) {
   auto* cmd = app.add_subcommand("generate", "Generate text from a prompt");
   cmd->add_option("--model", opt->model, "Model folder or llama2.c .bin")->required();
   cmd->add_option("--prompt", opt->prompt, "Prompt text (empty: start from BOS)");
-  cmd->add_option("-n,--tokens", opt->n, "Tokens to generate")->capture_default_str();
-  cmd->add_option("--temp", opt->temperature, "Temperature (0 = greedy)")->capture_default_str();
-  cmd->add_option("--top-p", opt->top_p, "Nucleus sampling mass")->capture_default_str();
-  cmd->add_option("--seed", opt->seed, "Sampling seed")->capture_default_str();
-  cmd->add_option("--threads", opt->threads, "Worker threads (0 = all cores)");
+  cmd->add_option("-n,--tokens", opt->n, "Tokens to generate")->capture_default_str()->check(InRange(0, kNoLimit));
+  cmd->add_option("--temp", opt->temperature, "Temperature (0 = greedy)")->capture_default_str()->check(InRange(0, 100));
+  cmd->add_option("--top-p", opt->top_p, "Nucleus sampling mass")->capture_default_str()->check(InRange(0, 1, true));
+  cmd->add_option("--seed", opt->seed, "Sampling seed")->capture_default_str()->check(InRange(0, kNoLimit));
+  cmd->add_option("--threads", opt->threads, "Worker threads (0 = all cores; capped at the hardware threads)")
+      ->check(InRange(0, kNoLimit));
   cmd->add_flag("--stats", opt->stats, "Print tokens/s on stderr at the end");
   cmd->callback([opt] {
     SetThreads(opt->threads);
@@ -38,10 +41,10 @@ void RegisterGenerateCommand(CLI::App& app) {
     const LlamaConfig& c = model.config;
     std::vector<int> prompt{c.bos_id};
     for (int id : tokenizer->Encode(opt->prompt)) prompt.push_back(id);
-    QUIP_CHECK_INPUT(opt->n >= 0, "--tokens", "must not be negative");
     const int capacity = std::min<int64_t>(c.max_seq_len, int64_t(prompt.size()) + opt->n);
     QUIP_CHECK_INPUT(int(prompt.size()) <= capacity, opt->model, "prompt of {} tokens exceeds max_position_embeddings {}",
                      prompt.size(), c.max_seq_len);
+    CheckInferenceResources(model, capacity, 1);
     Session session(model, capacity);
     Sampler sampler(opt->temperature, opt->top_p, opt->seed);
 
@@ -63,6 +66,9 @@ void RegisterGenerateCommand(CLI::App& app) {
       logits = session.Feed(token, false);
     }
     fmt::print("\n");
+    if (generated < opt->n && session.position() >= capacity && capacity == c.max_seq_len)
+      fmt::print(stderr, "quip: note: stopped after {} of {} tokens: the context is full (max_position_embeddings {})\n",
+                 generated, opt->n, c.max_seq_len);
     if (opt->stats) {
       const auto end = std::chrono::steady_clock::now();
       const double prompt_s = std::chrono::duration<double>(prompt_done - start).count();

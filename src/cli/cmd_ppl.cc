@@ -6,6 +6,8 @@
 #include <chrono>
 
 #include "cli/commands.h"
+#include "cli/inference_check.h"
+#include "cli/options.h"
 #include "core/progress.h"
 #include "model/forward.h"
 #include "model/load.h"
@@ -24,13 +26,15 @@ void RegisterPplCommand(CLI::App& app) {
   auto* cmd = app.add_subcommand("ppl", "Perplexity of a model on a text file (protocol: docs/perplexity.md)");
   cmd->add_option("--model", opt->model, "Model folder or llama2.c .bin")->required();
   cmd->add_option("--text", opt->text, "UTF-8 text file")->required();
-  cmd->add_option("--ctx", opt->ctx, "Window length including BOS")->capture_default_str();
-  cmd->add_option("--max-windows", opt->max_windows, "Evaluate at most K windows (0 = all)");
-  cmd->add_option("--threads", opt->threads, "Worker threads (0 = all cores)");
+  cmd->add_option("--ctx", opt->ctx, "Window length including BOS")->capture_default_str()->check(InRange(2, kNoLimit));
+  cmd->add_option("--max-windows", opt->max_windows, "Evaluate at most K windows (0 = all)")->check(InRange(0, kNoLimit));
+  cmd->add_option("--threads", opt->threads, "Worker threads (0 = all cores; capped at the hardware threads)")
+      ->check(InRange(0, kNoLimit));
   cmd->add_flag("--json", opt->json, "Print one JSON object on stdout");
   cmd->callback([opt] {
     SetThreads(opt->threads);
     const Model model = RunStep("loading " + opt->model, [&] { return LoadModel(opt->model); });
+    CheckInferenceResources(model, opt->ctx, opt->ctx);  // a window's logits are kept whole
     const auto tokenizer = LoadTokenizer(model);
     // The reported seconds cover tokenizing and scoring the text: what a user waits for.
     const auto start = std::chrono::steady_clock::now();

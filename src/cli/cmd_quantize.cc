@@ -6,6 +6,7 @@
 #include <filesystem>
 
 #include "cli/commands.h"
+#include "cli/options.h"
 #include "core/error.h"
 #include "core/parallel.h"
 #include "core/progress.h"
@@ -17,6 +18,7 @@
 #include "pipeline/calibration.h"
 #include "pipeline/methods.h"
 #include "pipeline/quantize_model.h"
+#include "quant/rotation.h"
 #include "text/perplexity.h"
 #include "text/text_file.h"
 
@@ -173,34 +175,49 @@ void RegisterQuantizeCommand(CLI::App& app) {
   auto* cmd = app.add_subcommand("quantize", "Quantize a model's linear layers (QuIP and baselines)");
   cmd->add_option("--model", o->model, "Model folder or llama2.c .bin")->required();
   cmd->add_option("--calib", o->calib, "Calibration text (UTF-8)")->required();
-  cmd->add_option("--bits", o->bits, "Bits per weight: 2, 3 or 4")->capture_default_str();
+  cmd->add_option("--bits", o->bits, "Bits per weight: 2, 3 or 4")->capture_default_str()->check(InRange(2, 4));
   cmd->add_option("--method", o->method, fmt::format("One of: {}", fmt::join(MethodNames(), ", ")))
-      ->capture_default_str();
+      ->capture_default_str()
+      ->check(AcceptedBy([](const std::string& m) { ConfigForMethod(m, 2); }, "METHOD"));
   cmd->add_option("-o,--out", o->out, "Output folder (written atomically)")->required();
-  cmd->add_option("--nsamples", o->nsamples, "Calibration windows")->capture_default_str();
-  cmd->add_option("--ctx", o->ctx, "Tokens per calibration window (and eval window)")->capture_default_str();
+  cmd->add_option("--nsamples", o->nsamples, "Calibration windows")->capture_default_str()->check(InRange(1, kNoLimit));
+  cmd->add_option("--ctx", o->ctx, "Tokens per calibration window (and eval window)")
+      ->capture_default_str()
+      ->check(InRange(2, kNoLimit));
   cmd->add_flag("--calib-bos", o->calib_bos, "Start each calibration window with BOS");
-  cmd->add_option("--seed", o->seed, "Seed for windows, rotations and stochastic rounding")->capture_default_str();
-  cmd->add_option("--rho", o->rho, "Grid range (scalar) or first-stage scale (e8p) in RMS units (0 = default)");
-  cmd->add_option("--rho2", o->rho2, "e8p at 3/4 bits: residual stage scale in RMS units (0 = default)");
-  cmd->add_option("--alpha", o->damping, "Hessian damping alpha")->capture_default_str();
-  cmd->add_option("--incoherence", o->incoherence, "Override: kron, rht or none");
+  cmd->add_option("--seed", o->seed, "Seed for windows, rotations and stochastic rounding")
+      ->capture_default_str()
+      ->check(InRange(0, kNoLimit));
+  // Grid scales beyond ~64 RMS units put every weight in the middle bins (the defaults are
+  // 1.15-2.4); 1e30 overflowed into NaN activations before it was refused here.
+  cmd->add_option("--rho", o->rho, "Grid range (scalar) or first-stage scale (e8p) in RMS units (0 = default)")
+      ->check(InRange(0, 64));
+  cmd->add_option("--rho2", o->rho2, "e8p at 3/4 bits: residual stage scale in RMS units (0 = default)")
+      ->check(InRange(0, 64));
+  cmd->add_option("--alpha", o->damping, "Hessian damping alpha")->capture_default_str()->check(InRange(0, 100));
+  cmd->add_option("--incoherence", o->incoherence, "Override: kron, rht or none")
+      ->check(AcceptedBy([](const std::string& s) { if (s != "none") ParseRotation(s, "--incoherence"); }, "KIND"));
   cmd->add_option("--bits-for", o->bits_for,
                   "Mixed precision: NAME=BITS for the linears whose name ends with NAME (v_proj=3, "
-                  "layers.0.mlp.down_proj=4); repeatable");
-  cmd->add_option("--codebook", o->codebook, "Override: scalar or e8p (QuIP#'s lattice, RVQ at 3/4 bits)");
-  cmd->add_option("--rounding", o->rounding, "Override: near, stoch, ldlq, optq, ldlq-rg");
+                  "layers.0.mlp.down_proj=4); repeatable")
+      ->check(AcceptedBy([](const std::string& s) { ParseBitsOverrides({s}); }, "NAME=BITS"));
+  cmd->add_option("--codebook", o->codebook, "Override: scalar or e8p (QuIP#'s lattice, RVQ at 3/4 bits)")
+      ->check(AcceptedBy([](const std::string& s) { ParseCodebook(s, "--codebook"); }, "CODEBOOK"));
+  cmd->add_option("--rounding", o->rounding, "Override: near, stoch, ldlq, optq, ldlq-rg")
+      ->check(AcceptedBy([](const std::string& s) { ParseRounding(s); }, "ROUNDING"));
   cmd->add_flag("--no-rescale", o->no_rescale, "Skip the diagonal rescaling D-tilde");
   cmd->add_flag("--clip", o->clip, "Clip weights to the grid before rounding (Algorithm 1 step 6 as written)");
   cmd->add_flag("--range-tuning", o->range_tuning, "Search rho per matrix for the lowest proxy loss");
-  cmd->add_option("--rg-passes", o->rg_passes, "Greedy passes of LDLQ-RG")->capture_default_str();
+  cmd->add_option("--rg-passes", o->rg_passes, "Greedy passes of LDLQ-RG")->capture_default_str()->check(InRange(1, 100));
   cmd->add_option("--targets", o->targets,
                   "Calibration: original (fit each linear to the fp32 model's outputs, after the block's earlier "
                   "linears are quantized), sequential (the latter only), block (the paper: one fp32 run per block)")
-      ->capture_default_str();
+      ->capture_default_str()
+      ->check(AcceptedBy([](const std::string& s) { ParseCalibrationTargets(s); }, "TARGETS"));
   cmd->add_option("--eval", o->eval, "Also report fp32 vs quantized perplexity on this text");
-  cmd->add_option("--eval-windows", o->eval_windows, "Windows of --eval to score (0 = all)");
-  cmd->add_option("--threads", o->threads, "Worker threads (0 = all cores)");
+  cmd->add_option("--eval-windows", o->eval_windows, "Windows of --eval to score (0 = all)")->check(InRange(0, kNoLimit));
+  cmd->add_option("--threads", o->threads, "Worker threads (0 = all cores; capped at the hardware threads)")
+      ->check(InRange(0, kNoLimit));
   cmd->add_flag("--force", o->force, "Replace an existing output folder that quip wrote");
   cmd->callback([o] { Run(*o); });
 }

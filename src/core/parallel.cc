@@ -1,7 +1,11 @@
 #include "core/parallel.h"
 
+#include <fmt/core.h>
+#include <sched.h>
+
 #include <algorithm>
 #include <atomic>
+#include <cstdio>
 #include <exception>
 #include <mutex>
 #include <thread>
@@ -16,7 +20,22 @@ void SetWorkerThreads(int threads) { g_threads = std::max(0, threads); }
 
 int WorkerThreads() {
   const int t = g_threads.load();
-  return t > 0 ? t : std::max(1u, std::thread::hardware_concurrency());
+  return t > 0 ? t : HardwareThreads();
+}
+
+int HardwareThreads() {
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  if (::sched_getaffinity(0, sizeof(set), &set) == 0 && CPU_COUNT(&set) > 0) return CPU_COUNT(&set);
+  return int(std::max(1u, std::thread::hardware_concurrency()));
+}
+
+int CapAtHardwareThreads(int requested) {
+  const int hardware = HardwareThreads();
+  if (requested <= hardware) return requested;
+  fmt::print(stderr, "quip: note: {} threads requested but this machine runs {} at once; using {}\n", requested,
+             hardware, hardware);
+  return hardware;
 }
 
 void ParallelFor(int64_t n, const std::function<void(int64_t)>& fn) {

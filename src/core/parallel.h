@@ -9,9 +9,19 @@
 
 namespace quip {
 
-// Number of worker threads for ParallelFor (default: all cores).
+// Number of worker threads for ParallelFor (default: all cores). Tests set counts
+// above the core count on purpose; user requests go through CapAtHardwareThreads.
 void SetWorkerThreads(int threads);
 int WorkerThreads();
+
+// Hardware threads this process may run on (its CPU affinity mask; at least 1).
+int HardwareThreads();
+
+// A user's --threads request, capped at HardwareThreads(): more threads than the
+// machine runs at once only oversubscribe it (each busy pool worker then waits for a
+// core, and `--threads 999` turned seconds into minutes). A capped request prints one
+// note on stderr. 0 (all cores) and smaller requests pass unchanged.
+int CapAtHardwareThreads(int requested);
 
 // Runs fn(i) for every i in [0, n), items handed out dynamically to up to
 // WorkerThreads() threads. The first exception thrown by any item is rethrown.

@@ -1,5 +1,6 @@
 #include "core/resources.h"
 
+#include <pthread.h>
 #include <sys/resource.h>
 #include <sys/statvfs.h>
 
@@ -48,6 +49,30 @@ int64_t FromEnv(const char* name, bool* set) {
   return bytes;
 }
 
+// Address space that a BLAS-calling thread costs, measured on Debian 12's OpenBLAS
+// 0.3.21 (strace and /proc/self/maps of ppl and quantize at 1, 2 and 4 threads): each
+// buffer is one 128 MiB mmap (128 MiB + 8 KiB when it falls back to malloc); each of
+// OpenBLAS's own server threads (started before main, one per core but one) maps one
+// as it starts, and each of our threads that calls BLAS maps one (2, 3 and 5 buffers
+// seen at 1, 2 and 4 threads on 2 cores). One thread stack per BLAS-calling thread.
+// glibc's per-thread malloc arenas (64 MiB reservations) are not counted: when one
+// cannot be mapped, malloc uses another arena.
+constexpr int64_t kOpenBlasBufferBytes = int64_t{128} << 20;
+constexpr int64_t kOpenBlasBufferSlackBytes = 8192;
+// Slack for the allocator (heap growth in steps, fragmentation) and small allocations
+// the estimates leave out (texts, token lists, tokenizer tables).
+constexpr int64_t kAddressSpaceMarginBytes = int64_t{64} << 20;
+
+int64_t ThreadStackBytes() {
+  pthread_attr_t attr;
+  size_t stack = 0;
+  if (::pthread_getattr_default_np(&attr) == 0) {
+    ::pthread_attr_getstacksize(&attr, &stack);
+    ::pthread_attr_destroy(&attr);
+  }
+  return stack > 0 ? int64_t(stack) : int64_t{8} << 20;
+}
+
 }  // namespace
 
 std::string FormatBytes(int64_t bytes) {
@@ -83,6 +108,13 @@ ResourceEstimate EstimateQuantize(const QuantizeWorkload& w) {
   int64_t per_job = 0;
   for (int i = 0; i < std::clamp(w.threads, 1, 7); ++i) per_job += 8 * (6 * jobs[i].first * jobs[i].first + 4 * jobs[i].second);
   ResourceEstimate e;
+  e.task = "quantize";
+  e.advice = "try fewer --nsamples, a shorter --ctx or fewer --threads";
+  // The pool's workers (calibration forward) and ParallelFor's threads (one per linear
+  // being rounded) both call BLAS; measured: stories260K at 2 threads hung under a
+  // 600 MB limit with one buffer per thread counted.
+  e.blas_threads = 2 * std::max(w.threads, 1);
+  e.mapped_bytes = 4 * w.parameters;  // the loaded fp32 model
   e.memory_bytes = weights + activations + accumulators + per_job;
   e.memory_breakdown = fmt::format("weights {} + calibration activations {} + Hessians and rounding work {}",
                                    FormatBytes(weights), FormatBytes(activations), FormatBytes(accumulators + per_job));
@@ -98,6 +130,77 @@ ResourceEstimate EstimateQuantize(const QuantizeWorkload& w) {
                                  FormatBytes(dense), FormatBytes(codes + per_row),
                                  FormatBytes(metadata + w.tokenizer_bytes));
   return e;
+}
+
+ResourceEstimate EstimateInference(const InferenceWorkload& w) {
+  // The allocations of Session (model/forward.h): the KV cache of every layer, the
+  // scratch of one chunk of at most 512 tokens, per thread the attention scores of a
+  // chunk against all positions (thread_local in RunBlock), and the logits kept.
+  const int64_t d = w.dim, h = w.hidden_dim, q = w.q_dim, kv = w.kv_dim;
+  const int64_t chunk = std::min<int64_t>(w.ctx, 512);
+  const int64_t threads = std::max(w.threads, 1);
+  const int64_t kv_cache = 4 * 2 * w.n_layers * w.ctx * kv;
+  const int64_t logits = 4 * w.logits_rows * w.vocab_size;
+  const int64_t scratch = 4 * (chunk * (3 * d + 2 * q + 2 * kv + 2 * h)  // ForwardScratch and the residual stream
+                               + w.max_seq_len * w.head_dim              // RoPE tables
+                               + threads * chunk * w.ctx);               // attention scores
+  ResourceEstimate e;
+  e.task = "run";
+  e.advice = "try a shorter --ctx or fewer --threads";
+  e.blas_threads = int(threads);
+  e.mapped_bytes = w.weights_bytes;
+  e.memory_bytes = w.weights_bytes + kv_cache + logits + scratch;
+  e.memory_breakdown = fmt::format("weights {} + KV cache {} + logits {} + attention scores and scratch {}",
+                                   FormatBytes(w.weights_bytes), FormatBytes(kv_cache), FormatBytes(logits),
+                                   FormatBytes(scratch));
+  return e;
+}
+
+int64_t AddressSpaceNeeded(const ResourceEstimate& e, const AddressSpaceNow& now, std::string* breakdown) {
+  const int64_t work = std::max<int64_t>(0, e.memory_bytes - e.mapped_bytes);
+  const int64_t threads = std::max(e.blas_threads, 1);
+  // The server threads may not have mapped theirs yet (they race with main).
+  const int64_t buffers = std::max<int64_t>(0, now.other_threads + threads - now.blas_buffers);
+  const int64_t blas = buffers * (kOpenBlasBufferBytes + kOpenBlasBufferSlackBytes);
+  const int64_t stacks = threads * ThreadStackBytes();
+  if (breakdown != nullptr)
+    *breakdown = fmt::format("{} for the run + {} for {} OpenBLAS buffers still to map + {} of thread stacks + {} margin",
+                             FormatBytes(work), FormatBytes(blas), buffers, FormatBytes(stacks),
+                             FormatBytes(kAddressSpaceMarginBytes));
+  return work + blas + stacks + kAddressSpaceMarginBytes;
+}
+
+int64_t AddressSpaceLimitBytes() {
+  struct rlimit limit {};
+  if (::getrlimit(RLIMIT_AS, &limit) != 0 || limit.rlim_cur == RLIM_INFINITY) return -1;
+  return int64_t(std::min<rlim_t>(limit.rlim_cur, rlim_t(INT64_MAX)));
+}
+
+AddressSpaceNow MeasureAddressSpaceNow() {
+  AddressSpaceNow now;
+  std::ifstream status("/proc/self/status");
+  for (std::string line; std::getline(status, line);) {
+    std::istringstream fields(line);
+    std::string key;
+    int64_t value = -1;
+    if (!(fields >> key >> value) || value < 0) continue;
+    if (key == "VmSize:") now.in_use_bytes = value * 1024;
+    if (key == "Threads:") now.other_threads = int(std::max<int64_t>(0, value - 1));
+  }
+  // OpenBLAS buffers already mapped: anonymous read-write regions of whole buffers
+  // (neighbouring buffers show as one region).
+  std::ifstream maps("/proc/self/maps");
+  for (std::string line; std::getline(maps, line);) {
+    std::istringstream fields(line);
+    std::string range, perms, offset, device, inode, name;
+    fields >> range >> perms >> offset >> device >> inode >> name;
+    const size_t dash = range.find('-');
+    if (perms != "rw-p" || inode != "0" || !name.empty() || dash == std::string::npos) continue;
+    const int64_t size = int64_t(std::stoull(range.substr(dash + 1), nullptr, 16) - std::stoull(range.substr(0, dash), nullptr, 16));
+    const int64_t n = (size + kOpenBlasBufferBytes / 2) / kOpenBlasBufferBytes;
+    if (n >= 1 && std::abs(size - n * kOpenBlasBufferBytes) <= n * kOpenBlasBufferSlackBytes) now.blas_buffers += int(n);
+  }
+  return now;
 }
 
 int64_t AvailableMemoryBytes(std::string* source) {
@@ -136,14 +239,28 @@ int64_t AvailableDiskBytes(const std::string& path, std::string* source) {
 }
 
 void CheckResources(const ResourceEstimate& need, const std::string& model, const std::string& out_dir) {
+  // The address-space limit first, and always: exceeding it hangs inside OpenBLAS.
+  const int64_t limit = AddressSpaceLimitBytes();
+  const AddressSpaceNow now = limit >= 0 ? MeasureAddressSpaceNow() : AddressSpaceNow{};
+  const int64_t in_use = now.in_use_bytes;
+  if (limit >= 0 && in_use >= 0) {
+    std::string parts;
+    const int64_t total = in_use + AddressSpaceNeeded(need, now, &parts);
+    QUIP_CHECK_INPUT(total <= limit, model,
+                     "address-space limit too small to {}: needs about {} ({} mapped now + {}) but ulimit -v "
+                     "(RLIMIT_AS) allows {}; raise the limit or {}",
+                     need.task, FormatBytes(total), FormatBytes(in_use), parts, FormatBytes(limit), need.advice);
+  }
   const char* skip = std::getenv("QUIP_SKIP_RESOURCE_CHECK");
   if (skip != nullptr && *skip != '\0' && std::string(skip) != "0") return;
   std::string source;
   const int64_t memory = AvailableMemoryBytes(&source);
   QUIP_CHECK_INPUT(memory < 0 || need.memory_bytes <= memory, model,
-                   "not enough memory to quantize: needs about {} ({}) but {} is available ({}); try fewer "
-                   "--nsamples, a shorter --ctx or fewer --threads (QUIP_SKIP_RESOURCE_CHECK=1 skips this check)",
-                   FormatBytes(need.memory_bytes), need.memory_breakdown, FormatBytes(memory), source);
+                   "not enough memory to {}: needs about {} ({}) but {} is available ({}); {} "
+                   "(QUIP_SKIP_RESOURCE_CHECK=1 skips this check)",
+                   need.task, FormatBytes(need.memory_bytes), need.memory_breakdown, FormatBytes(memory), source,
+                   need.advice);
+  if (out_dir.empty() || need.disk_bytes <= 0) return;
   const int64_t disk = AvailableDiskBytes(out_dir, &source);
   QUIP_CHECK_INPUT(disk < 0 || need.disk_bytes <= disk, out_dir,
                    "not enough disk space for the output: needs about {} ({}) but {} is free ({}) "

@@ -56,16 +56,24 @@ bool ReadHeader(const uint8_t* data, size_t size, Header* h) {
 
 }  // namespace
 
-bool LooksLikeLlama2cCheckpoint(const std::string& path) {
+// The file size a valid header implies, or 0 when `path` has no valid header.
+uint64_t ImpliedSize(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
   Header h{};
-  if (!in.read(reinterpret_cast<char*>(&h), kHeaderBytes)) return false;
+  if (!in.read(reinterpret_cast<char*>(&h), kHeaderBytes)) return 0;
   try {
-    const LlamaConfig c = ConfigFromHeader(h, path);
-    return std::filesystem::file_size(path) == kHeaderBytes + 4 * static_cast<uint64_t>(ExpectedFloats(c));
+    return kHeaderBytes + 4 * static_cast<uint64_t>(ExpectedFloats(ConfigFromHeader(h, path)));
   } catch (const Error&) {
-    return false;
+    return 0;
   }
+}
+
+bool HasLlama2cHeader(const std::string& path) { return ImpliedSize(path) > 0; }
+
+bool LooksLikeLlama2cCheckpoint(const std::string& path) {
+  const uint64_t implied = ImpliedSize(path);
+  std::error_code ec;
+  return implied > 0 && std::filesystem::file_size(path, ec) == implied;
 }
 
 Model LoadLlama2cModel(const std::string& path) {
@@ -80,10 +88,12 @@ Model LoadLlama2cModel(const std::string& path) {
   const LlamaConfig& c = model.config;
   const uint64_t expected = kHeaderBytes + 4 * static_cast<uint64_t>(ExpectedFloats(c));
   QUIP_CHECK_INPUT(file->size() == expected, path,
-                   "llama2.c checkpoint is {} bytes but its header (dim {}, hidden {}, layers {}, heads {}/{}, vocab {}, "
-                   "seq {}) implies {} bytes",
-                   file->size(), h.dim, h.hidden_dim, h.n_layers, h.n_heads, h.n_kv_heads, h.vocab_size, h.seq_len,
-                   expected);
+                   "{} llama2.c checkpoint: {} bytes but its header (dim {}, hidden {}, layers {}, heads {}/{}, vocab {}, "
+                   "seq {}) implies {} bytes ({} bytes {})",
+                   file->size() < expected ? "truncated" : "oversized", file->size(), h.dim, h.hidden_dim, h.n_layers,
+                   h.n_heads, h.n_kv_heads, h.vocab_size, h.seq_len, expected,
+                   file->size() < expected ? expected - file->size() : file->size() - expected,
+                   file->size() < expected ? "missing" : "too many");
   model.owners.push_back(file);
 
   const float* cursor = reinterpret_cast<const float*>(file->data() + kHeaderBytes);

@@ -19,5 +19,8 @@ Model LoadLlama2cModel(const std::string& path);
 // True if `path` is a file whose size matches a llama2.c header (used to tell a
 // checkpoint from a tokenizer .bin in the same folder).
 bool LooksLikeLlama2cCheckpoint(const std::string& path);
+// True if `path` starts with a plausible llama2.c header, whatever its size (a
+// truncated checkpoint is still a checkpoint, and is reported as truncated).
+bool HasLlama2cHeader(const std::string& path);
 
 }  // namespace quip

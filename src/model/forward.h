@@ -86,7 +86,8 @@ class Session {
   int position_ = 0;
 };
 
-// Sets the worker threads of BLAS and of our own parallel loops (0 = all cores).
+// Sets the worker threads of BLAS and of our own parallel loops (0 = all cores; more
+// than the hardware threads are capped, with a note: core/parallel.h).
 void SetThreads(int threads);
 
 }  // namespace quip

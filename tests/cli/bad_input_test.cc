@@ -1,6 +1,7 @@
 // Bad input (issue 3, section 7): the real `quip` binary on a generated bad input must
 // exit non-zero without crashing, print nothing on stdout, and print exactly one line
 // on stderr, "quip: error: ...", naming the file and the problem. One test per case.
+#include <fmt/core.h>
 #include <gtest/gtest.h>
 
 #include <cstring>
@@ -221,6 +222,37 @@ TEST(BadInput, Llama2cNegativeDim) {
   f.write(reinterpret_cast<const char*>(&dim), 4);
   f.close();
   ExpectCleanError(Info(path), path, "dim -48");
+}
+
+// A truncated checkpoint inside a folder is reported as truncated, not as "no checkpoint".
+TEST(BadInput, Llama2cTruncatedInsideFolder) {
+  const std::string dir = testing::MakeTempDir("llama2c-truncated-folder");
+  const std::string path = dir + "/model.bin";
+  testing::WriteLlama2cFile(testing::RandomWeights(testing::TinyConfig(), 5), path);
+  const uintmax_t size = fs::file_size(path);
+  fs::resize_file(path, size - 1000);
+  ExpectCleanError(Info(dir), path,
+                   fmt::format("truncated llama2.c checkpoint: {} bytes but its header", size - 1000));
+  ExpectCleanError(Info(dir), path, fmt::format("implies {} bytes (1000 bytes missing)", size));
+}
+
+// ---- a file where a model folder is expected: named for what it is
+
+TEST(BadInput, SafetensorsFileGivenAsModel) {
+  const std::string dir = TinyHfFolder("file-safetensors");
+  ExpectCleanError(Info(dir + "/model.safetensors"), dir + "/model.safetensors",
+                   "is a safetensors file, not a model folder; pass the folder that holds it and its config.json (" +
+                       dir + ")");
+}
+
+TEST(BadInput, ConfigJsonGivenAsModel) {
+  const std::string dir = TinyHfFolder("file-config");
+  ExpectCleanError(Info(dir + "/config.json"), dir + "/config.json", "is a JSON file, not a model folder");
+}
+
+TEST(BadInput, TextGivenAsModel) {
+  const std::string text = testing::SourceDir() + "/data/books/valid.txt";
+  ExpectCleanError(Info(text), text, "is a text file, not a model");
 }
 
 // ---- text files and the perplexity protocol (embedded stories260K, max_position_embeddings 512)

@@ -112,7 +112,7 @@ TEST(QuantizeCli, UnknownMethodListsMethods) {
 
 TEST(QuantizeCli, UnsupportedBits) {
   const std::string out = testing::MakeTempDir("cli-bits") + "/out";
-  ExpectCleanError(QuantizeArgs(out, "--bits 5"), {"--bits", "5 is not supported"});
+  ExpectCleanError(QuantizeArgs(out, "--bits 5"), {"--bits", "must be in [2, 4], got '5'"});
   EXPECT_FALSE(fs::exists(out));
 }
 
