@@ -762,7 +762,8 @@ def quantized_cases(cx):
     case("bits-wraps-int32", [st, q0, "bit width 4294967298 is not supported"], meta=linear_info(bits=2 ** 32 + 2))
     case("bits-string", [st, q0, "missing integer 'bits'"], meta=linear_info(bits="2"))
     case("bits-missing", [st, q0, "missing integer 'bits'"], meta=linear_info(bits=None))
-    case("bits-3-codes-packed-for-2", [st, q0 + ".codes", "config.json implies"], meta=linear_info(bits=3))
+    case("bits-3-codes-packed-for-2", [st, q0 + ".codes", "bit width 3 in __metadata__", "metadata and the codes disagree"],
+         meta=linear_info(bits=3))
     case("incoherence-unknown", [st, q0, "incoherence 'hadamard' is not supported"],
          meta=linear_info(incoherence="hadamard"))
     case("incoherence-not-string", [st, q0, "'incoherence' must be a string"], meta=linear_info(incoherence=1))

@@ -5,6 +5,7 @@
 #include <fmt/format.h>
 
 #include "core/error.h"
+#include "io/hf_model.h"
 #include "io/json_file.h"
 #include "io/safetensors.h"
 #include "io/tensor_source.h"
@@ -72,6 +73,20 @@ void VerifyChecksums(const TensorSource& source) {
   }
   QUIP_CHECK_INPUT(checked == sums.size(), first, "__metadata__ '{}' lists {} tensors but the file holds {}",
                    kChecksumsKey, sums.size(), checked);
+}
+
+std::string ConfigChecksum(const LlamaConfig& config) {
+  const std::string canonical = HfConfigJson(config);
+  return fmt::format("{:016x}", XXH3_64bits(canonical.data(), canonical.size()));
+}
+
+void VerifyConfigChecksum(const TensorSource& source, const LlamaConfig& config, const std::string& config_path) {
+  const auto& meta = source.metadata();
+  if (!meta.count(kConfigChecksumKey)) return;  // written before config checksums existed
+  QUIP_CHECK_INPUT(meta.at(kConfigChecksumKey) == ConfigChecksum(config), config_path,
+                   "describes another model than the one {} was quantized from (its checksum, in __metadata__ "
+                   "'{}', does not match): a field that changes the math was edited",
+                   source.first_path(), kConfigChecksumKey);
 }
 
 }  // namespace quip

@@ -204,7 +204,10 @@ Model LoadHfModel(const std::string& dir) {
   }
   source.CheckAllUsed();
   // After the fields' own checks, which name what is wrong more precisely.
-  if (model.format == "quip") VerifyChecksums(source);
+  if (model.format == "quip") {
+    VerifyChecksums(source);
+    VerifyConfigChecksum(source, c, (fs::path(dir) / "config.json").string());
+  }
   return model;
 }
 

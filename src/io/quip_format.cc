@@ -37,6 +37,19 @@ std::vector<float> ReadPerRow(TensorSource& source, const std::string& name, int
   return values;
 }
 
+// The codes' row length follows from config.json (the column count) and the metadata's bit
+// width. When the rows match config.json but their length does not, the bit width is what
+// disagrees (an edited "bits" in quip.linears): blame the metadata, not config.json.
+void CheckCodesRowBytes(const TensorSource& source, const std::string& name, int rows, int cols, int bits,
+                        int64_t row_bytes) {
+  const std::vector<int64_t>* shape = source.ShapeOf(name + ".codes");
+  if (shape == nullptr || shape->size() != 2 || (*shape)[0] != rows || (*shape)[1] == row_bytes) return;
+  Fail(source.first_path(),
+       "tensor '{}.codes' holds {} bytes per row, but the bit width {} in __metadata__ '{}' implies {} for {} "
+       "columns: the metadata and the codes disagree",
+       name, (*shape)[1], bits, kLinearsKey, row_bytes, cols);
+}
+
 }  // namespace
 
 bool IsQuipCheckpoint(const TensorSource& source) { return source.metadata().count("quip.format_version") > 0; }
@@ -96,6 +109,7 @@ std::unique_ptr<Linear> ReadQuantizedLinear(TensorSource& source, const std::str
                      "E8P table revision {} (this build decodes revision {}: the published QuIP# table); "
                      "its codes would decode to other points, so quantize the model again",
                      table, e8p::kTableRevision);
+    CheckCodesRowBytes(source, name, rows, cols, bits, E8PLinear::RowBytes(cols, bits));
     const uint8_t* codes = source.GetRaw(name + ".codes", DType::kU8, {rows, E8PLinear::RowBytes(cols, bits)}, model);
     const int stages = E8PStages(bits);
     const TensorView s = source.Get(name + ".scale", {stages}, model);
@@ -105,6 +119,7 @@ std::unique_ptr<Linear> ReadQuantizedLinear(TensorSource& source, const std::str
     return std::make_unique<E8PLinear>(rows, cols, bits, codes, std::move(stage_scale), std::move(rescale),
                                        incoherent, rotation, seed_u, seed_v);
   }
+  CheckCodesRowBytes(source, name, rows, cols, bits, PackedBytes(cols, bits));
   const uint8_t* codes = source.GetRaw(name + ".codes", DType::kU8, {rows, PackedBytes(cols, bits)}, model);
   std::vector<float> scale = ReadPerRow(source, name + ".scale", rows, model);
   std::vector<float> zero = ReadPerRow(source, name + ".zero", rows, model);
@@ -184,6 +199,7 @@ void WriteQuantizedModel(const Model& model, const std::string& out_dir,
   writer.SetMetadata("quip.format_version", kQuipFormatVersion);
   writer.SetMetadata(kLinearsKey, linears.dump());
   writer.SetMetadata(kChecksumsKey, ChecksumsOf(writer, linears).dump());
+  writer.SetMetadata(kConfigChecksumKey, ConfigChecksum(c));
   for (const auto& [k, v] : run_metadata) writer.SetMetadata(k, v);
 
   const fs::path temp = staged.path();

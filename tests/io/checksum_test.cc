@@ -3,7 +3,9 @@
 // written folder itself (every stored tensor has an entry; the entry is XXH3 of the bytes,
 // recomputed here with libxxhash directly) and edits made here: a flipped byte, an edited
 // seed, bit width or incoherence in "quip.linears" must be refused naming the tensor, and
-// a folder without the key (written before checksums existed) must still load.
+// a folder without the key (written before checksums existed) must still load. The folder's
+// config.json is covered through "quip.config_checksum": a math field edited there is refused,
+// a field the loader ignores is not.
 #include "io/checksum.h"
 
 #include <gmock/gmock.h>
@@ -11,6 +13,7 @@
 #include <xxhash.h>
 
 #include <cstring>
+#include <fstream>
 #include <nlohmann/json.hpp>
 
 #include "core/error.h"
@@ -103,13 +106,13 @@ TEST(Checksums, EditedIncoherenceIsRefusedNamingTheTensor) {
 }
 
 TEST(Checksums, EditedBitWidthIsRefusedNamingTheTensor) {
-  // Every bit width packs a row into a different number of bytes, so the codes' shape check
-  // refuses the edit before the checksum does; either way the message names the layer.
+  // Every bit width packs a row into a different number of bytes, so the codes' row-length
+  // check refuses the edit before the checksum does, and blames the metadata (not config.json).
   for (const char* method : {"quip", "quipsharp"}) {
     SCOPED_TRACE(method);
     const std::string out = testing::WriteTinyQuantizedFolder(std::string("checksums-bits-") + method, method, 3);
     EditLinears(out, [](nlohmann::json& l) { l[kQ]["bits"] = 4; });
-    ExpectLoadError(out, {kQ});
+    ExpectLoadError(out, {kQ + ".codes", "bit width 4 in __metadata__", "the metadata and the codes disagree"});
   }
 }
 
@@ -131,6 +134,38 @@ TEST(Checksums, TensorWithoutAnEntryIsRefused) {
     meta[kChecksumsKey] = sums.dump();
   });
   ExpectLoadError(out, {"tensor 'model.norm.weight' has no checksum"});
+}
+
+// Rewrites out/config.json with `edit` applied.
+void EditConfig(const std::string& out, const std::function<void(nlohmann::json&)>& edit) {
+  const std::string path = out + "/config.json";
+  nlohmann::json config = nlohmann::json::parse(std::ifstream(path));
+  edit(config);
+  std::ofstream(path) << config.dump(2);
+}
+
+TEST(Checksums, EditedConfigFieldThatChangesTheMathIsRefused) {
+  for (const char* field : {"rms_norm_eps", "rope_theta"}) {
+    SCOPED_TRACE(field);
+    const std::string out = testing::WriteTinyQuantizedFolder(std::string("checksums-config-") + field);
+    EditConfig(out, [&](nlohmann::json& c) { c[field] = c[field].get<double>() * 2; });
+    try {
+      LoadModel(out);
+      ADD_FAILURE() << "LoadModel accepted the edited config.json of " << out;
+    } catch (const Error& e) {
+      EXPECT_THAT(e.what(), HasSubstr(out + "/config.json"));
+      EXPECT_THAT(e.what(), HasSubstr("a field that changes the math was edited"));
+    }
+  }
+}
+
+TEST(Checksums, ConfigFieldTheLoaderIgnoresMayChange) {
+  const std::string out = testing::WriteTinyQuantizedFolder("checksums-config-ignored");
+  const std::vector<float> before = Logits(LoadModel(out));
+  EditConfig(out, [](nlohmann::json& c) { c["torch_dtype"] = "bfloat16"; });
+  const std::vector<float> after = Logits(LoadModel(out));
+  ASSERT_EQ(before.size(), after.size());
+  EXPECT_EQ(0, std::memcmp(before.data(), after.data(), before.size() * sizeof(float)));
 }
 
 TEST(Checksums, CommandLineReportsAFailedChecksumAsOneCleanLine) {
