@@ -322,43 +322,21 @@ TEST(QuipFormat, WritesToAPathWithATrailingSlash) {
 
 // ---- the loader's rejections, on folders edited by rewriting model.safetensors
 
-struct StoredTensor {
-  DType dtype;
-  std::vector<int64_t> shape;
-  std::vector<uint8_t> bytes;
-};
+using testing::StoredTensor;
 using EditFn = std::function<void(std::map<std::string, std::string>& metadata, nlohmann::json& linears,
                                   std::map<std::string, StoredTensor>& tensors)>;
 
-// Reads out/model.safetensors, lets `edit` change it, writes it back.
+// Rewrites out/model.safetensors with `edit` applied; "quip.linears" is handed over parsed.
 void Rewrite(const std::string& out, const EditFn& edit) {
-  const std::string path = out + "/model.safetensors";
-  std::map<std::string, std::string> metadata;
-  std::map<std::string, StoredTensor> tensors;
-  {
-    const SafetensorsFile file(path);
-    metadata = file.metadata();
-    for (const auto& t : file.tensors())
-      tensors[t.name] = {t.dtype, t.shape, {file.RawBytes(t), file.RawBytes(t) + (t.end - t.begin)}};
-  }
-  nlohmann::json linears = nlohmann::json::parse(metadata.at("quip.linears"));
-  edit(metadata, linears, tensors);
-  if (metadata.count("quip.linears")) metadata["quip.linears"] = linears.dump();
-  SafetensorsWriter writer;
-  for (const auto& [k, v] : metadata) writer.SetMetadata(k, v);
-  for (const auto& [name, t] : tensors) writer.Add(name, t.dtype, t.shape, t.bytes.data(), t.bytes.size());
-  writer.Write(path);
+  testing::RewriteSafetensors(out + "/model.safetensors", [&](std::map<std::string, std::string>& metadata,
+                                                               std::map<std::string, StoredTensor>& tensors) {
+    nlohmann::json linears = nlohmann::json::parse(metadata.at("quip.linears"));
+    edit(metadata, linears, tensors);
+    if (metadata.count("quip.linears")) metadata["quip.linears"] = linears.dump();
+  });
 }
 
-void ExpectLoadError(const std::string& out, const std::vector<std::string>& needles) {
-  try {
-    LoadModel(out);
-    ADD_FAILURE() << "LoadModel accepted the edited folder " << out;
-  } catch (const Error& e) {
-    EXPECT_THAT(e.what(), HasSubstr(out + "/model.safetensors")) << "the error must name the file";
-    for (const auto& n : needles) EXPECT_THAT(e.what(), HasSubstr(n));
-  }
-}
+using testing::ExpectLoadError;
 
 const char* kQ = "model.layers.1.self_attn.q_proj";
 

@@ -3,6 +3,10 @@
 #include <filesystem>
 #include <random>
 
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include "core/error.h"
 #include "io/quip_format.h"
 #include "model/load.h"
 #include "pipeline/methods.h"
@@ -45,6 +49,16 @@ void RewriteSafetensors(const std::string& path, const SafetensorsEdit& edit) {
   for (const auto& [k, v] : metadata) writer.SetMetadata(k, v);
   for (const auto& [name, t] : tensors) writer.Add(name, t.dtype, t.shape, t.bytes.data(), t.bytes.size());
   writer.Write(path);
+}
+
+void ExpectLoadError(const std::string& out, const std::vector<std::string>& needles) {
+  try {
+    LoadModel(out);
+    ADD_FAILURE() << "LoadModel accepted the edited folder " << out;
+  } catch (const Error& e) {
+    EXPECT_THAT(e.what(), ::testing::HasSubstr(out + "/model.safetensors")) << "the error must name the file";
+    for (const auto& n : needles) EXPECT_THAT(e.what(), ::testing::HasSubstr(n));
+  }
 }
 
 }  // namespace quip::testing

@@ -28,4 +28,8 @@ using SafetensorsEdit =
 // Reads the safetensors file at `path`, lets `edit` change it and writes it back.
 void RewriteSafetensors(const std::string& path, const SafetensorsEdit& edit);
 
+// Expects LoadModel(out) to throw an error that names out/model.safetensors and contains
+// every needle.
+void ExpectLoadError(const std::string& out, const std::vector<std::string>& needles);
+
 }  // namespace quip::testing
