@@ -11,7 +11,8 @@ namespace quip {
 
 AtomicFile::AtomicFile(std::string path) : path_(std::move(path)) {
   temp_path_ = path_ + ".tmp." + std::to_string(::getpid());
-  file_ = std::fopen(temp_path_.c_str(), "wb");
+  // "x": never truncate a file that happens to have the temp name (quip writes only its own).
+  file_ = std::fopen(temp_path_.c_str(), "wbx");
   if (file_ == nullptr) Fail(path_, "cannot create {}: {}", temp_path_, std::strerror(errno));
 }
 
