@@ -31,9 +31,11 @@ def main(results_dir):
            "Rendered by tools/results_page.py on "
            f"{datetime.date.today().isoformat()} from bench/results/, which `bench/run_results.sh` writes "
            "(measured on a 2-core AMD EPYC VM). ratio = ppl(quantized) / ppl(fp32); "
-           "perplexity protocol: docs/perplexity.md (ctx 256). The QuIP# rows predate the correction of "
-           "the E8P table to QuIP#'s published one (issue 20: 256 of the 65536 points moved); docs/e8p.md "
-           "has that change's effect on the 2-bit books run and on the Gaussian MSE.", ""]
+           "perplexity protocol: docs/perplexity.md (ctx 256). Rerun on the code of 2026-11-30 (QuIP#'s "
+           "published E8P table, calibration that tokenizes only the drawn windows of long texts): the "
+           "QuIP# and \"+ asym\" rows of the full-text table. Every other table predates those two "
+           "changes (issue 20: 256 of the 65536 E8P points moved; docs/e8p.md has the effect on the 2-bit "
+           "books run and on the Gaussian MSE); `bench/run_results.sh` regenerates all of it.", ""]
 
     floor_file = load(p("floor_issue4.json"))
     floor_of = {(f["row"], f["bits"]): f["ratio"] for f in floor_file["ratios"]}
