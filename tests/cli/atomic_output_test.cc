@@ -28,11 +28,9 @@ namespace {
 namespace fs = std::filesystem;
 using testing::ShellQuote;
 
-std::string Stories() { return testing::SourceDir() + "/models/stories260K"; }
-std::string Calib() { return testing::SourceDir() + "/data/tinystories/tinystories-train-head.txt"; }
 
 std::vector<std::string> QuantizeArgv(const std::string& out, bool force) {
-  std::vector<std::string> argv = {testing::QuipBinary(), "quantize", "--model", Stories(), "--calib", Calib(),
+  std::vector<std::string> argv = {testing::QuipBinary(), "quantize", "--model", testing::StoriesModel(), "--calib", testing::TinyStoriesText(),
                                    "--nsamples", "8", "--ctx", "64", "--threads", "1", "-o", out};
   if (force) argv.push_back("--force");
   return argv;
@@ -158,7 +156,7 @@ TEST(AtomicOutput, KilledQuantizeLeavesNoHalfWrittenFolder) {
 
     // The next run cleans up what the killed one left and produces a complete folder.
     const auto again = testing::RunCommandSplit(ShellQuote(testing::QuipBinary()) + " quantize --model " +
-                                                ShellQuote(Stories()) + " --calib " + ShellQuote(Calib()) +
+                                                ShellQuote(testing::StoriesModel()) + " --calib " + ShellQuote(testing::TinyStoriesText()) +
                                                 " --nsamples 8 --ctx 64 --threads 1 --force -o " + ShellQuote(out));
     ASSERT_EQ(again.exit_code, 0) << again.err;
     ExpectComplete(out);
@@ -173,7 +171,7 @@ TEST(AtomicOutput, StaleTempFolderOfADeadRunIsRemovedAndALiveOneKept) {
   const std::string dir = testing::MakeTempDir("atomic-stale");
   const std::string out = dir + "/out";
   const auto first = testing::RunCommandSplit(ShellQuote(testing::QuipBinary()) + " quantize --model " +
-                                              ShellQuote(Stories()) + " --calib " + ShellQuote(Calib()) +
+                                              ShellQuote(testing::StoriesModel()) + " --calib " + ShellQuote(testing::TinyStoriesText()) +
                                               " --nsamples 8 --ctx 64 --threads 1 -o " + ShellQuote(dir + "/first"));
   ASSERT_EQ(first.exit_code, 0) << first.err;
   // pid 2^22 + 1 is above Linux's pid_max limit, so no process has it. A killed run's temp
@@ -191,7 +189,7 @@ TEST(AtomicOutput, StaleTempFolderOfADeadRunIsRemovedAndALiveOneKept) {
     testing::RunCommandSplit("echo precious > " + ShellQuote(d + "/mine.txt"));
   }
   const auto r = testing::RunCommandSplit(ShellQuote(testing::QuipBinary()) + " quantize --model " +
-                                          ShellQuote(Stories()) + " --calib " + ShellQuote(Calib()) +
+                                          ShellQuote(testing::StoriesModel()) + " --calib " + ShellQuote(testing::TinyStoriesText()) +
                                           " --nsamples 8 --ctx 64 --threads 1 -o " + ShellQuote(out));
   ASSERT_EQ(r.exit_code, 0) << r.err;
   EXPECT_NE(r.err.find("removed " + dead), std::string::npos) << r.err;
@@ -208,7 +206,7 @@ TEST(AtomicOutput, ExistingOutputIsNeverReplacedWithoutForce) {
   fs::create_directories(out);
   testing::RunCommandSplit("echo precious > " + ShellQuote(out + "/mine.txt"));
   const auto r = testing::RunCommandSplit(ShellQuote(testing::QuipBinary()) + " quantize --model " +
-                                          ShellQuote(Stories()) + " --calib " + ShellQuote(Calib()) +
+                                          ShellQuote(testing::StoriesModel()) + " --calib " + ShellQuote(testing::TinyStoriesText()) +
                                           " --nsamples 8 --ctx 64 --threads 1 -o " + ShellQuote(out));
   testing::ExpectCleanError(r, {out, "already exists", "--force"});
   EXPECT_TRUE(fs::exists(out + "/mine.txt"));

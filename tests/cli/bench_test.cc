@@ -14,7 +14,7 @@ using testing::ShellQuote;
 
 std::string BenchArgs(const std::string& extra) {
   return ShellQuote(testing::QuipBinary()) + " bench --threads 1 --prompt 16 --gen 8 --model " +
-         ShellQuote(testing::SourceDir() + "/models/stories260K") + " " + extra;
+         ShellQuote(testing::StoriesModel()) + " " + extra;
 }
 
 TEST(Bench, RepeatReportsMedianAndSpread) {

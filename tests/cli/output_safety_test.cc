@@ -20,21 +20,19 @@ using testing::ReadFileText;
 using testing::Scratch;
 using testing::ShellQuote;
 
-std::string Stories() { return testing::SourceDir() + "/models/stories260K"; }
-std::string Calib() { return testing::SourceDir() + "/data/tinystories/tinystories-train-head.txt"; }
 
 // `quip quantize` of `model` into `out`, run from `cwd` (when given) with `env` prefixed.
 testing::SplitCommandResult Quantize(const std::string& model, const std::string& out, const std::string& flags = "",
                                      const std::string& cwd = "", const std::string& env = "") {
   std::string command = cwd.empty() ? "" : "cd " + ShellQuote(cwd) + " && ";
   command += env + " " + ShellQuote(testing::QuipBinary()) + " quantize --model " + ShellQuote(model) + " --calib " +
-             ShellQuote(Calib()) + " --nsamples 8 --ctx 64 --threads 1 -o " + ShellQuote(out) + " " + flags;
+             ShellQuote(testing::TinyStoriesText()) + " --nsamples 8 --ctx 64 --threads 1 -o " + ShellQuote(out) + " " + flags;
   return testing::RunCommandSplit(command);
 }
 
 testing::SplitCommandResult Ablate(const std::string& model, const std::string& out, const std::string& flags = "") {
   return testing::RunCommandSplit(ShellQuote(testing::QuipBinary()) + " ablate --model " + ShellQuote(model) +
-                                  " --calib " + ShellQuote(Calib()) + " --eval " + ShellQuote(Calib()) +
+                                  " --calib " + ShellQuote(testing::TinyStoriesText()) + " --eval " + ShellQuote(testing::TinyStoriesText()) +
                                   " --bits 2 --only QuIP --nsamples 4 --ctx 32 --eval-windows 1 --threads 1 --out " +
                                   ShellQuote(out) + " " + flags);
 }
@@ -46,7 +44,7 @@ void ExpectRefused(const testing::SplitCommandResult& r, const std::vector<std::
 
 // A copy of stories260K with a sentinel of the user's beside its files.
 std::string CopyModel(Scratch& s, const std::string& name) {
-  fs::copy(Stories(), s / name, fs::copy_options::recursive);
+  fs::copy(testing::StoriesModel(), s / name, fs::copy_options::recursive);
   s.Sentinel(name + "/README.user");
   return s / name;
 }
@@ -65,11 +63,11 @@ TEST(OutputSafety, CurrentFolderAndItsParentsAreRefused) {
   fs::create_symlink(s / "work", s / "link-to-work");
   s.Snapshot();
   for (const char* force : {"", "--force"}) {
-    ExpectRefused(Quantize(Stories(), ".", force, s / "work"), {".: is the current folder"});
-    ExpectRefused(Quantize(Stories(), "./", force, s / "work"), {"is the current folder"});
-    ExpectRefused(Quantize(Stories(), "..", force, s / "work/sub"), {"..: is a parent of the current folder"});
-    ExpectRefused(Quantize(Stories(), "../..", force, s / "work/sub"), {"is a parent of the current folder"});
-    ExpectRefused(Quantize(Stories(), s / "link-to-work", force, s / "work"), {"is the current folder", "resolves to"});
+    ExpectRefused(Quantize(testing::StoriesModel(), ".", force, s / "work"), {".: is the current folder"});
+    ExpectRefused(Quantize(testing::StoriesModel(), "./", force, s / "work"), {"is the current folder"});
+    ExpectRefused(Quantize(testing::StoriesModel(), "..", force, s / "work/sub"), {"..: is a parent of the current folder"});
+    ExpectRefused(Quantize(testing::StoriesModel(), "../..", force, s / "work/sub"), {"is a parent of the current folder"});
+    ExpectRefused(Quantize(testing::StoriesModel(), s / "link-to-work", force, s / "work"), {"is the current folder", "resolves to"});
   }
   s.ExpectUntouched();
 }
@@ -82,11 +80,11 @@ TEST(OutputSafety, RootAndHomeAreRefused) {
   s.Snapshot();
   const std::string home = "HOME=" + ShellQuote(s / "home");
   for (const char* force : {"", "--force"}) {
-    ExpectRefused(Quantize(Stories(), s / "home", force, s.root().string(), home), {"is your home folder"});
-    ExpectRefused(Quantize(Stories(), s / "link-to-home", force, s.root().string(), home), {"is your home folder"});
-    ExpectRefused(Quantize(Stories(), s / "home/..", force, s / "home", home), {"is a parent of"});
-    ExpectRefused(Quantize(Stories(), "/", force, s.root().string(), home), {"/: is the root folder"});
-    ExpectRefused(Quantize(Stories(), s / "link-to-root", force, s.root().string(), home), {"is the root folder"});
+    ExpectRefused(Quantize(testing::StoriesModel(), s / "home", force, s.root().string(), home), {"is your home folder"});
+    ExpectRefused(Quantize(testing::StoriesModel(), s / "link-to-home", force, s.root().string(), home), {"is your home folder"});
+    ExpectRefused(Quantize(testing::StoriesModel(), s / "home/..", force, s / "home", home), {"is a parent of"});
+    ExpectRefused(Quantize(testing::StoriesModel(), "/", force, s.root().string(), home), {"/: is the root folder"});
+    ExpectRefused(Quantize(testing::StoriesModel(), s / "link-to-root", force, s.root().string(), home), {"is the root folder"});
   }
   s.ExpectUntouched();
 }
@@ -104,43 +102,43 @@ TEST(OutputSafety, InputModelFolderIsRefused) {
     ExpectRefused(Quantize(model, s.root().string(), force), {"contains the input folder " + model});
     ExpectRefused(Quantize(model, s / "link-to-model", force), {"is the input folder", "resolves to"});
     ExpectRefused(Quantize(s / "link-to-model", model, force), {"is the input folder"});
-    ExpectRefused(Quantize(model, Calib(), force), {"is the input file " + Calib()});
+    ExpectRefused(Quantize(model, testing::TinyStoriesText(), force), {"is the input file " + testing::TinyStoriesText()});
   }
   s.ExpectUntouched();
-  ExpectSameFiles(model, Stories());
+  ExpectSameFiles(model, testing::StoriesModel());
 }
 
 TEST(OutputSafety, ForceReplacesOnlyAFolderQuipWrote) {
   Scratch s("safety-force");
   s.Sentinel("notes.txt");
   s.Sentinel("user-folder/notes.txt");
-  ASSERT_EQ(Quantize(Stories(), s / "ours").exit_code, 0);
+  ASSERT_EQ(Quantize(testing::StoriesModel(), s / "ours").exit_code, 0);
   s.Sentinel("ours-with-notes/keep.txt");
   for (const auto& e : fs::directory_iterator(s / "ours"))
     fs::copy_file(e.path(), s.root() / "ours-with-notes" / e.path().filename());
   s.Snapshot();
-  ExpectRefused(Quantize(Stories(), s / "notes.txt", "--force"), {"is an existing file, not a folder", "kept"});
-  ExpectRefused(Quantize(Stories(), s / "user-folder", "--force"),
+  ExpectRefused(Quantize(testing::StoriesModel(), s / "notes.txt", "--force"), {"is an existing file, not a folder", "kept"});
+  ExpectRefused(Quantize(testing::StoriesModel(), s / "user-folder", "--force"),
                 {"is not a folder quip wrote", "no quip marker file .quip-output", "kept"});
-  ExpectRefused(Quantize(Stories(), s / "user-folder"), {"already exists", "even with --force"});
-  ExpectRefused(Quantize(Stories(), s / "ours-with-notes", "--force"), {"'keep.txt', which quip did not write"});
-  ExpectRefused(Quantize(Stories(), s / "ours"), {"already exists (pass --force to replace it)"});
+  ExpectRefused(Quantize(testing::StoriesModel(), s / "user-folder"), {"already exists", "even with --force"});
+  ExpectRefused(Quantize(testing::StoriesModel(), s / "ours-with-notes", "--force"), {"'keep.txt', which quip did not write"});
+  ExpectRefused(Quantize(testing::StoriesModel(), s / "ours"), {"already exists (pass --force to replace it)"});
   s.ExpectUntouched();
 
-  const auto replaced = Quantize(Stories(), s / "ours", "--force --bits 3");
+  const auto replaced = Quantize(testing::StoriesModel(), s / "ours", "--force --bits 3");
   ASSERT_EQ(replaced.exit_code, 0) << replaced.err;
   EXPECT_NE(ReadFileText(s / "ours/config.json").find("\"bits\": \"3\""), std::string::npos);
 }
 
 TEST(OutputSafety, OnlyQuipsOwnLeftoversOfDeadRunsAreRemoved) {
   Scratch s("safety-stale");
-  ASSERT_EQ(Quantize(Stories(), s / "first").exit_code, 0);
+  ASSERT_EQ(Quantize(testing::StoriesModel(), s / "first").exit_code, 0);
   s.Sentinel("out.old.20241130/backup.txt");  // a user's backup, "pid" 20241130 is not running
   s.Sentinel("out.tmp.4194306/draft.txt");    // dead pid, no marker
   s.Sentinel("out.tmp.4194305x/draft.txt");   // not quip's naming
   fs::create_directories(s / "out.tmp.4194305");  // a killed run's temp folder: quip's marker
   fs::copy_file(s / "first/.quip-output", s / "out.tmp.4194305/.quip-output");
-  const auto r = Quantize(Stories(), s / "out");
+  const auto r = Quantize(testing::StoriesModel(), s / "out");
   ASSERT_EQ(r.exit_code, 0) << r.err;
   EXPECT_NE(r.err.find("removed " + (s / "out.tmp.4194305")), std::string::npos) << r.err;
   EXPECT_FALSE(fs::exists(s / "out.tmp.4194305"));
@@ -174,7 +172,7 @@ TEST(OutputSafety, UnwritablePlacesFailBeforeAnyWork) {
 
 TEST(OutputSafety, MissingParentsAreCreated) {
   Scratch s("safety-parents");
-  const auto r = Quantize(Stories(), s / "a/b/c");
+  const auto r = Quantize(testing::StoriesModel(), s / "a/b/c");
   ASSERT_EQ(r.exit_code, 0) << r.err;
   EXPECT_TRUE(IsQuipOutputFolder(s / "a/b/c", nullptr));
 }
@@ -193,7 +191,7 @@ TEST(OutputSafety, AblateFollowsTheSameRules) {
     ExpectRefused(Ablate(s / "not-a-model", s / "dangling", force), {"dangling symbolic link"});
   }
   s.ExpectUntouched();
-  ExpectSameFiles(model, Stories());
+  ExpectSameFiles(model, testing::StoriesModel());
 
   const auto fresh = Ablate(model, s / "ablate");
   ASSERT_EQ(fresh.exit_code, 0) << fresh.err;

@@ -14,8 +14,6 @@ namespace {
 using ::testing::HasSubstr;
 using testing::ShellQuote;
 
-std::string Stories() { return testing::SourceDir() + "/models/stories260K"; }
-std::string Text() { return testing::SourceDir() + "/data/tinystories/tinystories-train-head.txt"; }
 
 // stderr of `quip args` read through a pipe (stdout dropped).
 std::string StderrThroughPipe(const std::string& env, const std::string& args) {
@@ -35,7 +33,7 @@ void ExpectPlainLines(const std::string& err) {
 TEST(ProgressCli, PplOnAPipeWritesOneLinePerStep) {
   const std::string err = StderrThroughPipe(
       "QUIP_PROGRESS=all",
-      "ppl --threads 1 --ctx 64 --max-windows 6 --model " + ShellQuote(Stories()) + " --text " + ShellQuote(Text()));
+      "ppl --threads 1 --ctx 64 --max-windows 6 --model " + ShellQuote(testing::StoriesModel()) + " --text " + ShellQuote(testing::TinyStoriesText()));
   ExpectPlainLines(err);
   EXPECT_TRUE(std::regex_search(err, std::regex("^loading .*stories260K \\([0-9.]+ s\\)\n")));
   EXPECT_TRUE(std::regex_search(err, std::regex("\ntokenizing .*tinystories-train-head.txt \\([0-9.]+ s\\)\n")));
@@ -45,8 +43,8 @@ TEST(ProgressCli, PplOnAPipeWritesOneLinePerStep) {
 TEST(ProgressCli, QuantizeOnAPipeReportsEveryStep) {
   const std::string out = testing::MakeTempDir("cli-progress") + "/out";
   const std::string err = StderrThroughPipe(
-      "QUIP_PROGRESS=all", "quantize --threads 1 --nsamples 8 --ctx 64 --model " + ShellQuote(Stories()) +
-                               " --calib " + ShellQuote(Text()) + " --eval " + ShellQuote(Text()) +
+      "QUIP_PROGRESS=all", "quantize --threads 1 --nsamples 8 --ctx 64 --model " + ShellQuote(testing::StoriesModel()) +
+                               " --calib " + ShellQuote(testing::TinyStoriesText()) + " --eval " + ShellQuote(testing::TinyStoriesText()) +
                                " --eval-windows 4 -o " + ShellQuote(out));
   ExpectPlainLines(err);
   EXPECT_EQ(err.rfind("loading ", 0), 0u) << err;
@@ -56,8 +54,8 @@ TEST(ProgressCli, QuantizeOnAPipeReportsEveryStep) {
 }
 
 TEST(ProgressCli, DefaultOnAPipeIsPlainAndOffIsSilent) {
-  const std::string args = "ppl --threads 1 --ctx 64 --max-windows 2 --model " + ShellQuote(Stories()) + " --text " +
-                           ShellQuote(Text());
+  const std::string args = "ppl --threads 1 --ctx 64 --max-windows 2 --model " + ShellQuote(testing::StoriesModel()) + " --text " +
+                           ShellQuote(testing::TinyStoriesText());
   ExpectPlainLines(StderrThroughPipe("", args));
   EXPECT_EQ(StderrThroughPipe("QUIP_PROGRESS=off", args), "");
 }

@@ -24,15 +24,13 @@ namespace fs = std::filesystem;
 using ::testing::HasSubstr;
 using testing::ShellQuote;
 
-std::string Stories() { return testing::SourceDir() + "/models/stories260K"; }
-std::string Calib() { return testing::SourceDir() + "/data/tinystories/tinystories-train-head.txt"; }
 
 testing::SplitCommandResult Quip(const std::string& args) {
   return testing::RunCommandSplit(ShellQuote(testing::QuipBinary()) + " " + args);
 }
 
 std::string QuantizeArgs(const std::string& out, const std::string& extra = "", int nsamples = 8, int threads = 2) {
-  return "quantize --model " + ShellQuote(Stories()) + " --calib " + ShellQuote(Calib()) + " --nsamples " +
+  return "quantize --model " + ShellQuote(testing::StoriesModel()) + " --calib " + ShellQuote(testing::TinyStoriesText()) + " --nsamples " +
          std::to_string(nsamples) + " --ctx 64 --threads " + std::to_string(threads) + " -o " + ShellQuote(out) +
          " " + extra;
 }
@@ -69,7 +67,7 @@ TEST(QuantizeCli, OutputIsReadByInfoPplAndGenerate) {
   EXPECT_THAT(info.out, HasSubstr("format       quip"));
 
   const auto ppl = Quip("ppl --threads 1 --ctx 64 --max-windows 4 --model " + ShellQuote(out) + " --text " +
-                        ShellQuote(Calib()));
+                        ShellQuote(testing::TinyStoriesText()));
   ASSERT_EQ(ppl.exit_code, 0) << ppl.err;
   std::smatch m;
   ASSERT_TRUE(std::regex_search(ppl.out, m, std::regex(R"(ppl ([0-9.]+) over)"))) << ppl.out;
@@ -134,7 +132,7 @@ TEST(QuantizeCli, BitsForGivesMixedPrecision) {
   EXPECT_EQ(fours, 5);  // stories260K has 5 layers
   EXPECT_EQ(threes, 1);
   const auto ppl = Quip("ppl --threads 1 --ctx 64 --max-windows 2 --model " + ShellQuote(dir + "/mixed") +
-                        " --text " + ShellQuote(Calib()));
+                        " --text " + ShellQuote(testing::TinyStoriesText()));
   EXPECT_EQ(ppl.exit_code, 0) << ppl.err;
 
   ExpectCleanError(QuantizeArgs(dir + "/bad1", "--bits-for w_proj=3"), {"--bits-for", "'w_proj' matches no linear"});
@@ -145,7 +143,7 @@ TEST(QuantizeCli, BitsForGivesMixedPrecision) {
 
 TEST(QuantizeCli, CalibrationTextTooShort) {
   const std::string out = testing::MakeTempDir("cli-short") + "/out";
-  ExpectCleanError(QuantizeArgs(out, "", 100000), {Calib(), "calibration text too short"});
+  ExpectCleanError(QuantizeArgs(out, "", 100000), {testing::TinyStoriesText(), "calibration text too short"});
   EXPECT_FALSE(fs::exists(out));
 }
 

@@ -112,7 +112,7 @@ TEST(Llama2cTokenizer, MatchesPythonPortOnEdgeCases) {
 }
 
 TEST(Llama2cTokenizer, EmbeddedModelFindsTok512) {
-  const Model model = LoadModel(testing::SourceDir() + "/models/stories260K");
+  const Model model = LoadModel(testing::StoriesModel());
   const auto tokenizer = LoadTokenizer(model);
   EXPECT_EQ(tokenizer->vocab_size(), 512);
   EXPECT_TRUE(tokenizer->Encode("").empty());
