@@ -2,14 +2,17 @@
 #include "kernels/e8p_matvec.h"
 
 #include <algorithm>
+#include <atomic>
 #include <cmath>
 #include <cstring>
 #include <vector>
 
 #include "core/error.h"
 #include "core/thread_pool.h"
+#include "kernels/e8p_matvec_avx512.h"
 #include "kernels/e8p_matvec_simd.h"
 #include "kernels/q8_activations.h"
+#include "kernels/quant_matmul.h"
 #include "quant/block_ldlq.h"
 #include "quant/e8p.h"
 
@@ -32,6 +35,11 @@ const simd::E8PTables& Tables() {
       for (int i = 0; i < 8; ++i) pattern[i] = int8_t(2 * abs2[p][i]), twice_sum += abs2[p][i];
       if ((twice_sum / 2) & 1) pattern[7] = int8_t(-pattern[7]);
       t.pattern[p] = Pack8(pattern);
+      for (int i = 0; i < 8; ++i) {
+        const int c = (abs2[p][i] - 1) / 2;  // 2a = 1 + 2c
+        t.low_bits[p] |= uint8_t((c & 1) << i);
+        t.high_bits[p] |= uint8_t((c >> 1) << i);
+      }
     }
     // Coordinate i < 7 is negative when index bit 1 + i is set; coordinate 7's share of
     // the parity rule is the popcount of those bits (e8p.h).
@@ -55,6 +63,13 @@ const simd::E8PTables& Tables() {
   }();
   return tables;
 }
+
+std::atomic<E8PImpl>& ImplChoice() {
+  static std::atomic<E8PImpl> choice{E8PImpl::kAuto};
+  return choice;
+}
+
+bool UseAvx512() { return ImplChoice() == E8PImpl::kAuto && avx512::Supported(); }
 
 struct Scratch {
   std::vector<int8_t> xq;
@@ -80,6 +95,10 @@ void E8PDecodeRow(const E8PMatrixView& w, int r, float* out) {
   }
 }
 
+void SetE8PImpl(E8PImpl impl) { ImplChoice() = impl; }
+
+const char* E8PImplName() { return UseAvx512() ? "avx512-vbmi-vnni-gfni" : KernelTarget(); }
+
 void E8PMatvec(const E8PMatrixView& w, const float* x, float* y) {
   if (w.rows <= 0) return;
   QUIP_ASSERT(w.bits >= 2 && w.bits <= 4 && w.row_bytes == int64_t(w.bits) * w.groups);
@@ -89,12 +108,15 @@ void E8PMatvec(const E8PMatrixView& w, const float* x, float* y) {
   s.group_scale.resize(Q8Groups(cols));
   s.group_sum.resize(w.groups);
   QuantizeQ8(x, cols, s.xq.data(), s.group_scale.data());
+  float scaled_sum = 0.0f;
   for (int g = 0; g < w.groups; ++g) {
     int sum = 0;
     for (int i = 0; i < 8; ++i) sum += s.xq[8 * g + i];
     s.group_sum[g] = int16_t(sum);
+    scaled_sum += s.group_scale[8 * g / kQ8Group] * float(sum);
   }
-  const simd::E8PActivations a{s.xq.data(), s.group_scale.data(), s.group_sum.data()};
+  const simd::E8PActivations a{s.xq.data(), s.group_scale.data(), s.group_sum.data(), scaled_sum};
+  const bool avx512 = UseAvx512();
   const simd::E8PTables& t = Tables();
   ThreadPool& pool = ThreadPool::Global();
   // ~4 tasks per thread, each at least ~32 KiB of codes.
@@ -103,7 +125,11 @@ void E8PMatvec(const E8PMatrixView& w, const float* x, float* y) {
   const int tasks = (w.rows + per - 1) / per;
   pool.Run(tasks, [&](int64_t task) {
     const int r0 = int(task) * per, r1 = std::min(w.rows, r0 + per);
-    simd::E8PRows(w, t, a, r0, r1, y);
+    if (avx512) {
+      avx512::E8PRows(w, t, a, r0, r1, y);
+    } else {
+      simd::E8PRows(w, t, a, r0, r1, y);
+    }
   });
 }
 

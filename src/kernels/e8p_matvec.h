@@ -31,6 +31,14 @@ struct E8PMatrixView {
   float stage_scale[2] = {0.0f, 0.0f};  // scale₁, scale₂ (unused at 2 bits)
 };
 
+// Which kernel E8PMatvec runs: kAuto picks the AVX-512 kernel (e8p_matvec_avx512.h) where
+// the CPU has it and the portable Highway kernel (e8p_matvec_simd.h) elsewhere; kPortable
+// forces the latter (tests check both on one machine). Process-wide.
+enum class E8PImpl { kAuto, kPortable };
+void SetE8PImpl(E8PImpl impl);
+// The kernel E8PMatvec runs now: "avx512-vbmi-vnni-gfni" or the Highway target's name.
+const char* E8PImplName();
+
 // One token: x [8·groups] → y [rows]; rows split over the thread pool.
 void E8PMatvec(const E8PMatrixView& w, const float* x, float* y);
 

@@ -18,6 +18,10 @@ struct E8PTables {
   alignas(64) uint64_t pattern[256];  // entry p: ±4·a_i (2, 6 or 10) as 8 signed bytes
   alignas(64) uint64_t signs[128];    // index bits 7..1 → ±1 per coordinate
   alignas(64) uint64_t one_bit[256];  // the one-bit E8 codebook, 4·point as 8 signed bytes
+  // The same patterns as bit planes, for the AVX-512 kernel (e8p_matvec_avx512.h): with
+  // 2a_i = 1 + 2c_i, c_i ∈ {0, 1, 2}, bit i of low_bits[p] is c_i & 1, of high_bits[p] c_i >> 1.
+  alignas(64) uint8_t low_bits[256];
+  alignas(64) uint8_t high_bits[256];
 };
 
 // 4·point of group g of one stage (u16 E8P indices, or one-bit byte indices), scalar:
@@ -39,6 +43,7 @@ struct E8PActivations {
   const int8_t* xq = nullptr;          // [8·groups], q8_activations.h
   const float* group_scale = nullptr;  // [Q8Groups(8·groups)]
   const int16_t* group_sum = nullptr;  // [groups]: Σ of the 8 xq of each group
+  float scaled_sum = 0.0f;             // Σ_g a_g · group_sum[g] (a_g: the group's activation scale)
 };
 
 // y[r] for rows [r0, r1).

@@ -3,8 +3,10 @@
 // in double, multiplied in double with the int8-rounded activations x̂
 // (DequantizedQ8Activations, the rounding's definition computed in double). Random codes cover every table entry, sign pattern and
 // shift; shapes cover a single group, vector tails (groups not a multiple of 4 or 8),
-// partial 256-column activation groups and Llama widths; 2, 3 and 4 bits; 1, 2 and 7
-// threads; every SIMD target this CPU supports.
+// partial 256-column activation groups, the AVX-512 kernel's 64-group blocks (whole,
+// partial, one and a half) and Llama widths; 2, 3 and 4 bits; 1, 2 and 7 threads; both
+// kernels (AVX-512 where the CPU has it, and the portable one) and every SIMD target this
+// CPU supports.
 //
 // Tolerance: float rounding of the kernel's sums, |y − y_ref| ≤ 1e-5 · ¼ Σ_stage scale ·
 // Σ_c |P_c|·|x̂_c|, plus ¼ Σ_stage scale · |P_c| · a_g for the rare activations within float
@@ -17,6 +19,7 @@
 #include <cmath>
 #include <cstdio>
 #include <random>
+#include <string>
 #include <vector>
 
 #include "core/parallel.h"
@@ -97,32 +100,39 @@ struct Shape {
 };
 // groups: one; one short of / past a 4- and 8-group vector; 32 groups = one 256-column
 // activation group, 33 = one group into the next; 256 = 2048 columns; 704 = 5632.
-const Shape kShapes[] = {{1, 1}, {3, 3}, {5, 4}, {7, 5}, {2, 7}, {9, 9}, {17, 31}, {8, 32}, {33, 33}, {4, 100},
-                         {64, 256}, {40, 704}};
+// 64 groups = one AVX-512 block, 65/96/127/160: partial blocks after whole ones.
+const Shape kShapes[] = {{1, 1}, {3, 3}, {5, 4}, {7, 5}, {2, 7}, {9, 9}, {17, 31}, {8, 32}, {33, 33}, {3, 64},
+                         {5, 65}, {6, 96}, {4, 100}, {4, 127}, {2, 160}, {64, 256}, {40, 704}};
+const E8PImpl kImpls[] = {E8PImpl::kAuto, E8PImpl::kPortable};
 
 class E8PKernelTest : public ::testing::TestWithParam<int> {};  // bits
 
 TEST_P(E8PKernelTest, MatchesDecodedReference) {
   const int bits = GetParam();
   uint64_t seed = 40 * bits;
-  for (int threads : {1, 2, 7}) {
-    SetWorkerThreads(threads);
-    for (const Shape& s : kShapes) {
-      SCOPED_TRACE(::testing::Message() << s.rows << "x" << s.groups << " groups, bits " << bits << ", threads "
-                                        << threads << ", target " << KernelTarget());
-      const E8PMatrix m = RandomE8P(s.rows, s.groups, bits, ++seed);
-      const std::vector<float> x = RandomActivations(8 * s.groups, ++seed);
-      std::vector<float> y(s.rows, -1234.0f);
-      E8PMatvec(m.view, x.data(), y.data());
-      ExpectMatchesReference(m.view, x, y);
+  for (const E8PImpl impl : kImpls) {
+    SetE8PImpl(impl);
+    for (int threads : {1, 2, 7}) {
+      SetWorkerThreads(threads);
+      for (const Shape& s : kShapes) {
+        SCOPED_TRACE(::testing::Message() << s.rows << "x" << s.groups << " groups, bits " << bits << ", threads "
+                                          << threads << ", kernel " << E8PImplName());
+        const E8PMatrix m = RandomE8P(s.rows, s.groups, bits, ++seed);
+        const std::vector<float> x = RandomActivations(8 * s.groups, ++seed);
+        std::vector<float> y(s.rows, -1234.0f);
+        E8PMatvec(m.view, x.data(), y.data());
+        ExpectMatchesReference(m.view, x, y);
+      }
     }
   }
+  SetE8PImpl(E8PImpl::kAuto);
   SetWorkerThreads(0);
 }
 
 TEST_P(E8PKernelTest, EverySupportedSimdTarget) {
   const int bits = GetParam();
   int tested = 0;
+  SetE8PImpl(E8PImpl::kPortable);  // the Highway kernel; the AVX-512 one has no targets
   for (const int64_t target : hwy::SupportedAndGeneratedTargets()) {
     hwy::SetSupportedTargetsForTest(target);
     ++tested;
@@ -137,6 +147,7 @@ TEST_P(E8PKernelTest, EverySupportedSimdTarget) {
     }
   }
   hwy::SetSupportedTargetsForTest(0);
+  SetE8PImpl(E8PImpl::kAuto);
   EXPECT_GE(tested, 1);
 }
 
@@ -145,9 +156,22 @@ TEST_P(E8PKernelTest, NonFiniteActivationGivesNaN) {
   const E8PMatrix m = RandomE8P(6, 40, GetParam(), 5);
   std::vector<float> x = RandomActivations(320, 6);
   x[300] = INFINITY;
-  std::vector<float> y(6);
-  E8PMatvec(m.view, x.data(), y.data());
-  for (float v : y) EXPECT_TRUE(std::isnan(v));
+  for (const E8PImpl impl : kImpls) {
+    SetE8PImpl(impl);
+    std::vector<float> y(6);
+    E8PMatvec(m.view, x.data(), y.data());
+    for (float v : y) EXPECT_TRUE(std::isnan(v)) << E8PImplName();
+  }
+  SetE8PImpl(E8PImpl::kAuto);
+}
+
+// The kernel the machine runs is named (the AVX-512 one wherever the CPU has it).
+TEST(E8PKernel, NamesTheKernelItRuns) {
+  SetE8PImpl(E8PImpl::kPortable);
+  EXPECT_STREQ(E8PImplName(), KernelTarget());
+  SetE8PImpl(E8PImpl::kAuto);
+  std::printf("E8P kernel: %s\n", E8PImplName());
+  EXPECT_TRUE(std::string(E8PImplName()) == "avx512-vbmi-vnni-gfni" || std::string(E8PImplName()) == KernelTarget());
 }
 
 INSTANTIATE_TEST_SUITE_P(Bits, E8PKernelTest, ::testing::Values(2, 3, 4),
