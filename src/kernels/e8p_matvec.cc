@@ -58,6 +58,11 @@ const simd::E8PTables& Tables() {
         v[i] = int8_t(q);
       }
       t.one_bit[b] = Pack8(v);
+      for (int i = 0; i < 8; ++i) {
+        const int u = v[i] + 16;
+        QUIP_ASSERT(u >= 12 && u <= 20 && ((u >> 4) & 1) == 1 - ((u >> 3) & 1));
+        for (int p = 0; p < 4; ++p) t.one_bit_planes[p][b] |= uint8_t(((u >> (3 - p)) & 1) << i);
+      }
     }
     return t;
   }();
@@ -81,6 +86,7 @@ struct Scratch {
 
 void E8PDecodeRow(const E8PMatrixView& w, int r, float* out) {
   const simd::E8PTables& t = Tables();
+  if (UseAvx512()) return avx512::E8PDecodeRow(w, t, r, out);
   const uint8_t* row = w.codes + int64_t(r) * w.row_bytes;
   const float s1 = 0.25f * w.stage_scale[0], s2 = 0.25f * w.stage_scale[1];
   int8_t p[8], q[8];

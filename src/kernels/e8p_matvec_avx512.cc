@@ -32,9 +32,8 @@ bool Supported() {
 
 namespace {
 
-constexpr int kBlockGroups = 64;       // groups of 8 columns decoded together: 512 columns
-constexpr int kGroupsPerScale = 32;    // 256-column activation groups (q8_activations.h)
-constexpr int kStepsPerBlock = 8;      // 64 columns (8 groups) per multiply-add step
+constexpr int kBlockGroups = 64;     // groups of 8 columns decoded together: 512 columns
+constexpr int kGroupsPerScale = 32;  // 256-column activation groups (q8_activations.h)
 
 // GF(2) affine maps (vgf2p8affineqb: output bit i = parity(matrix byte 7 − i AND input) XOR
 // imm bit i). Signs from an index's low byte: bit i < 7 ← input bit 1 + i; bit 7 ← parity of
@@ -45,23 +44,58 @@ constexpr uint64_t kParityMap = 0x00000000000000FFull;
 // The shift bit (index bit 0) copied to all 8 bits: one byte per group that is 0xFF when
 // the group's shift is +¼.
 constexpr uint64_t kShiftMap = 0x0101010101010101ull;
-// The weight byte u = 4·point + 16 ∈ [5, 27] as bits, s = sign, d = shift, c = 2·low + high:
-//   positive: 4·point = m + δ = 1 + 2d + 4·low + 8·high       (m = |4a| = 2 + 4c)
-//   negative: 4·point = −m + δ = −(1 + 2(1−d) + 4·low + 8·high), two's complement
-// so u = 1 + 2d + 4(low ⊕ s) + 8(high ⊕ s) + 16(1 ⊕ s): affine in the bits, constant 0x11.
-// The +16 is what makes u unsigned for vpdpbusd; it adds 16·Σ xq, a per-token constant.
-constexpr int kWeightConstant = 0x11;
+
+// Every stage's weight byte is u = 4·point + 16, unsigned for vpdpbusd; the +16 adds
+// 16·Σ xq, a per-token constant, to every dot product.
 constexpr int kWeightOffset = 16;
 
-// Registers shared by every block of a stage.
+// How a stage's weight bytes come out of its bit planes (one byte per group, bit i for
+// coordinate i). Step weights are vgf2p8affineqb(1 << i, M, imm) where qword j of M holds
+// group j's plane bytes: M byte 7 − k feeds bit k of u.
+//   E8P: u = 1 + 2d + 4(low ⊕ s) + 8(high ⊕ s) + 16(1 ⊕ s), with s the sign, d the shift
+//        and 2a = 1 + 2(low + 2·high) the pattern:
+//          positive: 4·point = m + δ = 1 + 2d + 4·low + 8·high          (m = |4a|)
+//          negative: 4·point = −m + δ = −(1 + 2(1−d) + 4·low + 8·high)  (two's complement)
+//        planes S, HS = high ⊕ s, LS = low ⊕ s, D at matrix bytes 3, 4, 5, 6; imm 0x11.
+//   one-bit E8 (4·point ∈ {0, ±1, ±2, ±4}, index = table entry): u ∈ [12, 20], its bits 0..3
+//        are planes read from a table, bit 4 is ¬bit 3: planes B3, B3, B2, B1, B0 at matrix
+//        bytes 3..7; imm 0x10.
+enum class Stage { kE8P, kOneBit };
+template <Stage kStage>
+constexpr int kWeightImm = kStage == Stage::kE8P ? 0x11 : 0x10;
+
+// Registers shared by every block of a row.
 struct Consts {
-  __m512i low[4], high[4];  // the 256-byte bit-plane tables, 64 entries per register
+  __m512i low[4], high[4];  // E8P patterns' bit-plane tables, 64 entries per register
+  const uint8_t* one_bit;   // the one-bit codebook's four 256-byte plane tables
   __m512i even, odd;        // byte positions 0, 2, 4, … and 1, 3, 5, … of 128 bytes
   __m512i sign_map, parity_map, shift_map;
-  __m512i bit_of_lane;  // byte 8g + i: 1 << i, selects coordinate i of a plane byte
-  __m512i gather[4];    // per step of a half block: where its weight matrices' bytes are
-  __mmask64 matrix_bytes;  // bytes 3..6 of every qword: the nonzero rows of those matrices
+  __m512i bit_of_lane;        // byte 8g + i: 1 << i, selects coordinate i of a plane byte
+  __m512i gather[2][4];       // per stage kind and step of a half block: where its matrix bytes are
+  __mmask64 matrix_bytes[2];  // the nonzero bytes of those matrices (E8P 3..6, one-bit 3..7)
 };
+
+// Byte vectors of Consts, built at compile time (MakeConsts runs once per task of rows).
+struct ByteConstants {
+  alignas(64) uint8_t even[64], odd[64], bit_of_lane[64], gather[2][4][64];
+};
+
+constexpr ByteConstants MakeByteConstants() {
+  // Plane p of a half block's 32 groups sits at byte 32p of its 128-byte pair (DecodedBlock).
+  constexpr int kE8PPlane[8] = {-1, -1, -1, 0, 1, 2, 3, -1};   // S, HS, LS, D
+  constexpr int kOneBitPlane[8] = {-1, -1, -1, 0, 0, 1, 2, 3};  // B3, B3, B2, B1, B0
+  ByteConstants b{};
+  for (int i = 0; i < 64; ++i) {
+    b.even[i] = uint8_t(2 * i), b.odd[i] = uint8_t(2 * i + 1), b.bit_of_lane[i] = uint8_t(1 << (i % 8));
+    const int group = i / 8, byte = i % 8;
+    for (int step = 0; step < 4; ++step) {
+      b.gather[0][step][i] = uint8_t(std::max(0, 32 * kE8PPlane[byte] + 8 * step + group));
+      b.gather[1][step][i] = uint8_t(std::max(0, 32 * kOneBitPlane[byte] + 8 * step + group));
+    }
+  }
+  return b;
+}
+constexpr ByteConstants kByteConstants = MakeByteConstants();
 
 QUIP_AVX512_TARGET Consts MakeConsts(const simd::E8PTables& t) {
   Consts c;
@@ -69,20 +103,15 @@ QUIP_AVX512_TARGET Consts MakeConsts(const simd::E8PTables& t) {
     c.low[i] = _mm512_load_si512(t.low_bits + 64 * i);
     c.high[i] = _mm512_load_si512(t.high_bits + 64 * i);
   }
-  alignas(64) uint8_t even[64], odd[64], bit[64], gather[4][64];
-  for (int i = 0; i < 64; ++i) {
-    even[i] = uint8_t(2 * i), odd[i] = uint8_t(2 * i + 1), bit[i] = uint8_t(1 << (i % 8));
-    // Step t of a half block, group 8t + j: the matrix of qword j has byte 3 = S, 4 = HS,
-    // 5 = LS, 6 = D (planes of DecodeBlock, at 0, 32, 64, 96 in the 128-byte pair).
-    const int j = i / 8, byte = i % 8;
-    for (int step = 0; step < 4; ++step)
-      gather[step][i] = byte >= 3 && byte <= 6 ? uint8_t(32 * (byte - 3) + 8 * step + j) : 0;
-  }
-  c.even = _mm512_load_si512(even);
-  c.odd = _mm512_load_si512(odd);
-  c.bit_of_lane = _mm512_load_si512(bit);
-  for (int step = 0; step < 4; ++step) c.gather[step] = _mm512_load_si512(gather[step]);
-  c.matrix_bytes = _cvtu64_mask64(0x7878787878787878ull);
+  c.one_bit = &t.one_bit_planes[0][0];
+  const ByteConstants& b = kByteConstants;
+  c.even = _mm512_load_si512(b.even);
+  c.odd = _mm512_load_si512(b.odd);
+  c.bit_of_lane = _mm512_load_si512(b.bit_of_lane);
+  for (int k = 0; k < 2; ++k)
+    for (int step = 0; step < 4; ++step) c.gather[k][step] = _mm512_load_si512(b.gather[k][step]);
+  c.matrix_bytes[0] = _cvtu64_mask64(0x7878787878787878ull);
+  c.matrix_bytes[1] = _cvtu64_mask64(0xF8F8F8F8F8F8F8F8ull);
   c.sign_map = _mm512_set1_epi64(int64_t(kSignMap));
   c.parity_map = _mm512_set1_epi64(int64_t(kParityMap));
   c.shift_map = _mm512_set1_epi64(int64_t(kShiftMap));
@@ -90,7 +119,7 @@ QUIP_AVX512_TARGET Consts MakeConsts(const simd::E8PTables& t) {
 }
 
 // Bytes [0, n) of a mask over 64 lanes.
-inline __mmask64 FirstLanes(int n) { return n >= 64 ? ~__mmask64{0} : (__mmask64{1} << n) - 1; }
+inline __mmask64 FirstLanes(int n) { return n <= 0 ? 0 : n >= 64 ? ~__mmask64{0} : (__mmask64{1} << n) - 1; }
 
 // 256-entry byte table lookup of 64 indices: entries 0..127 from tables 0, 1, 128..255 from 2, 3.
 QUIP_AVX512_TARGET inline __m512i Lookup256(const __m512i* table, __m512i idx, __mmask64 upper) {
@@ -98,103 +127,146 @@ QUIP_AVX512_TARGET inline __m512i Lookup256(const __m512i* table, __m512i idx, _
                                 _mm512_permutex2var_epi8(table[2], idx, table[3]));
 }
 
-// A block of up to 64 groups as bit planes, one byte per group (bit i: coordinate i):
-// S sign, LS = low ⊕ S, HS = high ⊕ S, D shift (0 or 0xFF). Per half block h (32 groups,
-// one activation group) the pair first[h] = S | HS, second[h] = LS | D, 32 bytes each.
+// A block of up to 64 groups as four bit planes P0..P3 (one byte per group). Per half block
+// h (32 groups, one activation group) first[h] = P0 | P1 and second[h] = P2 | P3, 32 bytes
+// each.
 struct DecodedBlock {
   __m512i first[2], second[2];
 };
 
-// `n` groups of u16 indices (n ≤ 64; zero indices past n, which meet zero activations).
-QUIP_AVX512_TARGET inline DecodedBlock DecodeBlock(const uint8_t* indices, int n, const Consts& c) {
-  __m512i c0, c1;
-  if (n == kBlockGroups) {
-    c0 = _mm512_loadu_si512(indices);
-    c1 = _mm512_loadu_si512(indices + 64);
-  } else {
-    c0 = _mm512_maskz_loadu_epi8(FirstLanes(2 * n), indices);
-    c1 = _mm512_maskz_loadu_epi8(FirstLanes(2 * n - 64), indices + 64);
-  }
-  const __m512i lo = _mm512_permutex2var_epi8(c0, c.even, c1);  // index bits 7..0
-  const __m512i hi = _mm512_permutex2var_epi8(c0, c.odd, c1);   // pattern entry
-  const __mmask64 upper = _mm512_movepi8_mask(hi);
-  const __m512i low = Lookup256(c.low, hi, upper);
-  const __m512i high = Lookup256(c.high, hi, upper);
-  const __m512i sign = _mm512_xor_si512(_mm512_gf2p8affine_epi64_epi8(lo, c.sign_map, 0),
-                                        _mm512_gf2p8affine_epi64_epi8(low, c.parity_map, 0));
-  const __m512i shift = _mm512_gf2p8affine_epi64_epi8(lo, c.shift_map, 0);
-  const __m512i hs = _mm512_xor_si512(high, sign), ls = _mm512_xor_si512(low, sign);
+QUIP_AVX512_TARGET inline DecodedBlock Pair(__m512i p0, __m512i p1, __m512i p2, __m512i p3) {
   DecodedBlock d;
-  d.first[0] = _mm512_inserti64x4(sign, _mm512_castsi512_si256(hs), 1);
-  d.second[0] = _mm512_inserti64x4(ls, _mm512_castsi512_si256(shift), 1);
-  d.first[1] = _mm512_shuffle_i64x2(sign, hs, 0xEE);
-  d.second[1] = _mm512_shuffle_i64x2(ls, shift, 0xEE);
+  d.first[0] = _mm512_inserti64x4(p0, _mm512_castsi512_si256(p1), 1);
+  d.second[0] = _mm512_inserti64x4(p2, _mm512_castsi512_si256(p3), 1);
+  d.first[1] = _mm512_shuffle_i64x2(p0, p1, 0xEE);
+  d.second[1] = _mm512_shuffle_i64x2(p2, p3, 0xEE);
   return d;
 }
 
-// u = 4·point + 16 for the 64 weights of step t (0..3) of half block h.
-QUIP_AVX512_TARGET inline __m512i Weights(const DecodedBlock& d, int h, int t, const Consts& c) {
-  const __m512i matrices = _mm512_maskz_permutex2var_epi8(c.matrix_bytes, d.first[h], c.gather[t], d.second[h]);
-  return _mm512_gf2p8affine_epi64_epi8(c.bit_of_lane, matrices, kWeightConstant);
+// Groups [0, n) of a stage's indices, n ≤ 64 (indices past n read as 0: they meet zero
+// activations, or are not stored).
+template <Stage kStage>
+QUIP_AVX512_TARGET inline DecodedBlock DecodeBlock(const uint8_t* indices, int n, const Consts& c) {
+  if constexpr (kStage == Stage::kE8P) {  // u16 indices
+    const __m512i c0 = _mm512_maskz_loadu_epi8(FirstLanes(2 * n), indices);
+    const __m512i c1 = _mm512_maskz_loadu_epi8(FirstLanes(2 * n - 64), indices + 64);
+    const __m512i lo = _mm512_permutex2var_epi8(c0, c.even, c1);  // index bits 7..0
+    const __m512i hi = _mm512_permutex2var_epi8(c0, c.odd, c1);   // pattern entry
+    const __mmask64 upper = _mm512_movepi8_mask(hi);
+    const __m512i low = Lookup256(c.low, hi, upper);
+    const __m512i high = Lookup256(c.high, hi, upper);
+    const __m512i sign = _mm512_xor_si512(_mm512_gf2p8affine_epi64_epi8(lo, c.sign_map, 0),
+                                          _mm512_gf2p8affine_epi64_epi8(low, c.parity_map, 0));
+    const __m512i shift = _mm512_gf2p8affine_epi64_epi8(lo, c.shift_map, 0);
+    return Pair(sign, _mm512_xor_si512(high, sign), _mm512_xor_si512(low, sign), shift);
+  } else {  // byte indices into the one-bit codebook's plane tables
+    const __m512i idx = _mm512_maskz_loadu_epi8(FirstLanes(n), indices);
+    const __mmask64 upper = _mm512_movepi8_mask(idx);
+    __m512i plane[4];
+    for (int p = 0; p < 4; ++p) {
+      const __m512i table[4] = {_mm512_load_si512(c.one_bit + 256 * p), _mm512_load_si512(c.one_bit + 256 * p + 64),
+                                _mm512_load_si512(c.one_bit + 256 * p + 128),
+                                _mm512_load_si512(c.one_bit + 256 * p + 192)};
+      plane[p] = Lookup256(table, idx, upper);
+    }
+    return Pair(plane[0], plane[1], plane[2], plane[3]);
+  }
 }
 
-// Σ_c P[c]·xq[c] over one row of E8P indices (P = 4·point), scaled per activation group:
-// the stage's dot product with x, in units of ¼.
-QUIP_AVX512_TARGET float E8PStageDot(const uint8_t* codes, int groups, const Consts& c, const simd::E8PActivations& a) {
+// u = 4·point + 16 for the 64 weights of step t (0..3) of half block h.
+template <Stage kStage>
+QUIP_AVX512_TARGET inline __m512i Weights(const DecodedBlock& d, int h, int t, const Consts& c) {
+  constexpr int k = kStage == Stage::kE8P ? 0 : 1;
+  const __m512i matrices =
+      _mm512_maskz_permutex2var_epi8(c.matrix_bytes[k], d.first[h], c.gather[k][t], d.second[h]);
+  return _mm512_gf2p8affine_epi64_epi8(c.bit_of_lane, matrices, kWeightImm<kStage>);
+}
+
+// Bytes of a stage's indices per group.
+template <Stage kStage>
+constexpr int kIndexBytes = kStage == Stage::kE8P ? 2 : 1;
+
+// Σ_c P[c]·xq[c] over one row of a stage's indices (P = 4·point), scaled per activation
+// group, as 16 partial sums (plus 16·Σ xq): the stage's dot product with x, in units of ¼.
+// Inlined, so that a row's stages add up in registers and are reduced once.
+template <Stage kStage>
+QUIP_AVX512_TARGET __attribute__((always_inline)) inline __m512 StageDot(const uint8_t* codes, int groups, const Consts& c, const simd::E8PActivations& a) {
   __m512 acc_f = _mm512_setzero_ps();
   const __m512i zero = _mm512_setzero_si512();
   for (int g0 = 0; g0 < groups; g0 += kBlockGroups) {
     const int n = std::min(kBlockGroups, groups - g0);
-    const DecodedBlock d = DecodeBlock(codes + 2 * g0, n, c);
+    const DecodedBlock d = DecodeBlock<kStage>(codes + kIndexBytes<kStage> * g0, n, c);
     const int8_t* x = a.xq + 8 * g0;
     if (n == kBlockGroups) {
       // Four independent accumulators (activation group × even/odd step): vpdpbusd's
       // latency, not its throughput, would bound one chain of eight.
-      __m512i acc0 = _mm512_dpbusd_epi32(zero, Weights(d, 0, 0, c), _mm512_loadu_si512(x));
-      __m512i acc1 = _mm512_dpbusd_epi32(zero, Weights(d, 0, 1, c), _mm512_loadu_si512(x + 64));
-      __m512i acc2 = _mm512_dpbusd_epi32(zero, Weights(d, 1, 0, c), _mm512_loadu_si512(x + 256));
-      __m512i acc3 = _mm512_dpbusd_epi32(zero, Weights(d, 1, 1, c), _mm512_loadu_si512(x + 320));
-      acc0 = _mm512_dpbusd_epi32(acc0, Weights(d, 0, 2, c), _mm512_loadu_si512(x + 128));
-      acc1 = _mm512_dpbusd_epi32(acc1, Weights(d, 0, 3, c), _mm512_loadu_si512(x + 192));
-      acc2 = _mm512_dpbusd_epi32(acc2, Weights(d, 1, 2, c), _mm512_loadu_si512(x + 384));
-      acc3 = _mm512_dpbusd_epi32(acc3, Weights(d, 1, 3, c), _mm512_loadu_si512(x + 448));
+      __m512i acc0 = _mm512_dpbusd_epi32(zero, Weights<kStage>(d, 0, 0, c), _mm512_loadu_si512(x));
+      __m512i acc1 = _mm512_dpbusd_epi32(zero, Weights<kStage>(d, 0, 1, c), _mm512_loadu_si512(x + 64));
+      __m512i acc2 = _mm512_dpbusd_epi32(zero, Weights<kStage>(d, 1, 0, c), _mm512_loadu_si512(x + 256));
+      __m512i acc3 = _mm512_dpbusd_epi32(zero, Weights<kStage>(d, 1, 1, c), _mm512_loadu_si512(x + 320));
+      acc0 = _mm512_dpbusd_epi32(acc0, Weights<kStage>(d, 0, 2, c), _mm512_loadu_si512(x + 128));
+      acc1 = _mm512_dpbusd_epi32(acc1, Weights<kStage>(d, 0, 3, c), _mm512_loadu_si512(x + 192));
+      acc2 = _mm512_dpbusd_epi32(acc2, Weights<kStage>(d, 1, 2, c), _mm512_loadu_si512(x + 384));
+      acc3 = _mm512_dpbusd_epi32(acc3, Weights<kStage>(d, 1, 3, c), _mm512_loadu_si512(x + 448));
       const float* scale = a.group_scale + g0 / kGroupsPerScale;
       acc_f = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_add_epi32(acc0, acc1)), _mm512_set1_ps(scale[0]), acc_f);
       acc_f = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_add_epi32(acc2, acc3)), _mm512_set1_ps(scale[1]), acc_f);
       continue;
     }
-    for (int h = 0; 32 * h < n; ++h) {  // the last, partial block: masked activation loads
-      __m512i acc = zero;
-      for (int t = 0; t < 4 && 32 * h + 8 * t < n; ++t) {
-        const int step_groups = n - 32 * h - 8 * t;
-        const __m512i xs = _mm512_maskz_loadu_epi8(FirstLanes(8 * step_groups), x + 256 * h + 64 * t);
-        acc = _mm512_dpbusd_epi32(acc, Weights(d, h, t, c), xs);
+    for (int h = 0; 32 * h < n; ++h) {  // the last, partial block
+      __m512i acc;
+      if (n - 32 * h >= 32) {  // a whole activation group (e.g. rows of 256 columns)
+        const int8_t* xh = x + 256 * h;
+        __m512i acc1 = _mm512_dpbusd_epi32(zero, Weights<kStage>(d, h, 1, c), _mm512_loadu_si512(xh + 64));
+        acc = _mm512_dpbusd_epi32(zero, Weights<kStage>(d, h, 0, c), _mm512_loadu_si512(xh));
+        acc1 = _mm512_dpbusd_epi32(acc1, Weights<kStage>(d, h, 3, c), _mm512_loadu_si512(xh + 192));
+        acc = _mm512_dpbusd_epi32(acc, Weights<kStage>(d, h, 2, c), _mm512_loadu_si512(xh + 128));
+        acc = _mm512_add_epi32(acc, acc1);
+      } else {  // masked activation loads
+        acc = zero;
+        for (int t = 0; t < 4 && 32 * h + 8 * t < n; ++t) {
+          const int step_groups = n - 32 * h - 8 * t;
+          const __m512i xs = _mm512_maskz_loadu_epi8(FirstLanes(8 * step_groups), x + 256 * h + 64 * t);
+          acc = _mm512_dpbusd_epi32(acc, Weights<kStage>(d, h, t, c), xs);
+        }
       }
       acc_f = _mm512_fmadd_ps(_mm512_cvtepi32_ps(acc), _mm512_set1_ps(a.group_scale[g0 / kGroupsPerScale + h]), acc_f);
     }
   }
-  return _mm512_reduce_add_ps(acc_f) - float(kWeightOffset) * a.scaled_sum;
+  return acc_f;
 }
 
-// The one-bit E8 stage (3 bits): 8 table entries per step, gathered; |P| and signs from them.
-QUIP_AVX512_TARGET float OneBitStageDot(const uint8_t* codes, int groups, const simd::E8PTables& t,
-                                        const simd::E8PActivations& a) {
-  __m512 acc_f = _mm512_setzero_ps();
-  const __m512i zero = _mm512_setzero_si512();
-  for (int gh = 0; gh < groups; gh += kGroupsPerScale) {
-    const int g1 = std::min(groups, gh + kGroupsPerScale);
-    __m512i acc = zero;
-    for (int g = gh; g < g1; g += 8) {
-      const int n = std::min(8, g1 - g);
-      const __m256i idx = _mm256_cvtepu8_epi32(_mm_maskz_loadu_epi8(__mmask16((1u << n) - 1), codes + g));
-      const __m512i p = _mm512_mask_i32gather_epi64(zero, __mmask8((1u << n) - 1), idx, t.one_bit, 8);
-      const __m512i x = _mm512_maskz_loadu_epi8(FirstLanes(8 * n), a.xq + 8 * g);
-      const __m512i signed_x = _mm512_mask_sub_epi8(x, _mm512_movepi8_mask(p), zero, x);
-      acc = _mm512_dpbusd_epi32(acc, _mm512_abs_epi8(p), signed_x);
+// 16 columns of a step's weights as floats, scaled, written or added to out (`valid` ≤ 16 of them).
+template <int kQuarter>
+QUIP_AVX512_TARGET inline void StoreQuarter(__m512i p, __m512 scale, bool accumulate, int valid, float* out) {
+  if (valid <= 0) return;
+  const __mmask16 m = valid >= 16 ? __mmask16(0xFFFF) : __mmask16((1u << valid) - 1);
+  __m512 v = _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm512_extracti32x4_epi32(p, kQuarter))), scale);
+  if (accumulate) v = _mm512_add_ps(v, _mm512_maskz_loadu_ps(m, out));
+  _mm512_mask_storeu_ps(out, m, v);
+}
+
+// out[c] = (or +=) ¼·scale·P[c] over one row of a stage's indices (8·groups values).
+template <Stage kStage>
+QUIP_AVX512_TARGET void StageDecode(const uint8_t* codes, int groups, float scale, bool accumulate, const Consts& c,
+                                    float* out) {
+  const __m512 s = _mm512_set1_ps(0.25f * scale);
+  const __m512i offset = _mm512_set1_epi8(kWeightOffset);
+  for (int g0 = 0; g0 < groups; g0 += kBlockGroups) {
+    const int n = std::min(kBlockGroups, groups - g0);
+    const DecodedBlock d = DecodeBlock<kStage>(codes + kIndexBytes<kStage> * g0, n, c);
+    for (int h = 0; 32 * h < n; ++h) {
+      for (int t = 0; t < 4 && 32 * h + 8 * t < n; ++t) {
+        const __m512i p = _mm512_sub_epi8(Weights<kStage>(d, h, t, c), offset);  // 4·point
+        const int first = 32 * h + 8 * t, valid = 8 * std::min(8, n - first);
+        float* dst = out + 8 * (g0 + first);
+        StoreQuarter<0>(p, s, accumulate, valid, dst);
+        StoreQuarter<1>(p, s, accumulate, valid - 16, dst + 16);
+        StoreQuarter<2>(p, s, accumulate, valid - 32, dst + 32);
+        StoreQuarter<3>(p, s, accumulate, valid - 48, dst + 48);
+      }
     }
-    acc_f = _mm512_fmadd_ps(_mm512_cvtepi32_ps(acc), _mm512_set1_ps(a.group_scale[gh / kGroupsPerScale]), acc_f);
   }
-  return _mm512_reduce_add_ps(acc_f);
 }
 
 }  // namespace
@@ -203,13 +275,26 @@ QUIP_AVX512_TARGET void E8PRows(const E8PMatrixView& w, const simd::E8PTables& t
                                 int r0, int r1, float* y) {
   const Consts c = MakeConsts(t);
   const int G = w.groups;
+  // What the +16 of every weight byte added: 16·Σ xq in each stage.
+  const float offset_sum = float(kWeightOffset) * a.scaled_sum * (w.stage_scale[0] + (w.bits > 2 ? w.stage_scale[1] : 0.0f));
   for (int r = r0; r < r1; ++r) {
     const uint8_t* row = w.codes + int64_t(r) * w.row_bytes;
-    float dot = w.stage_scale[0] * E8PStageDot(row, G, c, a);
-    if (w.bits == 3) dot += w.stage_scale[1] * OneBitStageDot(row + 2 * G, G, t, a);
-    if (w.bits == 4) dot += w.stage_scale[1] * E8PStageDot(row + 2 * G, G, c, a);
-    y[r] = 0.25f * dot;
+    __m512 dot = _mm512_mul_ps(_mm512_set1_ps(w.stage_scale[0]), StageDot<Stage::kE8P>(row, G, c, a));
+    if (w.bits == 3)
+      dot = _mm512_fmadd_ps(_mm512_set1_ps(w.stage_scale[1]), StageDot<Stage::kOneBit>(row + 2 * G, G, c, a), dot);
+    if (w.bits == 4)
+      dot = _mm512_fmadd_ps(_mm512_set1_ps(w.stage_scale[1]), StageDot<Stage::kE8P>(row + 2 * G, G, c, a), dot);
+    y[r] = 0.25f * (_mm512_reduce_add_ps(dot) - offset_sum);
   }
+}
+
+QUIP_AVX512_TARGET void E8PDecodeRow(const E8PMatrixView& w, const simd::E8PTables& t, int r, float* out) {
+  const Consts c = MakeConsts(t);
+  const uint8_t* row = w.codes + int64_t(r) * w.row_bytes;
+  const int G = w.groups;
+  StageDecode<Stage::kE8P>(row, G, w.stage_scale[0], /*accumulate=*/false, c, out);
+  if (w.bits == 3) StageDecode<Stage::kOneBit>(row + 2 * G, G, w.stage_scale[1], /*accumulate=*/true, c, out);
+  if (w.bits == 4) StageDecode<Stage::kE8P>(row + 2 * G, G, w.stage_scale[1], /*accumulate=*/true, c, out);
 }
 
 #else  // not x86-64 with GCC/Clang
@@ -217,6 +302,10 @@ QUIP_AVX512_TARGET void E8PRows(const E8PMatrixView& w, const simd::E8PTables& t
 bool Supported() { return false; }
 
 void E8PRows(const E8PMatrixView&, const simd::E8PTables&, const simd::E8PActivations&, int, int, float*) {
+  QUIP_ASSERT(!"the AVX-512 E8P kernel is not compiled for this CPU");
+}
+
+void E8PDecodeRow(const E8PMatrixView&, const simd::E8PTables&, int, float*) {
   QUIP_ASSERT(!"the AVX-512 E8P kernel is not compiled for this CPU");
 }
 

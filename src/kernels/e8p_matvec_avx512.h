@@ -1,7 +1,9 @@
 // The E8P decode kernel for x86 CPUs with AVX-512 VBMI, VNNI and GFNI (Ice Lake and later,
 // Zen 4 and later), chosen at run time by e8p_matvec.cc; other CPUs run the portable Highway
 // kernel (e8p_matvec_simd.h). Same formula (e8p_matvec.h), decoded without table reads in
-// the inner loop: ~3x the portable kernel's speed on Zen 4 (bench/matvec_bench).
+// the inner loop: ~3x the portable kernel's speed on Zen 4 (bench/matvec_bench). The 3-bit
+// second stage (the one-bit E8 codebook) and the fp32 row decoder for prompt tiles use the
+// same machinery.
 //
 // Why it is faster. The portable kernel reads two 8-byte table entries per group of 8
 // weights (pattern and signs) with scalar loads and assembles them into vectors. Here a
@@ -30,5 +32,8 @@ bool Supported();
 // y[r] for rows [r0, r1), as simd::E8PRows. Requires Supported().
 void E8PRows(const E8PMatrixView& w, const simd::E8PTables& t, const simd::E8PActivations& a, int r0, int r1,
              float* y);
+
+// Row r of W as fp32 (8·groups values), as kernels::E8PDecodeRow. Requires Supported().
+void E8PDecodeRow(const E8PMatrixView& w, const simd::E8PTables& t, int r, float* out);
 
 }  // namespace quip::kernels::avx512

@@ -22,6 +22,9 @@ struct E8PTables {
   // 2a_i = 1 + 2c_i, c_i ∈ {0, 1, 2}, bit i of low_bits[p] is c_i & 1, of high_bits[p] c_i >> 1.
   alignas(64) uint8_t low_bits[256];
   alignas(64) uint8_t high_bits[256];
+  // The one-bit codebook as bit planes of u = 4·point + 16 ∈ [12, 20]: one_bit_planes[p][b]
+  // has bit i set when bit 3 − p of coordinate i's u is (planes B3, B2, B1, B0; bit 4 = ¬B3).
+  alignas(64) uint8_t one_bit_planes[4][256];
 };
 
 // 4·point of group g of one stage (u16 E8P indices, or one-bit byte indices), scalar:

@@ -16,6 +16,7 @@
 #include <gtest/gtest.h>
 #include <hwy/targets.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <random>
@@ -161,6 +162,34 @@ TEST_P(E8PKernelTest, NonFiniteActivationGivesNaN) {
     std::vector<float> y(6);
     E8PMatvec(m.view, x.data(), y.data());
     for (float v : y) EXPECT_TRUE(std::isnan(v)) << E8PImplName();
+  }
+  SetE8PImpl(E8PImpl::kAuto);
+}
+
+// Rows decoded to fp32 (the tiles of prompt evaluation) equal ¼·Σ_stage scale·P exactly up
+// to float rounding of the products and their sum (≤ 2 ulp of the larger term).
+TEST_P(E8PKernelTest, DecodedRowsMatchTheDefinition) {
+  const int bits = GetParam();
+  for (const E8PImpl impl : kImpls) {
+    SetE8PImpl(impl);
+    for (const Shape& s : kShapes) {
+      SCOPED_TRACE(::testing::Message() << s.rows << "x" << s.groups << " groups, kernel " << E8PImplName());
+      const E8PMatrix m = RandomE8P(s.rows, s.groups, bits, 300 + s.groups);
+      std::vector<float> out(8 * s.groups + 1, -7.0f);  // one sentinel past the row
+      for (int r = 0; r < s.rows; ++r) {
+        E8PDecodeRow(m.view, r, out.data());
+        const auto stages = DecodeRow(m.view, r);
+        for (int c = 0; c < 8 * s.groups; ++c) {
+          double ref = 0, magnitude = 0;
+          for (size_t st = 0; st < stages.size(); ++st) {
+            ref += 0.25 * m.view.stage_scale[st] * stages[st][c];
+            magnitude = std::max(magnitude, std::abs(0.25 * m.view.stage_scale[st] * stages[st][c]));
+          }
+          ASSERT_LE(std::abs(double(out[c]) - ref), 2.4e-7 * magnitude) << "row " << r << " col " << c;
+        }
+        ASSERT_EQ(out[8 * s.groups], -7.0f) << "wrote past the row";
+      }
+    }
   }
   SetE8PImpl(E8PImpl::kAuto);
 }
