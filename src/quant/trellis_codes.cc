@@ -1,0 +1,101 @@
+#include "quant/trellis_codes.h"
+
+#include <cmath>
+#include <limits>
+
+#include "core/error.h"
+#include "core/half.h"
+#include "quant/seeded_random.h"
+
+namespace quip::trellis {
+
+const char* CodeName(Code c) {
+  switch (c) {
+    case Code::k1Mad: return "1mad";
+    case Code::k3Inst: return "3inst";
+    case Code::kHyb: return "hyb";
+  }
+  return "?";
+}
+
+bool ParseCode(const std::string& name, Code* out) {
+  for (Code c : {Code::k1Mad, Code::k3Inst, Code::kHyb})
+    if (name == CodeName(c)) {
+      *out = c;
+      return true;
+    }
+  return false;
+}
+
+float Decode1Mad(uint32_t state) {
+  const uint32_t x = state * 34038481u + 76625530u;
+  const int sum = int(x & 255) + int((x >> 8) & 255) + int((x >> 16) & 255) + int(x >> 24);
+  return float(sum - 510) / 147.800537109375f;
+}
+
+float Decode3Inst(uint32_t state) {
+  const uint32_t x = state * 89226354u + 64248484u;
+  const uint32_t bits = (x & 0x8FFF8FFFu) ^ 0x3B603B60u;  // sign + 12 low bits of each half
+  return F16ToFloat(uint16_t(bits >> 16)) + F16ToFloat(uint16_t(bits & 0xFFFF));
+}
+
+void DecodeHyb(uint32_t state, const HybTable& table, float* out) {
+  const uint32_t h = (state + 1) * state;
+  const uint32_t row = (h >> (15 - kHybTableBits)) & ((1u << kHybTableBits) - 1);
+  const float sign = (h >> 15) & 1 ? -1.0f : 1.0f;
+  out[0] = sign * table.values[2 * row];
+  out[1] = table.values[2 * row + 1];
+}
+
+HybTable FitHybTable(uint64_t seed, int samples, int iterations) {
+  constexpr int kRows = 1 << kHybTableBits;
+  QUIP_ASSERT(samples >= kRows && iterations >= 1);
+  SeededRandom rng(MixSeed(seed));
+  std::vector<double> points(2 * size_t(samples));
+  for (double& p : points) p = rng.Gaussian();
+  std::vector<double> centers(points.begin(), points.begin() + 2 * kRows);
+  std::vector<double> sum(2 * kRows);
+  std::vector<int> count(kRows);
+  for (int it = 0; it < iterations; ++it) {
+    std::fill(sum.begin(), sum.end(), 0.0);
+    std::fill(count.begin(), count.end(), 0);
+    for (int i = 0; i < samples; ++i) {
+      const double px = points[2 * i], py = points[2 * i + 1];
+      int best = 0;
+      double best_d = std::numeric_limits<double>::infinity();
+      for (int k = 0; k < kRows; ++k) {
+        const double dx = px - centers[2 * k], dy = py - centers[2 * k + 1];
+        const double d = dx * dx + dy * dy;
+        if (d < best_d) best_d = d, best = k;
+      }
+      sum[2 * best] += px, sum[2 * best + 1] += py, ++count[best];
+    }
+    for (int k = 0; k < kRows; ++k)  // an empty cluster keeps its center
+      if (count[k] > 0) centers[2 * k] = sum[2 * k] / count[k], centers[2 * k + 1] = sum[2 * k + 1] / count[k];
+  }
+  double mean_square = 0;
+  for (double c : centers) mean_square += c * c;
+  const double scale = std::sqrt(15.0 / 16.0) / std::sqrt(mean_square / centers.size());
+  HybTable t;
+  t.values.resize(centers.size());
+  for (size_t i = 0; i < centers.size(); ++i) t.values[i] = float(centers[i] * scale);
+  return t;
+}
+
+std::vector<float> StateValues(Code code, const HybTable* table) {
+  const int v = ValuesPerState(code);
+  std::vector<float> values(size_t(v) << kStateBits);
+  for (uint32_t s = 0; s < (1u << kStateBits); ++s) {
+    switch (code) {
+      case Code::k1Mad: values[s] = Decode1Mad(s); break;
+      case Code::k3Inst: values[s] = Decode3Inst(s); break;
+      case Code::kHyb:
+        QUIP_ASSERT(table != nullptr && table->values.size() == 2u << kHybTableBits);
+        DecodeHyb(s, *table, &values[2 * size_t(s)]);
+        break;
+    }
+  }
+  return values;
+}
+
+}  // namespace quip::trellis

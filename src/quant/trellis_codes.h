@@ -1,0 +1,53 @@
+// QTIP's computed codes (Tseng et al. 2024, "QTIP: Quantization with Trellises and
+// Incoherence Processing"): the value(s) a bitshift-trellis state stands for, generated
+// from the L = 16-bit state by a few integer instructions instead of a 2^16-entry table.
+// Each code is close to i.i.d. N(0, 1) over the states, which is what incoherence
+// processing makes the weights.
+//
+//   1MAD   (V = 1) x = 34038481·s + 76625530 mod 2^32; the sum of x's four bytes is a
+//          near-Gaussian integer (mean 510, std 147.8); value = (sum − 510) / 147.8005.
+//   3INST  (V = 1) x = 89226354·s + 64248484 mod 2^32; each 16-bit half keeps its sign bit
+//          and low 12 bits, XORed into the pattern 0x3B60, and is read as an IEEE half
+//          (a sign, exponents 2^-3..2^0, a mantissa); value = the sum of the two halves.
+//   HYB    (V = 2) h = (s + 1)·s mod 2^32; bits 6..14 of h index a 2^9 × 2 table fit by
+//          k-means to a 2-D Gaussian (stored with the model), bit 15 flips the sign of the
+//          pair's first value.
+// The constants are the published ones (QTIP's reference implementation); the names in
+// files are "1mad", "3inst", "hyb" (frozen).
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace quip::trellis {
+
+enum class Code : uint8_t { k1Mad, k3Inst, kHyb };
+
+constexpr int kStateBits = 16;  // L: the codes above are defined for 16-bit states
+constexpr int kHybTableBits = 9;  // Q: 2^9 table rows
+
+// Weights per trellis step (V) of a code.
+constexpr int ValuesPerState(Code c) { return c == Code::kHyb ? 2 : 1; }
+const char* CodeName(Code c);
+// Parses a name of CodeName; false for anything else.
+bool ParseCode(const std::string& name, Code* out);
+
+float Decode1Mad(uint32_t state);
+float Decode3Inst(uint32_t state);
+
+// HYB's table: 2^kHybTableBits rows of two values, row-major.
+struct HybTable {
+  std::vector<float> values;
+};
+// Lloyd's k-means on `samples` 2-D standard Gaussian points from SeededRandom(seed), started
+// from the first 2^9 of them, `iterations` rounds; then scaled so that the values' RMS is
+// √(15/16), as the published table. Deterministic on every machine.
+HybTable FitHybTable(uint64_t seed, int samples = 1 << 16, int iterations = 20);
+// The two values of `state`.
+void DecodeHyb(uint32_t state, const HybTable& table, float* out);
+
+// Every state's values (2^16 × V, state-major) for the trellis search.
+std::vector<float> StateValues(Code code, const HybTable* table);
+
+}  // namespace quip::trellis
