@@ -4,6 +4,8 @@
 #include <limits>
 
 #include "core/error.h"
+#include "core/parallel.h"
+#include "quant/seeded_random.h"
 
 namespace quip::trellis {
 namespace {
@@ -166,6 +168,20 @@ void BitshiftTrellis::Unpack(const uint32_t* words, int steps, uint32_t* states)
     for (int b = 0; b < L; ++b) st = (st << 1) | bit(int64_t(i) * kv + b);
     states[i] = st;
   }
+}
+
+double GaussianMse(const BitshiftTrellis& trellis, double scale, int tiles, int length, uint64_t seed) {
+  std::vector<float> x(size_t(tiles) * length);
+  SeededRandom rng(MixSeed(seed));
+  for (float& v : x) v = float(rng.Gaussian() / scale);
+  std::vector<double> error(tiles);
+  ParallelFor(tiles, [&](int64_t i) {
+    std::vector<uint32_t> states(length / trellis.values_per_step());
+    error[i] = trellis.QuantizeTailBiting(&x[size_t(i) * length], length, states.data());
+  });
+  double sum = 0;
+  for (double e : error) sum += e;  // in tile order: the same sum at any thread count
+  return sum * scale * scale / (double(tiles) * length);
 }
 
 }  // namespace quip::trellis

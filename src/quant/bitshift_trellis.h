@@ -57,4 +57,9 @@ class BitshiftTrellis {
   std::vector<float> values_;
 };
 
+// Mean squared error per weight of x ↦ scale·Q(x / scale) (Q: QuantizeTailBiting) on
+// `tiles` tiles of `length` i.i.d. standard Gaussians from SeededRandom(MixSeed(seed)),
+// tiles in parallel.
+double GaussianMse(const BitshiftTrellis& trellis, double scale, int tiles, int length, uint64_t seed);
+
 }  // namespace quip::trellis
