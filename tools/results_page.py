@@ -88,12 +88,17 @@ def main(results_dir):
         mse = load(p("codebook_mse.json"))
         out += ["## Codebooks on Gaussian data", "",
                 f"MSE per weight on i.i.d. N(0,1) ({mse['weights_per_estimate']} weights per estimate; "
-                "bench/codebook_mse.cc), each at its best scale (scalar) or default scale (E8P):", "",
-                "| bits | scalar grid (QuIP) | E8P codebook (QuIP#) | codebook | bound 2^(-2b) |",
-                "|---|---|---|---|---|"]
+                "bench/codebook_mse.cc), each at its best scale (scalar, QTIP) or default scale (E8P); QTIP: "
+                "16-bit bitshift trellis over 256-weight tiles, two-pass tail-biting:", "",
+                "| bits | scalar grid (QuIP) | E8P codebook (QuIP#) | codebook | QTIP 1MAD | QTIP 3INST | QTIP HYB "
+                "| bound 2^(-2b) |",
+                "|---|---|---|---|---|---|---|---|"]
+        def qtip(c, code):
+            v = c.get(f"qtip_{code}_mse")
+            return "" if v is None else f"{v:.4f}"
         for c in mse["codebooks"]:
             out.append(f"| {c['bits']} | {c['scalar_mse']:.4f} | {c['e8p_mse']:.4f} | {c['e8p_codebook']} | "
-                       f"{c['bound']:.4f} |")
+                       f"{qtip(c, '1mad')} | {qtip(c, '3inst')} | {qtip(c, 'hyb')} | {c['bound']:.4f} |")
         out.append("")
 
     stories = load(p("ablate-stories260K", "ablate.json"))
