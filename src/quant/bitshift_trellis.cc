@@ -5,6 +5,7 @@
 
 #include "core/error.h"
 #include "core/parallel.h"
+#include "quant/bitshift_trellis_simd.h"
 #include "quant/seeded_random.h"
 
 namespace quip::trellis {
@@ -28,6 +29,11 @@ BitshiftTrellis::BitshiftTrellis(int state_bits, int bits, int values_per_step, 
     : state_bits_(state_bits), bits_(bits), v_(values_per_step), values_(std::move(values)) {
   QUIP_ASSERT(v_ >= 1 && bits_ >= 1 && step_bits() <= 8 && step_bits() < state_bits_ && state_bits_ <= 24);
   QUIP_ASSERT(values_.size() == size_t(v_) << state_bits_);
+  QUIP_ASSERT(v_ <= 2);
+  for (int k = 0; k < v_; ++k) {
+    values_by_component_[k].resize(size_t(1) << state_bits_);
+    for (size_t st = 0; st < values_by_component_[k].size(); ++st) values_by_component_[k][st] = values_[st * v_ + k];
+  }
 }
 
 double BitshiftTrellis::Viterbi(const float* x, int length, int wrap, uint32_t* states) const {
@@ -43,30 +49,10 @@ double BitshiftTrellis::Viterbi(const float* x, int length, int wrap, uint32_t* 
   float* cost = s.cost.data();
   float* next = s.next.data();
   float* best = s.best.data();
-  const float* values = values_.data();
 
-  // Squared error of every state against the step's V weights, added to base[s >> kv].
+  const float* components[2] = {values_by_component_[0].data(), v_ > 1 ? values_by_component_[1].data() : nullptr};
   auto add_errors = [&](const float* xt, const float* base, float* out) {
-    if (v_ == 1) {
-      const float x0 = xt[0];
-      for (uint32_t q = 0; q < num_prefixes; ++q)
-        for (uint32_t b = 0; b < fan; ++b) {
-          const uint32_t st = q * fan + b;
-          const float d = values[st] - x0;
-          out[st] = base[q] + d * d;
-        }
-    } else {
-      for (uint32_t q = 0; q < num_prefixes; ++q)
-        for (uint32_t b = 0; b < fan; ++b) {
-          const uint32_t st = q * fan + b;
-          float e = base[q];
-          for (int k = 0; k < v_; ++k) {
-            const float d = values[size_t(st) * v_ + k] - xt[k];
-            e += d * d;
-          }
-          out[st] = e;
-        }
-    }
+    simd::AddErrors(components, v_, xt, base, num_prefixes, fan, out);
   };
 
   // Step 0: with a wrap, only states whose top L − kv bits are the wrap.

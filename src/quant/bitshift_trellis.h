@@ -55,6 +55,7 @@ class BitshiftTrellis {
  private:
   int state_bits_, bits_, v_;
   std::vector<float> values_;
+  std::vector<float> values_by_component_[2];  // value k of every state (V ≤ 2), for SIMD
 };
 
 // Mean squared error per weight of x ↦ scale·Q(x / scale) (Q: QuantizeTailBiting) on
