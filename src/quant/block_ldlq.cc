@@ -210,20 +210,15 @@ bool ComputeBlockLdl(const Eigen::MatrixXd& H, int g, BlockLdlFactor* f) {
   return f->u.allFinite();
 }
 
-VqResult RoundBlockLdlq(const Eigen::MatrixXd& W, const BlockLdlFactor& f, const VectorCodebook& cb) {
-  const int m = static_cast<int>(W.rows()), n = static_cast<int>(W.cols()), g = cb.dim();
-  QUIP_ASSERT(f.g == g && f.u.rows() == n && n % g == 0);
-  const int ng = n / g, cpg = cb.codes_per_group();
+Eigen::MatrixXd RoundBlockLdlqWith(const Eigen::MatrixXd& W, const BlockLdlFactor& f, const GroupRounding& round) {
+  const int m = static_cast<int>(W.rows()), n = static_cast<int>(W.cols()), g = f.g;
+  QUIP_ASSERT(f.u.rows() == n && n % g == 0);
   const int block = std::max(g, (kBlockColumns / g) * g);
-  VqResult res;
-  res.codes_per_group = cpg;
-  res.codes.assign(size_t(m) * ng * cpg, 0);
-  res.w_hat.resize(m, n);
+  Eigen::MatrixXd w_hat(m, n);
   Eigen::MatrixXd err(m, n);      // W − Ŵ of rounded columns
   Eigen::MatrixXd target = W;     // W plus feedback from finished blocks
   Eigen::MatrixXd v(m, g);
   Eigen::VectorXd v1(m);
-  std::vector<double> in(g), out(g);
   for (int b0 = 0; b0 < n; b0 += block) {
     const int b1 = std::min(n, b0 + block);
     for (int k0 = b0; k0 < b1; k0 += g) {
@@ -236,16 +231,30 @@ VqResult RoundBlockLdlq(const Eigen::MatrixXd& W, const BlockLdlFactor& f, const
         v = target.middleCols(k0, g);
         if (k0 > b0) v.noalias() += err.middleCols(b0, k0 - b0) * f.u.block(b0, k0, k0 - b0, g);
       }
-      for (int i = 0; i < m; ++i) {
-        for (int t = 0; t < g; ++t) in[t] = v(i, t);
-        cb.Round(in.data(), out.data(), &res.codes[(size_t(i) * ng + k0 / g) * cpg]);
-        for (int t = 0; t < g; ++t) res.w_hat(i, k0 + t) = out[t];
-      }
-      err.middleCols(k0, g) = W.middleCols(k0, g) - res.w_hat.middleCols(k0, g);
+      round(k0, v, w_hat.middleCols(k0, g));
+      err.middleCols(k0, g) = W.middleCols(k0, g) - w_hat.middleCols(k0, g);
     }
     if (b1 < n)
       target.rightCols(n - b1).noalias() += err.middleCols(b0, b1 - b0) * f.u.block(b0, b1, b1 - b0, n - b1);
   }
+  return w_hat;
+}
+
+VqResult RoundBlockLdlq(const Eigen::MatrixXd& W, const BlockLdlFactor& f, const VectorCodebook& cb) {
+  const int m = static_cast<int>(W.rows()), n = static_cast<int>(W.cols()), g = cb.dim();
+  QUIP_ASSERT(f.g == g && n % g == 0);
+  const int ng = n / g, cpg = cb.codes_per_group();
+  VqResult res;
+  res.codes_per_group = cpg;
+  res.codes.assign(size_t(m) * ng * cpg, 0);
+  std::vector<double> in(g), out(g);
+  res.w_hat = RoundBlockLdlqWith(W, f, [&](int k0, const Eigen::MatrixXd& v, Eigen::Ref<Eigen::MatrixXd> rounded) {
+    for (int i = 0; i < m; ++i) {
+      for (int t = 0; t < g; ++t) in[t] = v(i, t);
+      cb.Round(in.data(), out.data(), &res.codes[(size_t(i) * ng + k0 / g) * cpg]);
+      for (int t = 0; t < g; ++t) rounded(i, t) = out[t];
+    }
+  });
   return res;
 }
 

@@ -24,6 +24,7 @@
 #include <array>
 #include <cmath>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <vector>
 
@@ -154,7 +155,14 @@ struct VqResult {
   std::vector<uint32_t> codes;  // layout above
   int codes_per_group = 1;
 };
-// Requires n % g == 0 and f.g == cb.dim().
+// Block LDLQ with any rounding of a g-column group: round(k0, target, rounded) gets the m×g
+// target of columns [k0, k0 + g) (W plus the feedback of the columns rounded before) and
+// writes their rounded values; returns Ŵ. Groups run left to right, feedback in lazy
+// blocks of ~128 columns (one GEMM per block).
+using GroupRounding =
+    std::function<void(int k0, const Eigen::MatrixXd& target, Eigen::Ref<Eigen::MatrixXd> rounded)>;
+Eigen::MatrixXd RoundBlockLdlqWith(const Eigen::MatrixXd& W, const BlockLdlFactor& f, const GroupRounding& round);
+// Each row's g-vectors rounded with cb. Requires n % g == 0 and f.g == cb.dim().
 VqResult RoundBlockLdlq(const Eigen::MatrixXd& W, const BlockLdlFactor& f, const VectorCodebook& cb);
 // Each group of each row rounded on its own (no feedback): the baseline.
 VqResult RoundNearestVector(const Eigen::MatrixXd& W, const VectorCodebook& cb);
