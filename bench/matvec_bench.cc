@@ -153,6 +153,56 @@ void BM_E8PFullTable(benchmark::State& state) {
   }
   Report(state, rows, cols, int64_t(rows) * groups * 2);
 }
+// A first measure of QTIP's decode cost on a CPU (issue 15): 1MAD at 2 bits, 16×16 tiles
+// stored row block by row block (quant/trellis_ldlq.h), each tile 16 words of its cyclic
+// bitstream; per 16 weights: the 16-bit windows from two broadcast words and variable
+// shifts, 34038481·s + 76625530, the byte sum (vpdpbusd with ones), float FMA with x.
+// The 510 offset and 1/147.8 are per-token/per-matrix constants left out of the loop.
+__attribute__((target("avx512f,avx512bw,avx512vl,avx512vnni"))) void Trellis1MadRows(const uint32_t* words,
+                                                                                        int cols, const float* x,
+                                                                                        int rb0, int rb1, float* y) {
+  const int tiles = cols / 16;
+  const __m512i lane2 = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+  const __m512i lane2r = _mm512_sub_epi32(_mm512_set1_epi32(32), lane2);
+  const __m512i a = _mm512_set1_epi32(34038481), b = _mm512_set1_epi32(76625530);
+  const __m512i ones = _mm512_set1_epi8(1);
+  for (int rb = rb0; rb < rb1; ++rb) {
+    __m512 acc[16];
+    for (int r = 0; r < 16; ++r) acc[r] = _mm512_setzero_ps();
+    for (int j = 0; j < tiles; ++j) {
+      const uint32_t* tile = words + (size_t(rb) * tiles + j) * 16;
+      const __m512 xv = _mm512_loadu_ps(x + 16 * j);
+      for (int r = 0; r < 16; ++r) {
+        const __m512i w0 = _mm512_set1_epi32(int(tile[r])), w1 = _mm512_set1_epi32(int(tile[(r + 1) & 15]));
+        const __m512i window = _mm512_srli_epi32(
+            _mm512_or_si512(_mm512_sllv_epi32(w0, lane2), _mm512_srlv_epi32(w1, lane2r)), 16);
+        const __m512i h = _mm512_add_epi32(_mm512_mullo_epi32(window, a), b);
+        const __m512i sum = _mm512_dpbusd_epi32(_mm512_setzero_si512(), h, ones);
+        acc[r] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(sum), xv, acc[r]);
+      }
+    }
+    for (int r = 0; r < 16; ++r) y[16 * rb + r] = _mm512_reduce_add_ps(acc[r]);
+  }
+}
+
+void BM_Trellis1MadPrototype(benchmark::State& state) {
+  if (!__builtin_cpu_supports("avx512vnni")) return state.SkipWithError("needs AVX-512 VNNI");
+  const int rows = int(state.range(0)), cols = int(state.range(1));
+  const std::vector<uint8_t> bytes = RandomBytes(size_t(rows) * cols / 4, 5);  // 2 bits per weight
+  const uint32_t* words = reinterpret_cast<const uint32_t*>(bytes.data());
+  const std::vector<float> x = RandomActivations(cols);
+  std::vector<float> y(rows);
+  for (auto _ : state) {
+    const int blocks = rows / 16, per = 4;
+    quip::ThreadPool::Global().Run((blocks + per - 1) / per, [&](int64_t task) {
+      Trellis1MadRows(words, cols, x.data(), int(task) * per, std::min(blocks, int(task) * per + per), y.data());
+    });
+    benchmark::DoNotOptimize(y.data());
+  }
+  Report(state, rows, cols, int64_t(rows) * cols / 4);
+}
+BENCHMARK(BM_Trellis1MadPrototype)->Args({5632, 2048})->Args({2048, 5632})->Unit(benchmark::kMicrosecond);
+
 BENCHMARK(BM_E8PFullTable)->Args({5632, 2048})->Args({2048, 5632})->Args({768, 256})->Unit(benchmark::kMicrosecond);
 #endif
 
