@@ -206,6 +206,45 @@ BENCHMARK(BM_Trellis1MadPrototype)->Args({5632, 2048})->Args({2048, 5632})->Unit
 BENCHMARK(BM_E8PFullTable)->Args({5632, 2048})->Args({2048, 5632})->Args({768, 256})->Unit(benchmark::kMicrosecond);
 #endif
 
+// Prompt evaluation (64 tokens): fp32 sgemm on the pool against E8P rows decoded to fp32
+// tiles (kernels::E8PDecodeRow) and the same sgemm (kernels/dense_matmul.h TiledMatmul), as
+// the E8P layer runs several tokens. Counter tokens_per_s.
+constexpr int kPromptTokens = 64;
+
+void BM_PromptF32(benchmark::State& state) {
+  const int rows = int(state.range(0)), cols = int(state.range(1));
+  std::vector<float> w = RandomActivations(rows * cols), x = RandomActivations(kPromptTokens * cols);
+  std::vector<float> y(size_t(kPromptTokens) * rows);
+  for (auto _ : state) {
+    quip::kernels::DenseMatmul(x.data(), kPromptTokens, w.data(), rows, cols, y.data());
+    benchmark::DoNotOptimize(y.data());
+  }
+  state.counters["tokens_per_s"] = benchmark::Counter(double(state.iterations()) * kPromptTokens, benchmark::Counter::kIsRate);
+}
+
+void BM_PromptE8P(benchmark::State& state) {
+  const int rows = int(state.range(0)), cols = int(state.range(1)), bits = int(state.range(2));
+  quip::kernels::E8PMatrixView w;
+  w.rows = rows;
+  w.groups = cols / 8;
+  w.bits = bits;
+  w.row_bytes = int64_t(bits) * w.groups;
+  const std::vector<uint8_t> codes = RandomBytes(size_t(rows) * w.row_bytes, 2);
+  w.codes = codes.data();
+  w.stage_scale[0] = 0.01f;
+  w.stage_scale[1] = 0.002f;
+  std::vector<float> x = RandomActivations(kPromptTokens * cols), y(size_t(kPromptTokens) * rows);
+  for (auto _ : state) {
+    quip::kernels::TiledMatmul(x.data(), kPromptTokens, rows, cols, y.data(), [&](int r0, int nr, float* tile) {
+      for (int r = 0; r < nr; ++r) quip::kernels::E8PDecodeRow(w, r0 + r, tile + size_t(r) * cols);
+    });
+    benchmark::DoNotOptimize(y.data());
+  }
+  state.counters["tokens_per_s"] = benchmark::Counter(double(state.iterations()) * kPromptTokens, benchmark::Counter::kIsRate);
+}
+BENCHMARK(BM_PromptF32)->Args({5632, 2048})->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_PromptE8P)->Args({5632, 2048, 2})->Args({5632, 2048, 4})->Unit(benchmark::kMillisecond);
+
 void Shapes(benchmark::internal::Benchmark* b, bool with_bits) {
   for (const auto& shape : std::vector<std::pair<int, int>>{{5632, 2048}, {2048, 5632}, {768, 256}}) {
     if (!with_bits) {
