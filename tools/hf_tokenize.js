@@ -3,9 +3,10 @@
 // wrote it). Fetched by scripts/setup.sh; runs offline under Node >= 18.
 //   node tools/hf_tokenize.js TOKENIZERS_JS TOKENIZER_DIR TEXT...
 // TOKENIZERS_JS: the package's dist/tokenizers.cjs; TOKENIZER_DIR: tokenizer.json and
-// tokenizer_config.json. Prints one line per text: the JSON array of encode(text).ids
-// (with the special tokens the tokenizer adds, as Hugging Face's encode does). Texts are
-// read as UTF-8 with invalid bytes replaced by U+FFFD (Node's decoder).
+// tokenizer_config.json. Prints one JSON line per text: {"ids": encode(text).ids (with the
+// special tokens the tokenizer adds, as Hugging Face's encode does), "decoded": decode of
+// those ids after the leading ones encode adds to every text (BOS), special tokens kept,
+// no clean-up}. Texts are read as UTF-8 with invalid bytes replaced by U+FFFD.
 "use strict";
 const fs = require("fs");
 const path = require("path");
@@ -19,7 +20,10 @@ const { Tokenizer } = require(path.resolve(lib));
 const readJson = (name) => JSON.parse(fs.readFileSync(path.join(dir, name), "utf8"));
 const configPath = path.join(dir, "tokenizer_config.json");
 const tokenizer = new Tokenizer(readJson("tokenizer.json"), fs.existsSync(configPath) ? readJson("tokenizer_config.json") : {});
+const added = tokenizer.encode("").ids.length;  // the post-processor's prefix
 for (const file of texts) {
   const ids = tokenizer.encode(fs.readFileSync(file, "utf8")).ids;
-  process.stdout.write(JSON.stringify(ids) + "\n");
+  const body = ids.slice(added);
+  const decoded = body.length ? tokenizer.decode(body, { skip_special_tokens: false, clean_up_tokenization_spaces: false }) : "";
+  process.stdout.write(JSON.stringify({ ids, decoded }) + "\n");
 }
