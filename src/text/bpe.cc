@@ -30,11 +30,7 @@ BpeModel::BpeModel(const std::vector<std::pair<std::string, int>>& vocab,
     : options_(options) {
   vocab_.reserve(vocab.size());
   for (const auto& [spelled, id] : vocab) {
-    std::string units = options.byte_level ? ToBytes(spelled) : spelled;
-    const auto units_of_token = Units(units);
-    for (size_t k = 1; k < units_of_token.size(); ++k)
-      joined_pairs_.insert(PairKey(units_of_token[k - 1].second, units_of_token[k].second));
-    vocab_.emplace(std::move(units), id);
+    vocab_.emplace(options.byte_level ? ToBytes(spelled) : spelled, id);
   }
   for (int b = 0; b < 256; ++b) {
     byte_ids_[b] = Find(std::string(1, char(b)));
@@ -57,8 +53,18 @@ BpeModel::BpeModel(const std::vector<std::pair<std::string, int>>& vocab,
   }
 }
 
+const std::unordered_set<uint64_t>& BpeModel::JoinedPairs() const {
+  std::call_once(joined_pairs_once_, [this] {
+    for (const auto& [token, id] : vocab_) {
+      const auto units = Units(token);
+      for (size_t k = 1; k < units.size(); ++k) joined_pairs_.insert(PairKey(units[k - 1].second, units[k].second));
+    }
+  });
+  return joined_pairs_;
+}
+
 int BpeModel::Find(std::string_view units) const {
-  const auto it = vocab_.find(std::string(units));
+  const auto it = vocab_.find(units);
   return it == vocab_.end() ? -1 : it->second;
 }
 
@@ -83,8 +89,11 @@ void BpeModel::EncodeWord(std::string_view word, std::vector<int>& out, BpeCache
     }
   }
   auto encode_cached = [&](std::string_view chunk) {
-    auto [it, inserted] = cache.try_emplace(std::string(chunk));
-    if (inserted) EncodeChunk(chunk, it->second);
+    auto it = cache.find(chunk);
+    if (it == cache.end()) {
+      it = cache.emplace(std::string(chunk), std::vector<int>()).first;
+      EncodeChunk(chunk, it->second);
+    }
     out.insert(out.end(), it->second.begin(), it->second.end());
   };
   if (word.size() <= kChunkBytes) return encode_cached(word);
@@ -92,9 +101,10 @@ void BpeModel::EncodeWord(std::string_view word, std::vector<int>& out, BpeCache
   // either side of their boundary, so where no token contains that pair of units no merge
   // crosses, and merges on each side happen in the same order as on that side alone.
   const auto units = Units(word);
+  const auto& joined_pairs = JoinedPairs();
   size_t start = 0;
   for (size_t k = 1; k < units.size(); ++k) {
-    if (joined_pairs_.count(PairKey(units[k - 1].second, units[k].second))) continue;
+    if (joined_pairs.count(PairKey(units[k - 1].second, units[k].second))) continue;
     encode_cached(word.substr(start, units[k].first - start));
     start = units[k].first;
   }

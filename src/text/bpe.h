@@ -8,6 +8,7 @@
 #pragma once
 
 #include <cstdint>
+#include <mutex>
 #include <string>
 #include <string_view>
 #include <unordered_map>
@@ -25,8 +26,16 @@ struct BpeOptions {
   int unk_id = -1;
 };
 
+// Hash for string-keyed maps that look up string_views without building a string.
+struct StringHash {
+  using is_transparent = void;
+  size_t operator()(std::string_view s) const { return std::hash<std::string_view>()(s); }
+};
+template <class T>
+using StringMap = std::unordered_map<std::string, T, StringHash, std::equal_to<>>;
+
 // Ids of words already encoded in one Encode call (books repeat words constantly).
-using BpeCache = std::unordered_map<std::string, std::vector<int>>;
+using BpeCache = StringMap<std::vector<int>>;
 
 class BpeModel {
  public:
@@ -53,11 +62,13 @@ class BpeModel {
   std::vector<std::pair<size_t, uint32_t>> Units(std::string_view text) const;  // (byte offset, unit)
 
   BpeOptions options_;
-  std::unordered_map<std::string, int> vocab_;
+  StringMap<int> vocab_;
   std::unordered_map<uint64_t, std::pair<int, int>> merges_;  // (left id, right id) -> (rank, merged id)
   // Adjacent unit pairs found inside some token: a cut between other pairs is never
-  // crossed by a merge, so the two sides encode independently.
-  std::unordered_set<uint64_t> joined_pairs_;
+  // crossed by a merge, so the two sides encode independently. Built on the first long word.
+  const std::unordered_set<uint64_t>& JoinedPairs() const;
+  mutable std::once_flag joined_pairs_once_;
+  mutable std::unordered_set<uint64_t> joined_pairs_;
   int byte_ids_[256];     // byte-level: the token of each byte
   int fallback_ids_[256]; // byte_fallback: <0x00>..<0xFF>, -1 where missing
 };

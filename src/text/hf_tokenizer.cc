@@ -10,9 +10,9 @@
 #include <utf8proc.h>
 
 #include <algorithm>
+#include <cctype>
 #include <filesystem>
 #include <functional>
-#include <map>
 #include <memory>
 
 #include "core/error.h"
@@ -36,7 +36,7 @@ constexpr const char* kGpt2Pattern = R"('s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}
 // the same in PCRE2.
 class Regex {
  public:
-  Regex(const std::string& pattern, bool literal, const std::string& where) {
+  Regex(const std::string& pattern, bool literal, const std::string& where) : where_(where), pattern_(pattern) {
     int error = 0;
     PCRE2_SIZE offset = 0;
     const uint32_t flags = PCRE2_UTF | (literal ? PCRE2_LITERAL : PCRE2_UCP);  // UCP is not allowed with LITERAL
@@ -59,7 +59,13 @@ class Regex {
     const auto subject = reinterpret_cast<PCRE2_SPTR>(text.data());
     const int rc = jit_ ? pcre2_jit_match(code_, subject, text.size(), from, PCRE2_NO_UTF_CHECK, data, nullptr)
                         : pcre2_match(code_, subject, text.size(), from, PCRE2_NO_UTF_CHECK, data, nullptr);
-    if (rc < 0) return false;
+    if (rc == PCRE2_ERROR_NOMATCH) return false;
+    if (rc < 0) {  // e.g. the match limit: never a silently different split
+      PCRE2_UCHAR message[256];
+      pcre2_get_error_message(rc, message, sizeof message);
+      Fail(where_, "pattern {} failed on the text at byte {}: {}", JsonExcerpt(json(pattern_)), from,
+           reinterpret_cast<const char*>(message));
+    }
     const PCRE2_SIZE* ovector = pcre2_get_ovector_pointer(data);
     *begin = ovector[0];
     *end = ovector[1];
@@ -68,6 +74,7 @@ class Regex {
   const pcre2_code* code() const { return code_; }
 
  private:
+  std::string where_, pattern_;
   pcre2_code* code_ = nullptr;
   bool jit_ = false;
 };
@@ -273,14 +280,17 @@ class HfTokenizer final : public Tokenizer {
       }
     }
     const json& added = j.value("added_tokens", json::array());
-    for (const json& a : added) max_id = std::max(max_id, a.at("id").get<int>());
+    for (const json& a : added) {
+      QUIP_CHECK_INPUT(a.at("id").is_number_integer() && a["id"].get<int64_t>() >= 0 && a["id"].get<int64_t>() < (1 << 24),
+                       path_, "added token id {} is not a valid id", JsonExcerpt(a["id"]));
+      max_id = std::max(max_id, a["id"].get<int>());
+    }
     decoded_.assign(size_t(max_id + 1), "");
     special_.assign(size_t(max_id + 1), false);
 
-    std::map<std::string, int> vocab_ids(vocab.begin(), vocab.end());
     if (const std::string unk = StringOrContent(model.value("unk_token", json())); !unk.empty()) {
-      const auto it = vocab_ids.find(unk);
-      QUIP_CHECK_INPUT(it != vocab_ids.end(), path_, "unk_token {} is not in the vocabulary", JsonExcerpt(json(unk)));
+      const auto it = std::find_if(vocab.begin(), vocab.end(), [&](const auto& v) { return v.first == unk; });
+      QUIP_CHECK_INPUT(it != vocab.end(), path_, "unk_token {} is not in the vocabulary", JsonExcerpt(json(unk)));
       options.unk_id = it->second;
     }
     bpe_ = std::make_unique<BpeModel>(vocab, merges, options, path_);
@@ -305,6 +315,8 @@ class HfTokenizer final : public Tokenizer {
     }
     AddPreTokenizer(j.value("pre_tokenizer", json()), true);
     AddPostProcessor(j.value("post_processor", json()));
+    for (int id : prefix_) QUIP_CHECK_INPUT(id >= 0 && id <= max_id, path_, "post-processor token id {} is not in the vocabulary", id);
+    for (int id : suffix_) QUIP_CHECK_INPUT(id >= 0 && id <= max_id, path_, "post-processor token id {} is not in the vocabulary", id);
     LoadDecoder(j.value("decoder", json()), vocab);
   }
 
@@ -482,7 +494,8 @@ class HfTokenizer final : public Tokenizer {
     };
     add(d);
     auto decode = [&](const std::string& token) {
-      if (byte_fallback && token.size() == 6 && token.rfind("<0x", 0) == 0 && token[5] == '>') {
+      if (byte_fallback && token.size() == 6 && token.rfind("<0x", 0) == 0 && token[5] == '>' &&
+          std::isxdigit(static_cast<unsigned char>(token[3])) && std::isxdigit(static_cast<unsigned char>(token[4]))) {
         return std::string(1, char(std::stoi(token.substr(3, 2), nullptr, 16)));
       }
       std::string out = token;
@@ -537,18 +550,9 @@ class HfTokenizer final : public Tokenizer {
   std::string Normalize(std::string text) const {
     for (const NormalizerStep& step : normalizers_) {
       switch (step.kind) {
-        case NormalizerStep::kUnicodeForm: {
-          // Code points below U+0300 are NFC already and compose with nothing before them.
-          if (step.nfc && std::all_of(text.begin(), text.end(), [](char c) { return static_cast<unsigned char>(c) < 0xCC; }))
-            break;
-          utf8proc_uint8_t* result = nullptr;
-          const auto n = utf8proc_map(reinterpret_cast<const utf8proc_uint8_t*>(text.data()), utf8proc_ssize_t(text.size()),
-                                      &result, utf8proc_option_t(step.utf8proc_options));
-          QUIP_CHECK_INPUT(n >= 0, path_, "Unicode normalization failed: {}", utf8proc_errmsg(n));
-          text.assign(reinterpret_cast<const char*>(result), size_t(n));
-          std::free(result);
+        case NormalizerStep::kUnicodeForm:
+          text = step.nfc ? Nfc(text, step.utf8proc_options) : UnicodeForm(text, step.utf8proc_options);
           break;
-        }
         case NormalizerStep::kReplace: {
           MatchData data(*step.pattern);
           std::string out;
@@ -577,12 +581,48 @@ class HfTokenizer final : public Tokenizer {
     return text;
   }
 
+  std::string UnicodeForm(std::string_view text, int options) const {
+    utf8proc_uint8_t* result = nullptr;
+    const auto n = utf8proc_map(reinterpret_cast<const utf8proc_uint8_t*>(text.data()), utf8proc_ssize_t(text.size()),
+                                &result, utf8proc_option_t(options));
+    QUIP_CHECK_INPUT(n >= 0, path_, "Unicode normalization failed: {}", utf8proc_errmsg(n));
+    std::string out(reinterpret_cast<const char*>(result), size_t(n));
+    std::free(result);
+    return out;
+  }
+
+  // NFC of the stretches that can change: a code point below U+0300 is NFC already and is
+  // never the second of a composed pair, so the text can be cut before each one; only runs
+  // of code points from U+0300 on (lead byte >= 0xCC), with the character before them,
+  // go through utf8proc.
+  std::string Nfc(const std::string& text, int options) const {
+    auto is_high = [&](size_t i) { return static_cast<unsigned char>(text[i]) >= 0xCC; };
+    std::string out;
+    size_t done = 0, prev_char = 0;
+    for (size_t i = 0; i < text.size();) {
+      if (!is_high(i)) {
+        prev_char = i;
+        i += utf8::CharLength(static_cast<unsigned char>(text[i]));
+        continue;
+      }
+      const size_t begin = std::max(done, prev_char);
+      size_t end = i;
+      while (end < text.size() && is_high(end)) end += utf8::CharLength(static_cast<unsigned char>(text[end]));
+      out.append(text, done, begin - done);
+      out += UnicodeForm(std::string_view(text).substr(begin, end - begin), options);
+      done = i = prev_char = end;
+    }
+    if (done == 0) return text;
+    out.append(text, done);
+    return out;
+  }
+
   // Pre-tokenizes one normalized section into words and appends their BPE ids.
   void EncodeText(std::string text, bool first, std::vector<int>& ids, BpeCache& cache) const {
     std::vector<Span> spans{{0, text.size()}}, next;
     for (const PreTokenizerStep& step : pre_tokenizers_) {
       if (step.kind == PreTokenizerStep::kPrefixSpace) {
-        if (!text.empty() && text[0] != ' ') text.insert(0, " ");
+        if (!text.empty() && text[0] != ' ') text = " " + text;
         spans = {{0, text.size()}};
         continue;
       }
