@@ -259,6 +259,9 @@ class HfTokenizer final : public Tokenizer {
     options.ignore_merges = model.value("ignore_merges", false);
     options.fuse_unk = model.value("fuse_unk", false);
 
+    QUIP_CHECK_INPUT(model.at("vocab").is_object(), path_, "model.vocab is not an object of token: id");
+    QUIP_CHECK_INPUT(model.at("merges").is_array(), path_, "model.merges is not an array");
+    QUIP_CHECK_INPUT(j.value("added_tokens", json::array()).is_array(), path_, "added_tokens is not an array");
     std::vector<std::pair<std::string, int>> vocab;
     int max_id = -1;
     for (const auto& [token, id] : model.at("vocab").items()) {

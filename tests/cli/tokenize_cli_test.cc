@@ -123,10 +123,29 @@ TEST(TokenizeCli, BadInputIsOneErrorLine) {
   WriteFileText(dir + "/words.txt", "1 2 three");
   expect_error(Tokenize("--model " + books + " --text " + ShellQuote(dir + "/words.txt") + " --decode"), 1,
                {dir + "/words.txt", "'three' is not an integer"});
-  const std::string broken = testing::MakeTempDir("tokenize_broken");
-  WriteFileText(broken + "/tokenizer.json", "{\"model\": {\"type\": \"BPE\", \"vocab\": {");
-  expect_error(Tokenize("--model " + ShellQuote(broken) + " --text " + ShellQuote(text)), 1,
-               {broken + "/tokenizer.json", "not valid JSON"});
+  // Broken or hostile tokenizer.json files: each refused naming the file and the problem.
+  const std::string model = R"("model": {"type": "BPE", "vocab": {"a": 0, "h": 1}, "merges": []})";
+  const std::pair<std::string, std::string> broken[] = {
+      {R"({"model": {"type": "BPE", "vocab": {)", "not valid JSON"},
+      {R"({"model": {"type": "BPE", "vocab": ["a"], "merges": []}})", "model.vocab is not an object"},
+      {"{" + model + R"(, "added_tokens": [{"id": 2147483647, "content": "x"}]})", "added token id 2147483647 is not a valid id"},
+      {"{" + model + R"(, "pre_tokenizer": {"type": "Split", "pattern": {"Regex": "(["}, "behavior": "Isolated"}})",
+       "pre-tokenizer pattern \"([\" does not compile"},
+      // Exponential backtracking on "hello": PCRE2's match limit, reported, never a silent split.
+      {"{" + model + R"(, "pre_tokenizer": {"type": "Split", "pattern": {"Regex": "(\\w+)+$"}, "behavior": "Isolated"}})",
+       "match limit exceeded"},
+      {"{" + model + R"(, "post_processor": {"type": "TemplateProcessing", "single": [{"SpecialToken": {"id": "x"}}],
+          "special_tokens": {"x": {"ids": [99]}}}})", "post-processor token id 99 is not in the vocabulary"},
+      {"{" + model + R"(, "normalizer": {"type": 5}})", "unexpected tokenizer structure"},
+  };
+  WriteFileText(text, std::string(30, 'h') + "ello!");
+  for (const auto& [contents, problem] : broken) {
+    const std::string folder = testing::MakeTempDir("tokenize_broken");
+    WriteFileText(folder + "/tokenizer.json", contents);
+    SCOPED_TRACE(contents);
+    expect_error(Tokenize("--model " + ShellQuote(folder) + " --text " + ShellQuote(text)), 1,
+                 {folder + "/tokenizer.json", problem});
+  }
 }
 
 }  // namespace
