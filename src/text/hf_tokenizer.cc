@@ -220,11 +220,13 @@ class HfTokenizer final : public Tokenizer {
         continue;
       }
       const std::string normalized = Normalize(sections[i].text);
-      for (const Section& sub : SplitAdded(normalized, normalized_added_)) {
-        if (sub.added >= 0) {
-          ids.push_back(added_[sub.added].id);
+      const std::vector<Section> subs = SplitAdded(normalized, normalized_added_);
+      for (size_t k = 0; k < subs.size(); ++k) {
+        if (subs[k].added >= 0) {
+          ids.push_back(added_[subs[k].added].id);
         } else {
-          EncodeText(sub.text, /*first=*/i == 0, ids, cache);
+          // "first": the piece that starts the input (Metaspace's prepend_scheme "first").
+          EncodeText(subs[k].text, /*first=*/i == 0 && k == 0, ids, cache);
         }
       }
     }

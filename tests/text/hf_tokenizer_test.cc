@@ -163,6 +163,27 @@ TEST(HfTokenizerTiny, UnknownWithoutByteFallbackIsOneFusedUnk) {
   EXPECT_EQ(Load(j)->Encode("a\xC3\xA9\xC3\xA9"), (std::vector<int>{4, 0}));
 }
 
+// Metaspace (Mistral-style tokenizer.json): spaces become "▁", a "▁" is prepended
+// ("always", or "first": only to the piece that starts the input, not after an added token),
+// and the text is split before each "▁".
+TEST(HfTokenizerTiny, MetaspacePrependSchemes) {
+  json j = SentencePieceStyle();
+  j["normalizer"] = nullptr;
+  j["pre_tokenizer"] = {{"type", "Metaspace"}, {"replacement", "\xE2\x96\x81"}, {"prepend_scheme", "always"}, {"split", true}};
+  j["decoder"] = {{"type", "Metaspace"}, {"replacement", "\xE2\x96\x81"}, {"prepend_scheme", "always"}};
+  j["added_tokens"] = {{{"id", 300}, {"content", "<s>"}, {"special", true}}};
+  // "ab ab" -> "▁ab" "▁ab": within a word "▁ a" (rank 0) then no "▁a b" merge.
+  EXPECT_EQ(Load(j)->Encode("ab ab"), (std::vector<int>{4, 3, 4, 3}));
+  EXPECT_EQ(Load(j)->Encode("<s>ab"), (std::vector<int>{300, 4, 3}));
+  EXPECT_TRUE(Load(j)->StripsLeadingSpace());
+  EXPECT_EQ(Load(j)->Decode({4, 3, 4, 3}, -1), "ab ab");
+  j["pre_tokenizer"]["prepend_scheme"] = "first";
+  EXPECT_EQ(Load(j)->Encode("ab ab"), (std::vector<int>{4, 3, 4, 3}));
+  EXPECT_EQ(Load(j)->Encode("<s>ab"), (std::vector<int>{300, 5}));  // no "▁" after <s>: "a b" -> "ab"
+  j["pre_tokenizer"]["prepend_scheme"] = "never";
+  EXPECT_EQ(Load(j)->Encode("ab ab"), (std::vector<int>{5, 4, 3}));
+}
+
 TEST(HfTokenizerTiny, RefusesWhatItDoesNotImplementByName) {
   auto expect_error = [](json j, const std::string& needle) {
     try {
@@ -187,6 +208,21 @@ TEST(HfTokenizerTiny, RefusesWhatItDoesNotImplementByName) {
   j = ByteLevelTokenizer({});
   j["model"]["vocab"] = "not an object";
   expect_error(j, "tokenizer.json");
+}
+
+// Which file FindTokenizer (what every command uses) picks: tokenizer.json before
+// tokenizer.model; llama2.c's tok<N>.bin by its name when no model gives the size.
+TEST(FindTokenizer, PrefersTokenizerJsonThenSentencePieceThenLlama2c) {
+  const std::string dir = testing::MakeTempDir("find_tokenizer");
+  EXPECT_EQ(FindTokenizer(dir, 0), nullptr);
+  fs::copy_file(testing::StoriesModel() + "/tok512.bin", dir + "/tok512.bin");
+  EXPECT_EQ(FindTokenizer(dir, 0)->vocab_size(), 512);
+  EXPECT_EQ(FindTokenizer(dir, 512)->vocab_size(), 512);
+  EXPECT_EQ(FindTokenizer(dir, 600), nullptr);  // the model wants tok600.bin or tokenizer.bin
+  fs::copy_file(testing::BooksModel() + "/tokenizer.model", dir + "/tokenizer.model");
+  EXPECT_EQ(FindTokenizer(dir, 512)->vocab_size(), 4096);
+  WriteFileText(dir + "/tokenizer.json", ByteLevelTokenizer({{"a", "b"}}).dump());
+  EXPECT_EQ(FindTokenizer(dir, 512)->vocab_size(), 257);
 }
 
 // The Unicode Standard's example of U+FFFD for maximal subparts (chapter 3, "U+FFFD
