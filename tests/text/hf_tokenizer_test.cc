@@ -103,6 +103,24 @@ TEST(HfTokenizerTiny, AddedTokensLeftmostLongestNeverSplit) {
   EXPECT_EQ(t->Decode({301, 'x', 302}, -1, /*special_text=*/true), "<s><s>xab");
 }
 
+// lstrip / rstrip: the added token takes the white space on that side with it.
+TEST(HfTokenizerTiny, AddedTokenStripsSpaces) {
+  json j = ByteLevelTokenizer({});
+  j["added_tokens"] = {{{"id", 300}, {"content", "<l>"}, {"special", true}, {"lstrip", true}},
+                       {{"id", 301}, {"content", "<r>"}, {"special", true}, {"rstrip", true}}};
+  const auto t = Load(j);
+  EXPECT_EQ(t->Encode("a  <l> b"), (std::vector<int>{'a', 300, ' ', 'b'}));
+  EXPECT_EQ(t->Encode("a <r>  b"), (std::vector<int>{'a', ' ', 301, 'b'}));
+}
+
+// Lowercase and NFKC by their definitions: "AbC" -> "abc", "\uFB01\u00B2" (the fi ligature,
+// superscript two) -> "fi2".
+TEST(HfTokenizerTiny, LowercaseAndNfkc) {
+  json j = ByteLevelTokenizer({});
+  j["normalizer"] = {{"type", "Sequence"}, {"normalizers", {{{"type", "Lowercase"}}, {{"type", "NFKC"}}}}};
+  EXPECT_EQ(Load(j)->Encode("AbC \xEF\xAC\x81\xC2\xB2"), (std::vector<int>{'a', 'b', 'c', ' ', 'f', 'i', '2'}));
+}
+
 TEST(HfTokenizerTiny, TemplateBosAndTokenizerConfig) {
   json j = ByteLevelTokenizer({});
   j["added_tokens"] = {{{"id", 300}, {"content", "<bos>"}, {"special", true}},
