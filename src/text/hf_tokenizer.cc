@@ -207,7 +207,7 @@ class HfTokenizer final : public Tokenizer {
   std::vector<int> Encode(std::string_view raw) const override {
     // Invalid UTF-8 reads as U+FFFD, as every Hugging Face implementation receives it.
     std::string repaired;
-    if (FindInvalidUtf8(std::string(raw)) >= 0) {
+    if (FindInvalidUtf8(raw) >= 0) {
       repaired = utf8::ReplaceInvalid(raw);
       raw = repaired;
     }

@@ -18,8 +18,8 @@ namespace quip::testing {
 
 inline std::string NpmCacheDir() {
   if (const char* dir = std::getenv("QUIP_NPM_CACHE"); dir != nullptr && *dir != '\0') return dir;
-  const char* home = std::getenv("HOME");
-  return std::string(home != nullptr ? home : "") + "/.cache/quip-npm";
+  const char* home = std::getenv("HOME");  // as scripts/setup.sh: ${HOME:-/tmp}
+  return std::string(home != nullptr && *home != '\0' ? home : "/tmp") + "/.cache/quip-npm";
 }
 // The folder holding tokenizer.json and tokenizer_config.json of "llama2", "llama3", "qwen3" or "gemma3".
 inline std::string NpmTokenizerDir(const std::string& name) { return NpmCacheDir() + "/" + name + "/package/models"; }
@@ -40,9 +40,10 @@ struct JsEncoding {
 
 // tools/hf_tokenize.js on each file (one node process).
 inline std::vector<JsEncoding> JsEncode(const std::string& tokenizer_dir, const std::vector<std::string>& files) {
-  std::string command = "node " + ShellQuote(SourceDir() + "/tools/hf_tokenize.js") + " " + ShellQuote(TokenizersJs()) +
-                        " " + ShellQuote(tokenizer_dir);
-  for (const std::string& f : files) command += " " + ShellQuote(f);
+  std::string command = "node";
+  for (const std::string& arg : {SourceDir() + "/tools/hf_tokenize.js", TokenizersJs(), tokenizer_dir})
+    command.append(" ").append(ShellQuote(arg));
+  for (const std::string& f : files) command.append(" ").append(ShellQuote(f));
   const SplitCommandResult r = RunCommandSplit(command);
   EXPECT_EQ(r.exit_code, 0) << command << "\n" << r.err;
   std::vector<JsEncoding> out;
