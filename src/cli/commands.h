@@ -11,5 +11,6 @@ void RegisterGenerateCommand(CLI::App& app);
 void RegisterQuantizeCommand(CLI::App& app);
 void RegisterAblateCommand(CLI::App& app);
 void RegisterBenchCommand(CLI::App& app);
+void RegisterTokenizeCommand(CLI::App& app);
 
 }  // namespace quip

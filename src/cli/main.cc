@@ -61,6 +61,7 @@ int main(int argc, char** argv) {
   quip::RegisterQuantizeCommand(app);
   quip::RegisterAblateCommand(app);
   quip::RegisterBenchCommand(app);
+  quip::RegisterTokenizeCommand(app);
   std::string commands;
   bool known = false;
   for (const CLI::App* sub : app.get_subcommands(std::function<bool(CLI::App*)>())) {

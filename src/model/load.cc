@@ -83,16 +83,9 @@ Model LoadModel(const std::string& path) {
 
 std::unique_ptr<Tokenizer> LoadTokenizer(const Model& model) {
   const fs::path base = fs::is_directory(model.source) ? fs::path(model.source) : fs::path(model.source).parent_path();
-  // SentencePiece first (Hugging Face folders), then llama2.c's tokenizer files.
-  std::unique_ptr<Tokenizer> tokenizer;
-  if (fs::exists(base / "tokenizer.model")) {
-    tokenizer = LoadSentencePieceTokenizer((base / "tokenizer.model").string());
-  } else {
-    for (const fs::path& p : {base / ("tok" + std::to_string(model.config.vocab_size) + ".bin"), base / "tokenizer.bin"})
-      if (!tokenizer && fs::exists(p)) tokenizer = LoadLlama2cTokenizer(p.string(), model.config.vocab_size);
-  }
-  QUIP_CHECK_INPUT(tokenizer != nullptr, base.string(),
-                   "no tokenizer beside the model (tokenizer.model, tok{}.bin or tokenizer.bin)", model.config.vocab_size);
+  std::unique_ptr<Tokenizer> tokenizer = FindTokenizer(base.string(), model.config.vocab_size);
+  QUIP_CHECK_INPUT(tokenizer != nullptr, base.string(), "no tokenizer beside the model ({})",
+                   TokenizerFileNames(model.config.vocab_size));
   QUIP_CHECK_INPUT(tokenizer->vocab_size() <= model.config.vocab_size, base.string(),
                    "tokenizer has {} tokens but the model's vocabulary is {}", tokenizer->vocab_size(),
                    model.config.vocab_size);

@@ -80,6 +80,7 @@ class Llama2cTokenizer final : public Tokenizer {
   }
 
   int vocab_size() const override { return static_cast<int>(texts_.size()); }
+  std::vector<int> PrefixIds() const override { return {1}; }  // llama2.c's encode(bos=1)
 
  private:
   struct Candidate {

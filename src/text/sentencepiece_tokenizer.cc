@@ -69,6 +69,12 @@ class SentencePieceTokenizer final : public Tokenizer {
   }
 
   int vocab_size() const override { return processor_.GetPieceSize(); }
+  std::string SpecialText(int id) const override {
+    return id >= 0 && id < vocab_size() && processor_.IsControl(id) ? processor_.IdToPiece(id) : "";
+  }
+  std::vector<int> PrefixIds() const override {  // what transformers' LlamaTokenizer adds
+    return processor_.bos_id() >= 0 ? std::vector<int>{processor_.bos_id()} : std::vector<int>{};
+  }
 
  private:
   std::vector<int> EncodeOnce(std::string_view text) const {

@@ -5,7 +5,7 @@
 
 namespace quip {
 
-long FindInvalidUtf8(const std::string& text) {
+long FindInvalidUtf8(std::string_view text) {
   const auto* s = reinterpret_cast<const unsigned char*>(text.data());
   const size_t n = text.size();
   for (size_t i = 0; i < n;) {
