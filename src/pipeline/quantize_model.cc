@@ -11,6 +11,7 @@
 #include "model/forward.h"
 #include "model/e8p_linear.h"
 #include "model/quantized_linear.h"
+#include "pipeline/calibration_memory.h"
 #include "pipeline/calibration_streams.h"
 #include "pipeline/methods.h"
 #include "quant/hessian.h"
@@ -36,6 +37,11 @@ CalibrationTargets ParseCalibrationTargets(const std::string& name) {
   for (CalibrationTargets t : {CalibrationTargets::kBlock, CalibrationTargets::kSequential, CalibrationTargets::kOriginal})
     if (name == CalibrationTargetsName(t)) return t;
   Fail("--targets", "unknown value '{}' (expected block, sequential or original)", name);
+}
+
+std::vector<std::vector<LinearInput>> CalibrationStages(CalibrationTargets t) {
+  if (t == CalibrationTargets::kBlock) return {{LinearInput::kQkv, LinearInput::kO, LinearInput::kGateUp, LinearInput::kDown}};
+  return {{LinearInput::kQkv}, {LinearInput::kO}, {LinearInput::kGateUp}, {LinearInput::kDown}};
 }
 
 std::unique_ptr<Linear> MakeQuantizedLinear(const QuantizedMatrix& q) {
@@ -101,15 +107,14 @@ nlohmann::json QuantizeModel(Model& model, const std::vector<std::vector<int>>& 
                      o.pattern);
   }
 
+  // The estimate the run was checked with, and the resident set it starts from: the report
+  // then shows estimate against peak_rss_bytes - rss_at_start_bytes (pipeline/calibration_memory.h).
+  const int64_t memory_estimate = EstimateCalibrationMemory(c, int64_t(windows.size()), length, options, WorkerThreads()).total();
+  const int64_t rss_at_start = CurrentRssBytes();
   const bool asymmetric = options.targets == CalibrationTargets::kOriginal;
   CalibrationStreams streams(model, windows, asymmetric);
 
-  // kBlock measures all four inputs in one pass over the windows; the sequential modes
-  // measure each input after the linears before it are quantized.
-  std::vector<std::vector<LinearInput>> stages = {
-      {LinearInput::kQkv, LinearInput::kO, LinearInput::kGateUp, LinearInput::kDown}};
-  if (options.targets != CalibrationTargets::kBlock)
-    stages = {{LinearInput::kQkv}, {LinearInput::kO}, {LinearInput::kGateUp}, {LinearInput::kDown}};
+  const std::vector<std::vector<LinearInput>> stages = CalibrationStages(options.targets);
 
   double capture_s = 0, quantize_s = 0, propagate_s = 0;
   nlohmann::json linears = nlohmann::json::array();
@@ -199,7 +204,11 @@ nlohmann::json QuantizeModel(Model& model, const std::vector<std::vector<int>>& 
           {"rho", q.rho > 0 ? q.rho : q.codebook == Codebook::kE8P ? DefaultE8PRho(q.bits) : DefaultRho(q.bits)},
           {"seed", q.seed},
           {"calibration",
-           {{"windows", windows.size()}, {"ctx", length}, {"targets", CalibrationTargetsName(options.targets)}}},
+           {{"windows", windows.size()},
+            {"ctx", length},
+            {"targets", CalibrationTargetsName(options.targets)},
+            {"memory_estimate_bytes", memory_estimate},
+            {"rss_at_start_bytes", rss_at_start}}},
           {"seconds", {{"capture_hessians", capture_s}, {"quantize", quantize_s}, {"propagate", propagate_s},
                        {"total", Seconds(start)}}},
           {"linear_bytes", storage.bytes},
