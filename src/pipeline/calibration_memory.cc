@@ -25,10 +25,15 @@ struct RoundingMatrices {
   int64_t square, weight;
 };
 constexpr RoundingMatrices kRoundingPeaks[] = {{7, 4}, {4, 8}};
-// Pages the allocator keeps (freed blocks reused later, one arena per thread) and that
-// OpenBLAS touches in its packing buffers: measured as the rest of the peak RSS growth on
-// books-llama-5m (tests/pipeline/calibration_memory_test.cc), a fixed part and per thread.
-constexpr int64_t kSlackBytes = int64_t{8} << 20, kSlackPerThreadBytes = int64_t{4} << 20;
+// glibc serves blocks below its mmap threshold (dynamic, at most 32 MiB on 64-bit) from the
+// calling thread's arena and keeps their pages after free; larger ones are mapped and
+// returned. An arena serves one thread at a time, so every rounding thread besides the
+// caller (ParallelFor) keeps the small matrices of its job while later stages allocate in
+// the caller's arena: on books-llama-5m, 2 threads grew 32 MB more than 1.
+constexpr int64_t kMmapThresholdMaxBytes = int64_t{32} << 20;
+// The rest, measured on books-llama-5m (tests/pipeline/calibration_memory_test.cc): heap
+// fragmentation, Eigen's and OpenBLAS's packing buffers; a fixed part and per thread.
+constexpr int64_t kSlackBytes = int64_t{8} << 20, kSlackPerThreadBytes = int64_t{8} << 20;
 
 // Output features of a block linear.
 int64_t RowsOf(const LlamaConfig& c, const BlockLinear& b) {
@@ -83,8 +88,13 @@ CalibrationMemory EstimateCalibrationMemory(const LlamaConfig& c, int64_t window
   m.shards = shards * (kv_cache + scratch + ctx * d) * kFloat;
   m.per_thread = workers * (ctx * ctx * kFloat + streams * kAccumulatorChunkTokens * widest * kDouble);
   m.quantized = QuantizedLinearBytes(c, options);
-  m.slack = kSlackBytes + pool * kSlackPerThreadBytes;
+  int64_t arena_kept = 0, most_jobs = 1;  // per rounding thread besides the caller; jobs of a stage
 
+  auto stage_jobs = [](const std::vector<LinearInput>& stage) {
+    return int64_t(std::count_if(std::begin(kBlockLinears), std::end(kBlockLinears), [&](const BlockLinear& b) {
+      return std::find(stage.begin(), stage.end(), b.input) != stage.end();
+    }));
+  };
   for (const std::vector<LinearInput>& stage : CalibrationStages(options.targets)) {
     int64_t squares = 0, largest_square = 0;  // Σ n² and max n² of the stage's inputs
     for (LinearInput in : stage) {
@@ -100,10 +110,17 @@ CalibrationMemory EstimateCalibrationMemory(const LlamaConfig& c, int64_t window
     for (const BlockLinear& b : kBlockLinears) {
       if (std::find(stage.begin(), stage.end(), b.input) == stage.end()) continue;
       const int64_t n = LinearInputWidth(c, b.input);
-      int64_t job = 0;
-      for (const RoundingMatrices& p : kRoundingPeaks) job = std::max(job, (p.square * n * n + p.weight * RowsOf(c, b) * n) * kDouble);
+      const int64_t square = n * n * kDouble, weight = RowsOf(c, b) * n * kDouble;
+      int64_t job = 0, kept = 0;
+      for (const RoundingMatrices& p : kRoundingPeaks) {
+        job = std::max(job, p.square * square + p.weight * weight);
+        kept = std::max(kept, p.square * (square < kMmapThresholdMaxBytes ? square : 0) +
+                                  p.weight * (weight < kMmapThresholdMaxBytes ? weight : 0));
+      }
       jobs.push_back(job);
+      if (stage_jobs(stage) > 1) arena_kept = std::max(arena_kept, kept);
     }
+    most_jobs = std::max(most_jobs, stage_jobs(stage));
     std::sort(jobs.begin(), jobs.end(), std::greater<>());
     int64_t rounding = moments;
     for (size_t j = 0; j < jobs.size() && int64_t(j) < pool; ++j) rounding += jobs[j];
@@ -116,6 +133,7 @@ CalibrationMemory EstimateCalibrationMemory(const LlamaConfig& c, int64_t window
     if (capture > m.stage) m.stage = capture, m.stage_name = name + " capture";
     if (rounding > m.stage) m.stage = rounding, m.stage_name = name + " rounding";
   }
+  m.slack = kSlackBytes + pool * kSlackPerThreadBytes + (std::min(pool, most_jobs) - 1) * arena_kept;
   return m;
 }
 

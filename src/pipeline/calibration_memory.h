@@ -18,12 +18,14 @@
 //                           (factoring H: 7 n×n + 4 rows×cols; rounding: 4 n×n + 8 rows×cols);
 //   quantized   the packed codes and scales of every linear (the last block's stages run
 //               with all of them in memory);
-//   slack       the allocator's and OpenBLAS's pages (freed blocks kept for reuse, packing
-//               buffers), measured on books-llama-5m.
+//   slack       pages glibc keeps in each rounding thread's arena after its job (blocks
+//               below the 32 MiB mmap threshold), heap fragmentation and packing buffers
+//               (a fixed part and one per thread, measured on books-llama-5m).
 // Not counted: the model itself (memory-mapped or converted to fp32: EstimateQuantize adds
 // 4 bytes per parameter), the calibration text and its tokens (freed before calibration),
-// the binary and its libraries, and OpenBLAS's buffer address space beyond the pages
-// touched (CheckResources adds that to the address-space check).
+// the binary and its libraries, heap blocks freed before QuantizeModel starts (it returns
+// them with malloc_trim), and OpenBLAS's buffer address space beyond the pages touched
+// (CheckResources adds that to the address-space check).
 // Checked against the peak RSS growth of real runs on books-llama-5m at two calibration
 // sizes (tests/pipeline/calibration_memory_test.cc): estimate within 1–1.5× of it.
 #pragma once

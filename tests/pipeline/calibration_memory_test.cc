@@ -57,9 +57,10 @@ Measured RunAndMeasure(int nsamples, int ctx) {
   return m;
 }
 
-// Measured on a 2-core machine: 8 windows of 128 tokens grew 134 MB (estimate 144 MB, ratio
-// 1.07); 32 of 256 grew 155 MB (estimate 167 MB, 1.08): the down_proj capture, where eight
-// shards each hold a 768×768 Hessian and cross moment in double, is the peak of both.
+// Measured on a 2-core machine at 2 threads: 8 windows of 128 tokens grew 139 MB (estimate
+// 157 MB, ratio 1.13); 16 of 256 grew 168 MB (estimate 181 MB, 1.08); at 1 thread 1.18 and
+// 1.13. The down_proj capture, where eight shards each hold a 768×768 Hessian and cross
+// moment in double, is the peak of both.
 TEST(CalibrationMemory, EstimateCoversThePeakRssGrowthOfRealRunsWithin1_5x) {
   const Measured small = RunAndMeasure(8, 128), large = RunAndMeasure(16, 256);
   for (const Measured& m : {small, large}) {
