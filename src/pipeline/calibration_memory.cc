@@ -24,7 +24,9 @@ constexpr int64_t kAccumulatorChunkTokens = 256;
 struct RoundingMatrices {
   int64_t square, weight;
 };
-constexpr RoundingMatrices kRoundingPeaks[] = {{7, 4}, {4, 8}};
+constexpr RoundingMatrices kFactoringH{7, 4}, kRoundingColumns{4, 8};
+// LDLQ-RG also holds the permuted input and GreedyRefine's transposed error, gradient and codes.
+constexpr int64_t kGreedyRefineWeightMatrices = 4;
 // glibc serves blocks below its mmap threshold (dynamic, at most 32 MiB on 64-bit) from the
 // calling thread's arena and keeps their pages after free; larger ones are mapped and
 // returned. An arena serves one thread at a time, so every rounding thread besides the
@@ -49,7 +51,8 @@ int BitsOf(const std::string& name, const QuantizeModelOptions& options) {
   return bits;
 }
 
-// Packed codes, per-row scales/zeros and per-column rescale (and its inverse) of every linear.
+// Packed codes (at most a byte of padding per row), per-row scales/zeros and per-column
+// rescale (and its inverse) of every linear.
 int64_t QuantizedLinearBytes(const LlamaConfig& c, const QuantizeModelOptions& options) {
   int64_t bytes = 0;
   for (int l = 0; l < c.n_layers; ++l)
@@ -112,7 +115,9 @@ CalibrationMemory EstimateCalibrationMemory(const LlamaConfig& c, int64_t window
       const int64_t n = LinearInputWidth(c, b.input);
       const int64_t square = n * n * kDouble, weight = RowsOf(c, b) * n * kDouble;
       int64_t job = 0, kept = 0;
-      for (const RoundingMatrices& p : kRoundingPeaks) {
+      RoundingMatrices rounding = kRoundingColumns;
+      if (options.config.rounding == Rounding::kLdlqRg) rounding.weight += kGreedyRefineWeightMatrices;
+      for (const RoundingMatrices& p : {kFactoringH, rounding}) {
         job = std::max(job, p.square * square + p.weight * weight);
         kept = std::max(kept, p.square * (square < kMmapThresholdMaxBytes ? square : 0) +
                                   p.weight * (weight < kMmapThresholdMaxBytes ? weight : 0));

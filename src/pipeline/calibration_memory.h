@@ -15,7 +15,8 @@
 //                           and Mean()'s temporary;
 //                 rounding: the stage's means plus, for the linears rounded at once (up to
 //                           --threads), the double matrices of each one's fullest moment
-//                           (factoring H: 7 n×n + 4 rows×cols; rounding: 4 n×n + 8 rows×cols);
+//                           (factoring H: 7 n×n + 4 rows×cols; rounding: 4 n×n + 8 rows×cols;
+//                           LDLQ-RG 4 rows×cols more: its permuted input and GreedyRefine's copies);
 //   quantized   the packed codes and scales of every linear (the last block's stages run
 //               with all of them in memory);
 //   slack       pages glibc keeps in each rounding thread's arena after its job (blocks

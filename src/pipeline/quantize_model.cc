@@ -209,17 +209,15 @@ nlohmann::json QuantizeModel(Model& model, const std::vector<std::vector<int>>& 
           {"rho", q.rho > 0 ? q.rho : q.codebook == Codebook::kE8P ? DefaultE8PRho(q.bits) : DefaultRho(q.bits)},
           {"seed", q.seed},
           {"calibration",
-           {{"windows", windows.size()},
-            {"ctx", length},
-            {"targets", CalibrationTargetsName(options.targets)},
-            {"memory_estimate_bytes", memory_estimate},
-            {"rss_at_start_bytes", rss_at_start}}},
+           {{"windows", windows.size()}, {"ctx", length}, {"targets", CalibrationTargetsName(options.targets)}}},
           {"seconds", {{"capture_hessians", capture_s}, {"quantize", quantize_s}, {"propagate", propagate_s},
                        {"total", Seconds(start)}}},
           {"linear_bytes", storage.bytes},
           {"linear_weights", storage.weights},
           {"bits_per_linear_weight", storage.bits_per_weight()},
           {"peak_rss_bytes", PeakRssBytes()},
+          {"rss_at_start_bytes", rss_at_start},
+          {"memory_estimate_bytes", memory_estimate},
           {"linears", linears}};
 }
 
