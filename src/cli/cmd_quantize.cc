@@ -16,6 +16,7 @@
 #include "model/forward.h"
 #include "model/load.h"
 #include "pipeline/calibration.h"
+#include "pipeline/calibration_memory.h"
 #include "pipeline/methods.h"
 #include "pipeline/quantize_model.h"
 #include "quant/rotation.h"
@@ -63,22 +64,16 @@ std::vector<BitsOverride> ParseBitsOverrides(const std::vector<std::string>& spe
   return out;
 }
 
-// What core/resources.h needs to estimate memory and disk for this run.
-QuantizeWorkload Workload(const Model& model, const Options& o) {
-  const LlamaConfig& c = model.config;
-  QuantizeWorkload w;
-  w.dim = c.dim, w.hidden_dim = c.hidden_dim, w.q_dim = c.q_dim(), w.kv_dim = c.kv_dim(), w.n_layers = c.n_layers;
-  w.n_heads = c.n_heads, w.vocab_size = c.vocab_size, w.max_seq_len = c.max_seq_len, w.head_dim = c.head_dim;
-  w.tied_embeddings = c.tied_embeddings;
-  w.parameters = c.ParameterCount();
-  w.windows = o.nsamples, w.ctx = o.ctx, w.bits = o.bits, w.threads = WorkerThreads();
+// Bytes of the tokenizer files copied into the output folder.
+int64_t TokenizerBytes(const Model& model) {
   const std::filesystem::path source = model.source;
   const std::filesystem::path dir = std::filesystem::is_directory(source) ? source : source.parent_path();
+  int64_t bytes = 0;
   std::error_code ec;
   for (const auto& entry : std::filesystem::directory_iterator(dir, ec))
     if (entry.is_regular_file(ec) && entry.path().filename().string().rfind("tok", 0) == 0)
-      w.tokenizer_bytes += int64_t(entry.file_size(ec));
-  return w;
+      bytes += int64_t(entry.file_size(ec));
+  return bytes;
 }
 
 void Run(const Options& o) {
@@ -105,7 +100,10 @@ void Run(const Options& o) {
   QUIP_CHECK_INPUT(o.ctx <= model.config.max_seq_len, o.model, "--ctx {} exceeds max_position_embeddings {}", o.ctx,
                    model.config.max_seq_len);
   QUIP_CHECK_INPUT(model.format != "quip", o.model, "is already quantized (quantize the original model instead)");
-  CheckResources(EstimateQuantize(Workload(model, o)), o.model, o.out);  // fail early, with numbers
+  const QuantizeModelOptions options{config, o.method, ParseBitsOverrides(o.bits_for),
+                                     ParseCalibrationTargets(o.targets)};
+  CheckResources(EstimateQuantize(model.config, o.nsamples, o.ctx, options, WorkerThreads(), TokenizerBytes(model)),
+                 o.model, o.out);  // fail early, with numbers
   Progress tokenizing("tokenizing " + o.calib);
   const CalibrationSample calib = SampleCalibrationWindowsFromText(
       ReadTextFile(o.calib), *tokenizer, o.nsamples, o.ctx, model.config.bos_id, o.seed, o.calib, o.calib_bos);
@@ -124,8 +122,6 @@ void Run(const Options& o) {
   nlohmann::json report;
   {
     Progress progress("quantize layer");
-    const QuantizeModelOptions options{config, o.method, ParseBitsOverrides(o.bits_for),
-                                       ParseCalibrationTargets(o.targets)};
     report = QuantizeModel(model, windows, options,
                            [&](int done, int total) { progress.Update(done, total); });
   }

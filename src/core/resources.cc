@@ -9,7 +9,6 @@
 #include <filesystem>
 #include <fstream>
 #include <sstream>
-#include <vector>
 
 #include "core/error.h"
 
@@ -81,55 +80,6 @@ std::string FormatBytes(int64_t bytes) {
   if (b >= 1e6) return fmt::format("{:.1f} MB", b / 1e6);
   if (b >= 1e3) return fmt::format("{:.1f} kB", b / 1e3);
   return fmt::format("{} B", bytes);
-}
-
-ResourceEstimate EstimateQuantize(const QuantizeWorkload& w) {
-  // Memory (the allocations of QuantizeModel and QuantizeMatrix, see src/pipeline and src/quant):
-  //  - weights: every parameter as fp32 (memory-mapped F32 pages must stay resident too)
-  //    plus the packed codes that replace them;
-  //  - activations: the residual stream of every calibration window, the KV cache and
-  //    the forward scratch of one window;
-  //  - Hessians: four accumulators in double (qkv, o, gate/up, down inputs) and their means,
-  //    plus, per linear being quantized at once, about six n x n double matrices (H copies,
-  //    damped/transformed H, its LDL factor) and four rows x cols double matrices.
-  const int64_t d = w.dim, h = w.hidden_dim, q = w.q_dim, kv = w.kv_dim;
-  const int64_t linear_weights = w.n_layers * (d * q + 2 * d * kv + q * d + 3 * d * h);
-  const int64_t weights = 4 * w.parameters + linear_weights * w.bits / 8;
-  const int64_t activations =
-      4 * (w.windows * w.ctx * d                            // residual stream of all windows
-           + 2 * w.n_layers * w.ctx * kv                    // KV cache
-           + w.ctx * (2 * d + q + 2 * kv + q + 3 * h)       // scratch vectors
-           + w.ctx * w.ctx * std::max<int64_t>(w.n_heads, 1)  // attention scores
-           + w.max_seq_len * w.head_dim);                   // RoPE tables
-  const int64_t accumulators = 2 * 8 * (2 * d * d + q * q + h * h);
-  // The linears of one block, largest Hessian first: (n, rows x cols).
-  std::vector<std::pair<int64_t, int64_t>> jobs = {{h, d * h}, {d, h * d}, {d, h * d}, {d, q * d},
-                                                   {d, kv * d}, {d, kv * d}, {q, d * q}};
-  int64_t per_job = 0;
-  for (int i = 0; i < std::clamp(w.threads, 1, 7); ++i) per_job += 8 * (6 * jobs[i].first * jobs[i].first + 4 * jobs[i].second);
-  ResourceEstimate e;
-  e.task = "quantize";
-  e.advice = "try fewer --nsamples, a shorter --ctx or fewer --threads";
-  // The pool's workers (calibration forward) and ParallelFor's threads (one per linear
-  // being rounded) both call BLAS; measured: stories260K at 2 threads hung under a
-  // 600 MB limit with one buffer per thread counted.
-  e.blas_threads = 2 * std::max(w.threads, 1);
-  e.mapped_bytes = 4 * w.parameters;  // the loaded fp32 model
-  e.memory_bytes = weights + activations + accumulators + per_job;
-  e.memory_breakdown = fmt::format("weights {} + calibration activations {} + Hessians and rounding work {}",
-                                   FormatBytes(weights), FormatBytes(activations), FormatBytes(accumulators + per_job));
-
-  // Disk: embeddings, norms and an untied head stay fp32; linears become packed codes
-  // with per-row scale/zero and a per-column rescale; headers, config, report, tokenizer.
-  const int64_t dense = 4 * (w.vocab_size * d * (w.tied_embeddings ? 1 : 2) + (2 * w.n_layers + 1) * d);
-  const int64_t per_row = w.n_layers * 4 * (2 * (q + 2 * kv + d + 2 * h + d) + 4 * d + q + h);
-  const int64_t codes = linear_weights * w.bits / 8 + w.n_layers * 7 * d;  // + byte padding per row (bound)
-  const int64_t metadata = 64 * 1024 + w.n_layers * 7 * 512;
-  e.disk_bytes = dense + per_row + codes + metadata + w.tokenizer_bytes;
-  e.disk_breakdown = fmt::format("fp32 embeddings, norms and head {} + packed linears {} + tokenizer and metadata {}",
-                                 FormatBytes(dense), FormatBytes(codes + per_row),
-                                 FormatBytes(metadata + w.tokenizer_bytes));
-  return e;
 }
 
 ResourceEstimate EstimateInference(const InferenceWorkload& w) {
@@ -272,6 +222,17 @@ int64_t PeakRssBytes() {
   struct rusage usage {};
   ::getrusage(RUSAGE_SELF, &usage);
   return int64_t(usage.ru_maxrss) * 1024;  // Linux reports KiB
+}
+
+int64_t CurrentRssBytes() {
+  std::ifstream status("/proc/self/status");
+  for (std::string line; std::getline(status, line);) {
+    std::istringstream fields(line);
+    std::string key;
+    int64_t kb = -1;
+    if (fields >> key >> kb && key == "VmRSS:" && kb >= 0) return kb * 1024;
+  }
+  return -1;
 }
 
 }  // namespace quip

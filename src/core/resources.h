@@ -1,8 +1,9 @@
 // Resource checks before a long run (issue 6): `quip quantize` estimates the memory and
 // disk it will need and compares them with what the machine has, so that a run that
 // cannot finish fails in the first second with the numbers, not after hours (killed by
-// the OOM killer, or ENOSPC while writing the result). `ppl`, `generate` and `bench`
-// estimate memory the same way (EstimateInference: weights, KV cache, logits).
+// the OOM killer, or ENOSPC while writing the result). The quantize estimate is counted
+// next to the calibration code (pipeline/calibration_memory.h); `ppl`, `generate` and
+// `bench` estimate memory here (EstimateInference: weights, KV cache, logits).
 //
 // Address space (issue 13): under `ulimit -v` (RLIMIT_AS) Debian 12's OpenBLAS 0.3.21
 // retries a failed buffer mmap forever, so a run that would exceed the limit hangs
@@ -23,18 +24,6 @@
 #include <string>
 
 namespace quip {
-
-// Everything the estimate needs, as plain numbers (core/ knows no model types).
-struct QuantizeWorkload {
-  int64_t dim = 0, hidden_dim = 0, q_dim = 0, kv_dim = 0, n_layers = 0, n_heads = 0, vocab_size = 0;
-  int64_t max_seq_len = 0, head_dim = 0;
-  bool tied_embeddings = false;
-  int64_t parameters = 0;       // all weights (fp32 in memory while quantizing)
-  int64_t windows = 0, ctx = 0; // calibration set
-  int bits = 2;
-  int threads = 1;              // linears quantized at once
-  int64_t tokenizer_bytes = 0;  // copied into the output folder
-};
 
 // Inference (ppl, generate, bench): one Session of `ctx` positions on a loaded model.
 struct InferenceWorkload {
@@ -57,7 +46,6 @@ struct ResourceEstimate {
   std::string advice;            // what to change, e.g. "try a shorter --ctx"
 };
 
-ResourceEstimate EstimateQuantize(const QuantizeWorkload& w);
 ResourceEstimate EstimateInference(const InferenceWorkload& w);
 
 // The process when the check runs: VmSize, threads besides the caller (OpenBLAS's
@@ -79,6 +67,8 @@ int64_t AddressSpaceLimitBytes();
 
 // Peak resident set size of this process so far, in bytes (getrusage).
 int64_t PeakRssBytes();
+// Resident set size now (VmRSS in /proc/self/status), in bytes; -1 when unknown.
+int64_t CurrentRssBytes();
 
 // Bytes available, or -1 when unknown; `source` says where the number came from.
 int64_t AvailableMemoryBytes(std::string* source);

@@ -333,8 +333,10 @@ std::vector<std::string> RemoveStaleTemporaries(const std::string& out_dir) {
         continue;
       const pid_t pid = static_cast<pid_t>(std::stol(digits));
       // Only folders of processes that are gone (a live pid may be another run writing now),
-      // and only those that carry quip's marker (a user's "out.old.20241130" does not).
-      if (!ProcessIsGone(pid) || !RemoveMarkedFolder(entry.path())) continue;
+      // and only those that carry quip's marker (a user's "out.old.20241130" does not) or are
+      // empty: a run killed between making its folder and writing the marker, or between
+      // deleting the marker and the folder, leaves one, and rmdir removes nothing but it.
+      if (!ProcessIsGone(pid) || (!RemoveMarkedFolder(entry.path()) && ::rmdir(entry.path().c_str()) != 0)) continue;
       removed.push_back(entry.path().string());
       fmt::print(stderr, "quip: note: removed {} left by an interrupted run (pid {})\n", entry.path().string(), pid);
     }

@@ -11,20 +11,9 @@
 namespace quip {
 namespace {
 
-constexpr int kShards = 8;
 // The KV cache slot every block runs in (the shards' caches hold one layer; the
 // observers here do not use the layer index RunBlock passes on).
 constexpr int kSlot = 0;
-
-int InputWidth(const LlamaConfig& c, LinearInput which) {
-  switch (which) {
-    case LinearInput::kQkv:
-    case LinearInput::kGateUp: return c.dim;
-    case LinearInput::kO: return c.q_dim();
-    case LinearInput::kDown: return c.hidden_dim;
-  }
-  return 0;
-}
 
 // Copies one linear input of the observed block (the original model's, for the cross moments).
 class InputRecorder final : public LinearInputObserver {
@@ -48,8 +37,8 @@ class MomentCollector final : public LinearInputObserver {
       : last_(inputs.back()), reference_(reference) {
     QUIP_ASSERT(!reference || inputs.size() == 1);
     for (LinearInput in : inputs) {
-      hessian[int(in)].emplace(InputWidth(c, in));
-      if (reference_) cross[int(in)].emplace(InputWidth(c, in));
+      hessian[int(in)].emplace(LinearInputWidth(c, in));
+      if (reference_) cross[int(in)].emplace(LinearInputWidth(c, in));
     }
   }
   void Observe(int, LinearInput which, const float* x, int ntok, int) override {
@@ -71,6 +60,16 @@ class MomentCollector final : public LinearInputObserver {
 const char* LinearInputName(LinearInput which) {
   constexpr const char* kNames[kNumLinearInputs] = {"qkv", "o", "gate_up", "down"};
   return kNames[int(which)];
+}
+
+int LinearInputWidth(const LlamaConfig& c, LinearInput which) {
+  switch (which) {
+    case LinearInput::kQkv:
+    case LinearInput::kGateUp: return c.dim;
+    case LinearInput::kO: return c.q_dim();
+    case LinearInput::kDown: return c.hidden_dim;
+  }
+  return 0;
 }
 
 LayerWeights OriginalBlock(const LayerWeights& layer, const std::string& prefix) {
@@ -101,7 +100,7 @@ CalibrationStreams::CalibrationStreams(const Model& model, const std::vector<std
   x_.resize(windows.size() * stride);
   for (size_t w = 0; w < windows.size(); ++w) Embed(model, windows[w], &x_[w * stride]);
   if (asymmetric_) x_orig_ = x_;
-  for (int s = 0; s < std::min(kShards, windows_); ++s) shards_.push_back(std::make_unique<Shard>(config_, length_));
+  for (int s = 0; s < std::min(kCalibrationShards, windows_); ++s) shards_.push_back(std::make_unique<Shard>(config_, length_));
 }
 
 CalibrationStreams::~CalibrationStreams() = default;

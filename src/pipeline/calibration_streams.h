@@ -5,7 +5,7 @@
 //   x_orig  through the original model, kept for asymmetric targets only: the cross
 //           moments C = E[x x̂ᵀ] pair each input with the original model's input for
 //           the same token (quant/hessian.h, AsymmetricTarget).
-// Windows run in kShards fixed shards on the thread pool, each shard with its own KV
+// Windows run in kCalibrationShards fixed shards on the thread pool, each shard with its own KV
 // cache, scratch and accumulators, merged in shard order: parallel, yet the moments
 // (and so the codes) do not depend on the thread count.
 #pragma once
@@ -39,6 +39,10 @@ inline constexpr BlockLinear kBlockLinears[] = {
 };
 inline constexpr int kNumLinearInputs = 4;
 const char* LinearInputName(LinearInput which);  // "qkv", "o", "gate_up", "down"
+int LinearInputWidth(const LlamaConfig& c, LinearInput which);  // dim, q_dim or hidden_dim
+
+// Windows run in this many fixed shards (see above); fewer when there are fewer windows.
+inline constexpr int kCalibrationShards = 8;
 
 // Block weights as in the source model: the norms and fresh views of the dense weights,
 // which stay valid while the block's linears are replaced. Throws quip::Error naming the

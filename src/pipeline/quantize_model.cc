@@ -1,6 +1,7 @@
 #include "pipeline/quantize_model.h"
 
 #include <fmt/core.h>
+#include <malloc.h>
 
 #include <algorithm>
 #include <chrono>
@@ -11,6 +12,7 @@
 #include "model/forward.h"
 #include "model/e8p_linear.h"
 #include "model/quantized_linear.h"
+#include "pipeline/calibration_memory.h"
 #include "pipeline/calibration_streams.h"
 #include "pipeline/methods.h"
 #include "quant/hessian.h"
@@ -36,6 +38,11 @@ CalibrationTargets ParseCalibrationTargets(const std::string& name) {
   for (CalibrationTargets t : {CalibrationTargets::kBlock, CalibrationTargets::kSequential, CalibrationTargets::kOriginal})
     if (name == CalibrationTargetsName(t)) return t;
   Fail("--targets", "unknown value '{}' (expected block, sequential or original)", name);
+}
+
+std::vector<std::vector<LinearInput>> CalibrationStages(CalibrationTargets t) {
+  if (t == CalibrationTargets::kBlock) return {{LinearInput::kQkv, LinearInput::kO, LinearInput::kGateUp, LinearInput::kDown}};
+  return {{LinearInput::kQkv}, {LinearInput::kO}, {LinearInput::kGateUp}, {LinearInput::kDown}};
 }
 
 std::unique_ptr<Linear> MakeQuantizedLinear(const QuantizedMatrix& q) {
@@ -101,15 +108,18 @@ nlohmann::json QuantizeModel(Model& model, const std::vector<std::vector<int>>& 
                      o.pattern);
   }
 
+  // The estimate the run was checked with, and the resident set it starts from: the report
+  // then shows the estimate next to peak_rss_bytes - rss_at_start_bytes (pipeline/calibration_memory.h).
+  // The heap blocks freed before (~25 MB after loading books-llama-5m and tokenizing) go back to
+  // the system first, so that the start counts live memory only.
+  const int64_t memory_estimate =
+      EstimateCalibrationMemory(c, int64_t(windows.size()), length, options, WorkerThreads()).total();
+  ::malloc_trim(0);
+  const int64_t rss_at_start = CurrentRssBytes();
   const bool asymmetric = options.targets == CalibrationTargets::kOriginal;
   CalibrationStreams streams(model, windows, asymmetric);
 
-  // kBlock measures all four inputs in one pass over the windows; the sequential modes
-  // measure each input after the linears before it are quantized.
-  std::vector<std::vector<LinearInput>> stages = {
-      {LinearInput::kQkv, LinearInput::kO, LinearInput::kGateUp, LinearInput::kDown}};
-  if (options.targets != CalibrationTargets::kBlock)
-    stages = {{LinearInput::kQkv}, {LinearInput::kO}, {LinearInput::kGateUp}, {LinearInput::kDown}};
+  const std::vector<std::vector<LinearInput>> stages = CalibrationStages(options.targets);
 
   double capture_s = 0, quantize_s = 0, propagate_s = 0;
   nlohmann::json linears = nlohmann::json::array();
@@ -206,6 +216,8 @@ nlohmann::json QuantizeModel(Model& model, const std::vector<std::vector<int>>& 
           {"linear_weights", storage.weights},
           {"bits_per_linear_weight", storage.bits_per_weight()},
           {"peak_rss_bytes", PeakRssBytes()},
+          {"rss_at_start_bytes", rss_at_start},
+          {"memory_estimate_bytes", memory_estimate},
           {"linears", linears}};
 }
 

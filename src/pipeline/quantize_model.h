@@ -23,6 +23,7 @@
 #include <string>
 #include <vector>
 
+#include "model/forward.h"
 #include "model/model.h"
 #include "quant/quantize.h"
 
@@ -40,6 +41,9 @@ bool LinearNameMatches(const std::string& name, const std::string& pattern);
 enum class CalibrationTargets { kBlock, kSequential, kOriginal };
 const char* CalibrationTargetsName(CalibrationTargets t);  // "block", "sequential", "original"
 CalibrationTargets ParseCalibrationTargets(const std::string& name);  // throws quip::Error listing the names
+// The inputs captured together, in order: kBlock measures all four in one pass over the
+// windows; the sequential modes measure each input after the linears before it are quantized.
+std::vector<std::vector<LinearInput>> CalibrationStages(CalibrationTargets t);
 
 struct QuantizeModelOptions {
   QuantConfig config;  // per-layer settings; config.seed is mixed with the layer's name

@@ -259,9 +259,11 @@ TEST(OutputDir, StaleTemporariesNeedExactNameMarkerAndADeadProcess) {
   WriteText(s.root() / ("out.tmp.4194307"), marker);  // a file, not a folder
   fs::create_symlink(s.root() / "finished", s.root() / "out.tmp.4194308");  // a link to a marked folder
   s.Sentinel("out.tmp.4194309/.quip-output");         // a marker with the wrong text
+  fs::create_directories(s.root() / "out.tmp.4194310");  // dead pid, empty: killed around its marker
   const auto removed = RemoveStaleTemporaries(out.string());
   EXPECT_THAT(removed, ::testing::UnorderedElementsAre((s.root() / ("out.tmp." + dead)).string(),
-                                                       (s.root() / ("out.old." + dead)).string()));
+                                                       (s.root() / ("out.old." + dead)).string(),
+                                                       (s.root() / "out.tmp.4194310").string()));
   EXPECT_FALSE(fs::exists(s.root() / ("out.tmp." + dead)));
   for (const char* kept : {"out.tmp.1", "out.tmp.04194305", "out.tmp.4194305.bak", "other.tmp.4194305",
                            "out.tmp.4194307", "out.tmp.4194308", "finished/a.bin"})
