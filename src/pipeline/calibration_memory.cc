@@ -91,13 +91,8 @@ CalibrationMemory EstimateCalibrationMemory(const LlamaConfig& c, int64_t window
   m.shards = shards * (kv_cache + scratch + ctx * d) * kFloat;
   m.per_thread = workers * (ctx * ctx * kFloat + streams * kAccumulatorChunkTokens * widest * kDouble);
   m.quantized = QuantizedLinearBytes(c, options);
-  int64_t arena_kept = 0, most_jobs = 1;  // per rounding thread besides the caller; jobs of a stage
+  int64_t arena_kept = 0, most_jobs = 1;  // per rounding thread besides the caller; linears of a stage
 
-  auto stage_jobs = [](const std::vector<LinearInput>& stage) {
-    return int64_t(std::count_if(std::begin(kBlockLinears), std::end(kBlockLinears), [&](const BlockLinear& b) {
-      return std::find(stage.begin(), stage.end(), b.input) != stage.end();
-    }));
-  };
   for (const std::vector<LinearInput>& stage : CalibrationStages(options.targets)) {
     int64_t squares = 0, largest_square = 0;  // Σ n² and max n² of the stage's inputs
     for (LinearInput in : stage) {
@@ -110,6 +105,7 @@ CalibrationMemory EstimateCalibrationMemory(const LlamaConfig& c, int64_t window
     const int64_t capture = shards * moments + recorded + moments + largest_square * kDouble;
 
     std::vector<int64_t> jobs;
+    int64_t kept_here = 0;
     for (const BlockLinear& b : kBlockLinears) {
       if (std::find(stage.begin(), stage.end(), b.input) == stage.end()) continue;
       const int64_t n = LinearInputWidth(c, b.input);
@@ -123,9 +119,10 @@ CalibrationMemory EstimateCalibrationMemory(const LlamaConfig& c, int64_t window
                                   p.weight * (weight < kMmapThresholdMaxBytes ? weight : 0));
       }
       jobs.push_back(job);
-      if (stage_jobs(stage) > 1) arena_kept = std::max(arena_kept, kept);
+      kept_here = std::max(kept_here, kept);
     }
-    most_jobs = std::max(most_jobs, stage_jobs(stage));
+    if (jobs.size() > 1) arena_kept = std::max(arena_kept, kept_here);  // a one-linear stage runs on the caller
+    most_jobs = std::max(most_jobs, int64_t(jobs.size()));
     std::sort(jobs.begin(), jobs.end(), std::greater<>());
     int64_t rounding = moments;
     for (size_t j = 0; j < jobs.size() && int64_t(j) < pool; ++j) rounding += jobs[j];
