@@ -10,7 +10,7 @@
 #include <vector>
 
 #include "quant/block_ldlq.h"
-#include "quant/seeded_random.h"
+#include "format/seeded_random.h"
 
 namespace {
 

@@ -1,4 +1,4 @@
-// Randomized Hadamard transform throughput (quant/hadamard.h, the float path used by
+// Randomized Hadamard transform throughput (format/hadamard.h, the float path used by
 // QuIP#'s incoherence processing): HadamardTransform::Apply on 16 tokens at once, for a
 // power-of-two width (4096, K = 1) and a Llama-2-7B intermediate width (11008, K = 172).
 // Counter us_per_token = wall time per token. Moved here from a timing loop in
@@ -9,7 +9,7 @@
 
 #include <vector>
 
-#include "quant/hadamard.h"
+#include "format/hadamard.h"
 
 namespace {
 

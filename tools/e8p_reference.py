@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Independent NumPy reference for quip's E8P codebook and block LDLQ (src/quant/e8p.h,
+"""Independent NumPy reference for quip's E8P codebook and block LDLQ (src/format/e8p.h,
 src/quant/block_ldlq.h), used by tests/quant/e8p_reference_test.cc.
 
 Written from the definitions in docs/e8p.md and QuIP#'s published table, not from the C++ code:

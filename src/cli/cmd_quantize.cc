@@ -14,11 +14,11 @@
 #include "io/output_dir.h"
 #include "io/quip_format.h"
 #include "model/forward.h"
-#include "model/load.h"
+#include "pipeline/load.h"
 #include "pipeline/calibration.h"
 #include "pipeline/methods.h"
 #include "pipeline/quantize_model.h"
-#include "quant/rotation.h"
+#include "format/rotation.h"
 #include "text/perplexity.h"
 #include "text/text_file.h"
 

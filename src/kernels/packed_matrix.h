@@ -1,5 +1,5 @@
 // What a quantized-matrix kernel reads: b-bit codes in the packed layout of
-// quant/packing.h (LSB-first bit stream, every row starting on a byte) and the
+// format/packing.h (LSB-first bit stream, every row starting on a byte) and the
 // per-row grid, g[r][c] = row_scale[r] * (code[r][c] - row_zero[r]).
 // A view only: the bytes belong to a QuantizedLinear (or its memory map).
 #pragma once

@@ -12,7 +12,7 @@
 #include <vector>
 
 #include "quant/quantized_matrix.h"
-#include "quant/rotation.h"
+#include "format/rotation.h"
 
 namespace quip {
 
@@ -71,9 +71,6 @@ struct QuantStats {
   std::string note;                // human-readable warnings, empty when all went as planned
 };
 
-// The codebook's name in files and on the command line ("scalar", "e8p"), and back.
-const char* CodebookName(Codebook c);
-Codebook ParseCodebook(const std::string& name, const std::string& where);
 
 class VectorCodebook;  // quant/block_ldlq.h
 // The e8p codebook of a stored matrix: E8P at stage_scale[0], plus at 3/4 bits the

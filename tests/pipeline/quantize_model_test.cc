@@ -16,10 +16,10 @@
 #include "core/error.h"
 #include "core/parallel.h"
 #include "model/forward.h"
-#include "model/load.h"
-#include "model/quantized_linear.h"
+#include "pipeline/load.h"
+#include "format/stored_linear.h"
 #include "pipeline/methods.h"
-#include "quant/packing.h"
+#include "format/packing.h"
 #include "testing/tiny_model.h"
 
 namespace quip {
@@ -88,10 +88,10 @@ TEST(QuantizeModel, ReplacesEveryLinearAndReportsStorageAndStats) {
       for (const auto& layer : model.layers)
         for (const Linear* l : {layer.q.get(), layer.k.get(), layer.v.get(), layer.o.get(), layer.gate.get(),
                                 layer.up.get(), layer.down.get()}) {
-          const auto* q = dynamic_cast<const QuantizedLinear*>(l);
+          const StoredLinear* q = l->stored_linear();
           ASSERT_NE(q, nullptr) << "a linear was left dense";
-          EXPECT_EQ(q->bits(), bits);
-          EXPECT_EQ(q->incoherent(), incoherent);
+          EXPECT_EQ(q->bits, bits);
+          EXPECT_EQ(q->incoherence.incoherent, incoherent);
         }
       EXPECT_NE(dynamic_cast<const DenseLinear*>(model.lm_head.get()), nullptr) << "lm_head stays fp32";
       EXPECT_EQ(progress, (std::vector<std::pair<int, int>>{{1, 2}, {2, 2}}));

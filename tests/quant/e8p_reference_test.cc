@@ -10,7 +10,7 @@
 #include <iterator>
 
 #include "quant/block_ldlq.h"
-#include "quant/e8p.h"
+#include "format/e8p.h"
 #include "quant_test_util.h"
 #include "testing/tiny_model.h"
 

@@ -1,6 +1,6 @@
 // KroneckerTransform: orthogonality, agreement of the fast apply with the explicit
 // (A⊗B)·P matrix, round trips, and bit-exact reproducibility from (n, seed).
-#include "quant/kronecker.h"
+#include "format/kronecker.h"
 
 #include <gtest/gtest.h>
 

@@ -1,4 +1,4 @@
-#include "quant/e8p.h"
+#include "format/e8p.h"
 
 #include <algorithm>
 #include <cmath>
@@ -6,7 +6,7 @@
 #include <map>
 
 #include "core/error.h"
-#include "quant/seeded_random.h"
+#include "format/seeded_random.h"
 
 namespace quip::e8p {
 namespace {
