@@ -7,7 +7,7 @@
 //                  Walsh-Hadamard transform of each of the K rows of 2^k, and for K > 1
 //                  one K×K product by the same small-matrix kernel, O(n(log n + K)).
 // FastRotation picks the one a quip::Rotation holds. The quant/ transforms stay the
-// references (QuantizedLinear::ForwardReference, tests/kernels/rotation_test.cc).
+// references (IncoherentLinear::ForwardReference, tests/kernels/rotation_test.cc).
 #pragma once
 
 #include <vector>

@@ -72,7 +72,7 @@ struct QuantStats {
 };
 
 
-class VectorCodebook;  // quant/block_ldlq.h
+class VectorCodebook;  // format/vector_codebook.h
 // The e8p codebook of a stored matrix: E8P at stage_scale[0], plus at 3/4 bits the
 // residual stage (signs / E8P) at stage_scale[1]. Throws quip::Error for bad scales.
 std::unique_ptr<VectorCodebook> E8PCodebookFromScales(int bits, const std::vector<float>& stage_scale);
