@@ -66,12 +66,10 @@ IncoherentLinear::IncoherentLinear(StoredLinear stored)
 }
 
 void IncoherentLinear::Forward(const float* x, int ntok, float* y) const {
-  if (Kernel() == QuantKernel::kReference) {
-    ForwardReference(x, ntok, y);
-  } else {
-    ForwardFast(x, ntok, y);
-  }
+  Run(x, ntok, y, Kernel() == QuantKernel::kFast);
 }
+
+void IncoherentLinear::ForwardReference(const float* x, int ntok, float* y) const { Run(x, ntok, y, false); }
 
 const float* IncoherentLinear::RotateInput(const float* x, int ntok, bool fast) const {
   const int n = in_features(), stride = g_->padded_cols();
@@ -100,29 +98,26 @@ const float* IncoherentLinear::RotateInput(const float* x, int ntok, bool fast) 
   return xr.data();
 }
 
-void IncoherentLinear::ForwardFast(const float* x, int ntok, float* y) const {
+void IncoherentLinear::Run(const float* x, int ntok, float* y, bool fast) const {
   const bool profile = g_profiling.load(std::memory_order_relaxed);
   const int64_t t0 = profile ? NowNs() : 0;
-  const float* xr = RotateInput(x, ntok, /*fast=*/true);
+  const float* xr = RotateInput(x, ntok, fast);
   const int64_t t1 = profile ? NowNs() : 0;
-  if (ntok <= g_->fused_max_tokens()) {
+  if (!fast) {
+    g_->ProductReference(xr, ntok, y);
+  } else if (ntok <= g_->fused_max_tokens()) {
     g_->ProductFewTokens(xr, ntok, y);
   } else {
     g_->ProductManyTokens(xr, ntok, y);
   }
   const int64_t t2 = profile ? NowNs() : 0;
-  if (fast_u_) fast_u_->ApplyTransposed(y, ntok);
+  if (stored().incoherence.incoherent) fast ? fast_u_->ApplyTransposed(y, ntok) : u_->ApplyTransposed(y, ntok);
   if (profile) {
     const int64_t t3 = NowNs();
     g_profile_calls.fetch_add(1, std::memory_order_relaxed);
     g_rotate_ns.fetch_add((t1 - t0) + (t3 - t2), std::memory_order_relaxed);
     g_matmul_ns.fetch_add(t2 - t1, std::memory_order_relaxed);
   }
-}
-
-void IncoherentLinear::ForwardReference(const float* x, int ntok, float* y) const {
-  g_->ProductReference(RotateInput(x, ntok, /*fast=*/false), ntok, y);
-  if (u_) u_->ApplyTransposed(y, ntok);
 }
 
 }  // namespace quip

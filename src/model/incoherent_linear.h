@@ -27,7 +27,7 @@ namespace quip {
 enum class QuantKernel { kFast, kReference };
 const char* QuantKernelName(QuantKernel kernel);  // "fast", "ref"
 
-// Time spent in IncoherentLinear::Forward (all threads' calls summed), when enabled:
+// Time spent in IncoherentLinear::Forward, either path (all threads' calls summed), when enabled:
 // how much of a token goes to the rotations versus the codebook's product.
 struct IncoherentLinearProfile {
   int64_t calls = 0;
@@ -57,7 +57,8 @@ class IncoherentLinear final : public Linear {
   const CodebookMatrix& codebook_matrix() const { return *g_; }
 
  private:
-  void ForwardFast(const float* x, int ntok, float* y) const;
+  // Either path, timed into the profile when it is enabled.
+  void Run(const float* x, int ntok, float* y, bool fast) const;
   // x' = V (x / rescale) for ntok tokens into a per-thread [ntok, padded_cols] buffer.
   const float* RotateInput(const float* x, int ntok, bool fast) const;
 
