@@ -6,7 +6,7 @@
 //   FastHadamard   format/hadamard.h's Q = (H_K ⊗ H_{2^k})·diag(s)/√n: signs, a fast
 //                  Walsh-Hadamard transform of each of the K rows of 2^k, and for K > 1
 //                  one K×K product by the same small-matrix kernel, O(n(log n + K)).
-// FastRotation picks the one a quip::Rotation holds. The quant/ transforms stay the
+// FastRotation picks the one a quip::Rotation holds. The format/ transforms stay the
 // references (IncoherentLinear::ForwardReference, tests/kernels/rotation_test.cc).
 #pragma once
 

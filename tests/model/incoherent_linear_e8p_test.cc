@@ -3,7 +3,7 @@
 //
 // Independent reference: W_hat built from quant/quantized_matrix.h's formula in double:
 // each group decoded by e8p::Decode (itself checked against the codebook's direct
-// enumeration in tests/quant/e8p_test.cc), the second stage from its point list (one-bit
+// enumeration in tests/format/e8p_test.cc), the second stage from its point list (one-bit
 // E8 codebook) or E8P, the explicit orthogonal matrices Dense() of the Kronecker /
 // Hadamard transforms, and D̃⁻¹; it must equal quip::Dequantize, and IncoherentLinear::Forward
 // (decode kernel and tile paths, fast rotations, 1/2/7 threads) must give W_hat x to ~1e-5,

@@ -7,7 +7,7 @@
 
 
 #include "core/error.h"
-#include "quant_test_util.h"
+#include "quant/quant_test_util.h"
 
 namespace quip {
 namespace {

@@ -11,7 +11,7 @@
 
 #include "quant/block_ldlq.h"
 #include "format/e8p.h"
-#include "quant_test_util.h"
+#include "quant/quant_test_util.h"
 #include "testing/tiny_model.h"
 
 namespace quip {

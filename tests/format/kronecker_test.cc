@@ -6,7 +6,7 @@
 
 #include <cstring>
 
-#include "quant_test_util.h"
+#include "quant/quant_test_util.h"
 
 namespace quip {
 namespace {

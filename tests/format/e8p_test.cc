@@ -12,7 +12,7 @@
 #include <set>
 
 #include "quant/block_ldlq.h"
-#include "quant_test_util.h"
+#include "quant/quant_test_util.h"
 
 namespace quip {
 namespace {
