@@ -14,8 +14,8 @@
 #include "quant/bitshift_trellis.h"
 #include "quant/block_ldlq.h"
 #include "quant/golden_section.h"
-#include "quant/trellis_codes.h"
-#include "quant/seeded_random.h"
+#include "format/trellis_codes.h"
+#include "format/seeded_random.h"
 
 namespace {
 

@@ -30,7 +30,7 @@
 #include <vector>
 
 #include "model/forward.h"
-#include "model/load.h"
+#include "pipeline/load.h"
 
 namespace {
 

@@ -1,15 +1,15 @@
-// Randomized Hadamard transform throughput (quant/hadamard.h, the float path used by
+// Randomized Hadamard transform throughput (format/hadamard.h, the float path used by
 // QuIP#'s incoherence processing): HadamardTransform::Apply on 16 tokens at once, for a
 // power-of-two width (4096, K = 1) and a Llama-2-7B intermediate width (11008, K = 172).
 // Counter us_per_token = wall time per token. Moved here from a timing loop in
-// tests/quant/hadamard_test.cc (speed belongs in bench/, correctness stays in the test).
+// tests/format/hadamard_test.cc (speed belongs in bench/, correctness stays in the test).
 // Output: any Google Benchmark flag works, e.g. --benchmark_format=json (machine-readable),
 // --benchmark_out=FILE --benchmark_out_format=json.
 #include <benchmark/benchmark.h>
 
 #include <vector>
 
-#include "quant/hadamard.h"
+#include "format/hadamard.h"
 
 namespace {
 

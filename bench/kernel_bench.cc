@@ -31,10 +31,11 @@
 #include "core/thread_pool.h"
 #include "kernels/quant_matmul.h"
 #include "model/forward.h"
-#include "model/load.h"
+#include "model/incoherent_linear.h"
+#include "pipeline/load.h"
 #include "model/speed.h"
 #include "quant/quantize.h"
-#include "quant/rotation.h"
+#include "format/rotation.h"
 
 namespace {
 using nlohmann::ordered_json;
@@ -68,6 +69,7 @@ ordered_json Row(const std::string& name, int bits, const quip::Model& m, const 
   ordered_json j{{"name", name},
                  {"format", r.linear_format},
                  {"bits", bits},
+                 {"kernel", quip::QuantKernelName(quip::IncoherentLinear::Kernel())},  // every codebook follows it
                  {"prompt_tps", r.prompt_tps},
                  {"decode_tps", r.decode_tps},
                  {"decode_ms_per_token", 1e3 / r.decode_tps},
@@ -114,14 +116,16 @@ ordered_json Suite(const std::string& name, const quip::Model& fp32, int distinc
   rows.push_back(Row(name, 32, fp32, MedianSpeed(fp32, prompt, gen), read_gbps, 0));
   using quip::Codebook;
   using quip::RotationKind;
-  // QuIP's scalar grid at 4/3/2 bits (Kronecker), the same 2-bit grid with the Hadamard
-  // rotation (what the rotation costs), and QuIP#'s E8P at 2 and 4 bits.
-  const quip::bench::SyntheticFormat formats[] = {{4, RotationKind::kKron, Codebook::kScalar},
-                                                  {3, RotationKind::kKron, Codebook::kScalar},
-                                                  {2, RotationKind::kKron, Codebook::kScalar},
-                                                  {2, RotationKind::kRht, Codebook::kScalar},
-                                                  {2, RotationKind::kRht, Codebook::kE8P},
-                                                  {4, RotationKind::kRht, Codebook::kE8P}};
+  // Every codebook of the stored format (format/stored_linear.h's name table, so a new one
+  // gets its rows) at 4/3/2 bits with its method's rotation (QuIP: Kronecker, QuIP#:
+  // Hadamard), and the scalar 2-bit grid with the Hadamard rotation (what the rotation costs).
+  std::vector<quip::bench::SyntheticFormat> formats;
+  for (const auto& cb : quip::kCodebookNames)
+    for (int bits : {4, 3, 2}) {
+      const RotationKind rotation = cb.value == Codebook::kScalar ? RotationKind::kKron : RotationKind::kRht;
+      formats.push_back({bits, rotation, cb.value});
+      if (cb.value == Codebook::kScalar && bits == 2) formats.push_back({2, RotationKind::kRht, Codebook::kScalar});
+    }
   for (const auto& f : formats) {
     const std::string label = fmt::format("{} {}-bit {} {}", name, f.bits, quip::RotationName(f.rotation),
                                           quip::CodebookName(f.codebook));

@@ -10,7 +10,7 @@
 
 #include "io/checksum.h"
 #include "io/tensor_source.h"
-#include "model/load.h"
+#include "pipeline/load.h"
 
 namespace {
 

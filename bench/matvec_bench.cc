@@ -25,11 +25,11 @@
 #include "core/parallel.h"
 #include "core/thread_pool.h"
 #include "kernels/q8_activations.h"
-#include "quant/e8p.h"
+#include "format/e8p.h"
 #include "kernels/dense_matmul.h"
 #include "kernels/e8p_matvec.h"
 #include "kernels/quant_matmul.h"
-#include "quant/packing.h"
+#include "format/packing.h"
 #include "quant/quantized_matrix.h"
 
 namespace {

@@ -8,7 +8,7 @@
 #include <vector>
 
 #include "quant/bitshift_trellis.h"
-#include "quant/trellis_codes.h"
+#include "format/trellis_codes.h"
 
 namespace {
 

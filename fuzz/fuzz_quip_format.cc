@@ -6,7 +6,7 @@
 
 #include "fuzz_common.h"
 #include "model/forward.h"
-#include "model/load.h"
+#include "pipeline/load.h"
 
 namespace {
 

@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
-"""Independent NumPy reference for quip's E8P codebook and block LDLQ (src/quant/e8p.h,
-src/quant/block_ldlq.h), used by tests/quant/e8p_reference_test.cc.
+"""Independent NumPy reference for quip's E8P codebook and block LDLQ (src/format/e8p.h,
+src/format/vector_codebook.h, src/quant/block_ldlq.h), used by tests/format/e8p_reference_test.cc.
 
 Written from the definitions in docs/e8p.md and QuIP#'s published table, not from the C++ code:
   * the 256 absolute-value patterns: 2a in {1,3,5}^8 with sum((2a)^2) <= 40 in

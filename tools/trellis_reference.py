@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Independent NumPy reference for QTIP's computed codes (src/quant/trellis_codes.h), used by
+"""Independent NumPy reference for QTIP's computed codes (src/format/trellis_codes.h), used by
 tests/quant/trellis_test.cc. Written from the published definitions (the QTIP paper's 1MAD and
 3INST algorithms and its reference implementation's HYB hash), with NumPy integer and float16
 arithmetic instead of the C++ bit manipulation:

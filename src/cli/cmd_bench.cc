@@ -19,8 +19,8 @@
 #include "core/thread_pool.h"
 #include "kernels/quant_matmul.h"
 #include "model/forward.h"
-#include "model/load.h"
-#include "model/quantized_linear.h"
+#include "pipeline/load.h"
+#include "model/incoherent_linear.h"
 #include "model/speed.h"
 
 namespace quip {
@@ -79,7 +79,7 @@ void RegisterBenchCommand(CLI::App& app) {
                                {"format", r.linear_format},
                                {"threads", ThreadPool::Global().threads()},
                                {"simd_target", kernels::KernelTarget()},
-                               {"kernel", QuantizedLinear::Kernel() == QuantKernel::kFast ? "fast" : "ref"},
+                               {"kernel", QuantKernelName(IncoherentLinear::Kernel())},  // every codebook follows it
                                {"prompt_tokens", r.prompt_tokens},
                                {"gen_tokens", r.gen_tokens},
                                {"prompt_tps", r.prompt_tps},

@@ -10,7 +10,7 @@
 #include "cli/options.h"
 #include "core/error.h"
 #include "model/forward.h"
-#include "model/load.h"
+#include "pipeline/load.h"
 #include "model/sampler.h"
 
 namespace quip {

@@ -11,7 +11,7 @@
 #include "cli/commands.h"
 #include "core/error.h"
 #include "io/json_file.h"
-#include "model/load.h"
+#include "pipeline/load.h"
 #include "pipeline/quantize_model.h"
 
 namespace quip {

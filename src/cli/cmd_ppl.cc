@@ -10,7 +10,7 @@
 #include "cli/options.h"
 #include "core/progress.h"
 #include "model/forward.h"
-#include "model/load.h"
+#include "pipeline/load.h"
 #include "text/perplexity.h"
 #include "text/text_file.h"
 

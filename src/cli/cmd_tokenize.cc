@@ -13,7 +13,7 @@
 #include "cli/commands.h"
 #include "core/error.h"
 #include "io/json_file.h"
-#include "model/load.h"
+#include "pipeline/load.h"
 #include "text/text_file.h"
 #include "text/tokenizer.h"
 

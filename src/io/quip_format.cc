@@ -5,6 +5,7 @@
 #include <cmath>
 #include <cstring>
 #include <filesystem>
+#include <optional>
 
 #include "core/error.h"
 #include "io/atomic_file.h"
@@ -12,17 +13,17 @@
 #include "io/hf_model.h"
 #include "io/json_file.h"
 #include "io/output_dir.h"
-#include "model/e8p_linear.h"
-#include "model/quantized_linear.h"
-#include "quant/e8p.h"
-#include "quant/packing.h"
+#include "model/incoherent_linear.h"
+#include "format/e8p.h"
+#include "format/rotation.h"
+#include "format/stored_linear.h"
 
 namespace quip {
 namespace fs = std::filesystem;
 
 namespace {
 
-const char* kLinearsKey = "quip.linears";
+const char* kLinearsKey = kQuipLinearsKey;
 
 // Reads a [1] or [rows] F32 tensor and broadcasts it to `rows` values.
 std::vector<float> ReadPerRow(TensorSource& source, const std::string& name, int rows, Model& model) {
@@ -54,8 +55,7 @@ void CheckCodesRowBytes(const TensorSource& source, const std::string& name, int
 
 bool IsQuipCheckpoint(const TensorSource& source) { return source.metadata().count("quip.format_version") > 0; }
 
-std::unique_ptr<Linear> ReadQuantizedLinear(TensorSource& source, const std::string& name, int rows, int cols,
-                                            Model& model) {
+StoredLinear ReadStoredLinear(TensorSource& source, const std::string& name, int rows, int cols, Model& model) {
   const std::string& path = source.first_path();
   const auto& meta = source.metadata();
   QUIP_CHECK_INPUT(meta.count("quip.format_version") && meta.at("quip.format_version") == kQuipFormatVersion, path,
@@ -67,106 +67,117 @@ std::unique_ptr<Linear> ReadQuantizedLinear(TensorSource& source, const std::str
                    "__metadata__ '{}' has no entry for '{}'", kLinearsKey, name);
   const nlohmann::json& info = linears[name];
   const std::string where = path + ": " + name;
+  StoredLinear s;
+  s.rows = rows;
+  s.cols = cols;
   QUIP_CHECK_INPUT(info.contains("bits") && info["bits"].is_number_integer(), where, "missing integer 'bits'");
   // Read as 64 bits: get<int>() would wrap 2^32 + 2 to 2.
   const int64_t wide_bits = info["bits"].is_number_unsigned() ? int64_t(std::min<uint64_t>(info["bits"].get<uint64_t>(), INT64_MAX))
                                                               : info["bits"].get<int64_t>();
   QUIP_CHECK_INPUT(wide_bits >= 2 && wide_bits <= 4, where, "bit width {} is not supported (2, 3 or 4)", wide_bits);
-  const int bits = static_cast<int>(wide_bits);
+  s.bits = static_cast<int>(wide_bits);
   QUIP_CHECK_INPUT(!info.contains("incoherence") || info["incoherence"].is_string(), where,
                    "'incoherence' must be a string, got {}", JsonExcerpt(info["incoherence"]));
   const std::string incoherence = info.value("incoherence", "");
-  QUIP_CHECK_INPUT(incoherence == "kron" || incoherence == "rht" || incoherence == "none", where,
-                   "incoherence '{}' is not supported (kron, rht, none)", incoherence.substr(0, 40));
-  const bool incoherent = incoherence != "none";
-  const RotationKind rotation = incoherence == "rht" ? RotationKind::kRht : RotationKind::kKron;
-  QUIP_CHECK_INPUT(!incoherent || (RotationSupports(rotation, rows) && RotationSupports(rotation, cols)), where,
-                   "incoherence '{}' cannot be built for a {}x{} layer", incoherence, rows, cols);
+  const std::optional<RotationKind> rotation = FindByName(kRotationNames, incoherence);
+  QUIP_CHECK_INPUT(rotation || incoherence == "none", where, "incoherence '{}' is not supported ({}, none)",
+                   incoherence.substr(0, 40), NamesOf(kRotationNames));
+  Incoherence& inc = s.incoherence;
+  inc.incoherent = rotation.has_value();
+  inc.rotation = rotation.value_or(RotationKind::kKron);
+  QUIP_CHECK_INPUT(!inc.incoherent || (RotationSupports(inc.rotation, rows) && RotationSupports(inc.rotation, cols)),
+                   where, "incoherence '{}' cannot be built for a {}x{} layer", incoherence, rows, cols);
   QUIP_CHECK_INPUT(!info.contains("codebook") || info["codebook"].is_string(), where,
                    "'codebook' must be a string, got {}", JsonExcerpt(info["codebook"]));
-  const std::string codebook = info.value("codebook", "scalar");  // absent in files before QuIP#
-  QUIP_CHECK_INPUT(codebook == "scalar" || codebook == "e8p", where,
-                   "codebook '{}' is not known to this build (scalar, e8p)", codebook.substr(0, 40));
-  uint64_t seed_u = 0, seed_v = 0;
-  if (incoherent) {
+  const std::string codebook = info.value("codebook", CodebookName(Codebook::kScalar));  // absent before QuIP#
+  const std::optional<Codebook> known = FindByName(kCodebookNames, codebook);
+  QUIP_CHECK_INPUT(known.has_value(), where, "codebook '{}' is not known to this build ({})", codebook.substr(0, 40),
+                   NamesOf(kCodebookNames));
+  s.codebook = *known;
+  if (inc.incoherent) {
     QUIP_CHECK_INPUT(info.contains("seed_u") && info["seed_u"].is_number_unsigned() && info.contains("seed_v") &&
                          info["seed_v"].is_number_unsigned(),
                      where, "incoherent layer lacks unsigned 'seed_u'/'seed_v'");
-    seed_u = info["seed_u"].get<uint64_t>();
-    seed_v = info["seed_v"].get<uint64_t>();
+    inc.seed_u = info["seed_u"].get<uint64_t>();
+    inc.seed_v = info["seed_v"].get<uint64_t>();
   }
 
-  std::vector<float> rescale;
   if (source.Has(name + ".rescale")) {
     const TensorView r = source.Get(name + ".rescale", {cols}, model);
-    rescale.assign(r.data, r.data + cols);
-    for (float v : rescale)
+    inc.rescale.assign(r.data, r.data + cols);
+    for (float v : inc.rescale)
       QUIP_CHECK_INPUT(std::isfinite(v) && v > 0.0f, where, "rescale holds a non-positive or non-finite value {}", v);
   }
-  if (codebook == "e8p") {
-    const int table = info.contains("e8p_table") && info["e8p_table"].is_number_integer() ? info["e8p_table"].get<int>() : 1;
-    QUIP_CHECK_INPUT(table == e8p::kTableRevision, where,
-                     "E8P table revision {} (this build decodes revision {}: the published QuIP# table); "
-                     "its codes would decode to other points, so quantize the model again",
-                     table, e8p::kTableRevision);
-    CheckCodesRowBytes(source, name, rows, cols, bits, E8PLinear::RowBytes(cols, bits));
-    const uint8_t* codes = source.GetRaw(name + ".codes", DType::kU8, {rows, E8PLinear::RowBytes(cols, bits)}, model);
-    const int stages = E8PStages(bits);
-    const TensorView s = source.Get(name + ".scale", {stages}, model);
-    std::vector<float> stage_scale(s.data, s.data + stages);
-    for (float v : stage_scale)
-      QUIP_CHECK_INPUT(std::isfinite(v) && v > 0.0f, where, "scale holds a non-positive or non-finite value {}", v);
-    return std::make_unique<E8PLinear>(rows, cols, bits, codes, std::move(stage_scale), std::move(rescale),
-                                       incoherent, rotation, seed_u, seed_v);
+  switch (s.codebook) {
+    case Codebook::kE8P: {
+      const int table =
+          info.contains("e8p_table") && info["e8p_table"].is_number_integer() ? info["e8p_table"].get<int>() : 1;
+      QUIP_CHECK_INPUT(table == e8p::kTableRevision, where,
+                       "E8P table revision {} (this build decodes revision {}: the published QuIP# table); "
+                       "its codes would decode to other points, so quantize the model again",
+                       table, e8p::kTableRevision);
+      CheckCodesRowBytes(source, name, rows, cols, s.bits, s.RowBytes());
+      s.borrowed_codes = source.GetRaw(name + ".codes", DType::kU8, {rows, s.RowBytes()}, model);
+      const int stages = E8PStages(s.bits);
+      const TensorView v = source.Get(name + ".scale", {stages}, model);
+      s.scale.assign(v.data, v.data + stages);
+      for (float x : s.scale)
+        QUIP_CHECK_INPUT(std::isfinite(x) && x > 0.0f, where, "scale holds a non-positive or non-finite value {}", x);
+      break;
+    }
+    case Codebook::kScalar:
+      CheckCodesRowBytes(source, name, rows, cols, s.bits, s.RowBytes());
+      s.borrowed_codes = source.GetRaw(name + ".codes", DType::kU8, {rows, s.RowBytes()}, model);
+      s.scale = ReadPerRow(source, name + ".scale", rows, model);
+      s.zero = ReadPerRow(source, name + ".zero", rows, model);
+      break;
   }
-  CheckCodesRowBytes(source, name, rows, cols, bits, PackedBytes(cols, bits));
-  const uint8_t* codes = source.GetRaw(name + ".codes", DType::kU8, {rows, PackedBytes(cols, bits)}, model);
-  std::vector<float> scale = ReadPerRow(source, name + ".scale", rows, model);
-  std::vector<float> zero = ReadPerRow(source, name + ".zero", rows, model);
-  return std::make_unique<QuantizedLinear>(rows, cols, bits, codes, std::move(scale), std::move(zero),
-                                           std::move(rescale), incoherent, seed_u, seed_v, rotation);
+  return s;
+}
+
+std::unique_ptr<Linear> ReadQuantizedLinear(TensorSource& source, const std::string& name, int rows, int cols,
+                                            Model& model) {
+  return std::make_unique<IncoherentLinear>(ReadStoredLinear(source, name, rows, cols, model));
+}
+
+void AddStoredLinear(SafetensorsWriter& writer, nlohmann::json& linears, const std::string& name,
+                     const StoredLinear& s) {
+  writer.Add(name + ".codes", DType::kU8, {s.rows, s.RowBytes()}, s.codes(), size_t(s.rows) * s.RowBytes());
+  nlohmann::json info{{"bits", s.bits}, {"incoherence", s.incoherence.Name()}};
+  switch (s.codebook) {
+    case Codebook::kE8P:
+      writer.AddF32(name + ".scale", {int64_t(s.scale.size())}, s.scale.data());
+      info["codebook"] = CodebookName(s.codebook);
+      info["e8p_table"] = e8p::kTableRevision;
+      break;
+    case Codebook::kScalar: {  // no "codebook" key: the files before QuIP# stay byte-identical
+      auto per_row = [&](const std::string& key, const std::vector<float>& v) {
+        const bool uniform = std::all_of(v.begin(), v.end(), [&](float x) { return x == v[0]; });
+        writer.AddF32(name + key, {uniform ? 1 : s.rows}, v.data());  // as StoredLinear::StoredBytes counts
+      };
+      per_row(".scale", s.scale);
+      per_row(".zero", s.zero);
+      break;
+    }
+  }
+  if (!s.incoherence.rescale.empty()) writer.AddF32(name + ".rescale", {s.cols}, s.incoherence.rescale.data());
+  if (s.incoherence.incoherent) {
+    info["seed_u"] = s.incoherence.seed_u;
+    info["seed_v"] = s.incoherence.seed_v;
+  }
+  linears[name] = info;
 }
 
 namespace {
 
 void AddLinear(SafetensorsWriter& writer, nlohmann::json& linears, const std::string& name, const Linear& linear) {
-  if (const auto* dense = dynamic_cast<const DenseLinear*>(&linear)) {
-    writer.AddF32(name + ".weight", dense->weight().shape, dense->weight().data);
+  if (const TensorView* dense = linear.dense_weight()) {
+    writer.AddF32(name + ".weight", dense->shape, dense->data);
     return;
   }
-  if (const auto* e = dynamic_cast<const E8PLinear*>(&linear)) {
-    const int rows = e->out_features();
-    writer.Add(name + ".codes", DType::kU8, {rows, e->row_bytes()}, e->packed(), size_t(rows) * e->row_bytes());
-    writer.AddF32(name + ".scale", {int64_t(e->stage_scale().size())}, e->stage_scale().data());
-    if (!e->rescale().empty()) writer.AddF32(name + ".rescale", {e->in_features()}, e->rescale().data());
-    nlohmann::json info{{"bits", e->bits()},
-                        {"codebook", "e8p"},
-                        {"e8p_table", e8p::kTableRevision},
-                        {"incoherence", e->incoherent() ? RotationName(e->rotation()) : "none"}};
-    if (e->incoherent()) {
-      info["seed_u"] = e->seed_u();
-      info["seed_v"] = e->seed_v();
-    }
-    linears[name] = info;
-    return;
-  }
-  const auto* q = dynamic_cast<const QuantizedLinear*>(&linear);
-  QUIP_ASSERT(q != nullptr);
-  const int rows = q->out_features();
-  writer.Add(name + ".codes", DType::kU8, {rows, q->row_bytes()}, q->packed(), size_t(rows) * q->row_bytes());
-  auto per_row = [&](const std::string& key, const std::vector<float>& v) {
-    const bool uniform = std::all_of(v.begin(), v.end(), [&](float x) { return x == v[0]; });
-    writer.AddF32(name + key, {uniform ? 1 : rows}, v.data());
-  };
-  per_row(".scale", q->row_scale());
-  per_row(".zero", q->row_zero());
-  if (!q->rescale().empty()) writer.AddF32(name + ".rescale", {q->in_features()}, q->rescale().data());
-  nlohmann::json info{{"bits", q->bits()}, {"incoherence", q->incoherent() ? RotationName(q->rotation()) : "none"}};
-  if (q->incoherent()) {
-    info["seed_u"] = q->seed_u();
-    info["seed_v"] = q->seed_v();
-  }
-  linears[name] = info;
+  const StoredLinear* stored = linear.stored_linear();
+  QUIP_ASSERT(stored != nullptr);
+  AddStoredLinear(writer, linears, name, *stored);
 }
 
 }  // namespace

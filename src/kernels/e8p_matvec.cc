@@ -13,8 +13,8 @@
 #include "kernels/e8p_matvec_simd.h"
 #include "kernels/q8_activations.h"
 #include "kernels/quant_matmul.h"
-#include "quant/block_ldlq.h"
-#include "quant/e8p.h"
+#include "format/vector_codebook.h"
+#include "format/e8p.h"
 
 namespace quip::kernels {
 namespace {

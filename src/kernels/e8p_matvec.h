@@ -1,13 +1,13 @@
 // Decoding-time product with an E8P (QuIP#) matrix: y = W·x for one token, the codes
 // decoded in registers and multiplied with int8-rounded activations (q8_activations.h).
 //
-// Row layout (model/e8p_linear.h; G groups of 8 columns): stage-1 E8P indices as G
+// Row layout (format/stored_linear.h; G groups of 8 columns): stage-1 E8P indices as G
 // little-endian u16, then for 3 bits one byte per group (the one-bit E8 codebook,
-// quant/block_ldlq.h), for 4 bits another G u16 E8P indices. Then
+// format/vector_codebook.h), for 4 bits another G u16 E8P indices. Then
 //   y[r] = ¼ · (scale₁ · Σ_c P₁[r][c]·x_c + scale₂ · Σ_c P₂[r][c]·x_c)
 // with P = 4·(codebook point): small integers (E8P: odd, |·| ≤ 11; one-bit: 0, ±1, ±2, ±4).
 //
-// How a group is decoded (quant/e8p.h has the index layout): 4·point_i = s_i·4a_i + δ with
+// How a group is decoded (format/e8p.h has the index layout): 4·point_i = s_i·4a_i + δ with
 // 4a from the 256-entry table of absolute patterns, signs s from the 7 sign bits and the
 // parity of the pattern, δ = ±1 from the shift bit. So
 //   Σ_i 4·point_i·xq_i = Σ_i 4a_i · (s_i·xq_i) + δ·Σ_i xq_i:

@@ -1,7 +1,7 @@
 // What a quantized-matrix kernel reads: b-bit codes in the packed layout of
-// quant/packing.h (LSB-first bit stream, every row starting on a byte) and the
+// format/packing.h (LSB-first bit stream, every row starting on a byte) and the
 // per-row grid, g[r][c] = row_scale[r] * (code[r][c] - row_zero[r]).
-// A view only: the bytes belong to a QuantizedLinear (or its memory map).
+// A view only: the bytes belong to a StoredLinear (format/stored_linear.h) or its memory map.
 #pragma once
 
 #include <cstdint>

@@ -1,22 +1,22 @@
 // The rotations of quantized layers' activations, x ← Q x (V before the packed
 // product) and z ← Qᵀ z (Uᵀ after), for inference, in float with tokens spread over
 // the thread pool:
-//   FastKronecker  quant/kronecker.h's Q = (A ⊗ B)·P: A·X·Bᵀ with X the p×q view of P x,
+//   FastKronecker  format/kronecker.h's Q = (A ⊗ B)·P: A·X·Bᵀ with X the p×q view of P x,
 //                  two products per token by a SIMD small-matrix kernel, O(n(p+q));
-//   FastHadamard   quant/hadamard.h's Q = (H_K ⊗ H_{2^k})·diag(s)/√n: signs, a fast
+//   FastHadamard   format/hadamard.h's Q = (H_K ⊗ H_{2^k})·diag(s)/√n: signs, a fast
 //                  Walsh-Hadamard transform of each of the K rows of 2^k, and for K > 1
 //                  one K×K product by the same small-matrix kernel, O(n(log n + K)).
-// FastRotation picks the one a quip::Rotation holds. The quant/ transforms stay the
-// references (QuantizedLinear::ForwardReference, tests/kernels/rotation_test.cc).
+// FastRotation picks the one a quip::Rotation holds. The format/ transforms stay the
+// references (IncoherentLinear::ForwardReference, tests/kernels/rotation_test.cc).
 #pragma once
 
 #include <vector>
 
 #include <variant>
 
-#include "quant/hadamard.h"
-#include "quant/kronecker.h"
-#include "quant/rotation.h"
+#include "format/hadamard.h"
+#include "format/kronecker.h"
+#include "format/rotation.h"
 
 namespace quip::kernels {
 

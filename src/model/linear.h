@@ -12,6 +12,8 @@
 
 namespace quip {
 
+struct StoredLinear;  // format/stored_linear.h
+
 class Linear {
  public:
   Linear(int out_features, int in_features) : out_(out_features), in_(in_features) {}
@@ -26,6 +28,10 @@ class Linear {
   virtual int64_t WeightBytes() const = 0;
   // Short format name for reports ("f32", "quip-2bit", ...).
   virtual std::string Format() const = 0;
+  // What the file format stores for this layer: dense fp32 weights, or quantized codes
+  // (exactly one is non-null).
+  virtual const TensorView* dense_weight() const { return nullptr; }
+  virtual const StoredLinear* stored_linear() const { return nullptr; }
 
  private:
   int out_;
@@ -39,6 +45,7 @@ class DenseLinear final : public Linear {
   void Forward(const float* x, int ntok, float* y) const override;
   int64_t WeightBytes() const override { return weight_.numel() * int64_t{sizeof(float)}; }
   std::string Format() const override { return "f32"; }
+  const TensorView* dense_weight() const override { return &weight_; }
   const TensorView& weight() const { return weight_; }
 
  private:

@@ -9,7 +9,7 @@
 
 #include "core/error.h"
 #include "model/forward.h"
-#include "model/quantized_linear.h"
+#include "model/incoherent_linear.h"
 
 namespace quip {
 namespace {
@@ -66,8 +66,8 @@ SpeedResult MeasureSpeed(const Model& model, int prompt, int gen, uint64_t seed)
   std::span<const float> logits = session.Feed(tokens, /*all_logits=*/false);
   r.prompt_seconds = Seconds() - t0;
 
-  QuantizedLinear::ResetProfile();
-  QuantizedLinear::EnableProfiling(true);
+  IncoherentLinear::ResetProfile();
+  IncoherentLinear::EnableProfiling(true);
   t0 = Seconds();
   const double cpu0 = CpuSeconds();
   for (int i = 0; i < gen; ++i) {
@@ -76,8 +76,8 @@ SpeedResult MeasureSpeed(const Model& model, int prompt, int gen, uint64_t seed)
   }
   r.decode_seconds = Seconds() - t0;
   r.decode_cpu_seconds = CpuSeconds() - cpu0;
-  QuantizedLinear::EnableProfiling(false);
-  const QuantizedLinearProfile p = QuantizedLinear::Profile();
+  IncoherentLinear::EnableProfiling(false);
+  const IncoherentLinearProfile p = IncoherentLinear::Profile();
   r.rotation_share = p.rotate_seconds / r.decode_seconds;
   r.quant_matmul_share = p.matmul_seconds / r.decode_seconds;
 

@@ -20,8 +20,8 @@ struct SpeedResult {
   double decode_cpu_seconds = 0;
   int64_t weight_bytes_per_token = 0;
   double decode_gbps = 0;       // weight bytes per token × decode tokens/s
-  double rotation_share = 0;    // of decode time, in QuantizedLinear's Kronecker rotations
-  double quant_matmul_share = 0;  // of decode time, in QuantizedLinear's G x'
+  double rotation_share = 0;    // of decode time, in quantized linears' D̃ and rotations (every codebook)
+  double quant_matmul_share = 0;  // of decode time, in quantized linears' G x' (every codebook)
   std::string linear_format;    // "f32", "quip-2bit", or "mixed"
 };
 

@@ -5,7 +5,7 @@
 #include <chrono>
 #include <filesystem>
 
-#include "model/load.h"
+#include "pipeline/load.h"
 #include "pipeline/calibration.h"
 #include "pipeline/methods.h"
 #include "pipeline/quantize_model.h"

@@ -10,12 +10,12 @@
 #include "core/parallel.h"
 #include "core/resources.h"
 #include "model/forward.h"
-#include "model/e8p_linear.h"
-#include "model/quantized_linear.h"
+#include "model/incoherent_linear.h"
 #include "pipeline/calibration_memory.h"
 #include "pipeline/calibration_streams.h"
 #include "pipeline/methods.h"
 #include "quant/hessian.h"
+#include "quant/pack.h"
 
 namespace quip {
 
@@ -46,8 +46,7 @@ std::vector<std::vector<LinearInput>> CalibrationStages(CalibrationTargets t) {
 }
 
 std::unique_ptr<Linear> MakeQuantizedLinear(const QuantizedMatrix& q) {
-  if (q.codebook == Codebook::kE8P) return std::make_unique<E8PLinear>(q);
-  return std::make_unique<QuantizedLinear>(q);
+  return std::make_unique<IncoherentLinear>(PackQuantizedMatrix(q));
 }
 
 namespace {
@@ -174,8 +173,12 @@ nlohmann::json QuantizeModel(Model& model, const std::vector<std::vector<int>>& 
         if (!job.stats.note.empty()) fmt::print(stderr, "quip: note: {}: {}\n", job.name, job.stats.note);
         std::unique_ptr<Linear>& slot = layer.*kBlockLinears[job.index].slot;
         slot = std::move(job.result);
+        const StoredLinear* stored = slot->stored_linear();
+        QUIP_ASSERT(stored != nullptr);
         linears.push_back({{"name", job.name},
-                           {"bits", job.bits},
+                           {"bits", stored->bits},
+                           {"codebook", CodebookName(stored->codebook)},
+                           {"incoherence", stored->incoherence.Name()},  // as stored: rht may fall back to kron
                            {"rows", slot->out_features()},
                            {"cols", slot->in_features()},
                            {"relative_proxy_loss", job.stats.relative_proxy_loss},
@@ -202,7 +205,8 @@ nlohmann::json QuantizeModel(Model& model, const std::vector<std::vector<int>>& 
   return {{"method", options.method},
           {"bits", q.bits},
           {"rounding", RoundingName(q.rounding)},
-          {"incoherence", q.incoherence ? "kron" : "none"},
+          {"incoherence", q.incoherence ? RotationName(q.rotation) : "none"},  // as asked; "linears" says what each stored
+          {"codebook", CodebookName(q.codebook)},
           {"rescale", q.rescale},
           {"range_tuning", q.range_tuning},
           {"damping", q.damping},

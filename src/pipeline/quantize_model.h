@@ -55,13 +55,12 @@ struct QuantizeModelOptions {
 // Called as each layer's linears are done: (layer index, layer count).
 using LayerProgressFn = std::function<void(int, int)>;
 
-// Replaces the linears of `model` with QuantizedLinear layers and returns the report
+// Replaces the linears of `model` with IncoherentLinear layers and returns the report
 // (per-linear statistics, seconds per stage, bits per weight, peak RSS).
 nlohmann::json QuantizeModel(Model& model, const std::vector<std::vector<int>>& windows,
                              const QuantizeModelOptions& options, const LayerProgressFn& progress = nullptr);
 
-// The inference layer for a freshly quantized matrix, by codebook (QuantizedLinear for
-// the scalar grid, E8PLinear for E8P).
+// The inference layer for a freshly quantized matrix (packed: quant/pack.h).
 std::unique_ptr<Linear> MakeQuantizedLinear(const QuantizedMatrix& q);
 
 // Bytes of the linear layers' weights as stored (codes, scales, rescale) and their count.

@@ -6,7 +6,7 @@
 #include "core/error.h"
 #include "core/parallel.h"
 #include "quant/bitshift_trellis_simd.h"
-#include "quant/seeded_random.h"
+#include "format/seeded_random.h"
 
 namespace quip::trellis {
 namespace {

@@ -4,12 +4,18 @@
 #include <limits>
 
 #include "core/error.h"
-#include "quant/rotation.h"
+#include "format/rotation.h"
 
 namespace quip {
 namespace {
 
 double ToFloatPrecision(double x) { return double(float(x)); }
+
+// D̃ in double (its values are floats, so exactly what is stored); empty when off.
+Eigen::VectorXd RescaleOf(const LayerTransform& t) {
+  const std::vector<float>& d = t.incoherence.rescale;
+  return Eigen::Map<const Eigen::VectorXf>(d.data(), Eigen::Index(d.size())).cast<double>();
+}
 
 }  // namespace
 
@@ -29,33 +35,36 @@ Eigen::VectorXd RescaleFactors(const Eigen::MatrixXd& W, const Eigen::VectorXd& 
 }
 
 Eigen::MatrixXd ToTransformedBasis(const Eigen::MatrixXd& W, const LayerTransform& t) {
+  const Incoherence& inc = t.incoherence;
   Eigen::MatrixXd r = W;
-  if (t.rescale.size() > 0) r = r * t.rescale.asDiagonal();
-  if (t.incoherent) {
-    r = Rotation(t.rotation, t.rows, t.seed_u).LeftMultiply(r);
-    r = Rotation(t.rotation, t.cols, t.seed_v).RightMultiplyTransposed(r);
+  if (!inc.rescale.empty()) r = r * RescaleOf(t).asDiagonal();
+  if (inc.incoherent) {
+    r = Rotation(inc.rotation, t.rows, inc.seed_u).LeftMultiply(r);
+    r = Rotation(inc.rotation, t.cols, inc.seed_v).RightMultiplyTransposed(r);
   }
   return r;
 }
 
 Eigen::MatrixXd FromTransformedBasis(const Eigen::MatrixXd& Wp, const LayerTransform& t) {
+  const Incoherence& inc = t.incoherence;
   Eigen::MatrixXd r = Wp;
-  if (t.incoherent) {
-    r = Rotation(t.rotation, t.rows, t.seed_u).LeftMultiplyTransposed(r);
-    r = Rotation(t.rotation, t.cols, t.seed_v).RightMultiply(r);
+  if (inc.incoherent) {
+    r = Rotation(inc.rotation, t.rows, inc.seed_u).LeftMultiplyTransposed(r);
+    r = Rotation(inc.rotation, t.cols, inc.seed_v).RightMultiply(r);
   }
-  if (t.rescale.size() > 0) r = r * t.rescale.cwiseInverse().asDiagonal();
+  if (!inc.rescale.empty()) r = r * RescaleOf(t).cwiseInverse().asDiagonal();
   return r;
 }
 
 Eigen::MatrixXd TransformHessian(const Eigen::MatrixXd& H, const LayerTransform& t) {
   Eigen::MatrixXd r = H;
-  if (t.rescale.size() > 0) {
-    const Eigen::VectorXd inv = t.rescale.cwiseInverse();
+  const Incoherence& inc = t.incoherence;
+  if (!inc.rescale.empty()) {
+    const Eigen::VectorXd inv = RescaleOf(t).cwiseInverse();
     r = inv.asDiagonal() * r * inv.asDiagonal();
   }
-  if (t.incoherent) {
-    const Rotation v(t.rotation, t.cols, t.seed_v);
+  if (inc.incoherent) {
+    const Rotation v(inc.rotation, t.cols, inc.seed_v);
     r = v.LeftMultiply(v.RightMultiplyTransposed(r));
     r = 0.5 * (r + r.transpose()).eval();  // exact symmetry for the Cholesky
   }
@@ -114,18 +123,14 @@ LayerTransform TransformOf(const QuantizedMatrix& q) {
   QUIP_CHECK_INPUT(q.rows > 0 && q.cols > 0, "quantized matrix", "bad shape {}x{}", q.rows, q.cols);
   QUIP_CHECK_INPUT(q.row_scale.size() == size_t(q.rows) && q.row_zero.size() == size_t(q.rows), "quantized matrix",
                    "expected {} row scales and zeros, got {} and {}", q.rows, q.row_scale.size(), q.row_zero.size());
-  QUIP_CHECK_INPUT(q.rescale.empty() || q.rescale.size() == size_t(q.cols), "quantized matrix",
-                   "expected {} rescale factors, got {}", q.cols, q.rescale.size());
+  QUIP_CHECK_INPUT(q.incoherence.rescale.empty() || q.incoherence.rescale.size() == size_t(q.cols),
+                   "quantized matrix", "expected {} rescale factors, got {}", q.cols, q.incoherence.rescale.size());
   LayerTransform t;
   t.rows = q.rows;
   t.cols = q.cols;
-  t.incoherent = q.incoherent;
-  t.rotation = q.rotation;
-  t.seed_u = q.seed_u;
-  t.seed_v = q.seed_v;
+  t.incoherence = q.incoherence;
   t.row_scale = Eigen::Map<const Eigen::VectorXf>(q.row_scale.data(), q.rows).cast<double>();
   t.row_zero = Eigen::Map<const Eigen::VectorXf>(q.row_zero.data(), q.rows).cast<double>();
-  if (!q.rescale.empty()) t.rescale = Eigen::Map<const Eigen::VectorXf>(q.rescale.data(), q.cols).cast<double>();
   return t;
 }
 

@@ -12,17 +12,15 @@
 #include <Eigen/Dense>
 #include <cstdint>
 
+#include "format/stored_linear.h"
 #include "quant/quantized_matrix.h"
-#include "quant/rotation.h"
+#include "format/rotation.h"
 
 namespace quip {
 
 struct LayerTransform {
   int rows = 0, cols = 0;
-  Eigen::VectorXd rescale;  // D̃ (cols), empty when rescaling is off
-  bool incoherent = false;
-  RotationKind rotation = RotationKind::kKron;  // which U, V when incoherent
-  uint64_t seed_u = 0, seed_v = 0;
+  Incoherence incoherence;  // D̃ (float, as stored) and U, V
   Eigen::VectorXd row_scale, row_zero;  // rows each; set by Set*Grid
 };
 

@@ -7,7 +7,7 @@
 #include "quant/block_ldlq.h"
 #include "quant/layer_transform.h"
 #include "quant/rounding.h"
-#include "quant/seeded_random.h"
+#include "format/seeded_random.h"
 
 namespace quip {
 namespace {
@@ -33,12 +33,15 @@ Attempt Transform(const Eigen::MatrixXd& W, const Eigen::MatrixXd& H, double alp
   LayerTransform& t = a.transform;
   t.rows = static_cast<int>(W.rows());
   t.cols = static_cast<int>(W.cols());
-  if (cfg.rescale) t.rescale = RescaleFactors(W, hd.diagonal());
-  t.incoherent = cfg.incoherence;
-  t.rotation = cfg.rotation;
+  if (cfg.rescale) {
+    const Eigen::VectorXf d = RescaleFactors(W, hd.diagonal()).cast<float>();  // exact: float-precision values
+    t.incoherence.rescale.assign(d.data(), d.data() + d.size());
+  }
+  t.incoherence.incoherent = cfg.incoherence;
+  t.incoherence.rotation = cfg.rotation;
   // U and V are stored in the model as seeds; derive two unrelated ones from cfg.seed.
-  t.seed_u = MixSeed(2 * cfg.seed);
-  t.seed_v = MixSeed(2 * cfg.seed + 1);
+  t.incoherence.seed_u = MixSeed(2 * cfg.seed);
+  t.incoherence.seed_v = MixSeed(2 * cfg.seed + 1);
   a.wp = ToTransformedBasis(W, t);
   a.hp = TransformHessian(hd, t);
   return a;
@@ -108,11 +111,7 @@ QuantizedMatrix ToQuantizedMatrix(const Attempt& a, int bits) {
     for (int c = 0; c < t.cols; ++c) q.codes[size_t(r) * t.cols + c] = static_cast<uint8_t>(a.codes(r, c));
   q.row_scale.assign(t.row_scale.data(), t.row_scale.data() + t.rows);
   q.row_zero.assign(t.row_zero.data(), t.row_zero.data() + t.rows);
-  if (t.rescale.size() > 0) q.rescale.assign(t.rescale.data(), t.rescale.data() + t.cols);
-  q.incoherent = t.incoherent;
-  q.rotation = t.rotation;
-  q.seed_u = t.seed_u;
-  q.seed_v = t.seed_v;
+  q.incoherence = t.incoherence;
   return q;
 }
 
@@ -152,11 +151,7 @@ QuantizedMatrix RoundE8P(const QuantConfig& cfg, const BlockLdlFactor* ldl, cons
   q.codebook = Codebook::kE8P;
   q.group_codes = std::move(r.codes);
   q.stage_scale = std::move(stage_scale);
-  if (t.rescale.size() > 0) q.rescale.assign(t.rescale.data(), t.rescale.data() + t.cols);
-  q.incoherent = t.incoherent;
-  q.rotation = t.rotation;
-  q.seed_u = t.seed_u;
-  q.seed_v = t.seed_v;
+  q.incoherence = t.incoherence;
   return q;
 }
 
@@ -171,14 +166,6 @@ std::unique_ptr<VectorCodebook> E8PCodebookFromScales(int bits, const std::vecto
                      s);
   // With rms = 1 the ρ arguments are the scales themselves (×1.0 is exact).
   return MakeE8PCodebook(bits, 1.0, stage_scale[0], stage_scale.size() > 1 ? stage_scale[1] : 0.0);
-}
-
-const char* CodebookName(Codebook c) { return c == Codebook::kScalar ? "scalar" : "e8p"; }
-
-Codebook ParseCodebook(const std::string& name, const std::string& where) {
-  if (name == "scalar") return Codebook::kScalar;
-  if (name == "e8p") return Codebook::kE8P;
-  Fail(where, "unknown codebook '{}' (scalar, e8p)", name);
 }
 
 const char* RoundingName(Rounding r) {
@@ -316,11 +303,7 @@ Eigen::MatrixXd Dequantize(const QuantizedMatrix& q) {
     LayerTransform t;
     t.rows = q.rows;
     t.cols = q.cols;
-    t.incoherent = q.incoherent;
-    t.rotation = q.rotation;
-    t.seed_u = q.seed_u;
-    t.seed_v = q.seed_v;
-    if (!q.rescale.empty()) t.rescale = Eigen::Map<const Eigen::VectorXf>(q.rescale.data(), q.cols).cast<double>();
+    t.incoherence = q.incoherence;
     const Eigen::MatrixXd g = DecodeVq(q.group_codes, q.rows, padded, *cb).leftCols(q.cols);
     return FromTransformedBasis(g, t);
   }

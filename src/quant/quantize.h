@@ -12,7 +12,7 @@
 #include <vector>
 
 #include "quant/quantized_matrix.h"
-#include "quant/rotation.h"
+#include "format/rotation.h"
 
 namespace quip {
 
@@ -71,11 +71,8 @@ struct QuantStats {
   std::string note;                // human-readable warnings, empty when all went as planned
 };
 
-// The codebook's name in files and on the command line ("scalar", "e8p"), and back.
-const char* CodebookName(Codebook c);
-Codebook ParseCodebook(const std::string& name, const std::string& where);
 
-class VectorCodebook;  // quant/block_ldlq.h
+class VectorCodebook;  // format/vector_codebook.h
 // The e8p codebook of a stored matrix: E8P at stage_scale[0], plus at 3/4 bits the
 // residual stage (signs / E8P) at stage_scale[1]. Throws quip::Error for bad scales.
 std::unique_ptr<VectorCodebook> E8PCodebookFromScales(int bits, const std::vector<float>& stage_scale);

@@ -5,7 +5,7 @@
 #include <numeric>
 
 #include "core/error.h"
-#include "quant/seeded_random.h"
+#include "format/seeded_random.h"
 
 namespace quip {
 namespace {

@@ -6,6 +6,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "testing/quantized_folder.h"
 #include "testing/tiny_model.h"
 
 namespace quip {
@@ -36,6 +37,28 @@ TEST(Bench, DefaultTextShowsTheSpread) {
   const auto r = testing::RunCommandSplit(BenchArgs(""));
   ASSERT_EQ(r.exit_code, 0) << r.err;
   EXPECT_THAT(r.out, ::testing::HasSubstr("median of 3 runs, min "));
+}
+
+// Every codebook runs through the one quantized layer, so `"kernel"` says which path the
+// QuIP# (E8P) layers took and the profile measures them (before, E8P layers were not
+// profiled: both shares 0, and "kernel" followed the scalar layers only). Reference: the
+// environment the command ran with, and decode time spent in the layers being non-zero.
+TEST(Bench, KernelFieldAndProfileCoverE8PLayers) {
+  const std::string folder = testing::WriteTinyQuantizedFolder("bench-e8p", "quipsharp", 2);
+  for (const char* kernel : {"fast", "ref"}) {
+    SCOPED_TRACE(kernel);
+    const std::string env = std::string(kernel) == "ref" ? "QUIP_KERNEL=ref " : "";
+    const auto r = testing::RunCommandSplit(env + ShellQuote(testing::QuipBinary()) +
+                                            " bench --threads 1 --prompt 8 --gen 8 --repeat 1 --json --model " +
+                                            ShellQuote(folder));
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    const nlohmann::json j = nlohmann::json::parse(r.out);
+    EXPECT_EQ(j["format"], "e8p-2bit");
+    EXPECT_EQ(j["kernel"], kernel);
+    EXPECT_GT(j["quant_matmul_share"].get<double>(), 0.0);
+    EXPECT_GT(j["rotation_share"].get<double>(), 0.0);
+    EXPECT_LT(j["quant_matmul_share"].get<double>() + j["rotation_share"].get<double>(), 1.0);
+  }
 }
 
 TEST(Bench, RepeatBelowOneIsRefused) {

@@ -19,7 +19,7 @@
 #include "core/error.h"
 #include "io/safetensors.h"
 #include "model/forward.h"
-#include "model/load.h"
+#include "pipeline/load.h"
 #include "testing/quantized_folder.h"
 #include "testing/tiny_model.h"
 

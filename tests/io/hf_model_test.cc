@@ -15,7 +15,7 @@
 
 #include "core/error.h"
 #include "io/hf_model.h"
-#include "model/load.h"
+#include "pipeline/load.h"
 #include "testing/quantized_folder.h"
 #include "testing/tiny_model.h"
 

@@ -24,13 +24,12 @@
 #include "core/error.h"
 #include "io/safetensors.h"
 #include "model/forward.h"
-#include "model/load.h"
-#include "model/e8p_linear.h"
-#include "model/quantized_linear.h"
+#include "pipeline/load.h"
+#include "format/stored_linear.h"
 #include "pipeline/methods.h"
 #include "pipeline/quantize_model.h"
-#include "quant/e8p.h"
-#include "quant/packing.h"
+#include "format/e8p.h"
+#include "format/packing.h"
 #include "testing/quantized_folder.h"
 #include "testing/tiny_model.h"
 
@@ -113,24 +112,27 @@ std::vector<std::string> Leftovers(const fs::path& dir) {
   return found;
 }
 
-void ExpectSameQuantizedLinear(const Linear* a, const Linear* b) {
-  const auto* qa = dynamic_cast<const QuantizedLinear*>(a);
-  const auto* qb = dynamic_cast<const QuantizedLinear*>(b);
+// Every stored field equal, codes byte for byte.
+void ExpectSameQuantizedLinear(const Linear* la, const Linear* lb) {
+  const StoredLinear* qa = la->stored_linear();
+  const StoredLinear* qb = lb->stored_linear();
   ASSERT_NE(qa, nullptr);
-  ASSERT_NE(qb, nullptr) << "the loaded linear is not a QuantizedLinear";
-  EXPECT_EQ(qa->out_features(), qb->out_features());
-  EXPECT_EQ(qa->in_features(), qb->in_features());
-  EXPECT_EQ(qa->bits(), qb->bits());
-  EXPECT_EQ(qa->incoherent(), qb->incoherent());
-  if (qa->incoherent()) {  // seeds mean nothing (and are not stored) without incoherence
-    EXPECT_EQ(qa->seed_u(), qb->seed_u());
-    EXPECT_EQ(qa->seed_v(), qb->seed_v());
+  ASSERT_NE(qb, nullptr) << "the loaded linear is not quantized";
+  EXPECT_EQ(qa->rows, qb->rows);
+  EXPECT_EQ(qa->cols, qb->cols);
+  EXPECT_EQ(qa->bits, qb->bits);
+  EXPECT_EQ(qa->codebook, qb->codebook);
+  EXPECT_EQ(qa->incoherence.incoherent, qb->incoherence.incoherent);
+  if (qa->incoherence.incoherent) {  // seeds mean nothing (and are not stored) without incoherence
+    EXPECT_EQ(qa->incoherence.rotation, qb->incoherence.rotation);
+    EXPECT_EQ(qa->incoherence.seed_u, qb->incoherence.seed_u);
+    EXPECT_EQ(qa->incoherence.seed_v, qb->incoherence.seed_v);
   }
-  ASSERT_EQ(qa->row_bytes(), qb->row_bytes());
-  EXPECT_EQ(0, std::memcmp(qa->packed(), qb->packed(), size_t(qa->out_features()) * qa->row_bytes()));
-  EXPECT_EQ(qa->row_scale(), qb->row_scale());
-  EXPECT_EQ(qa->row_zero(), qb->row_zero());
-  EXPECT_EQ(qa->rescale(), qb->rescale());
+  ASSERT_EQ(qa->RowBytes(), qb->RowBytes());
+  EXPECT_EQ(0, std::memcmp(qa->codes(), qb->codes(), size_t(qa->rows) * qa->RowBytes()));
+  EXPECT_EQ(qa->scale, qb->scale);
+  EXPECT_EQ(qa->zero, qb->zero);
+  EXPECT_EQ(qa->incoherence.rescale, qb->incoherence.rescale);
 }
 
 struct Case {
@@ -160,19 +162,12 @@ TEST(QuipFormat, QuipSharpRoundTripKeepsCodesAndLogitsBitForBit) {
     ASSERT_EQ(mem.size(), disk.size());
     bool saw_rht = false, saw_kron = false;
     for (size_t i = 0; i < mem.size(); ++i) {
-      const auto* a = dynamic_cast<const E8PLinear*>(mem[i]);
-      const auto* b = dynamic_cast<const E8PLinear*>(disk[i]);
-      ASSERT_NE(a, nullptr);
-      ASSERT_NE(b, nullptr) << "the loaded linear is not an E8PLinear";
-      EXPECT_EQ(b->Format(), "e8p-" + std::to_string(bits) + "bit");
-      EXPECT_EQ(a->rotation(), b->rotation());
-      EXPECT_EQ(a->seed_u(), b->seed_u());
-      EXPECT_EQ(a->seed_v(), b->seed_v());
-      EXPECT_EQ(a->stage_scale(), b->stage_scale());
-      EXPECT_EQ(a->rescale(), b->rescale());
-      ASSERT_EQ(a->row_bytes(), b->row_bytes());
-      EXPECT_EQ(0, std::memcmp(a->packed(), b->packed(), size_t(a->out_features()) * a->row_bytes()));
-      (b->rotation() == RotationKind::kRht ? saw_rht : saw_kron) = true;
+      ExpectSameQuantizedLinear(mem[i], disk[i]);
+      const StoredLinear* b = disk[i]->stored_linear();
+      ASSERT_NE(b, nullptr);
+      EXPECT_EQ(b->codebook, Codebook::kE8P);
+      EXPECT_EQ(disk[i]->Format(), "e8p-" + std::to_string(bits) + "bit");
+      (b->incoherence.rotation == RotationKind::kRht ? saw_rht : saw_kron) = true;
     }
     EXPECT_TRUE(saw_rht && saw_kron) << "TinyConfig has Hadamard (48) and fallback (136) sizes";
     std::vector<int> tokens{1};

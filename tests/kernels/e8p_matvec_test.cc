@@ -27,7 +27,7 @@
 #include "kernels/matmul_reference.h"
 #include "kernels/quant_matmul.h"
 #include "quant/block_ldlq.h"
-#include "quant/e8p.h"
+#include "format/e8p.h"
 
 namespace quip::kernels {
 namespace {

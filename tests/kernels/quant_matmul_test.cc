@@ -26,7 +26,7 @@
 #include "core/parallel.h"
 #include "kernels/matmul_reference.h"
 #include "kernels/q8_matmul_simd.h"
-#include "quant/packing.h"
+#include "format/packing.h"
 
 namespace quip::kernels {
 namespace {
@@ -209,7 +209,7 @@ TEST_P(KernelTest, OneTokenErrorAgainstExactProduct) {
 INSTANTIATE_TEST_SUITE_P(Bits, KernelTest, ::testing::Values(2, 3, 4),
                          [](const auto& info) { return std::to_string(info.param) + "bit"; });
 
-// The reference reads the documented layout (quant/packing.h) the same way UnpackCodes does.
+// The reference reads the documented layout (format/packing.h) the same way UnpackCodes does.
 TEST(KernelReference, CodesMatchUnpackCodes) {
   for (int bits : {2, 3, 4})
     for (int cols : {1, 5, 8, 13, 64}) {

@@ -14,7 +14,7 @@
 #include <vector>
 
 #include "core/parallel.h"
-#include "quant/hadamard.h"
+#include "format/hadamard.h"
 
 namespace quip::kernels {
 namespace {

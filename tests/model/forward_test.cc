@@ -8,7 +8,7 @@
 #include <vector>
 
 #include "model/forward.h"
-#include "model/load.h"
+#include "pipeline/load.h"
 #include "testing/tiny_model.h"
 
 namespace quip {

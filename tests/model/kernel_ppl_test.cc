@@ -1,5 +1,5 @@
-// Fast kernels against the reference path (QUIP_KERNEL=ref: QuantizedLinear and
-// E8PLinear::ForwardReference) on books-llama-5m quantized here with `quip quantize` into
+// Fast kernels against the reference path (QUIP_KERNEL=ref: IncoherentLinear::ForwardReference,
+// every codebook) on books-llama-5m quantized here with `quip quantize` into
 // every format the loader runs: scalar grid at 2/3/4 bits (Kronecker), scalar 2 bits with
 // the randomized Hadamard rotation, E8P at 2/3/4 bits (QuIP#). For each:
 //
@@ -21,8 +21,8 @@
 #include <span>
 
 #include "model/forward.h"
-#include "model/load.h"
-#include "model/quantized_linear.h"
+#include "pipeline/load.h"
+#include "model/incoherent_linear.h"
 #include "testing/tiny_model.h"
 #include "text/text_file.h"
 
@@ -52,7 +52,7 @@ struct Decode {
 };
 
 Decode DecodeOneTokenAtATime(const Model& model, const std::vector<int>& tokens, QuantKernel kernel) {
-  QuantizedLinear::SetKernel(kernel);
+  IncoherentLinear::SetKernel(kernel);
   const int vocab = model.config.vocab_size;
   Session session(model, int(tokens.size()));
   Decode d;
@@ -65,7 +65,7 @@ Decode DecodeOneTokenAtATime(const Model& model, const std::vector<int>& tokens,
     d.mean_nll += max + std::log(sum) - logits[tokens[i + 1]];
   }
   d.mean_nll /= double(tokens.size() - 1);
-  QuantizedLinear::SetKernel(QuantKernel::kFast);
+  IncoherentLinear::SetKernel(QuantKernel::kFast);
   EXPECT_EQ(int(d.logits.size()), int(tokens.size() - 1) * vocab);
   return d;
 }

@@ -10,7 +10,7 @@
 #include <nlohmann/json.hpp>
 
 #include "model/forward.h"
-#include "model/load.h"
+#include "pipeline/load.h"
 #include "testing/tiny_model.h"
 
 namespace quip {

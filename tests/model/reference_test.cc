@@ -14,7 +14,7 @@
 #include <span>
 
 #include "model/forward.h"
-#include "model/load.h"
+#include "pipeline/load.h"
 #include "testing/tiny_model.h"
 
 namespace quip {

@@ -18,7 +18,7 @@
 #include <string>
 
 #include "core/parallel.h"
-#include "model/load.h"
+#include "pipeline/load.h"
 #include "testing/tiny_model.h"
 
 namespace quip {

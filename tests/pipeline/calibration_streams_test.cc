@@ -15,7 +15,7 @@
 #include <string>
 #include <vector>
 
-#include "model/load.h"
+#include "pipeline/load.h"
 #include "pipeline/calibration.h"
 #include "testing/tiny_model.h"
 #include "text/text_file.h"

@@ -10,16 +10,20 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <algorithm>
+
 #include <cmath>
 #include <random>
 
 #include "core/error.h"
 #include "core/parallel.h"
 #include "model/forward.h"
-#include "model/load.h"
-#include "model/quantized_linear.h"
+#include "pipeline/load.h"
+#include "format/rotation.h"
+#include "format/stored_linear.h"
+#include "pipeline/calibration_streams.h"
 #include "pipeline/methods.h"
-#include "quant/packing.h"
+#include "format/packing.h"
 #include "testing/tiny_model.h"
 
 namespace quip {
@@ -88,10 +92,10 @@ TEST(QuantizeModel, ReplacesEveryLinearAndReportsStorageAndStats) {
       for (const auto& layer : model.layers)
         for (const Linear* l : {layer.q.get(), layer.k.get(), layer.v.get(), layer.o.get(), layer.gate.get(),
                                 layer.up.get(), layer.down.get()}) {
-          const auto* q = dynamic_cast<const QuantizedLinear*>(l);
+          const StoredLinear* q = l->stored_linear();
           ASSERT_NE(q, nullptr) << "a linear was left dense";
-          EXPECT_EQ(q->bits(), bits);
-          EXPECT_EQ(q->incoherent(), incoherent);
+          EXPECT_EQ(q->bits, bits);
+          EXPECT_EQ(q->incoherence.incoherent, incoherent);
         }
       EXPECT_NE(dynamic_cast<const DenseLinear*>(model.lm_head.get()), nullptr) << "lm_head stays fp32";
       EXPECT_EQ(progress, (std::vector<std::pair<int, int>>{{1, 2}, {2, 2}}));
@@ -128,6 +132,39 @@ TEST(QuantizeModel, ReplacesEveryLinearAndReportsStorageAndStats) {
         EXPECT_GE(l.at("seconds").get<double>(), 0.0);
       }
     }
+}
+
+// The report says what was stored, per linear: QuIP# asks for the Hadamard rotation, and
+// TinyConfig's 136 = 17·8 has no Hadamard matrix, so the linears with that dimension fall
+// back to Kronecker. Reference: the layers themselves (StoredLinear) and the Hadamard orders.
+TEST(QuantizeModel, ReportRecordsTheCodebookAndRotationStoredPerLinear) {
+  const LlamaConfig c = testing::TinyConfig();
+  const std::string dir = TinyFolder("report-stored", testing::RandomWeights(c, 23));
+  Model model = LoadModel(dir);
+  QuantizeModelOptions options{ConfigForMethod("quipsharp", 2), "quipsharp", {}};
+  const nlohmann::json report = QuantizeModel(model, RandomWindows(c.vocab_size, 4, 24, 5), options);
+  EXPECT_EQ(report.at("incoherence"), "rht");
+  EXPECT_EQ(report.at("codebook"), "e8p");
+  const auto& linears = report.at("linears");
+  ASSERT_EQ(linears.size(), 7u * c.n_layers);
+  int kron = 0, rht = 0;
+  for (int l = 0; l < c.n_layers; ++l)
+    for (const BlockLinear& b : kBlockLinears) {
+      const std::string name = "model.layers." + std::to_string(l) + "." + b.suffix;
+      const auto entry = std::find_if(linears.begin(), linears.end(), [&](const auto& j) { return j.at("name") == name; });
+      ASSERT_NE(entry, linears.end()) << name;
+      const Linear& linear = *(model.layers[l].*b.slot);
+      const StoredLinear* stored = linear.stored_linear();
+      ASSERT_NE(stored, nullptr) << name;
+      EXPECT_EQ(entry->at("codebook"), "e8p") << name;
+      const bool hadamard = RotationSupports(RotationKind::kRht, linear.out_features()) &&
+                            RotationSupports(RotationKind::kRht, linear.in_features());
+      EXPECT_EQ(entry->at("incoherence"), hadamard ? "rht" : "kron") << name;
+      EXPECT_EQ(entry->at("incoherence"), stored->incoherence.Name()) << name;
+      (hadamard ? rht : kron) += 1;
+    }
+  EXPECT_GT(rht, 0);
+  EXPECT_GT(kron, 0);
 }
 
 TEST(QuantizeModel, RefusesAnAlreadyQuantizedModel) {

@@ -9,7 +9,7 @@
 #include <cstdio>
 #include <cstdlib>
 
-#include "quant/hadamard.h"
+#include "format/hadamard.h"
 #include "quant/rounding.h"
 #include "quant_test_util.h"
 

@@ -34,7 +34,7 @@ QuantConfig Cfg(int bits, Rounding rounding, bool incoherence = true, bool resca
 void ExpectWellFormed(const QuantizedMatrix& q) {
   for (float s : q.row_scale) EXPECT_TRUE(std::isfinite(s) && s >= 0.0f) << s;
   for (float z : q.row_zero) EXPECT_TRUE(std::isfinite(z)) << z;
-  for (float r : q.rescale) EXPECT_TRUE(std::isfinite(r) && r > 0.0f) << r;
+  for (float r : q.incoherence.rescale) EXPECT_TRUE(std::isfinite(r) && r > 0.0f) << r;
   EXPECT_TRUE(Dequantize(q).allFinite());
 }
 
@@ -125,7 +125,7 @@ TEST(NumericalFaults, AllZeroWeightColumnStaysFinite) {
   QuantStats s;
   const QuantizedMatrix q = QuantizeMatrix(w.data(), m, n, testing::RandomHessian(n, 9), Cfg(2, Rounding::kLdlq), &s);
   ExpectWellFormed(q);
-  EXPECT_EQ(q.rescale.at(9), 1.0f);
+  EXPECT_EQ(q.incoherence.rescale.at(9), 1.0f);
   EXPECT_LT(s.relative_proxy_loss, 1.0);
 }
 

@@ -11,7 +11,7 @@
 #include <random>
 
 #include "core/error.h"
-#include "quant/kronecker.h"
+#include "format/kronecker.h"
 #include "quant/layer_transform.h"
 #include "quant_test_util.h"
 
@@ -55,17 +55,17 @@ TEST(QuantizeMatrix, DequantizeFollowsTheContractFormula) {
   const std::vector<float> wf = testing::ToRowMajorFloats(w);
   const QuantizedMatrix q =
       QuantizeMatrix(wf.data(), m, n, testing::RandomHessian(n, 4), Config(3, Rounding::kLdlq, true, true), nullptr);
-  ASSERT_TRUE(q.incoherent);
-  ASSERT_EQ(q.rescale.size(), size_t(n));
+  ASSERT_TRUE(q.incoherence.incoherent);
+  ASSERT_EQ(q.incoherence.rescale.size(), size_t(n));
   Eigen::MatrixXd g(m, n);
   for (int r = 0; r < m; ++r) {
     EXPECT_FLOAT_EQ(q.row_zero[r], 3.5f);
     EXPECT_EQ(q.row_scale[r], q.row_scale[0]);
     for (int c = 0; c < n; ++c) g(r, c) = double(q.row_scale[r]) * (double(q.codes[r * n + c]) - q.row_zero[r]);
   }
-  const Eigen::MatrixXd u = KroneckerTransform(m, q.seed_u).Dense(), v = KroneckerTransform(n, q.seed_v).Dense();
+  const Eigen::MatrixXd u = KroneckerTransform(m, q.incoherence.seed_u).Dense(), v = KroneckerTransform(n, q.incoherence.seed_v).Dense();
   Eigen::VectorXd inv(n);
-  for (int c = 0; c < n; ++c) inv[c] = 1.0 / q.rescale[c];
+  for (int c = 0; c < n; ++c) inv[c] = 1.0 / q.incoherence.rescale[c];
   const Eigen::MatrixXd expected = u.transpose() * g * v * inv.asDiagonal();
   EXPECT_LT((Dequantize(q) - expected).cwiseAbs().maxCoeff(), 1e-12);
 }
@@ -76,8 +76,8 @@ TEST(QuantizeMatrix, MinMaxGridWithoutIncoherence) {
   const std::vector<float> wf = testing::ToRowMajorFloats(w);
   const QuantizedMatrix q = QuantizeMatrix(wf.data(), m, n, Eigen::MatrixXd::Identity(n, n),
                                            Config(4, Rounding::kNearest, false, false), nullptr);
-  EXPECT_FALSE(q.incoherent);
-  EXPECT_TRUE(q.rescale.empty());
+  EXPECT_FALSE(q.incoherence.incoherent);
+  EXPECT_TRUE(q.incoherence.rescale.empty());
   const Eigen::MatrixXd wd = testing::FloatRounded(w);
   for (int r = 0; r < m; ++r) {
     const double lo = std::min(0.0, wd.row(r).minCoeff()), hi = std::max(0.0, wd.row(r).maxCoeff());
@@ -189,11 +189,11 @@ TEST(QuantizeMatrix, IsDeterministicGivenTheSeed) {
   const QuantizedMatrix a = QuantizeMatrix(wf.data(), m, n, h, c, nullptr);
   const QuantizedMatrix b = QuantizeMatrix(wf.data(), m, n, h, c, nullptr);
   EXPECT_EQ(a.codes, b.codes);
-  EXPECT_EQ(a.seed_u, b.seed_u);
-  EXPECT_NE(a.seed_u, a.seed_v);
+  EXPECT_EQ(a.incoherence.seed_u, b.incoherence.seed_u);
+  EXPECT_NE(a.incoherence.seed_u, a.incoherence.seed_v);
   c.seed = 18;
   const QuantizedMatrix d = QuantizeMatrix(wf.data(), m, n, h, c, nullptr);
-  EXPECT_NE(a.seed_v, d.seed_v);
+  EXPECT_NE(a.incoherence.seed_v, d.incoherence.seed_v);
   EXPECT_NE(a.codes, d.codes);
 }
 

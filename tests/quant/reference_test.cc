@@ -72,7 +72,7 @@ TEST(QuantNumpyReference, LdlqMinMaxCodesMatchExactly) {
     EXPECT_EQ(q.codes, ReadBinary<uint8_t>(dir + "/codes.u8")) << "case " << index;
     EXPECT_EQ(q.row_scale, ReadBinary<float>(dir + "/row_scale.f32")) << "case " << index;
     EXPECT_EQ(q.row_zero, ReadBinary<float>(dir + "/row_zero.f32")) << "case " << index;
-    EXPECT_EQ(q.rescale, ReadBinary<float>(dir + "/rescale.f32")) << "case " << index;
+    EXPECT_EQ(q.incoherence.rescale, ReadBinary<float>(dir + "/rescale.f32")) << "case " << index;
     ++index;
   }
 }

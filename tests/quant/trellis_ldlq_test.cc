@@ -7,7 +7,7 @@
 //     identity (Δ = (Ŵ − W)(U + I)), to rounding.
 #include <gtest/gtest.h>
 
-#include "quant/trellis_codes.h"
+#include "format/trellis_codes.h"
 #include "quant/trellis_ldlq.h"
 #include "quant_test_util.h"
 

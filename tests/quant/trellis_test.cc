@@ -18,7 +18,7 @@
 #include <random>
 
 #include "quant/bitshift_trellis.h"
-#include "quant/trellis_codes.h"
+#include "format/trellis_codes.h"
 #include "testing/tiny_model.h"
 
 namespace quip::trellis {

@@ -8,7 +8,7 @@
 
 #include "core/error.h"
 #include "io/quip_format.h"
-#include "model/load.h"
+#include "pipeline/load.h"
 #include "pipeline/methods.h"
 #include "pipeline/quantize_model.h"
 #include "testing/tiny_model.h"

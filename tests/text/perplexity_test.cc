@@ -8,7 +8,7 @@
 
 #include "core/error.h"
 #include "model/forward.h"
-#include "model/load.h"
+#include "pipeline/load.h"
 #include "testing/tiny_model.h"
 #include "text/perplexity.h"
 

@@ -8,7 +8,7 @@
 #include <fstream>
 #include <sstream>
 
-#include "model/load.h"
+#include "pipeline/load.h"
 #include "testing/tiny_model.h"
 #include "text/text_file.h"
 #include "text/tokenizer.h"

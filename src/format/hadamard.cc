@@ -1,4 +1,4 @@
-#include "quant/hadamard.h"
+#include "format/hadamard.h"
 
 #include <array>
 #include <cmath>
@@ -8,7 +8,7 @@
 #include <string_view>
 
 #include "core/error.h"
-#include "quant/seeded_random.h"
+#include "format/seeded_random.h"
 
 namespace quip {
 namespace {

@@ -1,4 +1,4 @@
-#include "model/load.h"
+#include "pipeline/load.h"
 
 #include <filesystem>
 #include <fstream>

@@ -17,7 +17,7 @@
 #include <cstdint>
 #include <vector>
 
-#include "quant/seeded_random.h"
+#include "format/seeded_random.h"
 
 namespace quip {
 

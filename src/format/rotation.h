@@ -12,15 +12,12 @@
 #include <string>
 #include <variant>
 
-#include "quant/hadamard.h"
-#include "quant/kronecker.h"
-#include "quant/quantized_matrix.h"
+#include "format/hadamard.h"
+#include "format/kronecker.h"
+#include "format/stored_linear.h"
 
 namespace quip {
 
-const char* RotationName(RotationKind kind);
-// Inverse of RotationName; throws quip::Error naming `where` for an unknown name.
-RotationKind ParseRotation(const std::string& name, const std::string& where);
 // True when `kind` can be built for dimension n (rht needs a Hadamard order).
 bool RotationSupports(RotationKind kind, int n);
 

@@ -1,14 +1,14 @@
-// E8PLinear (QuIP#'s E8P codes, rotation and decode fused into inference) against dense
+// IncoherentLinear with the E8P codebook (QuIP#'s E8P codes, rotation and decode fused into inference) against dense
 // math, and the e8p path of QuantizeMatrix.
 //
 // Independent reference: W_hat built from quant/quantized_matrix.h's formula in double:
 // each group decoded by e8p::Decode (itself checked against the codebook's direct
-// enumeration in tests/quant/e8p_test.cc), the second stage from its point list (one-bit
+// enumeration in tests/format/e8p_test.cc), the second stage from its point list (one-bit
 // E8 codebook) or E8P, the explicit orthogonal matrices Dense() of the Kronecker /
-// Hadamard transforms, and D̃⁻¹; it must equal quip::Dequantize, and E8PLinear::Forward
+// Hadamard transforms, and D̃⁻¹; it must equal quip::Dequantize, and IncoherentLinear::Forward
 // (decode kernel and tile paths, fast rotations, 1/2/7 threads) must give W_hat x to ~1e-5,
 // plus, for one token, the bound of its int8 activation rounding.
-#include "model/e8p_linear.h"
+#include "model/incoherent_linear.h"
 
 #include <gtest/gtest.h>
 
@@ -18,10 +18,11 @@
 
 #include "core/parallel.h"
 #include "quant/block_ldlq.h"
-#include "quant/e8p.h"
-#include "quant/hadamard.h"
-#include "quant/kronecker.h"
+#include "format/e8p.h"
+#include "format/hadamard.h"
+#include "format/kronecker.h"
 #include "quant/quant_test_util.h"
+#include "quant/pack.h"
 #include "quant/quantize.h"
 
 namespace quip {
@@ -72,9 +73,9 @@ Eigen::MatrixXd DecodedCodes(const QuantizedMatrix& q) {
 
 Eigen::MatrixXd FormulaWeights(const QuantizedMatrix& q) {
   Eigen::MatrixXd w = DecodedCodes(q).leftCols(q.cols);
-  if (q.incoherent)
-    w = DenseRotation(q.rotation, q.rows, q.seed_u).transpose() * w * DenseRotation(q.rotation, q.cols, q.seed_v);
-  for (size_t c = 0; c < q.rescale.size(); ++c) w.col(Eigen::Index(c)) /= double(q.rescale[c]);
+  if (q.incoherence.incoherent)
+    w = DenseRotation(q.incoherence.rotation, q.rows, q.incoherence.seed_u).transpose() * w * DenseRotation(q.incoherence.rotation, q.cols, q.incoherence.seed_v);
+  for (size_t c = 0; c < q.incoherence.rescale.size(); ++c) w.col(Eigen::Index(c)) /= double(q.incoherence.rescale[c]);
   return w;
 }
 
@@ -82,11 +83,11 @@ Eigen::MatrixXd FormulaWeights(const QuantizedMatrix& q) {
 // oracle in tests/kernels): its allowed error is the rounding bound of x' = V(x / rescale).
 Eigen::VectorXd Q8ErrorBound(const QuantizedMatrix& q, const std::vector<float>& x) {
   Eigen::VectorXd xr = Eigen::VectorXd::Zero(8 * E8PGroups(q.cols));
-  for (int c = 0; c < q.cols; ++c) xr(c) = double(x[c]) / (q.rescale.empty() ? 1.0 : double(q.rescale[c]));
+  for (int c = 0; c < q.cols; ++c) xr(c) = double(x[c]) / (q.incoherence.rescale.empty() ? 1.0 : double(q.incoherence.rescale[c]));
   Eigen::MatrixXd u = Eigen::MatrixXd::Identity(q.rows, q.rows);
-  if (q.incoherent) {
-    xr.head(q.cols) = DenseRotation(q.rotation, q.cols, q.seed_v) * xr.head(q.cols);
-    u = DenseRotation(q.rotation, q.rows, q.seed_u);
+  if (q.incoherence.incoherent) {
+    xr.head(q.cols) = DenseRotation(q.incoherence.rotation, q.cols, q.incoherence.seed_v) * xr.head(q.cols);
+    u = DenseRotation(q.incoherence.rotation, q.rows, q.incoherence.seed_u);
   }
   return testing::Q8RoundingBound(DecodedCodes(q), xr, u);
 }
@@ -96,7 +97,7 @@ struct Case {
   RotationKind rotation;
 };
 
-TEST(E8PLinear, ForwardMatchesDenseDequantizedWeights) {
+TEST(IncoherentLinearE8P, ForwardMatchesDenseDequantizedWeights) {
   // Hadamard sizes K·2^k (1, 12, 20, 24 = 12·2, 96, 160) and odd Kronecker sizes; cols not
   // a multiple of 8 exercise the padded last group; rows cross the 64-row tile.
   const Case cases[] = {{1, 8, RotationKind::kRht},   {12, 24, RotationKind::kRht},  {96, 160, RotationKind::kRht},
@@ -112,14 +113,14 @@ TEST(E8PLinear, ForwardMatchesDenseDequantizedWeights) {
                                           << bits << " rescale " << rescale << " threads " << threads);
         const QuantizedMatrix q = QuantizeE8P(c.rows, c.cols, bits, c.rotation, rescale, seed);
         ASSERT_EQ(q.codebook, Codebook::kE8P);
-        ASSERT_EQ(q.rotation, c.rotation);
+        ASSERT_EQ(q.incoherence.rotation, c.rotation);
         ASSERT_EQ(q.stage_scale.size(), size_t(E8PStages(bits)));
         const Eigen::MatrixXd w_hat = FormulaWeights(q);
         ASSERT_LE((Dequantize(q) - w_hat).cwiseAbs().maxCoeff(), 1e-9 * w_hat.cwiseAbs().maxCoeff());
 
-        const E8PLinear linear(q);
+        const IncoherentLinear linear(PackQuantizedMatrix(q));
         EXPECT_EQ(linear.WeightBytes(), int64_t(c.rows) * E8PGroups(c.cols) * bits +
-                                            4 * int64_t(q.stage_scale.size() + q.rescale.size()));
+                                            4 * int64_t(q.stage_scale.size() + q.incoherence.rescale.size()));
         for (int ntok : {1, 3, 9}) {
           const Eigen::MatrixXd x = RandomGaussian(ntok, c.cols, seed * 31 + ntok);
           std::vector<float> xf(size_t(ntok) * c.cols), y(size_t(ntok) * c.rows), y_ref(y.size());
@@ -175,7 +176,7 @@ TEST(E8PQuantize, BlockLdlqBeatsNearestAndE8PBeatsTheScalarGrid) {
 TEST(E8PQuantize, UnsupportedHadamardSizeFallsBackToKroneckerAndSaysSo) {
   QuantStats stats;
   const QuantizedMatrix q = QuantizeE8P(7, 24, 2, RotationKind::kRht, false, 5, Rounding::kLdlq, &stats);
-  EXPECT_EQ(q.rotation, RotationKind::kKron);
+  EXPECT_EQ(q.incoherence.rotation, RotationKind::kKron);
   EXPECT_NE(stats.note.find("no Hadamard matrix of order 7"), std::string::npos) << stats.note;
   EXPECT_NE(stats.note.find("Kronecker"), std::string::npos) << stats.note;
 }

@@ -1,13 +1,13 @@
 // Hadamard matrices (H Hᵀ = K I for every constructed order) and the randomized Hadamard
 // transform: agreement with a dense reference built here from the definition, orthogonality,
 // round trips in double and float, and bit-exact regeneration of the signs from the seed.
-#include "quant/hadamard.h"
+#include "format/hadamard.h"
 
 #include <gtest/gtest.h>
 
 
 #include "core/error.h"
-#include "quant_test_util.h"
+#include "quant/quant_test_util.h"
 
 namespace quip {
 namespace {

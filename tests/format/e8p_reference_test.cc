@@ -10,8 +10,8 @@
 #include <iterator>
 
 #include "quant/block_ldlq.h"
-#include "quant/e8p.h"
-#include "quant_test_util.h"
+#include "format/e8p.h"
+#include "quant/quant_test_util.h"
 #include "testing/tiny_model.h"
 
 namespace quip {

@@ -1,5 +1,5 @@
 // Bit packing: round trips, the documented byte layout, and row alignment.
-#include "quant/packing.h"
+#include "format/packing.h"
 
 #include <gtest/gtest.h>
 

@@ -1,12 +1,12 @@
 // KroneckerTransform: orthogonality, agreement of the fast apply with the explicit
 // (A⊗B)·P matrix, round trips, and bit-exact reproducibility from (n, seed).
-#include "quant/kronecker.h"
+#include "format/kronecker.h"
 
 #include <gtest/gtest.h>
 
 #include <cstring>
 
-#include "quant_test_util.h"
+#include "quant/quant_test_util.h"
 
 namespace quip {
 namespace {

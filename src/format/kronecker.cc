@@ -1,10 +1,10 @@
-#include "quant/kronecker.h"
+#include "format/kronecker.h"
 
 #include <algorithm>
 #include <cmath>
 
 #include "core/error.h"
-#include "quant/seeded_random.h"
+#include "format/seeded_random.h"
 
 namespace quip {
 namespace {

@@ -1,11 +1,11 @@
-#include "quant/trellis_codes.h"
+#include "format/trellis_codes.h"
 
 #include <cmath>
 #include <limits>
 
 #include "core/error.h"
 #include "core/half.h"
-#include "quant/seeded_random.h"
+#include "format/seeded_random.h"
 
 namespace quip::trellis {
 

@@ -1,4 +1,4 @@
-#include "quant/rotation.h"
+#include "format/rotation.h"
 
 #include "core/error.h"
 
@@ -14,14 +14,6 @@ std::variant<KroneckerTransform, HadamardTransform> Build(RotationKind kind, int
 }
 
 }  // namespace
-
-const char* RotationName(RotationKind kind) { return kind == RotationKind::kKron ? "kron" : "rht"; }
-
-RotationKind ParseRotation(const std::string& name, const std::string& where) {
-  if (name == "kron") return RotationKind::kKron;
-  if (name == "rht") return RotationKind::kRht;
-  Fail(where, "unknown incoherence transform '{}' (kron, rht)", name);
-}
 
 bool RotationSupports(RotationKind kind, int n) {
   return n > 0 && (kind == RotationKind::kKron || IsHadamardSupported(n));

@@ -1,4 +1,5 @@
-// QuantizedLinear (packed codes, Algorithm 2 fused into inference) against dense math.
+// IncoherentLinear with the scalar grid (packed codes, Algorithm 2 fused into inference)
+// against dense math.
 //
 // Independent reference: the weight matrix of quant/quantized_matrix.h's formula,
 //   W_hat = U^T * G * V * diag(1 / rescale),  G[r][c] = row_scale[r] * (code[r][c] - row_zero[r]),
@@ -7,7 +8,7 @@
 // computed in double. Forward (float, tiled, Kronecker fast apply, packed codes) must
 // agree to ~1e-5 relative. Inputs are real QuantizeMatrix outputs of random W and H.
 // WeightBytes is checked against its closed form.
-#include "model/quantized_linear.h"
+#include "model/incoherent_linear.h"
 
 #include <gtest/gtest.h>
 
@@ -18,9 +19,11 @@
 
 #include "core/parallel.h"
 #include "kernels/q8_matmul_simd.h"
-#include "quant/hadamard.h"
-#include "quant/kronecker.h"
-#include "quant/packing.h"
+#include "format/hadamard.h"
+#include "format/kronecker.h"
+#include "format/packing.h"
+#include "model/scalar_grid_matrix.h"
+#include "quant/pack.h"
 #include "quant/quantize.h"
 #include "quant/quant_test_util.h"
 
@@ -59,11 +62,11 @@ Eigen::MatrixXd FormulaWeights(const QuantizedMatrix& q) {
   for (int r = 0; r < q.rows; ++r)
     for (int c = 0; c < q.cols; ++c)
       g(r, c) = double(q.row_scale[r]) * (double(q.codes[size_t(r) * q.cols + c]) - double(q.row_zero[r]));
-  if (q.incoherent && q.rotation == RotationKind::kKron)
-    g = KroneckerTransform(q.rows, q.seed_u).Dense().transpose() * g * KroneckerTransform(q.cols, q.seed_v).Dense();
-  if (q.incoherent && q.rotation == RotationKind::kRht)
-    g = HadamardTransform(q.rows, q.seed_u).Dense().transpose() * g * HadamardTransform(q.cols, q.seed_v).Dense();
-  for (size_t c = 0; c < q.rescale.size(); ++c) g.col(Eigen::Index(c)) /= double(q.rescale[c]);
+  if (q.incoherence.incoherent && q.incoherence.rotation == RotationKind::kKron)
+    g = KroneckerTransform(q.rows, q.incoherence.seed_u).Dense().transpose() * g * KroneckerTransform(q.cols, q.incoherence.seed_v).Dense();
+  if (q.incoherence.incoherent && q.incoherence.rotation == RotationKind::kRht)
+    g = HadamardTransform(q.rows, q.incoherence.seed_u).Dense().transpose() * g * HadamardTransform(q.cols, q.incoherence.seed_v).Dense();
+  for (size_t c = 0; c < q.incoherence.rescale.size(); ++c) g.col(Eigen::Index(c)) /= double(q.incoherence.rescale[c]);
   return g;
 }
 
@@ -80,15 +83,15 @@ std::vector<double> Q8ErrorBound(const QuantizedMatrix& q, const float* x, int n
   std::vector<double> bound(q.rows, 0.0);
   if (ntok != 1 || !kernels::simd::Q8Supports(q.bits)) return bound;
   Eigen::VectorXd xr(q.cols);
-  for (int c = 0; c < q.cols; ++c) xr(c) = double(x[c]) / (q.rescale.empty() ? 1.0 : double(q.rescale[c]));
+  for (int c = 0; c < q.cols; ++c) xr(c) = double(x[c]) / (q.incoherence.rescale.empty() ? 1.0 : double(q.incoherence.rescale[c]));
   Eigen::MatrixXd u = Eigen::MatrixXd::Identity(q.rows, q.rows);
-  if (q.incoherent && q.rotation == RotationKind::kKron) {
-    xr = KroneckerTransform(q.cols, q.seed_v).Dense() * xr;
-    u = KroneckerTransform(q.rows, q.seed_u).Dense();
+  if (q.incoherence.incoherent && q.incoherence.rotation == RotationKind::kKron) {
+    xr = KroneckerTransform(q.cols, q.incoherence.seed_v).Dense() * xr;
+    u = KroneckerTransform(q.rows, q.incoherence.seed_u).Dense();
   }
-  if (q.incoherent && q.rotation == RotationKind::kRht) {
-    xr = HadamardTransform(q.cols, q.seed_v).Dense() * xr;
-    u = HadamardTransform(q.rows, q.seed_u).Dense();
+  if (q.incoherence.incoherent && q.incoherence.rotation == RotationKind::kRht) {
+    xr = HadamardTransform(q.cols, q.incoherence.seed_v).Dense() * xr;
+    u = HadamardTransform(q.rows, q.incoherence.seed_u).Dense();
   }
   Eigen::MatrixXd g(q.rows, q.cols);
   for (int r = 0; r < q.rows; ++r)
@@ -99,7 +102,7 @@ std::vector<double> Q8ErrorBound(const QuantizedMatrix& q, const float* x, int n
   return bound;
 }
 
-TEST(QuantizedLinear, ForwardMatchesDenseDequantizedWeights) {
+TEST(IncoherentLinearScalar, ForwardMatchesDenseDequantizedWeights) {
   // Odd and prime sizes, single rows/columns, and row counts that cross the 64-row tile.
   const Shape shapes[] = {{1, 7}, {7, 1}, {7, 67}, {67, 130}, {130, 256}, {256, 67}};
   uint64_t seed = 1;
@@ -111,14 +114,14 @@ TEST(QuantizedLinear, ForwardMatchesDenseDequantizedWeights) {
           SCOPED_TRACE(::testing::Message() << s.rows << "x" << s.cols << " bits " << bits << " incoherent "
                                             << incoherent << " rescale " << rescale);
           const QuantizedMatrix q = Quantize(s.rows, s.cols, bits, incoherent, rescale, seed);
-          ASSERT_EQ(q.incoherent, incoherent);
-          ASSERT_EQ(q.rescale.empty(), !rescale);
+          ASSERT_EQ(q.incoherence.incoherent, incoherent);
+          ASSERT_EQ(q.incoherence.rescale.empty(), !rescale);
           const Eigen::MatrixXd w_hat = FormulaWeights(q);
           // The formula and the library's reference reconstruction agree.
           const Eigen::MatrixXd deq = Dequantize(q);
           ASSERT_LE((deq - w_hat).cwiseAbs().maxCoeff(), 1e-9 * std::max(1.0, w_hat.cwiseAbs().maxCoeff()));
 
-          const QuantizedLinear linear(q);
+          const IncoherentLinear linear(PackQuantizedMatrix(q));
           ASSERT_EQ(linear.out_features(), s.rows);
           ASSERT_EQ(linear.in_features(), s.cols);
           for (int ntok : {1, 3, 40}) {
@@ -147,7 +150,7 @@ TEST(QuantizedLinear, ForwardMatchesDenseDequantizedWeights) {
 // rounding of the two summation orders, relative to the largest output.
 // The scalar grid with the randomized Hadamard rotation (the ablation's RHT-scalar):
 // fast and reference paths against the formula with explicit Hadamard matrices.
-TEST(QuantizedLinear, HadamardRotationMatchesDenseDequantizedWeights) {
+TEST(IncoherentLinearScalar, HadamardRotationMatchesDenseDequantizedWeights) {
   const Shape shapes[] = {{1, 12}, {12, 20}, {64, 96}, {96, 160}};
   uint64_t seed = 300;
   for (const Shape& s : shapes)
@@ -155,10 +158,10 @@ TEST(QuantizedLinear, HadamardRotationMatchesDenseDequantizedWeights) {
       ++seed;
       SCOPED_TRACE(::testing::Message() << s.rows << "x" << s.cols << " bits " << bits);
       const QuantizedMatrix q = Quantize(s.rows, s.cols, bits, true, seed % 2 == 0, seed, RotationKind::kRht);
-      ASSERT_EQ(q.rotation, RotationKind::kRht);
+      ASSERT_EQ(q.incoherence.rotation, RotationKind::kRht);
       const Eigen::MatrixXd w_hat = FormulaWeights(q);
       ASSERT_LE((Dequantize(q) - w_hat).cwiseAbs().maxCoeff(), 1e-9 * std::max(1.0, w_hat.cwiseAbs().maxCoeff()));
-      const QuantizedLinear linear(q);
+      const IncoherentLinear linear(PackQuantizedMatrix(q));
       for (int ntok : {1, 3, 40}) {
         const Eigen::MatrixXd x = RandomGaussian(ntok, s.cols, seed * 31 + ntok);
         std::vector<float> xf(size_t(ntok) * s.cols), y(size_t(ntok) * s.rows), y_ref(y.size());
@@ -178,7 +181,7 @@ TEST(QuantizedLinear, HadamardRotationMatchesDenseDequantizedWeights) {
     }
 }
 
-TEST(QuantizedLinear, FastPathMatchesReferencePath) {
+TEST(IncoherentLinearScalar, FastPathMatchesReferencePath) {
   const Shape shapes[] = {{1, 7}, {7, 67}, {67, 130}, {130, 256}, {256, 67}, {300, 520}};
   uint64_t seed = 700;
   for (int threads : {1, 2, 7}) {
@@ -187,14 +190,14 @@ TEST(QuantizedLinear, FastPathMatchesReferencePath) {
       for (int bits : {2, 3, 4}) {
         ++seed;
         const QuantizedMatrix q = Quantize(s.rows, s.cols, bits, /*incoherent=*/true, /*rescale=*/true, seed);
-        const QuantizedLinear linear(q);
-        for (int ntok : {1, 3, 9, QuantizedLinear::kFusedMaxTokens, QuantizedLinear::kFusedMaxTokens + 1, 40}) {
+        const IncoherentLinear linear(PackQuantizedMatrix(q));
+        for (int ntok : {1, 3, 9, ScalarGridMatrix::kFusedMaxTokens, ScalarGridMatrix::kFusedMaxTokens + 1, 40}) {
           SCOPED_TRACE(::testing::Message() << s.rows << "x" << s.cols << " bits " << bits << " ntok " << ntok
                                             << " threads " << threads);
           std::vector<float> x(size_t(ntok) * s.cols);
           for (size_t i = 0; i < x.size(); ++i) x[i] = std::sin(0.37f * float(i) + float(seed));
           std::vector<float> fast(size_t(ntok) * s.rows), ref(fast.size());
-          ASSERT_EQ(QuantizedLinear::Kernel(), QuantKernel::kFast);
+          ASSERT_EQ(IncoherentLinear::Kernel(), QuantKernel::kFast);
           linear.Forward(x.data(), ntok, fast.data());
           linear.ForwardReference(x.data(), ntok, ref.data());
           float scale = 0;
@@ -208,26 +211,29 @@ TEST(QuantizedLinear, FastPathMatchesReferencePath) {
   SetWorkerThreads(0);
 }
 
-TEST(QuantizedLinear, KernelSwitchSelectsTheReferencePath) {
+TEST(IncoherentLinearScalar, KernelSwitchSelectsTheReferencePath) {
   const QuantizedMatrix q = Quantize(67, 130, 3, true, true, 11);
-  const QuantizedLinear linear(q);
+  const IncoherentLinear linear(PackQuantizedMatrix(q));
   std::vector<float> x(2 * 130), y1(2 * 67), y2(2 * 67);
   for (size_t i = 0; i < x.size(); ++i) x[i] = std::cos(0.11f * float(i));
-  QuantizedLinear::SetKernel(QuantKernel::kReference);
+  IncoherentLinear::SetKernel(QuantKernel::kReference);
   linear.Forward(x.data(), 2, y1.data());
-  QuantizedLinear::SetKernel(QuantKernel::kFast);
+  IncoherentLinear::SetKernel(QuantKernel::kFast);
   linear.ForwardReference(x.data(), 2, y2.data());
   EXPECT_EQ(y1, y2);
 }
 
-TEST(QuantizedLinear, BorrowedPackedBytesGiveTheSameOutput) {
+TEST(IncoherentLinearScalar, BorrowedPackedBytesGiveTheSameOutput) {
   // Reference: the owning constructor (checked against dense math above), bit for bit.
   const QuantizedMatrix q = Quantize(67, 130, 3, true, true, 5);
-  const QuantizedLinear owned(q);
+  const IncoherentLinear owned(PackQuantizedMatrix(q));
   const std::vector<uint8_t> packed = PackMatrix(q.codes.data(), q.rows, q.cols, q.bits);
-  ASSERT_EQ(std::vector<uint8_t>(owned.packed(), owned.packed() + q.rows * owned.row_bytes()), packed);
-  const QuantizedLinear borrowed(q.rows, q.cols, q.bits, packed.data(), q.row_scale, q.row_zero, q.rescale,
-                                 q.incoherent, q.seed_u, q.seed_v);
+  const StoredLinear& s = owned.stored();
+  ASSERT_EQ(std::vector<uint8_t>(s.codes(), s.codes() + q.rows * s.RowBytes()), packed);
+  StoredLinear view = s;
+  view.owned_codes.clear();
+  view.borrowed_codes = packed.data();
+  const IncoherentLinear borrowed(std::move(view));
   std::vector<float> x(3 * 130);
   for (size_t i = 0; i < x.size(); ++i) x[i] = std::sin(0.37f * float(i));
   std::vector<float> y1(3 * 67), y2(3 * 67);
@@ -236,9 +242,10 @@ TEST(QuantizedLinear, BorrowedPackedBytesGiveTheSameOutput) {
   EXPECT_EQ(y1, y2);
 }
 
-TEST(QuantizedLinear, WeightBytesCountsOneGridForUniformScalesAndOnePerRowOtherwise) {
+TEST(IncoherentLinearScalar, WeightBytesCountsTheStoredFloats) {
   // Closed form: rows * ceil(cols * bits / 8) code bytes, plus 4 bytes per stored float:
-  // one scale + one zero when every row shares them (2 floats), else 2 * rows, plus cols for D-tilde.
+  // the scales and the zeros each one float when every row shares it, else one per row
+  // (as io/quip_format writes them), plus cols for D-tilde.
   for (int bits : {2, 3, 4}) {
     const int rows = 7, cols = 67;
     const int64_t code_bytes = int64_t(rows) * ((int64_t(cols) * bits + 7) / 8);
@@ -249,23 +256,24 @@ TEST(QuantizedLinear, WeightBytesCountsOneGridForUniformScalesAndOnePerRowOtherw
     q.codes.assign(size_t(rows) * cols, 1);
     q.row_scale.assign(rows, 0.25f);
     q.row_zero.assign(rows, 1.5f);
-    EXPECT_EQ(QuantizedLinear(q).WeightBytes(), code_bytes + 4 * 2);
-    q.rescale.assign(cols, 2.0f);
-    EXPECT_EQ(QuantizedLinear(q).WeightBytes(), code_bytes + 4 * (2 + cols));
-    q.row_zero[rows - 1] = 2.0f;  // one row differs: per-row grid
-    EXPECT_EQ(QuantizedLinear(q).WeightBytes(), code_bytes + 4 * (2 * rows + cols));
+    EXPECT_EQ(IncoherentLinear(PackQuantizedMatrix(q)).WeightBytes(), code_bytes + 4 * 2);
+    q.incoherence.rescale.assign(cols, 2.0f);
+    EXPECT_EQ(IncoherentLinear(PackQuantizedMatrix(q)).WeightBytes(), code_bytes + 4 * (2 + cols));
+    q.row_zero[rows - 1] = 2.0f;  // one row's zero differs: zeros per row, the scale still shared
+    EXPECT_EQ(IncoherentLinear(PackQuantizedMatrix(q)).WeightBytes(), code_bytes + 4 * (1 + rows + cols));
+    q.row_scale[0] = 0.5f;  // and the scales too
+    EXPECT_EQ(IncoherentLinear(PackQuantizedMatrix(q)).WeightBytes(), code_bytes + 4 * (2 * rows + cols));
     q.row_zero[rows - 1] = 1.5f;
-    q.row_scale[0] = 0.5f;
-    q.rescale.clear();
-    EXPECT_EQ(QuantizedLinear(q).WeightBytes(), code_bytes + 4 * (2 * rows));
+    q.incoherence.rescale.clear();
+    EXPECT_EQ(IncoherentLinear(PackQuantizedMatrix(q)).WeightBytes(), code_bytes + 4 * (rows + 1));
   }
   // Real quantizer outputs: QuIP's one-scale grid is uniform, the min/max baseline is per row.
   const QuantizedMatrix quip = Quantize(67, 130, 2, true, true, 9);
-  EXPECT_EQ(QuantizedLinear(quip).WeightBytes(), 67 * PackedBytes(130, 2) + 4 * (2 + 130));
-  EXPECT_EQ(QuantizedLinear(quip).Format(), "quip-2bit");
+  EXPECT_EQ(IncoherentLinear(PackQuantizedMatrix(quip)).WeightBytes(), 67 * PackedBytes(130, 2) + 4 * (2 + 130));
+  EXPECT_EQ(IncoherentLinear(PackQuantizedMatrix(quip)).Format(), "quip-2bit");
   const QuantizedMatrix minmax = Quantize(67, 130, 4, false, false, 9);
-  EXPECT_EQ(QuantizedLinear(minmax).WeightBytes(), 67 * PackedBytes(130, 4) + 4 * (2 * 67));
-  EXPECT_EQ(QuantizedLinear(minmax).Format(), "minmax-4bit");
+  EXPECT_EQ(IncoherentLinear(PackQuantizedMatrix(minmax)).WeightBytes(), 67 * PackedBytes(130, 4) + 4 * (2 * 67));
+  EXPECT_EQ(IncoherentLinear(PackQuantizedMatrix(minmax)).Format(), "minmax-4bit");
 }
 
 }  // namespace

@@ -2,7 +2,7 @@
 // the index round trip, exact nearest-point search against brute force, and its mean
 // squared error on Gaussian data next to the best scalar 2-bit grids and the
 // rate-distortion bound.
-#include "quant/e8p.h"
+#include "format/e8p.h"
 
 #include <gtest/gtest.h>
 
@@ -12,7 +12,7 @@
 #include <set>
 
 #include "quant/block_ldlq.h"
-#include "quant_test_util.h"
+#include "quant/quant_test_util.h"
 
 namespace quip {
 namespace {

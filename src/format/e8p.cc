@@ -1,4 +1,4 @@
-#include "quant/e8p.h"
+#include "format/e8p.h"
 
 #include <algorithm>
 #include <cmath>
@@ -6,13 +6,13 @@
 #include <map>
 
 #include "core/error.h"
-#include "quant/seeded_random.h"
+#include "format/seeded_random.h"
 
 namespace quip::e8p {
 namespace {
 
 // The 29 norm-12 patterns (2a: five 3s, three 1s), QuIP#'s list in its order: quip-sharp
-// commit 79b752f, lib/codebook/latticee8_padded12.py, get_norm12() (tests/quant/e8p_test.cc
+// commit 79b752f, lib/codebook/latticee8_padded12.py, get_norm12() (tests/format/e8p_test.cc
 // pins these rows and a hash of the whole table). By the positions of the three 1s: three
 // of {0..3} (rows 0-3); one i of {0..3} and two of {4..7} for i = 3, 2 (rows 4-15), i = 1
 // without {4,5} (16-20), i = 0 ({4,5} first, 21-26); then {0,1,4} and {2,3,7}. Earlier

@@ -1,4 +1,4 @@
-#include "quant/seeded_random.h"
+#include "format/seeded_random.h"
 
 #include <cmath>
 
