@@ -84,6 +84,26 @@ TEST(QuantizeCli, OutputIsReadByInfoPplAndGenerate) {
   EXPECT_NE(gen.out.find_first_not_of(" \n"), std::string::npos) << "generate printed no text";
 }
 
+// --verbose prints the per-phase profile that quant_report.json holds (issue 19).
+TEST(QuantizeCli, VerbosePrintsTheProfileTheReportHolds) {
+  const std::string out = testing::MakeTempDir("cli-profile") + "/out";
+  const auto r = Quip(QuantizeArgs(out, "--verbose"));
+  ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
+  EXPECT_THAT(r.out, HasSubstr("GFLOP/s"));
+  EXPECT_THAT(r.out, HasSubstr("write"));
+  const nlohmann::json report = nlohmann::json::parse(ReadBytes(out + "/quant_report.json"));
+  ASSERT_TRUE(report.contains("profile")) << report.dump();
+  for (const char* phase : {"tokenize", "calibration_capture", "hessian_accumulation", "preprocess", "factor",
+                            "rounding", "diagnostics", "calibration_propagate"}) {
+    SCOPED_TRACE(phase);
+    ASSERT_TRUE(report["profile"].contains(phase));
+    EXPECT_GE(report["profile"][phase]["seconds"].get<double>(), 0.0);
+    EXPECT_GE(report["profile"][phase]["calls"].get<int>(), 1);
+    EXPECT_THAT(r.out, HasSubstr(phase));
+  }
+  EXPECT_GT(report["profile"]["hessian_accumulation"]["gflop"].get<double>(), 0.0);
+}
+
 TEST(QuantizeCli, ExistingOutputNeedsForce) {
   const std::string out = testing::MakeTempDir("cli-force") + "/out";
   ExpectQuantizes(out);
@@ -147,12 +167,13 @@ TEST(QuantizeCli, CalibrationTextTooShort) {
   EXPECT_FALSE(fs::exists(out));
 }
 
-// quant_report.json without its measurements (wall-clock seconds, peak RSS), which are
+// quant_report.json without its measurements (wall-clock seconds, peak RSS, profile), which are
 // the only bytes of an output folder allowed to differ between runs (docs/determinism.md).
 nlohmann::json ReportWithoutMeasurements(const std::string& path) {
   nlohmann::json r = nlohmann::json::parse(ReadBytes(path));
   r.erase("seconds");
   r.erase("peak_rss_bytes");
+  r.erase("profile");
   for (auto& linear : r["linears"]) linear.erase("seconds");
   return r;
 }
