@@ -4,6 +4,8 @@
 
 #include <algorithm>
 #include <atomic>
+#include <chrono>
+#include <ctime>
 
 namespace quip {
 namespace {
@@ -49,7 +51,7 @@ std::string PhaseProfile::Table() const {
     else
       out += fmt::format("{:<27} {:>10.3f} {:>10} {:>9} {:>7}\n", name, e.seconds, "-", "-", e.calls);
   }
-  out += "(* seconds summed over worker threads; GFLOP/s per core)\n";
+  out += "(* CPU seconds summed over worker threads; GFLOP/s per core)\n";
   return out;
 }
 
@@ -58,10 +60,17 @@ PhaseProfile* PhaseProfile::Active() { return g_active.load(std::memory_order_ac
 ActiveProfile::ActiveProfile(PhaseProfile* profile) : previous_(g_active.exchange(profile)) {}
 ActiveProfile::~ActiveProfile() { g_active.store(previous_); }
 
+double ScopedPhase::Now(Clock clock) {
+  if (clock == Clock::kWall)
+    return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
+  timespec ts{};
+  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+  return double(ts.tv_sec) + 1e-9 * double(ts.tv_nsec);
+}
+
 ScopedPhase::~ScopedPhase() {
   if (profile_ == nullptr) return;
-  const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
-  profile_->Add(phase_, s, flop_, clock_ == Clock::kThread);
+  profile_->Add(phase_, Now(clock_) - start_, flop_, clock_ == Clock::kThread);
 }
 
 }  // namespace quip

@@ -4,9 +4,11 @@
 // ActiveProfile; ScopedPhase adds to it from any thread and costs nothing when no table
 // is installed (unit tests, library users).
 //
-// Phases timed inside parallel jobs (one matrix per worker) add up their threads'
-// seconds: such a phase's seconds can exceed the run's wall time, and its GFLOP/s is the
-// rate of one core. Phases timed around a parallel region are wall seconds.
+// Phases timed inside parallel jobs (one matrix per worker, single-threaded Eigen) count
+// the CPU seconds of their thread, added up over threads: such a phase's seconds can
+// exceed the run's wall time, its GFLOP/s is the rate of one core, and neither moves
+// when other processes share the machine. Phases timed around a parallel region are
+// wall seconds.
 #pragma once
 
 #include <chrono>
@@ -23,7 +25,7 @@ class PhaseProfile {
   struct Entry {
     double seconds = 0, flop = 0;
     int64_t calls = 0;
-    bool thread_seconds = false;  // summed over worker threads (see above)
+    bool thread_seconds = false;  // CPU seconds summed over worker threads (see above)
   };
   void Add(const std::string& phase, double seconds, double flop, bool thread_seconds);
   // In the order the phases first ran.
@@ -60,7 +62,7 @@ class ScopedPhase {
   enum class Clock { kWall, kThread };
   explicit ScopedPhase(const char* phase, double flop = 0, Clock clock = Clock::kThread)
       : phase_(phase), flop_(flop), clock_(clock), profile_(PhaseProfile::Active()),
-        start_(std::chrono::steady_clock::now()) {}
+        start_(Now(clock)) {}
   ~ScopedPhase();
   ScopedPhase(const ScopedPhase&) = delete;
   ScopedPhase& operator=(const ScopedPhase&) = delete;
@@ -70,7 +72,8 @@ class ScopedPhase {
   double flop_;
   Clock clock_;
   PhaseProfile* profile_;
-  std::chrono::steady_clock::time_point start_;
+  double start_;
+  static double Now(Clock clock);  // seconds: steady clock, or this thread's CPU time
 };
 
 }  // namespace quip

@@ -69,8 +69,8 @@ std::unique_ptr<Linear> QuantizeLinear(const TensorView& weight, const Eigen::Ma
   using RowMatF = Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
   RowMatF target = Eigen::Map<const RowMatF>(weight.data, rows, cols);
   if (cross) {
-    // LDLᵀ of H (n³/3), Cᵀ·Wᵀ and the two triangular solves (2mn² each).
-    ScopedPhase phase("asymmetric_target", double(cols) * cols * cols / 3 + 6.0 * rows * cols * cols);
+    // LDLᵀ of H (n³/3), Cᵀ·Wᵀ (2mn²) and two triangular solves for m right-hand sides (mn² each).
+    ScopedPhase phase("asymmetric_target", double(cols) * cols * cols / 3 + 4.0 * rows * cols * cols);
     target = AsymmetricTarget(target.cast<double>(), *cross, h, config.damping).cast<float>();
   }
   const QuantizedMatrix q = QuantizeMatrix(target.data(), rows, cols, h, config, stats);

@@ -1,14 +1,22 @@
 // core/phase_profile.h: scoped timers add into the active table from any thread; no
-// table, no effect. References: the sleeps' lower bounds and the flop counts passed in.
+// table, no effect. References: the thread CPU clock (clock_gettime) the workers spin
+// on, a sleep that uses no CPU, and the flop counts passed in.
 #include "core/phase_profile.h"
 
 #include <gtest/gtest.h>
 
+#include <ctime>
 #include <thread>
 #include <vector>
 
 namespace quip {
 namespace {
+
+double ThreadCpuSeconds() {
+  timespec ts{};
+  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+  return double(ts.tv_sec) + 1e-9 * double(ts.tv_nsec);
+}
 
 TEST(PhaseProfile, NothingRecordedWithoutActiveTable) {
   PhaseProfile profile;
@@ -21,24 +29,36 @@ TEST(PhaseProfile, AccumulatesAcrossThreadsInFirstSeenOrder) {
   PhaseProfile profile;
   {
     const ActiveProfile active(&profile);
-    { ScopedPhase phase("first", 0, ScopedPhase::Clock::kWall); }
+    {
+      ScopedPhase phase("first", 0, ScopedPhase::Clock::kWall);
+      std::this_thread::sleep_for(std::chrono::milliseconds(30));
+    }
+    {
+      ScopedPhase phase("sleeping");  // thread CPU clock: a sleep costs nothing
+      std::this_thread::sleep_for(std::chrono::milliseconds(30));
+    }
     std::vector<std::thread> threads;
     for (int t = 0; t < 4; ++t)
       threads.emplace_back([] {
         ScopedPhase phase("work", 2e6);
-        std::this_thread::sleep_for(std::chrono::milliseconds(20));
+        const double start = ThreadCpuSeconds();
+        while (ThreadCpuSeconds() - start < 0.020) {
+        }
       });
     for (auto& t : threads) t.join();
   }
   EXPECT_EQ(PhaseProfile::Active(), nullptr) << "the previous (no) table is restored";
   const auto entries = profile.Entries();
-  ASSERT_EQ(entries.size(), 2u);
+  ASSERT_EQ(entries.size(), 3u);
   EXPECT_EQ(entries[0].first, "first");
   EXPECT_FALSE(entries[0].second.thread_seconds);
-  const PhaseProfile::Entry& work = entries[1].second;
+  EXPECT_GE(entries[0].second.seconds, 0.030) << "wall clock";
+  EXPECT_EQ(entries[1].first, "sleeping");
+  EXPECT_LT(entries[1].second.seconds, 0.010) << "thread CPU clock";
+  const PhaseProfile::Entry& work = entries[2].second;
   EXPECT_EQ(work.calls, 4);
   EXPECT_DOUBLE_EQ(work.flop, 8e6);
-  EXPECT_GE(work.seconds, 4 * 0.020) << "thread seconds add up";
+  EXPECT_GE(work.seconds, 4 * 0.020) << "thread CPU seconds add up";
   EXPECT_TRUE(work.thread_seconds);
 
   const nlohmann::json j = profile.ToJson();
