@@ -214,6 +214,7 @@ nlohmann::json QuantizeModel(Model& model, const std::vector<std::vector<int>>& 
           {"damping", q.damping},
           {"rho", q.rho > 0 ? q.rho : q.codebook == Codebook::kE8P ? DefaultE8PRho(q.bits) : DefaultRho(q.bits)},
           {"seed", q.seed},
+          {"mu_h_max_cols", q.mu_h_max_dim},  // linears wider than this have mu_h_before/after null
           {"calibration",
            {{"windows", windows.size()}, {"ctx", length}, {"targets", CalibrationTargetsName(options.targets)}}},
           {"seconds", {{"capture_hessians", capture_s}, {"quantize", quantize_s}, {"propagate", propagate_s},

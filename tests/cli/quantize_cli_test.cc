@@ -104,6 +104,34 @@ TEST(QuantizeCli, VerbosePrintsTheProfileTheReportHolds) {
   EXPECT_GT(report["profile"]["hessian_accumulation"]["gflop"].get<double>(), 0.0);
 }
 
+// μ_H (two eigendecompositions per matrix) is opt-in: without --mu-h the report says
+// so (mu_h_max_cols 0) and holds null, never a number that was not computed. Reference
+// for the computed values: 1 ≤ μ_H ≤ √n for any orthonormal eigenbasis.
+TEST(QuantizeCli, MuHIsOptInAndNullWithoutIt) {
+  const std::string dir = testing::MakeTempDir("cli-mu-h");
+  ExpectQuantizes(dir + "/plain");
+  ExpectQuantizes(dir + "/mu", "--mu-h");
+  const nlohmann::json plain = nlohmann::json::parse(ReadBytes(dir + "/plain/quant_report.json"));
+  const nlohmann::json mu = nlohmann::json::parse(ReadBytes(dir + "/mu/quant_report.json"));
+  EXPECT_EQ(plain["mu_h_max_cols"].get<int>(), 0);
+  EXPECT_GT(mu["mu_h_max_cols"].get<int>(), 0);
+  ASSERT_FALSE(plain["linears"].empty());
+  for (const auto& linear : plain["linears"]) {
+    EXPECT_TRUE(linear["mu_h_before"].is_null()) << linear.dump();
+    EXPECT_TRUE(linear["mu_h_after"].is_null()) << linear.dump();
+  }
+  for (const auto& linear : mu["linears"]) {
+    const double n = linear["cols"].get<double>();
+    for (const char* key : {"mu_h_before", "mu_h_after"}) {
+      ASSERT_TRUE(linear[key].is_number()) << linear.dump();
+      EXPECT_GE(linear[key].get<double>(), 1.0 - 1e-9);
+      EXPECT_LE(linear[key].get<double>(), std::sqrt(n) + 1e-9);
+    }
+  }
+  EXPECT_FALSE(plain["profile"].contains("diagnostics_mu_h"));
+  EXPECT_TRUE(mu["profile"].contains("diagnostics_mu_h"));
+}
+
 TEST(QuantizeCli, ExistingOutputNeedsForce) {
   const std::string out = testing::MakeTempDir("cli-force") + "/out";
   ExpectQuantizes(out);
