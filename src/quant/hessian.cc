@@ -85,8 +85,14 @@ Eigen::MatrixXd AsymmetricTarget(const Eigen::MatrixXd& W, const Eigen::MatrixXd
                    W.cols(), W.cols(), W.cols(), C.rows(), C.cols(), H.rows(), H.cols());
   Eigen::MatrixXd hd = H;
   hd.diagonal().array() += std::max(damping * H.diagonal().mean(), 1e-12);
-  // W' = W C H⁻¹  ⇔  H W'ᵀ = Cᵀ Wᵀ (H symmetric).
-  return hd.ldlt().solve(C.transpose() * W.transpose()).transpose();
+  // W' = W C H⁻¹  ⇔  H W'ᵀ = Cᵀ Wᵀ (H symmetric). The damped H is positive definite in
+  // practice, so a blocked Cholesky (GEMM-rich) does it; Eigen's pivoted LDLT is
+  // unblocked (matrix-vector products: 5x slower at n = 1024, issue 19) and is kept
+  // only for a Cholesky that fails.
+  const Eigen::MatrixXd rhs = C.transpose() * W.transpose();
+  const Eigen::LLT<Eigen::MatrixXd> llt(hd);
+  if (llt.info() == Eigen::Success) return llt.solve(rhs).transpose();
+  return hd.ldlt().solve(rhs).transpose();
 }
 
 }  // namespace quip

@@ -337,8 +337,8 @@ QuantizedMatrix QuantizeMatrix(const float* w, int rows, int cols, Eigen::Matrix
   if (stats != nullptr) {
     QuantStats s;
     {
-      // Two proxy losses (2mn² each) and the inverse transforms of Dequantize.
-      ScopedPhase phase("diagnostics", 4.0 * rows * cols * cols + PreprocessFlop(effective, rows, cols) / 3);
+      // Two proxy losses (SYRK, mn² each) and the inverse transforms of Dequantize.
+      ScopedPhase phase("diagnostics", 2.0 * rows * cols * cols + PreprocessFlop(effective, rows, cols) / 3);
       s.proxy_loss = ProxyLoss(Dequantize(q), w_orig, h_orig);
       const double total = ProxyLoss(Eigen::MatrixXd::Zero(rows, cols), w_orig, h_orig);
       s.relative_proxy_loss = total > 0.0 ? s.proxy_loss / total : 0.0;

@@ -297,3 +297,23 @@ TEST(QuantizeMatrix, ProfileRecordsPhasesWithClosedFormFlops) {
 
 }  // namespace
 }  // namespace quip
+
+namespace quip {
+namespace {
+
+// ProxyLoss as ⟨H, ΔᵀΔ⟩ from one SYRK triangle equals the definition tr(ΔHΔᵀ) formed
+// with full dense products, for wide and tall Δ and an indefinite symmetric H.
+TEST(QuantProxyLoss, EqualsTheTraceDefinition) {
+  for (auto [m, n] : {std::pair{7, 40}, std::pair{90, 33}, std::pair{1, 1}}) {
+    const Eigen::MatrixXd w = testing::RandomGaussian(m, n, 21), w_hat = testing::RandomGaussian(m, n, 22);
+    Eigen::MatrixXd h = testing::RandomGaussian(n, n, 23);
+    h = (h + h.transpose()).eval();
+    const Eigen::MatrixXd d = w_hat - w;
+    const double reference = (d * h * d.transpose()).trace();
+    EXPECT_NEAR(ProxyLoss(w_hat, w, h), reference, 1e-12 * (d * h.cwiseAbs() * d.transpose()).cwiseAbs().trace())
+        << m << "x" << n;
+  }
+}
+
+}  // namespace
+}  // namespace quip
