@@ -4,11 +4,13 @@
 #include <fmt/ranges.h>
 
 #include <filesystem>
+#include <optional>
 
 #include "cli/commands.h"
 #include "cli/options.h"
 #include "core/error.h"
 #include "core/parallel.h"
+#include "core/phase_profile.h"
 #include "core/progress.h"
 #include "core/resources.h"
 #include "io/output_dir.h"
@@ -33,7 +35,7 @@ struct Options {
   int bits = 2, nsamples = 128, ctx = 256, threads = 0, eval_windows = 0, rg_passes = 4;
   uint64_t seed = 0;
   double rho = 0.0, rho2 = 0.0, damping = 0.01;
-  bool calib_bos = false, no_rescale = false, clip = false, range_tuning = false, force = false;
+  bool calib_bos = false, no_rescale = false, clip = false, range_tuning = false, force = false, verbose = false, mu_h = false;
 };
 
 PerplexityResult Perplexity(const Model& model, const std::vector<int>& tokens, const Options& o, const char* label) {
@@ -93,7 +95,13 @@ void Run(const Options& o) {
   config.damping = o.damping;
   config.seed = o.seed;
   config.rg_passes = o.rg_passes;
+  // μ_H costs two eigendecompositions per matrix (about 18n³: half a 0.5B model's run);
+  // without --mu-h the report's mu_h_before/after are null and mu_h_max_cols is 0.
+  if (!o.mu_h) config.mu_h_max_dim = 0;
   CheckOutputDir(o.out, {o.model, o.calib, o.eval}, o.force);  // before any work (io/output_dir.h)
+  PhaseProfile profile;
+  const ActiveProfile active_profile(&profile);
+  std::optional<ScopedPhase> phase(std::in_place, "load", 0, ScopedPhase::Clock::kWall);
 
   Model model = RunStep("loading " + o.model, [&] { return LoadModel(o.model); });
   const auto tokenizer = LoadTokenizer(model);
@@ -104,6 +112,7 @@ void Run(const Options& o) {
                                      ParseCalibrationTargets(o.targets)};
   CheckResources(EstimateQuantize(model.config, o.nsamples, o.ctx, options, WorkerThreads(), TokenizerBytes(model)),
                  o.model, o.out);  // fail early, with numbers
+  phase.emplace("tokenize", 0, ScopedPhase::Clock::kWall);
   Progress tokenizing("tokenizing " + o.calib);
   const CalibrationSample calib = SampleCalibrationWindowsFromText(
       ReadTextFile(o.calib), *tokenizer, o.nsamples, o.ctx, model.config.bos_id, o.seed, o.calib, o.calib_bos);
@@ -113,9 +122,12 @@ void Run(const Options& o) {
   const std::vector<std::vector<int>>& windows = calib.windows;
   std::vector<int> eval_tokens;
   PerplexityResult ppl_before;
+  phase.reset();
   if (!o.eval.empty()) {
+    phase.emplace("eval_perplexity", 0, ScopedPhase::Clock::kWall);
     eval_tokens = RunStep("tokenizing " + o.eval, [&] { return tokenizer->Encode(ReadTextFile(o.eval)); });
     ppl_before = Perplexity(model, eval_tokens, o, "fp32");
+    phase.reset();
   }
   const LinearStorage before = MeasureLinearStorage(model);
 
@@ -138,6 +150,7 @@ void Run(const Options& o) {
   report["calibration"]["bos"] = o.calib_bos;
   report["seconds"]["tokenize_calibration"] = calib_seconds;
   if (!o.eval.empty()) {
+    const ScopedPhase eval_phase("eval_perplexity", 0, ScopedPhase::Clock::kWall);
     const double ppl_after = Perplexity(model, eval_tokens, o, "quantized").ppl;
     report["eval"] = {{"text", PathForReport(o.eval)}, {"ctx", o.ctx}, {"windows", ppl_before.windows},
                       {"tokens", ppl_before.tokens}, {"ppl_fp32", ppl_before.ppl}, {"ppl_quantized", ppl_after},
@@ -149,10 +162,15 @@ void Run(const Options& o) {
                                                     {"quip.seed", std::to_string(o.seed)},
                                                     {"quip.tool_version", QUIP_VERSION}};
   const std::filesystem::path source = model.source;
+  // The file cannot hold the time it takes to write itself: "write" is only printed.
+  report["profile"] = profile.ToJson();
+  phase.emplace("write", 0, ScopedPhase::Clock::kWall);
   Progress writing("writing " + o.out);
   WriteQuantizedModel(model, o.out, metadata, report,
                       (std::filesystem::is_directory(source) ? source : source.parent_path()).string(), o.force);
   writing.Finish();
+  phase.reset();
+  if (o.verbose) fmt::print("{}", profile.Table());
 
   const LinearStorage after = MeasureLinearStorage(model);
   fmt::print("quantized {} with {} at {} bits -> {}\n", o.model, o.method, o.bits, o.out);
@@ -214,6 +232,9 @@ void RegisterQuantizeCommand(CLI::App& app) {
   cmd->add_option("--eval-windows", o->eval_windows, "Windows of --eval to score (0 = all)")->check(InRange(0, kNoLimit));
   cmd->add_option("--threads", o->threads, "Worker threads (0 = all cores; capped at the hardware threads)")
       ->check(InRange(0, kNoLimit));
+  cmd->add_flag("--mu-h", o->mu_h,
+                 "Report each matrix's Hessian incoherence mu_H (two eigendecompositions per matrix, up to 2048 columns)");
+  cmd->add_flag("--verbose", o->verbose, "Print seconds and GFLOP/s per phase (also in quant_report.json)");
   cmd->add_flag("--force", o->force, "Replace an existing output folder that quip wrote");
   cmd->callback([o] { Run(*o); });
 }

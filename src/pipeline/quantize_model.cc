@@ -5,9 +5,11 @@
 
 #include <algorithm>
 #include <chrono>
+#include <optional>
 
 #include "core/error.h"
 #include "core/parallel.h"
+#include "core/phase_profile.h"
 #include "core/resources.h"
 #include "model/forward.h"
 #include "model/incoherent_linear.h"
@@ -72,8 +74,14 @@ std::unique_ptr<Linear> QuantizeLinear(const TensorView& weight, const Eigen::Ma
   const int rows = int(weight.shape.at(0)), cols = int(weight.shape.at(1));
   using RowMatF = Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
   RowMatF target = Eigen::Map<const RowMatF>(weight.data, rows, cols);
-  if (cross) target = AsymmetricTarget(target.cast<double>(), *cross, h, config.damping).cast<float>();
-  return MakeQuantizedLinear(QuantizeMatrix(target.data(), rows, cols, h, config, stats));
+  if (cross) {
+    // LDLᵀ of H (n³/3), Cᵀ·Wᵀ (2mn²) and two triangular solves for m right-hand sides (mn² each).
+    ScopedPhase phase("asymmetric_target", double(cols) * cols * cols / 3 + 4.0 * rows * cols * cols);
+    target = AsymmetricTarget(target.cast<double>(), *cross, h, config.damping).cast<float>();
+  }
+  const QuantizedMatrix q = QuantizeMatrix(target.data(), rows, cols, h, config, stats);
+  ScopedPhase phase("postprocess");  // the inference layer built from the codes
+  return MakeQuantizedLinear(q);
 }
 
 }  // namespace
@@ -130,7 +138,10 @@ nlohmann::json QuantizeModel(Model& model, const std::vector<std::vector<int>>& 
     for (const std::vector<LinearInput>& stage : stages) {
       // 1. The stage's Hessians (and cross moments), from the quantized stream.
       auto t0 = Clock::now();
-      const InputMoments moments = streams.Capture(layer, original, stage);
+      const InputMoments moments = [&] {
+        ScopedPhase phase("calibration_capture", 0, ScopedPhase::Clock::kWall);
+        return streams.Capture(layer, original, stage);
+      }();
       capture_s += Seconds(t0);
 
       // 2. Quantize the stage's linears; independent, so they run in parallel.
@@ -151,6 +162,7 @@ nlohmann::json QuantizeModel(Model& model, const std::vector<std::vector<int>>& 
           if (LinearNameMatches(job.name, o.pattern)) job.bits = o.bits;
         jobs.push_back(std::move(job));
       }
+      std::optional<ScopedPhase> quantize_phase(std::in_place, "quantize_linears", 0, ScopedPhase::Clock::kWall);
       ParallelFor(int64_t(jobs.size()), [&](int64_t j) {
         Job& job = jobs[size_t(j)];
         const auto job_start = Clock::now();
@@ -169,6 +181,7 @@ nlohmann::json QuantizeModel(Model& model, const std::vector<std::vector<int>>& 
         }
         job.seconds = Seconds(job_start);
       });
+      quantize_phase.reset();
       for (Job& job : jobs) {
         if (!job.stats.note.empty()) fmt::print(stderr, "quip: note: {}: {}\n", job.name, job.stats.note);
         std::unique_ptr<Linear>& slot = layer.*kBlockLinears[job.index].slot;
@@ -195,7 +208,10 @@ nlohmann::json QuantizeModel(Model& model, const std::vector<std::vector<int>>& 
 
     // 3. Outputs of the quantized block feed the next one (the original block's, the original stream).
     auto t0 = Clock::now();
-    streams.Advance(layer, original);
+    {
+      ScopedPhase phase("calibration_propagate", 0, ScopedPhase::Clock::kWall);
+      streams.Advance(layer, original);
+    }
     propagate_s += Seconds(t0);
     if (progress) progress(l + 1, c.n_layers);
   }
@@ -212,6 +228,7 @@ nlohmann::json QuantizeModel(Model& model, const std::vector<std::vector<int>>& 
           {"damping", q.damping},
           {"rho", q.rho > 0 ? q.rho : q.codebook == Codebook::kE8P ? DefaultE8PRho(q.bits) : DefaultRho(q.bits)},
           {"seed", q.seed},
+          {"mu_h_max_cols", q.mu_h_max_dim},  // linears wider than this have mu_h_before/after null
           {"calibration",
            {{"windows", windows.size()}, {"ctx", length}, {"targets", CalibrationTargetsName(options.targets)}}},
           {"seconds", {{"capture_hessians", capture_s}, {"quantize", quantize_s}, {"propagate", propagate_s},

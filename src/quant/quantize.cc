@@ -2,9 +2,13 @@
 
 #include <cmath>
 #include <limits>
+#include <optional>
 
 #include "core/error.h"
+#include "core/phase_profile.h"
 #include "quant/block_ldlq.h"
+#include "format/hadamard.h"
+#include "format/kronecker.h"
 #include "quant/layer_transform.h"
 #include "quant/rounding.h"
 #include "format/seeded_random.h"
@@ -17,6 +21,48 @@ namespace {
 constexpr int kDampingRetries = 3;
 // ρ multipliers tried by range tuning (the default ρ sits in the middle).
 constexpr double kRhoSearch[] = {0.7, 0.8, 0.9, 1.0, 1.1, 1.2, 1.35};
+
+// Closed-form floating-point work for the profile (core/phase_profile.h), 2 per
+// multiply-add. One rotation of one length-n vector: Kronecker 2n(p+q); randomized
+// Hadamard n·log2(n/K) butterfly additions, 2nK for the K×K block, n sign flips.
+double RotationFlop(RotationKind kind, int n) {
+  if (kind == RotationKind::kKron) {
+    const int p = KroneckerSplit(n);
+    return 2.0 * n * (p + n / p);
+  }
+  const int k = std::max(HadamardBaseOrder(n), 1);
+  return n * std::log2(double(n) / k) + 2.0 * n * (k > 1 ? k : 0) + n;
+}
+
+// W' = U W Vᵀ (m rows, n columns) and H' = V H Vᵀ.
+double PreprocessFlop(const QuantConfig& cfg, int m, int n) {
+  if (!cfg.incoherence) return 0.0;
+  return n * RotationFlop(cfg.rotation, m) + m * RotationFlop(cfg.rotation, n) + 2.0 * n * RotationFlop(cfg.rotation, n);
+}
+
+// Cholesky / LDL n³/3; OPTQ also inverts H (2n³) and factors the inverse (n³/3).
+double FactorFlop(const QuantConfig& cfg, int n) {
+  const double n3 = double(n) * n * n;
+  if (cfg.codebook == Codebook::kE8P) return cfg.rounding == Rounding::kLdlq ? n3 / 3 : 0.0;
+  switch (cfg.rounding) {
+    case Rounding::kLdlq:
+    case Rounding::kLdlqRg: return n3 / 3;
+    case Rounding::kOptq: return n3 / 3 + 2 * n3 + n3 / 3;
+    default: return 0.0;
+  }
+}
+
+// LDLQ / OPTQ feedback: column k gets the m×k errors before it times a k-vector, m·n²
+// in all; range tuning rounds 7 times and scores each rounding (2mn²).
+double RoundingFlop(const QuantConfig& cfg, int m, int n) {
+  const double mn2 = double(m) * n * n;
+  const bool feedback = cfg.rounding == Rounding::kLdlq || cfg.rounding == Rounding::kOptq ||
+                        cfg.rounding == Rounding::kLdlqRg;
+  if (cfg.codebook == Codebook::kE8P) return cfg.rounding == Rounding::kLdlq ? mn2 : 0.0;
+  const double once = feedback ? mn2 : 0.0;
+  if (cfg.range_tuning && cfg.incoherence) return std::size(kRhoSearch) * (once + 2 * mn2);
+  return once;
+}
 
 struct Attempt {
   LayerTransform transform;
@@ -248,7 +294,11 @@ QuantizedMatrix QuantizeMatrix(const float* w, int rows, int cols, Eigen::Matrix
       alpha = std::max(cfg.damping, 1e-3) * std::pow(10.0, attempt);
       retried = true;
     }
-    a = Transform(W, H, alpha, effective);
+    {
+      ScopedPhase phase("preprocess", PreprocessFlop(effective, rows, cols));
+      a = Transform(W, H, alpha, effective);
+    }
+    ScopedPhase phase("factor", FactorFlop(cfg, cols));
     if (prepare(a.hp)) {
       prepared = true;
       break;
@@ -258,6 +308,7 @@ QuantizedMatrix QuantizeMatrix(const float* w, int rows, int cols, Eigen::Matrix
   if (!prepared) note += fmt::format("Cholesky failed even with damping {}: fell back to nearest rounding; ", alpha);
 
   QuantizedMatrix q;
+  std::optional<ScopedPhase> rounding_phase(std::in_place, "rounding", RoundingFlop(cfg, rows, cols));
   if (vector) {
     q = RoundE8P(effective, prepared && cfg.rounding == Rounding::kLdlq ? &block_ldl : nullptr, a, &rho_used);
   } else {
@@ -268,15 +319,22 @@ QuantizedMatrix QuantizeMatrix(const float* w, int rows, int cols, Eigen::Matrix
     RoundAttempt(rounder, cfg, rho, &a, &rho_used);
     q = ToQuantizedMatrix(a, cfg.bits);
   }
+  rounding_phase.reset();
 
   if (stats != nullptr) {
     QuantStats s;
-    s.proxy_loss = ProxyLoss(Dequantize(q), w_orig, h_orig);
-    const double total = ProxyLoss(Eigen::MatrixXd::Zero(rows, cols), w_orig, h_orig);
-    s.relative_proxy_loss = total > 0.0 ? s.proxy_loss / total : 0.0;
-    s.mu_w_before = IncoherenceMuW(w_orig);
-    s.mu_w_after = IncoherenceMuW(a.wp);
+    {
+      // Two proxy losses (SYRK, mn² each) and the inverse transforms of Dequantize.
+      ScopedPhase phase("diagnostics", 2.0 * rows * cols * cols + PreprocessFlop(effective, rows, cols) / 3);
+      s.proxy_loss = ProxyLoss(Dequantize(q), w_orig, h_orig);
+      const double total = ProxyLoss(Eigen::MatrixXd::Zero(rows, cols), w_orig, h_orig);
+      s.relative_proxy_loss = total > 0.0 ? s.proxy_loss / total : 0.0;
+      s.mu_w_before = IncoherenceMuW(w_orig);
+      s.mu_w_after = IncoherenceMuW(a.wp);
+    }
     if (cols <= cfg.mu_h_max_dim) {
+      // Symmetric eigendecomposition with eigenvectors, about 9n³ each (Golub & Van Loan).
+      ScopedPhase mu_h_phase("diagnostics_mu_h", 2 * 9.0 * cols * cols * cols);
       s.mu_h_before = IncoherenceMuH(h_orig);
       s.mu_h_after = IncoherenceMuH(a.hp);
     } else {

@@ -86,7 +86,7 @@ QuantizedMatrix QuantizeMatrix(const float* w, int rows, int cols, Eigen::Matrix
 // Ŵ in the original basis, per the formula in quantized_matrix.h (reference path, tests).
 Eigen::MatrixXd Dequantize(const QuantizedMatrix& q);
 
-// tr((Ŵ−W) H (Ŵ−W)ᵀ).
+// tr((Ŵ−W) H (Ŵ−W)ᵀ) for a symmetric H (only its lower triangle is read).
 double ProxyLoss(const Eigen::MatrixXd& W_hat, const Eigen::MatrixXd& W, const Eigen::MatrixXd& H);
 // The paper's incoherence parameters (Definition 1):
 //   μ_H = √n · max |Q_ij| for an eigendecomposition H = QΛQᵀ,

@@ -84,6 +84,54 @@ TEST(QuantizeCli, OutputIsReadByInfoPplAndGenerate) {
   EXPECT_NE(gen.out.find_first_not_of(" \n"), std::string::npos) << "generate printed no text";
 }
 
+// --verbose prints the per-phase profile that quant_report.json holds (issue 19).
+TEST(QuantizeCli, VerbosePrintsTheProfileTheReportHolds) {
+  const std::string out = testing::MakeTempDir("cli-profile") + "/out";
+  const auto r = Quip(QuantizeArgs(out, "--verbose"));
+  ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
+  EXPECT_THAT(r.out, HasSubstr("GFLOP/s"));
+  EXPECT_THAT(r.out, HasSubstr("write"));
+  const nlohmann::json report = nlohmann::json::parse(ReadBytes(out + "/quant_report.json"));
+  ASSERT_TRUE(report.contains("profile")) << report.dump();
+  for (const char* phase : {"tokenize", "calibration_capture", "hessian_accumulation", "preprocess", "factor",
+                            "rounding", "diagnostics", "calibration_propagate"}) {
+    SCOPED_TRACE(phase);
+    ASSERT_TRUE(report["profile"].contains(phase));
+    EXPECT_GE(report["profile"][phase]["seconds"].get<double>(), 0.0);
+    EXPECT_GE(report["profile"][phase]["calls"].get<int>(), 1);
+    EXPECT_THAT(r.out, HasSubstr(phase));
+  }
+  EXPECT_GT(report["profile"]["hessian_accumulation"]["gflop"].get<double>(), 0.0);
+}
+
+// μ_H (two eigendecompositions per matrix) is opt-in: without --mu-h the report says
+// so (mu_h_max_cols 0) and holds null, never a number that was not computed. Reference
+// for the computed values: 1 ≤ μ_H ≤ √n for any orthonormal eigenbasis.
+TEST(QuantizeCli, MuHIsOptInAndNullWithoutIt) {
+  const std::string dir = testing::MakeTempDir("cli-mu-h");
+  ExpectQuantizes(dir + "/plain");
+  ExpectQuantizes(dir + "/mu", "--mu-h");
+  const nlohmann::json plain = nlohmann::json::parse(ReadBytes(dir + "/plain/quant_report.json"));
+  const nlohmann::json mu = nlohmann::json::parse(ReadBytes(dir + "/mu/quant_report.json"));
+  EXPECT_EQ(plain["mu_h_max_cols"].get<int>(), 0);
+  EXPECT_GT(mu["mu_h_max_cols"].get<int>(), 0);
+  ASSERT_FALSE(plain["linears"].empty());
+  for (const auto& linear : plain["linears"]) {
+    EXPECT_TRUE(linear["mu_h_before"].is_null()) << linear.dump();
+    EXPECT_TRUE(linear["mu_h_after"].is_null()) << linear.dump();
+  }
+  for (const auto& linear : mu["linears"]) {
+    const double n = linear["cols"].get<double>();
+    for (const char* key : {"mu_h_before", "mu_h_after"}) {
+      ASSERT_TRUE(linear[key].is_number()) << linear.dump();
+      EXPECT_GE(linear[key].get<double>(), 1.0 - 1e-9);
+      EXPECT_LE(linear[key].get<double>(), std::sqrt(n) + 1e-9);
+    }
+  }
+  EXPECT_FALSE(plain["profile"].contains("diagnostics_mu_h"));
+  EXPECT_TRUE(mu["profile"].contains("diagnostics_mu_h"));
+}
+
 TEST(QuantizeCli, ExistingOutputNeedsForce) {
   const std::string out = testing::MakeTempDir("cli-force") + "/out";
   ExpectQuantizes(out);
@@ -148,14 +196,15 @@ TEST(QuantizeCli, CalibrationTextTooShort) {
 }
 
 // quant_report.json without its measurements (wall-clock seconds, RSS, the memory estimate
-// for the thread count), the only bytes of an output folder allowed to differ between runs
-// (docs/determinism.md).
+// for the thread count, the profile), the only bytes of an output folder allowed to differ
+// between runs (docs/determinism.md).
 nlohmann::json ReportWithoutMeasurements(const std::string& path) {
   nlohmann::json r = nlohmann::json::parse(ReadBytes(path));
   r.erase("seconds");
   r.erase("peak_rss_bytes");
   r.erase("rss_at_start_bytes");
   r.erase("memory_estimate_bytes");
+  r.erase("profile");
   for (auto& linear : r["linears"]) linear.erase("seconds");
   return r;
 }

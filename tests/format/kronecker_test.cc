@@ -67,6 +67,31 @@ TEST(QuantKroneckerTransform, ApplyMatchesDenseInDoubleAndFloat) {
   }
 }
 
+// The whole-matrix products (BLAS-3 over all rows at once, issue 19) against the dense
+// Q and against the per-vector Apply path they replaced, to 1e-12 relative: large and
+// many-row matrices, p ≠ q (352 = 16·22, 5632 = 64·88), a prime (p = 1) and n = 1.
+TEST(QuantKroneckerTransform, WholeMatrixProductsMatchPerVectorApplyAndDense) {
+  for (int n : {1, 7, 352, 2048, 5632}) {
+    SCOPED_TRACE(n);
+    const KroneckerTransform t(n, 11 * n);
+    const int k = n >= 2048 ? 9 : 300;  // vectors: rows for Right*, columns for Left*
+    const Eigen::MatrixXd m = testing::RandomGaussian(n, k, n + 3), mt = m.transpose();
+    Eigen::MatrixXd apply = m, apply_t = m;  // column-major n×k: k vectors of n
+    t.Apply(apply.data(), k);
+    t.ApplyTransposed(apply_t.data(), k);
+    const double scale = m.cwiseAbs().maxCoeff();
+    EXPECT_LT((t.LeftMultiply(m) - apply).cwiseAbs().maxCoeff(), 1e-12 * scale);
+    EXPECT_LT((t.LeftMultiplyTransposed(m) - apply_t).cwiseAbs().maxCoeff(), 1e-12 * scale);
+    EXPECT_LT((t.RightMultiplyTransposed(mt) - apply.transpose()).cwiseAbs().maxCoeff(), 1e-12 * scale);
+    EXPECT_LT((t.RightMultiply(mt) - apply_t.transpose()).cwiseAbs().maxCoeff(), 1e-12 * scale);
+    if (n <= 352) {
+      const Eigen::MatrixXd q = t.Dense();
+      EXPECT_LT((t.RightMultiplyTransposed(mt) - mt * q.transpose()).cwiseAbs().maxCoeff(), 1e-12 * scale);
+      EXPECT_LT((t.RightMultiply(mt) - mt * q).cwiseAbs().maxCoeff(), 1e-12 * scale);
+    }
+  }
+}
+
 TEST(QuantKroneckerTransform, ApplyThenTransposedRoundTrips) {
   const int n = 768, ntok = 4;
   const KroneckerTransform t(n, 42);

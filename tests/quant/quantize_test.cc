@@ -8,9 +8,11 @@
 
 #include <cmath>
 #include <limits>
+#include <map>
 #include <random>
 
 #include "core/error.h"
+#include "core/phase_profile.h"
 #include "format/kronecker.h"
 #include "quant/layer_transform.h"
 #include "quant_test_util.h"
@@ -258,6 +260,59 @@ TEST(QuantRounding, NamesRoundTrip) {
   for (Rounding r : {Rounding::kNearest, Rounding::kStochastic, Rounding::kLdlq, Rounding::kOptq, Rounding::kLdlqRg})
     EXPECT_EQ(ParseRounding(RoundingName(r)), r);
   EXPECT_THROW(ParseRounding("gptq"), Error);
+}
+
+}  // namespace
+}  // namespace quip
+
+namespace quip {
+namespace {
+
+// The profile's FLOP counts are the closed forms of the shapes (issue 19), computed here
+// by hand for m = 48, n = 64 (Kronecker split 8·8 for both) with LDLQ.
+TEST(QuantizeMatrix, ProfileRecordsPhasesWithClosedFormFlops) {
+  const int m = 48, n = 64;
+  const Eigen::MatrixXd w = testing::RandomGaussian(m, n, 5) * 0.02;
+  const std::vector<float> wf = testing::ToRowMajorFloats(w);
+  PhaseProfile profile;
+  QuantStats stats;
+  {
+    const ActiveProfile active(&profile);
+    QuantizeMatrix(wf.data(), m, n, testing::RandomHessian(n, 6), Config(2, Rounding::kLdlq, true, true), &stats);
+  }
+  std::map<std::string, PhaseProfile::Entry> e;
+  for (const auto& [name, entry] : profile.Entries()) e[name] = entry;
+  ASSERT_EQ(e.count("preprocess"), 1u);
+  // U on 64 columns of length 48 (split 6·8: 2·48·14 each), V on 48 rows and twice on H's 64.
+  const double u = 2.0 * 48 * (6 + 8), v = 2.0 * 64 * (8 + 8);
+  EXPECT_DOUBLE_EQ(e["preprocess"].flop, n * u + m * v + 2.0 * n * v);
+  EXPECT_DOUBLE_EQ(e["factor"].flop, double(n) * n * n / 3);
+  EXPECT_DOUBLE_EQ(e["rounding"].flop, double(m) * n * n);
+  EXPECT_EQ(e["factor"].calls, 1);
+  EXPECT_EQ(e["rounding"].calls, 1);
+  EXPECT_EQ(e.count("diagnostics"), 1u);
+  EXPECT_EQ(e.count("diagnostics_mu_h"), 1u) << "n ≤ mu_h_max_dim";
+  EXPECT_TRUE(e["rounding"].thread_seconds);
+}
+
+}  // namespace
+}  // namespace quip
+
+namespace quip {
+namespace {
+
+// ProxyLoss as ⟨H, ΔᵀΔ⟩ from one SYRK triangle equals the definition tr(ΔHΔᵀ) formed
+// with full dense products, for wide and tall Δ and an indefinite symmetric H.
+TEST(QuantProxyLoss, EqualsTheTraceDefinition) {
+  for (auto [m, n] : {std::pair{7, 40}, std::pair{90, 33}, std::pair{1, 1}}) {
+    const Eigen::MatrixXd w = testing::RandomGaussian(m, n, 21), w_hat = testing::RandomGaussian(m, n, 22);
+    Eigen::MatrixXd h = testing::RandomGaussian(n, n, 23);
+    h = (h + h.transpose()).eval();
+    const Eigen::MatrixXd d = w_hat - w;
+    const double reference = (d * h * d.transpose()).trace();
+    EXPECT_NEAR(ProxyLoss(w_hat, w, h), reference, 1e-12 * (d * h.cwiseAbs() * d.transpose()).cwiseAbs().trace())
+        << m << "x" << n;
+  }
 }
 
 }  // namespace
