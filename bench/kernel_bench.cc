@@ -29,6 +29,7 @@
 #include "core/memory_bandwidth.h"
 #include "core/resources.h"
 #include "core/thread_pool.h"
+#include "kernels/e8p_matvec.h"
 #include "kernels/quant_matmul.h"
 #include "model/forward.h"
 #include "model/incoherent_linear.h"
@@ -218,6 +219,7 @@ int main(int argc, char** argv) {
     result["machine"] = {{"cpu", CpuName()},
                          {"threads", quip::ThreadPool::Global().threads()},
                          {"simd_target", quip::kernels::KernelTarget()},
+                         {"e8p_kernel", quip::kernels::E8PImplName()},
                          {"read_gbps", bw.read_gbps},
                          {"triad_gbps", bw.triad_gbps},
                          {"bandwidth_buffer_bytes", bw.bytes},

@@ -17,6 +17,7 @@
 #include "core/progress.h"
 #include "core/resources.h"
 #include "core/thread_pool.h"
+#include "kernels/e8p_matvec.h"
 #include "kernels/quant_matmul.h"
 #include "model/forward.h"
 #include "pipeline/load.h"
@@ -80,6 +81,7 @@ void RegisterBenchCommand(CLI::App& app) {
                                {"threads", ThreadPool::Global().threads()},
                                {"simd_target", kernels::KernelTarget()},
                                {"kernel", QuantKernelName(IncoherentLinear::Kernel())},  // every codebook follows it
+                               {"e8p_kernel", kernels::E8PImplName()},  // which fast E8P kernel this CPU runs
                                {"prompt_tokens", r.prompt_tokens},
                                {"gen_tokens", r.gen_tokens},
                                {"prompt_tps", r.prompt_tps},
@@ -103,8 +105,8 @@ void RegisterBenchCommand(CLI::App& app) {
       }
       fmt::print("{}\n", j.dump());
     } else {
-      fmt::print("model {} ({}), {} threads, SIMD {}\n", opt->model, r.linear_format, ThreadPool::Global().threads(),
-                 kernels::KernelTarget());
+      fmt::print("model {} ({}), {} threads, SIMD {}, E8P kernel {}\n", opt->model, r.linear_format,
+                 ThreadPool::Global().threads(), kernels::KernelTarget(), kernels::E8PImplName());
       const std::string spread = opt->repeat > 1 ? fmt::format("median of {} runs, ", opt->repeat) : "";
       fmt::print("prompt  {:.1f} tokens/s ({}min {:.1f}, max {:.1f}; {} tokens per run)\n", r.prompt_tps, spread,
                  prompt_min, prompt_max, r.prompt_tokens);

@@ -6,6 +6,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "kernels/e8p_matvec.h"
 #include "testing/quantized_folder.h"
 #include "testing/tiny_model.h"
 
@@ -55,6 +56,9 @@ TEST(Bench, KernelFieldAndProfileCoverE8PLayers) {
     const nlohmann::json j = nlohmann::json::parse(r.out);
     EXPECT_EQ(j["format"], "e8p-2bit");
     EXPECT_EQ(j["kernel"], kernel);
+    // Which fast E8P kernel the CPU runs: the AVX-512 one where it has VBMI, VNNI and GFNI
+    // (kernels/e8p_matvec_avx512.h), else the Highway target's name.
+    EXPECT_EQ(j["e8p_kernel"], kernels::E8PImplName());
     EXPECT_GT(j["quant_matmul_share"].get<double>(), 0.0);
     EXPECT_GT(j["rotation_share"].get<double>(), 0.0);
     EXPECT_LT(j["quant_matmul_share"].get<double>() + j["rotation_share"].get<double>(), 1.0);
