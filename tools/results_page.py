@@ -33,9 +33,10 @@ def main(results_dir):
            "(measured on a 2-core AMD EPYC VM). ratio = ppl(quantized) / ppl(fp32); "
            "perplexity protocol: docs/perplexity.md (ctx 256). Rerun on the code of 2026-11-30 (QuIP#'s "
            "published E8P table, calibration that tokenizes only the drawn windows of long texts): the "
-           "QuIP# and \"+ asym\" rows of the full-text table. Every other table predates those two "
-           "changes (issue 20: 256 of the 65536 E8P points moved; docs/e8p.md has the effect on the 2-bit "
-           "books run and on the Gaussian MSE); `bench/run_results.sh` regenerates all of it.", ""]
+           "QuIP# and \"+ asym\" rows of the full-text table, the codebook MSE table (with QTIP's codes) and "
+           "the quantized decode table (a Zen 4 VM with AVX-512, the AVX-512 E8P kernel). Every other table "
+           "predates those changes (issue 20: 256 of the 65536 E8P points moved; docs/e8p.md has the effect "
+           "on the 2-bit books run and on the Gaussian MSE); `bench/run_results.sh` regenerates all of it.", ""]
 
     floor_file = load(p("floor_issue4.json"))
     floor_of = {(f["row"], f["bits"]): f["ratio"] for f in floor_file["ratios"]}
