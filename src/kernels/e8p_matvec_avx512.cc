@@ -236,34 +236,48 @@ QUIP_AVX512_TARGET __attribute__((always_inline)) inline __m512 StageDot(const u
   return acc_f;
 }
 
-// 16 columns of a step's weights as floats, scaled, written or added to out (`valid` ≤ 16 of them).
 template <int kQuarter>
-QUIP_AVX512_TARGET inline void StoreQuarter(__m512i p, __m512 scale, bool accumulate, int valid, float* out) {
+QUIP_AVX512_TARGET inline __m512 QuarterFloats(__m512i p) {
+  return _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm512_extracti32x4_epi32(p, kQuarter)));
+}
+
+// 16 columns of a step as floats, s1·p1 (+ s2·p2), written to out (`valid` ≤ 16 of them).
+template <int kQuarter>
+QUIP_AVX512_TARGET inline void StoreQuarter(__m512i p1, __m512 s1, const __m512i* p2, __m512 s2, int valid,
+                                            float* out) {
   if (valid <= 0) return;
   const __mmask16 m = valid >= 16 ? __mmask16(0xFFFF) : __mmask16((1u << valid) - 1);
-  __m512 v = _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm512_extracti32x4_epi32(p, kQuarter))), scale);
-  if (accumulate) v = _mm512_add_ps(v, _mm512_maskz_loadu_ps(m, out));
+  __m512 v = _mm512_mul_ps(QuarterFloats<kQuarter>(p1), s1);
+  if (p2) v = _mm512_fmadd_ps(QuarterFloats<kQuarter>(*p2), s2, v);
   _mm512_mask_storeu_ps(out, m, v);
 }
 
-// out[c] = (or +=) ¼·scale·P[c] over one row of a stage's indices (8·groups values).
-template <Stage kStage>
-QUIP_AVX512_TARGET void StageDecode(const uint8_t* codes, int groups, float scale, bool accumulate, const Consts& c,
-                                    float* out) {
-  const __m512 s = _mm512_set1_ps(0.25f * scale);
+// out[c] = ¼·(scale₁·P₁[c] + scale₂·P₂[c]) over one row (8·groups values): both stages
+// decoded block by block and written once. kSecond: the second stage's kind (ignored when
+// `two_stages` is false).
+template <Stage kSecond>
+QUIP_AVX512_TARGET void RowDecode(const uint8_t* row, int groups, float scale1, float scale2, bool two_stages,
+                                  const Consts& c, float* out) {
+  const __m512 s1 = _mm512_set1_ps(0.25f * scale1), s2 = _mm512_set1_ps(0.25f * scale2);
   const __m512i offset = _mm512_set1_epi8(kWeightOffset);
+  const uint8_t* second = row + 2 * groups;
   for (int g0 = 0; g0 < groups; g0 += kBlockGroups) {
     const int n = std::min(kBlockGroups, groups - g0);
-    const DecodedBlock d = DecodeBlock<kStage>(codes + kIndexBytes<kStage> * g0, n, c);
+    const DecodedBlock d1 = DecodeBlock<Stage::kE8P>(row + 2 * g0, n, c);
+    DecodedBlock d2{};
+    if (two_stages) d2 = DecodeBlock<kSecond>(second + kIndexBytes<kSecond> * g0, n, c);
     for (int h = 0; 32 * h < n; ++h) {
       for (int t = 0; t < 4 && 32 * h + 8 * t < n; ++t) {
-        const __m512i p = _mm512_sub_epi8(Weights<kStage>(d, h, t, c), offset);  // 4·point
+        const __m512i p1 = _mm512_sub_epi8(Weights<Stage::kE8P>(d1, h, t, c), offset);  // 4·point
+        __m512i p2 = p1;
+        if (two_stages) p2 = _mm512_sub_epi8(Weights<kSecond>(d2, h, t, c), offset);
+        const __m512i* second_p = two_stages ? &p2 : nullptr;
         const int first = 32 * h + 8 * t, valid = 8 * std::min(8, n - first);
         float* dst = out + 8 * (g0 + first);
-        StoreQuarter<0>(p, s, accumulate, valid, dst);
-        StoreQuarter<1>(p, s, accumulate, valid - 16, dst + 16);
-        StoreQuarter<2>(p, s, accumulate, valid - 32, dst + 32);
-        StoreQuarter<3>(p, s, accumulate, valid - 48, dst + 48);
+        StoreQuarter<0>(p1, s1, second_p, s2, valid, dst);
+        StoreQuarter<1>(p1, s1, second_p, s2, valid - 16, dst + 16);
+        StoreQuarter<2>(p1, s1, second_p, s2, valid - 32, dst + 32);
+        StoreQuarter<3>(p1, s1, second_p, s2, valid - 48, dst + 48);
       }
     }
   }
@@ -291,10 +305,11 @@ QUIP_AVX512_TARGET void E8PRows(const E8PMatrixView& w, const simd::E8PTables& t
 QUIP_AVX512_TARGET void E8PDecodeRow(const E8PMatrixView& w, const simd::E8PTables& t, int r, float* out) {
   const Consts c = MakeConsts(t);
   const uint8_t* row = w.codes + int64_t(r) * w.row_bytes;
-  const int G = w.groups;
-  StageDecode<Stage::kE8P>(row, G, w.stage_scale[0], /*accumulate=*/false, c, out);
-  if (w.bits == 3) StageDecode<Stage::kOneBit>(row + 2 * G, G, w.stage_scale[1], /*accumulate=*/true, c, out);
-  if (w.bits == 4) StageDecode<Stage::kE8P>(row + 2 * G, G, w.stage_scale[1], /*accumulate=*/true, c, out);
+  if (w.bits == 3) {
+    RowDecode<Stage::kOneBit>(row, w.groups, w.stage_scale[0], w.stage_scale[1], true, c, out);
+  } else {
+    RowDecode<Stage::kE8P>(row, w.groups, w.stage_scale[0], w.stage_scale[1], w.bits == 4, c, out);
+  }
 }
 
 #else  // not x86-64 with GCC/Clang
