@@ -50,6 +50,23 @@ std::vector<float> RandomActivations(int n) {
   return x;
 }
 
+// An E8P matrix of random indices (every table entry, sign and shift) and the view on it.
+struct RandomE8P {
+  std::vector<uint8_t> codes;
+  quip::kernels::E8PMatrixView view;
+  RandomE8P(int rows, int cols, int bits) {
+    view.rows = rows;
+    view.groups = quip::E8PGroups(cols);
+    view.bits = bits;
+    view.row_bytes = int64_t(bits) * view.groups;
+    codes = RandomBytes(size_t(rows) * view.row_bytes, 2);
+    view.codes = codes.data();
+    view.stage_scale[0] = 0.01f;
+    view.stage_scale[1] = 0.002f;
+  }
+  RandomE8P(const RandomE8P&) = delete;
+};
+
 void Report(benchmark::State& state, int64_t rows, int64_t cols, int64_t bytes) {
   const double calls = double(state.iterations());
   state.counters["gbps"] = benchmark::Counter(calls * double(bytes) * 1e-9, benchmark::Counter::kIsRate);
@@ -88,15 +105,8 @@ void BM_E8P(benchmark::State& state) {
   // the one this CPU runs by default.
   quip::kernels::SetE8PImpl(state.range(3) ? quip::kernels::E8PImpl::kPortable : quip::kernels::E8PImpl::kAuto);
   state.SetLabel(quip::kernels::E8PImplName());
-  quip::kernels::E8PMatrixView w;
-  w.rows = rows;
-  w.groups = quip::E8PGroups(cols);
-  w.bits = bits;
-  w.row_bytes = int64_t(bits) * w.groups;
-  const std::vector<uint8_t> codes = RandomBytes(size_t(rows) * w.row_bytes, 2);
-  w.codes = codes.data();
-  w.stage_scale[0] = 0.01f;
-  w.stage_scale[1] = 0.002f;
+  const RandomE8P m(rows, cols, bits);
+  const quip::kernels::E8PMatrixView& w = m.view;
   std::vector<float> x = RandomActivations(8 * w.groups), y(rows);
   for (auto _ : state) {
     quip::kernels::E8PMatvec(w, x.data(), y.data());
@@ -230,15 +240,8 @@ void BM_PromptF32(benchmark::State& state) {
 
 void BM_PromptE8P(benchmark::State& state) {
   const int rows = int(state.range(0)), cols = int(state.range(1)), bits = int(state.range(2));
-  quip::kernels::E8PMatrixView w;
-  w.rows = rows;
-  w.groups = cols / 8;
-  w.bits = bits;
-  w.row_bytes = int64_t(bits) * w.groups;
-  const std::vector<uint8_t> codes = RandomBytes(size_t(rows) * w.row_bytes, 2);
-  w.codes = codes.data();
-  w.stage_scale[0] = 0.01f;
-  w.stage_scale[1] = 0.002f;
+  const RandomE8P m(rows, cols, bits);
+  const quip::kernels::E8PMatrixView& w = m.view;
   std::vector<float> x = RandomActivations(kPromptTokens * cols), y(size_t(kPromptTokens) * rows);
   for (auto _ : state) {
     quip::kernels::TiledMatmul(x.data(), kPromptTokens, rows, cols, y.data(), [&](int r0, int nr, float* tile) {

@@ -29,6 +29,7 @@
 #include <vector>
 
 #include "format/vector_codebook.h"
+#include "quant/golden_section.h"
 
 namespace quip {
 
@@ -81,24 +82,7 @@ Eigen::MatrixXd DecodeVq(const std::vector<uint32_t>& codes, int rows, int cols,
 // ---- implementation of the template ----
 template <typename Make>
 double TuneRho(const Make& make, double lo, double hi, int nvec, uint64_t seed, double* mse) {
-  const double phi = 0.5 * (std::sqrt(5.0) - 1.0);
-  auto f = [&](double rho) { return GaussianMse(*make(rho), nvec, seed); };
-  double a = lo, b = hi, c = b - phi * (b - a), d = a + phi * (b - a);
-  double fc = f(c), fd = f(d);
-  for (int it = 0; it < 30 && b - a > 1e-3; ++it) {
-    if (fc < fd) {
-      b = d, d = c, fd = fc;
-      c = b - phi * (b - a);
-      fc = f(c);
-    } else {
-      a = c, c = d, fc = fd;
-      d = a + phi * (b - a);
-      fd = f(d);
-    }
-  }
-  const double rho = fc < fd ? c : d;
-  if (mse) *mse = std::min(fc, fd);
-  return rho;
+  return GoldenSectionMinimize([&](double rho) { return GaussianMse(*make(rho), nvec, seed); }, lo, hi, 1e-3, mse);
 }
 
 }  // namespace quip

@@ -12,19 +12,11 @@
 #include "quant/block_ldlq.h"
 #include "format/e8p.h"
 #include "quant/quant_test_util.h"
+#include "testing/binary_file.h"
 #include "testing/tiny_model.h"
 
 namespace quip {
 namespace {
-
-template <typename T>
-std::vector<T> ReadBinary(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  const std::vector<char> bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  std::vector<T> v(bytes.size() / sizeof(T));
-  std::memcpy(v.data(), bytes.data(), v.size() * sizeof(T));
-  return v;
-}
 
 void WriteRowMajor(const Eigen::MatrixXd& m, const std::string& path) {
   const Eigen::Matrix<double, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor> r = m;
@@ -58,7 +50,7 @@ TEST(QuantE8PNumpyReference, CodebookNearestAndBlockLdlqMatch) {
     ASSERT_EQ(run.exit_code, 0) << run.output;
 
     // The codebook, point by point in index order.
-    const std::vector<double> grid = ReadBinary<double>(dir + "/grid.f64");
+    const std::vector<double> grid = testing::ReadBinary<double>(dir + "/grid.f64");
     ASSERT_EQ(grid.size(), size_t(e8p::kNumPoints) * 8);
     for (int i = 0; i < e8p::kNumPoints; ++i) {
       double p[8];
@@ -67,7 +59,7 @@ TEST(QuantE8PNumpyReference, CodebookNearestAndBlockLdlqMatch) {
     }
     // QuIP#'s codebook in its own index layout (quip-sharp 79b752f, as the script reads it):
     // the same 2^16 points, so each is one of ours and together they are all of ours.
-    const std::vector<double> quipsharp = ReadBinary<double>(dir + "/quipsharp_grid.f64");
+    const std::vector<double> quipsharp = testing::ReadBinary<double>(dir + "/quipsharp_grid.f64");
     ASSERT_EQ(quipsharp.size(), size_t(e8p::kNumPoints) * 8);
     std::vector<bool> hit(e8p::kNumPoints, false);
     for (int i = 0; i < e8p::kNumPoints; ++i) {
@@ -77,7 +69,7 @@ TEST(QuantE8PNumpyReference, CodebookNearestAndBlockLdlqMatch) {
       hit[idx] = true;
     }
     // Nearest points.
-    const std::vector<uint16_t> nearest = ReadBinary<uint16_t>(dir + "/nearest.u16");
+    const std::vector<uint16_t> nearest = testing::ReadBinary<uint16_t>(dir + "/nearest.u16");
     ASSERT_EQ(nearest.size(), size_t(nx));
     for (int v = 0; v < nx; ++v) {
       const Eigen::VectorXd row = x.row(v).transpose();
@@ -86,7 +78,7 @@ TEST(QuantE8PNumpyReference, CodebookNearestAndBlockLdlqMatch) {
     // Block LDL.
     BlockLdlFactor f;
     ASSERT_TRUE(ComputeBlockLdl(h, 8, &f));
-    const std::vector<double> u = ReadBinary<double>(dir + "/u.f64");
+    const std::vector<double> u = testing::ReadBinary<double>(dir + "/u.f64");
     ASSERT_EQ(u.size(), size_t(c.cols) * c.cols);
     double max_u = 0, max_du = 0;
     for (int i = 0; i < c.cols; ++i)
@@ -95,7 +87,7 @@ TEST(QuantE8PNumpyReference, CodebookNearestAndBlockLdlqMatch) {
         max_du = std::max(max_du, std::abs(f.u(i, j) - u[size_t(i) * c.cols + j]));
       }
     EXPECT_LT(max_du, 1e-9 * max_u);
-    const std::vector<double> d = ReadBinary<double>(dir + "/d.f64");
+    const std::vector<double> d = testing::ReadBinary<double>(dir + "/d.f64");
     ASSERT_EQ(d.size(), size_t(c.cols) * 8);
     for (int j = 0; j < c.cols / 8; ++j)
       for (int a = 0; a < 8; ++a)
@@ -104,10 +96,10 @@ TEST(QuantE8PNumpyReference, CodebookNearestAndBlockLdlqMatch) {
     // Block LDLQ with E8P at the given scale.
     const E8PCodebook cb(scale);
     const VqResult r = RoundBlockLdlq(w, f, cb);
-    const std::vector<uint16_t> codes = ReadBinary<uint16_t>(dir + "/codes.u16");
+    const std::vector<uint16_t> codes = testing::ReadBinary<uint16_t>(dir + "/codes.u16");
     ASSERT_EQ(codes.size(), r.codes.size());
     for (size_t i = 0; i < codes.size(); ++i) EXPECT_EQ(r.codes[i], codes[i]) << "group " << i;
-    const std::vector<double> w_hat = ReadBinary<double>(dir + "/w_hat.f64");
+    const std::vector<double> w_hat = testing::ReadBinary<double>(dir + "/w_hat.f64");
     for (int i = 0; i < c.rows; ++i)
       for (int j = 0; j < c.cols; ++j) ASSERT_EQ(r.w_hat(i, j), w_hat[size_t(i) * c.cols + j]);
     ++index;

@@ -12,18 +12,11 @@
 #include <iterator>
 
 #include "format/trellis_codes.h"
+#include "testing/binary_file.h"
 #include "testing/tiny_model.h"
 
 namespace quip::trellis {
 namespace {
-
-std::vector<float> ReadFloats(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  const std::vector<char> bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  std::vector<float> v(bytes.size() / sizeof(float));
-  std::memcpy(v.data(), bytes.data(), v.size() * sizeof(float));
-  return v;
-}
 
 const HybTable& TestTable() {
   static const HybTable t = FitHybTable(/*seed=*/3, /*samples=*/1 << 14, /*iterations=*/8);
@@ -38,7 +31,7 @@ TEST(TrellisCodes, MatchNumpyReference) {
       testing::RunCommand("/usr/bin/python3 " + testing::SourceDir() + "/tools/trellis_reference.py " + dir);
   ASSERT_EQ(run.exit_code, 0) << run.output;
   for (Code code : {Code::k1Mad, Code::k3Inst, Code::kHyb}) {
-    const std::vector<float> ref = ReadFloats(dir + "/" + CodeName(code) + ".f32");
+    const std::vector<float> ref = testing::ReadBinary<float>(dir + "/" + CodeName(code) + ".f32");
     const std::vector<float> ours = StateValues(code, &TestTable());
     ASSERT_EQ(ref.size(), ours.size()) << CodeName(code);
     for (size_t i = 0; i < ref.size(); ++i) ASSERT_EQ(ours[i], ref[i]) << CodeName(code) << " value " << i;

@@ -17,20 +17,13 @@
 
 #include "pipeline/load.h"
 #include "pipeline/calibration.h"
+#include "testing/binary_file.h"
 #include "testing/tiny_model.h"
 #include "text/text_file.h"
 #include "text/tokenizer.h"
 
 namespace quip {
 namespace {
-
-std::vector<double> ReadF64(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  const std::vector<char> bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  std::vector<double> v(bytes.size() / sizeof(double));
-  std::memcpy(v.data(), bytes.data(), v.size() * sizeof(double));
-  return v;
-}
 
 int Width(const LlamaConfig& c, LinearInput in) {
   switch (in) {
@@ -67,7 +60,7 @@ double MaxRelativeHessianError(const std::string& model_path, const std::string&
                                          " --model " + testing::ShellQuote(model_path) + " --tokens " + ids +
                                          " --linear-inputs " + testing::ShellQuote(out));
     EXPECT_EQ(run.exit_code, 0) << run.output;
-    const std::vector<double> x = ReadF64(out);
+    const std::vector<double> x = testing::ReadBinary<double>(out);
     size_t expected = 0;
     for (LinearInput in : kAll) expected += size_t(Width(c, in)) * size_t(length) * size_t(c.n_layers);
     EXPECT_EQ(x.size(), expected) << out;

@@ -10,19 +10,11 @@
 
 #include "quant/quantize.h"
 #include "quant_test_util.h"
+#include "testing/binary_file.h"
 #include "testing/tiny_model.h"
 
 namespace quip {
 namespace {
-
-template <typename T>
-std::vector<T> ReadBinary(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  const std::vector<char> bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  std::vector<T> v(bytes.size() / sizeof(T));
-  if (!v.empty()) std::memcpy(v.data(), bytes.data(), v.size() * sizeof(T));  // empty: data() may be null
-  return v;
-}
 
 void WriteRowMajor(const Eigen::MatrixXd& m, const std::string& path) {
   const Eigen::Matrix<double, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor> r = m;
@@ -69,10 +61,10 @@ TEST(QuantNumpyReference, LdlqMinMaxCodesMatchExactly) {
     const std::vector<float> wf = testing::ToRowMajorFloats(w);
     const QuantizedMatrix q = QuantizeMatrix(wf.data(), c.rows, c.cols, h, cfg, nullptr);
 
-    EXPECT_EQ(q.codes, ReadBinary<uint8_t>(dir + "/codes.u8")) << "case " << index;
-    EXPECT_EQ(q.row_scale, ReadBinary<float>(dir + "/row_scale.f32")) << "case " << index;
-    EXPECT_EQ(q.row_zero, ReadBinary<float>(dir + "/row_zero.f32")) << "case " << index;
-    EXPECT_EQ(q.incoherence.rescale, ReadBinary<float>(dir + "/rescale.f32")) << "case " << index;
+    EXPECT_EQ(q.codes, testing::ReadBinary<uint8_t>(dir + "/codes.u8")) << "case " << index;
+    EXPECT_EQ(q.row_scale, testing::ReadBinary<float>(dir + "/row_scale.f32")) << "case " << index;
+    EXPECT_EQ(q.row_zero, testing::ReadBinary<float>(dir + "/row_zero.f32")) << "case " << index;
+    EXPECT_EQ(q.incoherence.rescale, testing::ReadBinary<float>(dir + "/rescale.f32")) << "case " << index;
     ++index;
   }
 }
