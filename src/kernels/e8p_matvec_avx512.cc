@@ -4,7 +4,6 @@
 #include "kernels/e8p_matvec_avx512.h"
 
 #include <algorithm>
-#include <cstdlib>
 
 #include "core/error.h"
 

@@ -26,13 +26,13 @@ Scratch& LocalScratch() {
 }  // namespace
 
 BitshiftTrellis::BitshiftTrellis(int state_bits, int bits, int values_per_step, std::vector<float> values)
-    : state_bits_(state_bits), bits_(bits), v_(values_per_step), values_(std::move(values)) {
+    : state_bits_(state_bits), bits_(bits), v_(values_per_step) {
   QUIP_ASSERT(v_ >= 1 && bits_ >= 1 && step_bits() <= 8 && step_bits() < state_bits_ && state_bits_ <= 24);
-  QUIP_ASSERT(values_.size() == size_t(v_) << state_bits_);
+  QUIP_ASSERT(values.size() == size_t(v_) << state_bits_);
   QUIP_ASSERT(v_ <= 2);
   for (int k = 0; k < v_; ++k) {
-    values_by_component_[k].resize(size_t(1) << state_bits_);
-    for (size_t st = 0; st < values_by_component_[k].size(); ++st) values_by_component_[k][st] = values_[st * v_ + k];
+    values_[k].resize(size_t(1) << state_bits_);
+    for (size_t st = 0; st < values_[k].size(); ++st) values_[k][st] = values[st * v_ + k];
   }
 }
 
@@ -50,7 +50,7 @@ double BitshiftTrellis::Viterbi(const float* x, int length, int wrap, uint32_t* 
   float* next = s.next.data();
   float* best = s.best.data();
 
-  const float* components[2] = {values_by_component_[0].data(), v_ > 1 ? values_by_component_[1].data() : nullptr};
+  const float* components[2] = {values_[0].data(), v_ > 1 ? values_[1].data() : nullptr};
   auto add_errors = [&](const float* xt, const float* base, float* out) {
     simd::AddErrors(components, v_, xt, base, num_prefixes, fan, out);
   };

@@ -34,7 +34,8 @@ class BitshiftTrellis {
   int bits() const { return bits_; }
   int values_per_step() const { return v_; }
   int step_bits() const { return bits_ * v_; }
-  const float* Values(uint32_t state) const { return &values_[size_t(state) * v_]; }
+  // Value k (< V) of a state.
+  float Value(uint32_t state, int k) const { return values_[k][state]; }
 
   // The least-squared-error path for x[0, length) (length % V == 0), tail-biting by the
   // two-pass approximation: writes length/V states, returns Σ (x − value)².
@@ -54,8 +55,7 @@ class BitshiftTrellis {
 
  private:
   int state_bits_, bits_, v_;
-  std::vector<float> values_;
-  std::vector<float> values_by_component_[2];  // value k of every state (V ≤ 2), for SIMD
+  std::vector<float> values_[2];  // value k of every state (V ≤ 2), one array per k for SIMD
 };
 
 // Mean squared error per weight of x ↦ scale·Q(x / scale) (Q: QuantizeTailBiting) on

@@ -21,7 +21,7 @@ void RoundGroup(const Eigen::MatrixXd& target, int k0, const BitshiftTrellis& t,
     for (int s = 0; s < steps; ++s)
       for (int k = 0; k < t.values_per_step(); ++k) {
         const int e = s * t.values_per_step() + k;
-        rounded(i * kTileSide + e / kTileSide, e % kTileSide) = scale * double(t.Values(states[s])[k]);
+        rounded(i * kTileSide + e / kTileSide, e % kTileSide) = scale * double(t.Value(states[s], k));
       }
     const std::vector<uint32_t> packed = t.Pack(states.data(), steps);
     const size_t tile = size_t(i) * (n / kTileSide) + k0 / kTileSide;
@@ -79,7 +79,7 @@ Eigen::MatrixXd DecodeTrellisTiles(const std::vector<uint32_t>& words, int rows,
       for (int s = 0; s < steps; ++s)
         for (int k = 0; k < t.values_per_step(); ++k) {
           const int e = s * t.values_per_step() + k;
-          w(i * kTileSide + e / kTileSide, j * kTileSide + e % kTileSide) = scale * double(t.Values(states[s])[k]);
+          w(i * kTileSide + e / kTileSide, j * kTileSide + e % kTileSide) = scale * double(t.Value(states[s], k));
         }
     }
   return w;

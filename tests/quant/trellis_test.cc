@@ -34,7 +34,7 @@ double PathError(const BitshiftTrellis& t, const std::vector<uint32_t>& states, 
   double e = 0;
   for (size_t i = 0; i < states.size(); ++i)
     for (int k = 0; k < t.values_per_step(); ++k) {
-      const double d = double(t.Values(states[i])[k]) - x[i * t.values_per_step() + k];
+      const double d = double(t.Value(states[i], k)) - x[i * t.values_per_step() + k];
       e += d * d;
     }
   return e;
@@ -74,7 +74,7 @@ TEST(BitshiftTrellis, ViterbiEqualsBruteForce) {
             st = (st << 1) | uint32_t((stream >> (nbits - 1 - j)) & 1);
           }
           for (int k = 0; k < c.V; ++k) {
-            const double d = double(t.Values(st)[k]) - x[i * c.V + k];
+            const double d = double(t.Value(st, k)) - x[i * c.V + k];
             e += d * d;
           }
         }
