@@ -69,14 +69,13 @@ Model MakeRandomModel(const LlamaConfig& c, uint64_t seed) {
 namespace {
 
 QuantizedMatrix RandomTrellisMatrix(int rows, int cols, const SyntheticFormat& format, uint64_t seed) {
-  static const trellis::HybTable hyb = trellis::FitHybTable(0x48594221);
   QuantizedMatrix q;
   q.rows = rows;
   q.cols = cols;
   q.bits = format.bits;
   q.codebook = Codebook::kTrellis;
   q.trellis_code = format.code;
-  if (format.code == trellis::Code::kHyb) q.code_table = hyb.values;
+  if (format.code == trellis::Code::kHyb) q.code_table = trellis::DefaultHybTable().values;
   q.stage_scale = {0.02f};  // the weights' standard deviation; the codes have unit variance
   q.tile_words.resize(size_t(trellis::TilePadded(rows) / trellis::kTileSide) *
                       (trellis::TilePadded(cols) / trellis::kTileSide) * trellis::TileWords(format.bits));

@@ -39,6 +39,11 @@ float Decode3Inst(uint32_t state) {
   return F16ToFloat(uint16_t(bits >> 16)) + F16ToFloat(uint16_t(bits & 0xFFFF));
 }
 
+const HybTable& DefaultHybTable() {
+  static const HybTable table = FitHybTable(0x48594221);
+  return table;
+}
+
 void DecodeHyb(uint32_t state, const float* table, float* out) {
   const uint32_t h = (state + 1) * state;
   const uint32_t row = (h >> (15 - kHybTableBits)) & ((1u << kHybTableBits) - 1);

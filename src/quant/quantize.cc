@@ -189,13 +189,6 @@ Eigen::MatrixXd PadWeights(const Eigen::MatrixXd& w, Codebook codebook) {
   return PadTo(w, PaddedRows(codebook, int(w.rows())), PaddedCols(codebook, int(w.cols())), false);
 }
 
-// HYB's table, fit once per process from a fixed seed: every linear of a model shares it
-// (the file stores it once).
-const trellis::HybTable& StandardHybTable() {
-  static const trellis::HybTable table = trellis::FitHybTable(0x48594221);
-  return table;
-}
-
 // QuIP#'s vector path: the weights in the incoherent basis are cut into groups of 8
 // and rounded to the E8P codebook (+ a residual stage at 3/4 bits) by block LDLQ, or
 // each group on its own when `ldl` is null. Scales are ρ·RMS(W'), rounded to float
@@ -232,7 +225,7 @@ QuantizedMatrix RoundTrellis(const QuantConfig& cfg, const BlockLdlFactor* ldl, 
   const float scale = float(rho * (rms > 0.0 ? rms : 1.0));
   const bool hyb = cfg.trellis_code == trellis::Code::kHyb;
   const trellis::BitshiftTrellis t(trellis::kStateBits, cfg.bits, trellis::ValuesPerState(cfg.trellis_code),
-                                   trellis::StateValues(cfg.trellis_code, hyb ? &StandardHybTable() : nullptr));
+                                   trellis::StateValues(cfg.trellis_code, hyb ? &trellis::DefaultHybTable() : nullptr));
   const Eigen::MatrixXd wp = PadWeights(a.wp, Codebook::kTrellis);
   trellis::TrellisRounding r =
       ldl != nullptr ? trellis::RoundTrellisLdlq(wp, *ldl, t, scale) : trellis::RoundTrellisNearest(wp, t, scale);
@@ -246,7 +239,7 @@ QuantizedMatrix RoundTrellis(const QuantConfig& cfg, const BlockLdlFactor* ldl, 
   q.tile_words = std::move(r.words);
   q.stage_scale = {scale};
   q.trellis_code = cfg.trellis_code;
-  if (hyb) q.code_table = StandardHybTable().values;
+  if (hyb) q.code_table = trellis::DefaultHybTable().values;
   q.incoherence = a.transform.incoherence;
   return q;
 }
