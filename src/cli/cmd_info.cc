@@ -134,7 +134,7 @@ void RegisterInfoCommand(CLI::App& app) {
     fmt::print("vocab        {}, max positions {}, rope theta {}, rms eps {}, {} embeddings\n", c.vocab_size,
                c.max_seq_len, c.rope_theta, c.norm_eps, c.tied_embeddings ? "tied" : "untied");
     fmt::print("parameters   {}\n", c.ParameterCount());
-    fmt::print("linear format {}\n", model.layers.empty() ? "-" : model.layers[0].q->Format());
+    fmt::print("linear format {}\n", model.layers.empty() ? "-" : model.layers[0].query_linear().Format());
     int64_t total = 0;
     for (const auto& t : model.tensors) total += t.bytes;
     if (model.format != "quip")

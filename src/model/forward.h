@@ -47,12 +47,14 @@ struct ForwardScratch {
   ForwardScratch(const LlamaConfig& c, int max_tokens);
   int max_tokens;
   std::vector<float> normed, q, k, v, attn, gate, up, hidden;
+  std::vector<float> fused;  // output of a fused qkv_proj or gate_up_proj (empty without them)
   std::vector<float> rope_cos, rope_sin;  // [max_seq_len][head_dim/2]
+  std::vector<float> local_rope_cos, local_rope_sin;  // the same for LlamaConfig::rope_local_theta
 };
 
 // Applies transformer block `layer` to the residual stream x [ntok, dim] in place;
 // tokens sit at positions [pos0, pos0 + ntok) and see cache positions [0, pos + 1), or with a
-// sliding window only the last c.sliding_window of them.
+// sliding window only the last w.sliding_window of them.
 void RunBlock(const Model& model, int layer, float* x, int ntok, int pos0, KvCache& cache, ForwardScratch& scratch,
               LinearInputObserver* observer = nullptr);
 // The same with the block's weights given: calibration runs the original block next

@@ -165,11 +165,22 @@ void ExpectAccepted(const std::string& field, const nlohmann::json& value, const
 }
 
 TEST(ConfigJson, FieldsThatChangeTheMathAreRefusedUnlessNeutral) {
-  ExpectRefused("attention_bias", true);
+  ExpectRefused("attention_bias", true, "mistral");
+  ExpectRefused("attention_bias", true, "qwen2");  // its q/k/v biases are implied, o_proj has none
   ExpectRefused("mlp_bias", true);
   ExpectRefused("hidden_act", "gelu");
-  ExpectRefused("rope_scaling", {{"type", "linear"}, {"factor", 2.0}});
-  ExpectRefused("rope_scaling", {{"rope_type", "llama3"}, {"factor", 8.0}});
+  ExpectRefused("hidden_act", "silu", "gemma2");
+  ExpectRefused("rope_scaling", {{"type", "dynamic"}, {"factor", 2.0}});
+  ExpectRefused("rope_scaling", {{"rope_type", "yarn"}, {"factor", 4.0}}, "qwen2");
+  ExpectRefused("rope_scaling", {{"rope_type", "longrope"}, {"factor", 4.0}}, "phi3");
+  ExpectRefused("rope_scaling", {{"rope_type", "llama3"}, {"factor", 8.0}});  // without its frequency factors
+  ExpectRefused("rope_scaling", {{"rope_type", "linear"}, {"factor", 8.0}, {"attention_factor", 2.0}});
+  ExpectRefused("use_sliding_window", true, "qwen2");
+  ExpectRefused("use_sliding_window", true, "qwen3");
+  ExpectRefused("query_pre_attn_scalar", 64, "llama");
+  ExpectRefused("layer_types", {"sliding_attention", "full_attention"}, "qwen3");
+  ExpectRefused("model_type", "gemma3");  // the multimodal one: names gemma3_text
+  ExpectRefused("model_type", "gpt2");
   ExpectRefused("partial_rotary_factor", 0.5);
   ExpectRefused("attn_logit_softcapping", 50.0);
   ExpectRefused("final_logit_softcapping", 30.0);
@@ -183,6 +194,13 @@ TEST(ConfigJson, FieldsThatChangeTheMathAreRefusedUnlessNeutral) {
   ExpectRefused("sliding_window", "4096", "mistral");
 
   ExpectAccepted("attention_bias", false);
+  ExpectAccepted("attention_bias", true);  // biases on q/k/v/o, as HF's LlamaAttention
+  ExpectAccepted("rope_scaling", {{"rope_type", "llama3"}, {"factor", 8.0}, {"low_freq_factor", 1.0},
+                                  {"high_freq_factor", 4.0}, {"original_max_position_embeddings", 8192}});
+  ExpectAccepted("rope_scaling", {{"type", "linear"}, {"factor", 2.0}});
+  ExpectAccepted("rope_scaling", {{"rope_type", "default"}});
+  ExpectAccepted("use_sliding_window", false, "qwen2");
+  ExpectAccepted("sliding_window", 4096, "qwen2");  // inert without use_sliding_window
   ExpectAccepted("rope_scaling", nullptr);
   ExpectAccepted("partial_rotary_factor", 1.0);
   ExpectAccepted("partial_rotary_factor", 1);
