@@ -38,7 +38,8 @@ struct Family {
   std::vector<std::pair<std::string, std::function<void(nlohmann::json&)>>> features;
 };
 
-constexpr int kDim = 48, kHidden = 136, kHeads = 6, kKvHeads = 2, kVocab = 300;
+// The vocabulary of models/stories260K's tok512.bin, which the command-line test uses.
+constexpr int kDim = 48, kHidden = 136, kHeads = 6, kKvHeads = 2, kVocab = 512;
 
 Family MakeFamily(const std::string& name) {
   Family f{name, {}, {}};
@@ -277,14 +278,14 @@ TEST_P(Families, EveryFeatureChangesTheLogits) {
 TEST_P(Families, QuantizeWriteReloadPerplexity) {
   Model model = LoadModel(fp32());
   std::mt19937_64 rng(5);
-  std::vector<std::vector<int>> windows(8);
+  std::vector<std::vector<int>> windows(16);
   for (auto& w : windows)
     for (int i = 0; i < 32; ++i) w.push_back(int(rng() % kVocab));
   // Text sampled from the fp32 model itself, window by window as perplexity reads it (BOS, then
   // 31 tokens): its cross-entropy is what the fp32 model minimises, so quantization can only raise
   // it, by about the KL divergence of the quantized model's predictions from the fp32 ones.
   std::vector<int> text;
-  constexpr int kCtx = 32, kWindows = 6;
+  constexpr int kCtx = 32, kWindows = 32;
   for (int w = 0; w < kWindows; ++w) {
     Session session(model, kCtx);
     int next = model.config.bos_id;
@@ -319,9 +320,29 @@ TEST_P(Families, QuantizeWriteReloadPerplexity) {
   EXPECT_EQ(AllLogits(reloaded, tokens), AllLogits(model, tokens)) << "the folder does not give back the model";
   const double ppl = EvaluatePerplexity(reloaded, text, kCtx, 0, "sampled text").ppl;
   std::printf("[%s] ppl fp32 %.3f, 4-bit quipsharp %.3f (ratio %.4f)\n", GetParam().c_str(), fp32_ppl, ppl, ppl / fp32_ppl);
-  // Measured ratios 1.003 (Mistral) to 1.076 (Llama 3) with 8 x 32 calibration tokens.
-  EXPECT_GT(ppl / fp32_ppl, 0.99);
-  EXPECT_LT(ppl / fp32_ppl, 1.10);
+  // Measured ratios 1.010 (Mistral) to 1.045 (Qwen 2) with 16 x 32 calibration tokens, 32 x 31 scored.
+  EXPECT_GT(ppl / fp32_ppl, 1.0);
+  EXPECT_LT(ppl / fp32_ppl, 1.08);
+}
+
+// The commands on a family's folders: quantize (with --eval), then info, ppl and generate on the
+// quantized folder, each exiting 0; info names the family.
+TEST_P(Families, EveryCommandReadsTheQuantizedFolder) {
+  fs::copy_file(testing::StoriesModel() + "/tok512.bin", fp32() + "/tok512.bin");
+  const std::string quip = testing::ShellQuote(testing::QuipBinary()), text = testing::ShellQuote(testing::TinyStoriesText());
+  const std::string out = dir_ + "/cli-quantized";
+  auto run = [&](const std::string& args) {
+    const auto r = testing::RunCommand(quip + " " + args);
+    EXPECT_EQ(r.exit_code, 0) << args << "\n" << r.output;
+    return r.output;
+  };
+  run("quantize --model " + testing::ShellQuote(fp32()) + " --calib " + text +
+      " --bits 2 --method quipsharp --nsamples 8 --ctx 32 --eval " + text + " --eval-windows 4 --threads 2 -o " + testing::ShellQuote(out));
+  const std::string info = run("info --model " + testing::ShellQuote(out));
+  EXPECT_NE(info.find("architecture " + family_.config.at("model_type").get<std::string>() + ":"), std::string::npos) << info;
+  EXPECT_NE(run("ppl --model " + testing::ShellQuote(out) + " --text " + text + " --ctx 32 --max-windows 4 --threads 2").find("ppl "),
+            std::string::npos);
+  run("generate --model " + testing::ShellQuote(out) + " --prompt 'Once upon a time' -n 8 --temp 0 --threads 2");
 }
 
 INSTANTIATE_TEST_SUITE_P(All, Families,
