@@ -267,6 +267,12 @@ LlamaConfig ParseHfConfig(const std::string& path) {
                    model_type);
   if (j.contains("bos_token_id") && !j["bos_token_id"].is_null()) c.bos_id = RequireInt(j, "bos_token_id", path);
   if (j.contains("eos_token_id") && j["eos_token_id"].is_number_integer()) c.eos_id = RequireInt(j, "eos_token_id", path);
+  // Llama 3.1 lists several (end_of_text, eom, eot): generation stops at the first.
+  if (j.contains("eos_token_id") && j["eos_token_id"].is_array() && !j["eos_token_id"].empty() &&
+      j["eos_token_id"][0].is_number_integer()) {
+    const nlohmann::json first = {{"eos_token_id", j["eos_token_id"][0]}};
+    c.eos_id = RequireInt(first, "eos_token_id", path);
+  }
   c.Validate(path);
   return c;
 }

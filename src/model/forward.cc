@@ -87,11 +87,38 @@ void FillRope(const std::vector<double>& inv_freq, int max_seq_len, std::vector<
 
 }  // namespace
 
-KvCache::KvCache(const LlamaConfig& config, int capacity, int layers)
+namespace {
+// The window every layer uses, or 0 when some layer attends to the whole context.
+int UniformWindow(const LlamaConfig& c) {
+  for (int l = 0; l < c.n_layers; ++l)
+    if (c.WindowOf(l) != c.sliding_window) return 0;
+  return c.sliding_window;
+}
+}  // namespace
+
+KvCache::KvCache(const LlamaConfig& config, int capacity, int layers, int max_batch)
     : capacity_(capacity),
       kv_dim_(config.kv_dim()),
-      keys_(size_t(layers < 0 ? config.n_layers : layers) * capacity * config.kv_dim()),
+      layers_(layers < 0 ? config.n_layers : layers),
+      window_(max_batch > 0 ? UniformWindow(config) : 0),
+      slots_(window_ > 0 ? std::min(capacity, window_ - 1 + max_batch) : capacity),
+      keys_(size_t(layers_) * slots_ * config.kv_dim()),
       values_(keys_.size()) {}
+
+void KvCache::MakeRoom(int pos0, int ntok) {
+  QUIP_ASSERT(pos0 + ntok <= capacity_);
+  if (pos0 < base_) base_ = 0;  // a new sequence
+  if (pos0 + ntok - base_ <= slots_) return;
+  const int keep_from = std::max(0, pos0 - window_ + 1);  // the first position a query of the batch sees
+  QUIP_ASSERT(window_ > 0 && keep_from >= base_ && pos0 + ntok - keep_from <= slots_);
+  const size_t row = size_t(kv_dim_), live = size_t(pos0 - keep_from) * row;
+  for (int l = 0; l < layers_; ++l)
+    for (std::vector<float>* cache : {&keys_, &values_}) {
+      float* layer = cache->data() + size_t(l) * slots_ * row;
+      std::memmove(layer, layer + size_t(keep_from - base_) * row, live * sizeof(float));
+    }
+  base_ = keep_from;
+}
 
 ForwardScratch::ForwardScratch(const LlamaConfig& c, int max_tokens_in) : max_tokens(max_tokens_in) {
   const size_t n = size_t(max_tokens);
@@ -242,7 +269,7 @@ void ComputeLogits(const Model& model, const float* x, int ntok, float* normed_s
 
 Session::Session(const Model& model, int capacity)
     : model_(model),
-      cache_(model.config, capacity),
+      cache_(model.config, capacity, -1, std::min(capacity, 512)),
       scratch_(model.config, std::min(capacity, 512)),
       x_(size_t(scratch_.max_tokens) * model.config.dim) {
   QUIP_CHECK_INPUT(capacity >= 1 && capacity <= model.config.max_seq_len, model.source,
@@ -260,6 +287,7 @@ std::span<const float> Session::Feed(std::span<const int> tokens, bool all_logit
   for (int start = 0; start < n; start += scratch_.max_tokens) {
     const int len = std::min(scratch_.max_tokens, n - start);
     Embed(model_, tokens.subspan(start, len), x_.data());
+    cache_.MakeRoom(position_, len);
     for (int l = 0; l < model_.config.n_layers; ++l)
       RunBlock(model_, l, x_.data(), len, position_, cache_, scratch_);
     position_ += len;

@@ -345,6 +345,38 @@ TEST_P(Families, EveryCommandReadsTheQuantizedFolder) {
   run("generate --model " + testing::ShellQuote(out) + " --prompt 'Once upon a time' -n 8 --temp 0 --threads 2");
 }
 
+// Mistral past its window: the KV cache keeps window - 1 + 512 slots instead of a slot per
+// position, and logits of 1000 tokens (fed at once, one at a time and in uneven chunks, so that
+// the cache moves its live positions many times) still match the reference.
+TEST(SlidingWindowCache, MistralLongContextKeepsOnlyTheWindow) {
+  SetThreads(2);
+  Family f = MakeFamily("mistral");
+  f.config["max_position_embeddings"] = 1024;
+  const std::string dir = WriteFamily(f, testing::MakeTempDir("mistral-long") + "/fp32");
+  const Model model = LoadModel(dir);
+  constexpr int kLong = 1000;
+  EXPECT_EQ(KvCache(model.config, kLong, -1, 512).slots(), 7 - 1 + 512);
+  EXPECT_EQ(KvCache(model.config, kLong).slots(), kLong);  // calibration's: one slot per position
+  std::mt19937 rng(11);
+  std::vector<int> tokens{1};
+  while (int(tokens.size()) < kLong) tokens.push_back(int(rng() % kVocab));
+  const std::vector<double> ref = testing::ReferenceLogits(dir, tokens, kVocab, kFamiliesReference);
+  testing::CompareLogits("mistral 1000 tokens batch", AllLogits(model, tokens), ref, kVocab);
+  for (const std::vector<int>& chunks : {std::vector<int>(kLong, 1), std::vector<int>{300, 1, 511, 7, 181}}) {
+    Session session(model, kLong);
+    std::vector<float> all;
+    size_t at = 0;
+    for (int n : chunks) {
+      const auto logits = session.Feed(std::span<const int>(tokens).subspan(at, n), /*all_logits=*/true);
+      all.insert(all.end(), logits.begin(), logits.end());
+      at += n;
+    }
+    ASSERT_EQ(at, tokens.size());
+    testing::CompareLogits(chunks.size() == kLong ? "mistral 1000 tokens decode" : "mistral 1000 tokens chunked", all,
+                           ref, kVocab);
+  }
+}
+
 INSTANTIATE_TEST_SUITE_P(All, Families,
                          ::testing::Values("llama3", "mistral", "qwen2", "qwen3", "phi3", "gemma2", "gemma3"),
                          [](const auto& info) { return info.param; });
