@@ -85,15 +85,13 @@ void FillRope(const std::vector<double>& inv_freq, int max_seq_len, std::vector<
     }
 }
 
-}  // namespace
-
-namespace {
 // The window every layer uses, or 0 when some layer attends to the whole context.
 int UniformWindow(const LlamaConfig& c) {
   for (int l = 0; l < c.n_layers; ++l)
     if (c.WindowOf(l) != c.sliding_window) return 0;
   return c.sliding_window;
 }
+
 }  // namespace
 
 KvCache::KvCache(const LlamaConfig& config, int capacity, int layers, int max_batch)
