@@ -39,8 +39,11 @@ void RegisterGenerateCommand(CLI::App& app) {
     const Model model = LoadModel(opt->model);
     const auto tokenizer = LoadTokenizer(model);
     const LlamaConfig& c = model.config;
-    std::vector<int> prompt{c.bos_id};
+    // The tokenizer's own prefix (BOS for Llama and Gemma, none for Qwen); BOS when nothing
+    // else would give the model a first token.
+    std::vector<int> prompt = tokenizer->PrefixIds();
     for (int id : tokenizer->Encode(opt->prompt)) prompt.push_back(id);
+    if (prompt.empty()) prompt.push_back(c.bos_id);
     const int capacity = std::min<int64_t>(c.max_seq_len, int64_t(prompt.size()) + opt->n);
     QUIP_CHECK_INPUT(int(prompt.size()) <= capacity, opt->model, "prompt of {} tokens exceeds max_position_embeddings {}",
                      prompt.size(), c.max_seq_len);

@@ -129,12 +129,12 @@ void RegisterInfoCommand(CLI::App& app) {
     const LlamaConfig& c = model.config;
     fmt::print("model        {}\nformat       {}\n", model.source, model.format);
     if (model.format == "quip") PrintQuantizedSummary(model);
-    fmt::print("architecture Llama: {} layers, hidden {}, intermediate {}, heads {} (kv {}), head_dim {}\n", c.n_layers,
-               c.dim, c.hidden_dim, c.n_heads, c.n_kv_heads, c.head_dim);
+    fmt::print("architecture {}: {} layers, hidden {}, intermediate {}, heads {} (kv {}), head_dim {}\n", c.model_type,
+               c.n_layers, c.dim, c.hidden_dim, c.n_heads, c.n_kv_heads, c.head_dim);
     fmt::print("vocab        {}, max positions {}, rope theta {}, rms eps {}, {} embeddings\n", c.vocab_size,
                c.max_seq_len, c.rope_theta, c.norm_eps, c.tied_embeddings ? "tied" : "untied");
     fmt::print("parameters   {}\n", c.ParameterCount());
-    fmt::print("linear format {}\n", model.layers.empty() ? "-" : model.layers[0].q->Format());
+    fmt::print("linear format {}\n", model.layers.empty() ? "-" : model.layers[0].query_linear().Format());
     int64_t total = 0;
     for (const auto& t : model.tensors) total += t.bytes;
     if (model.format != "quip")

@@ -44,7 +44,8 @@ void RegisterPplCommand(CLI::App& app) {
     {
       Progress progress("ppl window");
       r = EvaluatePerplexity(model, tokens, opt->ctx, opt->max_windows, opt->text,
-                             [&progress](int done, int total) { progress.Update(done, total); });
+                             [&progress](int done, int total) { progress.Update(done, total); },
+                             tokenizer->PrefixIds());
     }
     r.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     if (opt->json) {

@@ -38,10 +38,11 @@ struct Options {
   bool calib_bos = false, no_rescale = false, clip = false, range_tuning = false, force = false, verbose = false, mu_h = false;
 };
 
-PerplexityResult Perplexity(const Model& model, const std::vector<int>& tokens, const Options& o, const char* label) {
+PerplexityResult Perplexity(const Model& model, const Tokenizer& tokenizer, const std::vector<int>& tokens,
+                            const Options& o, const char* label) {
   Progress progress(fmt::format("ppl ({}) window", label));
   return EvaluatePerplexity(model, tokens, o.ctx, o.eval_windows, o.eval,
-                            [&](int done, int total) { progress.Update(done, total); });
+                            [&](int done, int total) { progress.Update(done, total); }, tokenizer.PrefixIds());
 }
 
 // quant_report.json travels with the folder to other machines: a relative path is kept
@@ -118,8 +119,11 @@ void Run(const Options& o) {
                  o.model, o.out);  // fail early, with numbers
   phase.emplace("tokenize", 0, ScopedPhase::Clock::kWall);
   Progress tokenizing("tokenizing " + o.calib);
-  const CalibrationSample calib = SampleCalibrationWindowsFromText(
-      ReadTextFile(o.calib), *tokenizer, o.nsamples, o.ctx, model.config.bos_id, o.seed, o.calib, o.calib_bos);
+  // --calib-bos puts the tokenizer's BOS first (config.json's when the tokenizer adds none).
+  const std::vector<int> prefix = tokenizer->PrefixIds();
+  const CalibrationSample calib = SampleCalibrationWindowsFromText(ReadTextFile(o.calib), *tokenizer, o.nsamples, o.ctx,
+                                                                   prefix.empty() ? model.config.bos_id : prefix.front(),
+                                                                   o.seed, o.calib, o.calib_bos);
   const double calib_seconds = tokenizing.Seconds();
   tokenizing.Finish(fmt::format("{} windows of {} tokens from {:.2f} of {:.2f} MB", calib.windows.size(), o.ctx,
                                 calib.tokenized_bytes / 1e6, calib.text_bytes / 1e6));
@@ -130,7 +134,7 @@ void Run(const Options& o) {
   if (!o.eval.empty()) {
     phase.emplace("eval_perplexity", 0, ScopedPhase::Clock::kWall);
     eval_tokens = RunStep("tokenizing " + o.eval, [&] { return tokenizer->Encode(ReadTextFile(o.eval)); });
-    ppl_before = Perplexity(model, eval_tokens, o, "fp32");
+    ppl_before = Perplexity(model, *tokenizer, eval_tokens, o, "fp32");
     phase.reset();
   }
   const LinearStorage before = MeasureLinearStorage(model);
@@ -155,7 +159,7 @@ void Run(const Options& o) {
   report["seconds"]["tokenize_calibration"] = calib_seconds;
   if (!o.eval.empty()) {
     const ScopedPhase eval_phase("eval_perplexity", 0, ScopedPhase::Clock::kWall);
-    const double ppl_after = Perplexity(model, eval_tokens, o, "quantized").ppl;
+    const double ppl_after = Perplexity(model, *tokenizer, eval_tokens, o, "quantized").ppl;
     report["eval"] = {{"text", PathForReport(o.eval)}, {"ctx", o.ctx}, {"windows", ppl_before.windows},
                       {"tokens", ppl_before.tokens}, {"ppl_fp32", ppl_before.ppl}, {"ppl_quantized", ppl_after},
                       {"ratio", ppl_after / ppl_before.ppl}};

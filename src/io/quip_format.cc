@@ -231,15 +231,9 @@ void WriteQuantizedModel(const Model& model, const std::string& out_dir,
   for (int l = 0; l < c.n_layers; ++l) {
     const LayerWeights& w = model.layers[l];
     const std::string p = "model.layers." + std::to_string(l) + ".";
-    writer.AddF32(p + "input_layernorm.weight", {c.dim}, w.attn_norm.data);
-    writer.AddF32(p + "post_attention_layernorm.weight", {c.dim}, w.ffn_norm.data);
-    AddLinear(writer, linears, p + "self_attn.q_proj", *w.q);
-    AddLinear(writer, linears, p + "self_attn.k_proj", *w.k);
-    AddLinear(writer, linears, p + "self_attn.v_proj", *w.v);
-    AddLinear(writer, linears, p + "self_attn.o_proj", *w.o);
-    AddLinear(writer, linears, p + "mlp.gate_proj", *w.gate);
-    AddLinear(writer, linears, p + "mlp.up_proj", *w.up);
-    AddLinear(writer, linears, p + "mlp.down_proj", *w.down);
+    // The architecture's own names (io/hf_model.h), as the loader reads them back.
+    for (const LayerTensorSlot& t : LayerTensorSlots(c)) writer.AddF32(p + t.name, {t.size}, (w.*t.slot).data);
+    for (const LayerLinearSlot& t : LayerLinearSlots(c)) AddLinear(writer, linears, p + t.name, *(w.*t.slot));
   }
   writer.AddF32("model.norm.weight", {c.dim}, model.final_norm.data);
   if (!c.tied_embeddings) AddLinear(writer, linears, "lm_head", *model.lm_head);
@@ -258,7 +252,7 @@ void WriteQuantizedModel(const Model& model, const std::string& out_dir,
   WriteFileAtomically((temp / "config.json").string(), config.dump(2) + "\n");
   WriteFileAtomically((temp / "quant_report.json").string(), report.dump(2) + "\n");
   for (const char* name : {"tokenizer.model", "tokenizer_config.json", "special_tokens_map.json",
-                           "generation_config.json", "tokenizer.bin"})
+                           "generation_config.json", "tokenizer.bin", "tokenizer.json"})
     if (fs::exists(fs::path(tokenizer_dir) / name)) fs::copy_file(fs::path(tokenizer_dir) / name, temp / name);
   const std::string tok = "tok" + std::to_string(c.vocab_size) + ".bin";
   if (fs::exists(fs::path(tokenizer_dir) / tok)) fs::copy_file(fs::path(tokenizer_dir) / tok, temp / tok);

@@ -13,20 +13,32 @@
 
 namespace quip {
 
-// Keys and values of one sequence: [layer][position][kv_dim], fp32.
+// Keys and values of one sequence: [layer][slot][kv_dim], fp32, for positions [0, capacity).
+// Normally one slot per position. When every layer attends through the same sliding window
+// (Mistral, Phi-3) and batches are at most `max_batch` tokens, a batch's queries read only its
+// own positions and the window - 1 before it: the cache then keeps window - 1 + max_batch slots,
+// and MakeRoom moves the live positions to the front when the next batch would not fit (each
+// position is moved about once per max_batch tokens; attention reads them contiguously).
 class KvCache {
  public:
   // Slots for `layers` layers (default: all of the model's; calibration, which runs one
-  // block at a time, keeps one and runs every block in slot 0).
-  KvCache(const LlamaConfig& config, int capacity, int layers = -1);
+  // block at a time, keeps one and runs every block in slot 0). max_batch 0: one slot per position.
+  KvCache(const LlamaConfig& config, int capacity, int layers = -1, int max_batch = 0);
   int capacity() const { return capacity_; }
+  int slots() const { return slots_; }
   float* key(int layer, int pos) { return &keys_[Offset(layer, pos)]; }
   float* value(int layer, int pos) { return &values_[Offset(layer, pos)]; }
+  // Before positions [pos0, pos0 + ntok) are fed (pos0 0: a new sequence).
+  void MakeRoom(int pos0, int ntok);
 
  private:
-  size_t Offset(int layer, int pos) const { return (size_t(layer) * capacity_ + pos) * kv_dim_; }
+  size_t Offset(int layer, int pos) const { return (size_t(layer) * slots_ + (pos - base_)) * kv_dim_; }
   int capacity_;
   int kv_dim_;
+  int layers_;
+  int window_ = 0;  // the window of every layer, 0 when the cache keeps every position
+  int slots_;
+  int base_ = 0;    // position held in slot 0
   std::vector<float> keys_, values_;
 };
 
@@ -47,12 +59,14 @@ struct ForwardScratch {
   ForwardScratch(const LlamaConfig& c, int max_tokens);
   int max_tokens;
   std::vector<float> normed, q, k, v, attn, gate, up, hidden;
+  std::vector<float> fused;  // output of a fused qkv_proj or gate_up_proj (empty without them)
   std::vector<float> rope_cos, rope_sin;  // [max_seq_len][head_dim/2]
+  std::vector<float> local_rope_cos, local_rope_sin;  // the same for LlamaConfig::rope_local_theta
 };
 
 // Applies transformer block `layer` to the residual stream x [ntok, dim] in place;
 // tokens sit at positions [pos0, pos0 + ntok) and see cache positions [0, pos + 1), or with a
-// sliding window only the last c.sliding_window of them.
+// sliding window only the last w.sliding_window of them.
 void RunBlock(const Model& model, int layer, float* x, int ntok, int pos0, KvCache& cache, ForwardScratch& scratch,
               LinearInputObserver* observer = nullptr);
 // The same with the block's weights given: calibration runs the original block next

@@ -29,9 +29,9 @@ int ArgMax(std::span<const float> v) { return int(std::max_element(v.begin(), v.
 int64_t WeightBytesPerToken(const Model& model) {
   const LlamaConfig& c = model.config;
   int64_t bytes = int64_t(c.dim) * 4;                      // embedding row
-  bytes += int64_t(2 * c.n_layers + 1) * c.dim * 4;        // RMSNorm weights
+  bytes += int64_t((c.sandwich_norms ? 4 : 2) * c.n_layers + 1) * c.dim * 4;  // RMSNorm weights
   for (const LayerWeights& w : model.layers)
-    for (const Linear* l : {w.q.get(), w.k.get(), w.v.get(), w.o.get(), w.gate.get(), w.up.get(), w.down.get()})
+    for (const Linear* l : w.linears())
       bytes += l->WeightBytes();
   return bytes + model.lm_head->WeightBytes();
 }
@@ -45,9 +45,9 @@ SpeedResult MeasureSpeed(const Model& model, int prompt, int gen, uint64_t seed)
   r.prompt_tokens = prompt;
   r.gen_tokens = gen;
   r.weight_bytes_per_token = WeightBytesPerToken(model);
-  r.linear_format = model.layers.empty() ? "" : model.layers[0].q->Format();
+  r.linear_format = model.layers.empty() ? "" : model.layers[0].query_linear().Format();
   for (const LayerWeights& w : model.layers)
-    for (const Linear* l : {w.q.get(), w.k.get(), w.v.get(), w.o.get(), w.gate.get(), w.up.get(), w.down.get()})
+    for (const Linear* l : w.linears())
       if (l->Format() != r.linear_format) r.linear_format = "mixed";
 
   std::mt19937_64 rng(seed);

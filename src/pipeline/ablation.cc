@@ -66,7 +66,7 @@ nlohmann::json RunAblation(const AblationOptions& o, const std::function<void(co
   nlohmann::json eval_json = nlohmann::json::array();
   for (const auto& path : o.evals) {
     Eval e{path, tokenizer->Encode(ReadTextFile(path)), 0.0};
-    const PerplexityResult r = EvaluatePerplexity(fp32, e.tokens, o.ctx, o.eval_windows, path);
+    const PerplexityResult r = EvaluatePerplexity(fp32, e.tokens, o.ctx, o.eval_windows, path, nullptr, tokenizer->PrefixIds());
     e.fp32_ppl = r.ppl;
     eval_json.push_back({{"text", path}, {"fp32_ppl", r.ppl}, {"tokens", r.tokens}, {"windows", r.windows}});
     log(fmt::format("fp32 ppl {:.4f} on {} ({} tokens)", r.ppl, path, r.tokens));
@@ -93,7 +93,8 @@ nlohmann::json RunAblation(const AblationOptions& o, const std::function<void(co
                          {"ppl", nlohmann::json::object()},
                          {"ratio", nlohmann::json::object()}};
       for (const Eval& e : evals) {
-        const double ppl = EvaluatePerplexity(model, e.tokens, o.ctx, o.eval_windows, e.path).ppl;
+        const double ppl =
+            EvaluatePerplexity(model, e.tokens, o.ctx, o.eval_windows, e.path, nullptr, tokenizer->PrefixIds()).ppl;
         run["ppl"][e.path] = ppl;
         run["ratio"][e.path] = ppl / e.fp32_ppl;
       }

@@ -40,7 +40,9 @@ constexpr int64_t kSlackBytes = int64_t{8} << 20, kSlackPerThreadBytes = int64_t
 // Output features of a block linear.
 int64_t RowsOf(const LlamaConfig& c, const BlockLinear& b) {
   if (b.input == LinearInput::kO || b.input == LinearInput::kDown) return c.dim;
+  if (b.slot == &LayerWeights::gate_up) return 2 * int64_t{c.hidden_dim};
   if (b.input == LinearInput::kGateUp) return c.hidden_dim;
+  if (b.slot == &LayerWeights::qkv) return c.q_dim() + 2 * int64_t{c.kv_dim()};
   return b.slot == &LayerWeights::q ? c.q_dim() : c.kv_dim();
 }
 
@@ -57,6 +59,7 @@ int64_t QuantizedLinearBytes(const LlamaConfig& c, const QuantizeModelOptions& o
   int64_t bytes = 0;
   for (int l = 0; l < c.n_layers; ++l)
     for (const BlockLinear& b : kBlockLinears) {
+      if (!BlockHasLinear(c, b)) continue;
       const int64_t rows = RowsOf(c, b), cols = LinearInputWidth(c, b.input);
       const int bits = BitsOf("model.layers." + std::to_string(l) + "." + b.suffix, options);
       bytes += (rows * cols * bits + 7) / 8 + rows * (2 * kFloat + 1) + cols * 2 * kFloat;
@@ -107,7 +110,7 @@ CalibrationMemory EstimateCalibrationMemory(const LlamaConfig& c, int64_t window
     std::vector<int64_t> jobs;
     int64_t kept_here = 0;
     for (const BlockLinear& b : kBlockLinears) {
-      if (std::find(stage.begin(), stage.end(), b.input) == stage.end()) continue;
+      if (std::find(stage.begin(), stage.end(), b.input) == stage.end() || !BlockHasLinear(c, b)) continue;
       const int64_t n = LinearInputWidth(c, b.input);
       const int64_t square = n * n * kDouble, weight = RowsOf(c, b) * n * kDouble;
       int64_t job = 0, kept = 0;

@@ -72,11 +72,28 @@ int LinearInputWidth(const LlamaConfig& c, LinearInput which) {
   return 0;
 }
 
+bool BlockHasLinear(const LlamaConfig& c, const BlockLinear& b) {
+  if (b.input == LinearInput::kQkv) return (b.slot == &LayerWeights::qkv) == c.fused_qkv;
+  if (b.input == LinearInput::kGateUp) return (b.slot == &LayerWeights::gate_up) == c.fused_gate_up;
+  return true;
+}
+
 LayerWeights OriginalBlock(const LayerWeights& layer, const std::string& prefix) {
   LayerWeights original;
   original.attn_norm = layer.attn_norm;
   original.ffn_norm = layer.ffn_norm;
+  original.q_bias = layer.q_bias;
+  original.k_bias = layer.k_bias;
+  original.v_bias = layer.v_bias;
+  original.o_bias = layer.o_bias;
+  original.q_norm = layer.q_norm;
+  original.k_norm = layer.k_norm;
+  original.post_attn_norm = layer.post_attn_norm;
+  original.post_ffn_norm = layer.post_ffn_norm;
+  original.sliding_window = layer.sliding_window;
+  original.local_rope = layer.local_rope;
   for (const BlockLinear& b : kBlockLinears) {
+    if (!(layer.*b.slot)) continue;  // not in this architecture (BlockHasLinear)
     const auto* dense = dynamic_cast<const DenseLinear*>((layer.*b.slot).get());
     QUIP_CHECK_INPUT(dense != nullptr, prefix + b.suffix, "is already quantized");
     original.*b.slot = std::make_unique<DenseLinear>(dense->weight());

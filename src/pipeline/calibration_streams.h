@@ -22,7 +22,9 @@
 
 namespace quip {
 
-// The seven linears of a block with the input each reads (q/k/v share one, gate/up share one).
+// The linears of a block with the input each reads (q/k/v share one, gate/up share one).
+// Phi-3 stores q/k/v as one qkv_proj and gate/up as one gate_up_proj: each is quantized as one
+// matrix with the Hessian of that shared input. BlockHasLinear says which a config has.
 struct BlockLinear {
   const char* suffix;  // name within the block, e.g. "self_attn.q_proj"
   LinearInput input;
@@ -36,7 +38,10 @@ inline constexpr BlockLinear kBlockLinears[] = {
     {"mlp.gate_proj", LinearInput::kGateUp, &LayerWeights::gate},
     {"mlp.up_proj", LinearInput::kGateUp, &LayerWeights::up},
     {"mlp.down_proj", LinearInput::kDown, &LayerWeights::down},
+    {"self_attn.qkv_proj", LinearInput::kQkv, &LayerWeights::qkv},
+    {"mlp.gate_up_proj", LinearInput::kGateUp, &LayerWeights::gate_up},
 };
+bool BlockHasLinear(const LlamaConfig& c, const BlockLinear& b);
 inline constexpr int kNumLinearInputs = 4;
 const char* LinearInputName(LinearInput which);  // "qkv", "o", "gate_up", "down"
 int LinearInputWidth(const LlamaConfig& c, LinearInput which);  // dim, q_dim or hidden_dim

@@ -90,6 +90,7 @@ LinearStorage MeasureLinearStorage(const Model& model) {
   LinearStorage s;
   for (const auto& layer : model.layers)
     for (const BlockLinear& b : kBlockLinears) {
+      if (!(layer.*b.slot)) continue;  // not in this architecture
       const Linear& l = *(layer.*b.slot);
       s.weights += int64_t(l.out_features()) * l.in_features();
       s.bytes += l.WeightBytes();
@@ -109,7 +110,7 @@ nlohmann::json QuantizeModel(Model& model, const std::vector<std::vector<int>>& 
     bool used = false;
     for (int l = 0; l < c.n_layers && !used; ++l)
       for (const BlockLinear& b : kBlockLinears)
-        used = used || LinearNameMatches("model.layers." + std::to_string(l) + "." + b.suffix, o.pattern);
+        used = used || (BlockHasLinear(c, b) && LinearNameMatches("model.layers." + std::to_string(l) + "." + b.suffix, o.pattern));
     QUIP_CHECK_INPUT(used, "--bits-for", "'{}' matches no linear layer (names look like "
                      "model.layers.0.self_attn.v_proj; give a suffix such as v_proj or layers.0.mlp.down_proj)",
                      o.pattern);
@@ -157,6 +158,7 @@ nlohmann::json QuantizeModel(Model& model, const std::vector<std::vector<int>>& 
       std::vector<Job> jobs;
       for (int i = 0; i < int(std::size(kBlockLinears)); ++i) {
         if (std::find(stage.begin(), stage.end(), kBlockLinears[i].input) == stage.end()) continue;
+        if (!BlockHasLinear(c, kBlockLinears[i])) continue;
         Job job{i, prefix + kBlockLinears[i].suffix, options.config.bits};
         for (const BitsOverride& o : options.bits_overrides)
           if (LinearNameMatches(job.name, o.pattern)) job.bits = o.bits;

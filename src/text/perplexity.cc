@@ -1,6 +1,7 @@
 #include "text/perplexity.h"
 
 #include <chrono>
+#include <algorithm>
 #include <cmath>
 
 #include "core/error.h"
@@ -17,29 +18,35 @@ double LogProbability(const float* logits, int vocab, int target) {
 }
 
 PerplexityResult EvaluatePerplexity(const Model& model, const std::vector<int>& tokens, int ctx, int max_windows,
-                                    const std::string& text_name, const ProgressFn& progress) {
+                                    const std::string& text_name, const ProgressFn& progress,
+                                    const std::optional<std::vector<int>>& prefix_ids) {
   const auto start = std::chrono::steady_clock::now();
-  QUIP_CHECK_INPUT(ctx >= 2, text_name, "--ctx {} is too small (need at least 2)", ctx);
+  const std::vector<int> prefix = prefix_ids ? *prefix_ids : std::vector<int>{model.config.bos_id};
+  const int n_prefix = int(prefix.size());
+  const int min_ctx = std::max(2, n_prefix + 1);  // at least one scored prediction
+  QUIP_CHECK_INPUT(ctx >= min_ctx, text_name, "--ctx {} is too small (need at least {})", ctx, min_ctx);
   QUIP_CHECK_INPUT(ctx <= model.config.max_seq_len, model.source,
                    "--ctx {} is longer than the model's max_position_embeddings {}", ctx, model.config.max_seq_len);
-  const int span = ctx - 1;
+  const int span = ctx - n_prefix;  // text tokens per window
   int windows = static_cast<int>(tokens.size() / span);
-  QUIP_CHECK_INPUT(windows > 0, text_name, "text has {} tokens, fewer than one window of {} (ctx {} - 1)",
-                   tokens.size(), span, ctx);
+  QUIP_CHECK_INPUT(windows > 0, text_name, "text has {} tokens, fewer than one window of {} (ctx {} - {})",
+                   tokens.size(), span, ctx, n_prefix);
   if (max_windows > 0) windows = std::min(windows, max_windows);
 
   const int vocab = model.config.vocab_size;
   Session session(model, ctx);
   std::vector<int> input(ctx);
+  std::copy(prefix.begin(), prefix.end(), input.begin());
+  // Position i predicts input[i + 1]: from the last prefix position, or without a prefix from
+  // the first text token; the last position predicts nothing in this window.
+  const int first = std::max(n_prefix - 1, 0);
   PerplexityResult result;
   for (int w = 0; w < windows; ++w) {
-    input[0] = model.config.bos_id;
-    std::copy_n(tokens.begin() + size_t(w) * span, span, input.begin() + 1);
+    std::copy_n(tokens.begin() + size_t(w) * span, span, input.begin() + n_prefix);
     session.Reset();
     const std::span<const float> logits = session.Feed(input, /*all_logits=*/true);
-    // Position i predicts input[i + 1]; the last position predicts nothing in this window.
-    for (int i = 0; i < span; ++i) result.nll -= LogProbability(&logits[size_t(i) * vocab], vocab, input[i + 1]);
-    result.tokens += span;
+    for (int i = first; i < ctx - 1; ++i) result.nll -= LogProbability(&logits[size_t(i) * vocab], vocab, input[i + 1]);
+    result.tokens += ctx - 1 - first;
     if (progress) progress(w + 1, windows);
   }
   result.windows = windows;

@@ -165,11 +165,22 @@ void ExpectAccepted(const std::string& field, const nlohmann::json& value, const
 }
 
 TEST(ConfigJson, FieldsThatChangeTheMathAreRefusedUnlessNeutral) {
-  ExpectRefused("attention_bias", true);
+  ExpectRefused("attention_bias", true, "mistral");
+  ExpectRefused("attention_bias", true, "qwen2");  // its q/k/v biases are implied, o_proj has none
   ExpectRefused("mlp_bias", true);
   ExpectRefused("hidden_act", "gelu");
-  ExpectRefused("rope_scaling", {{"type", "linear"}, {"factor", 2.0}});
-  ExpectRefused("rope_scaling", {{"rope_type", "llama3"}, {"factor", 8.0}});
+  ExpectRefused("hidden_act", "silu", "gemma2");
+  ExpectRefused("rope_scaling", {{"type", "dynamic"}, {"factor", 2.0}});
+  ExpectRefused("rope_scaling", {{"rope_type", "yarn"}, {"factor", 4.0}}, "qwen2");
+  ExpectRefused("rope_scaling", {{"rope_type", "longrope"}, {"factor", 4.0}}, "phi3");
+  ExpectRefused("rope_scaling", {{"rope_type", "llama3"}, {"factor", 8.0}});  // without its frequency factors
+  ExpectRefused("rope_scaling", {{"rope_type", "linear"}, {"factor", 8.0}, {"attention_factor", 2.0}});
+  ExpectRefused("use_sliding_window", true, "qwen2");
+  ExpectRefused("use_sliding_window", true, "qwen3");
+  ExpectRefused("query_pre_attn_scalar", 64, "llama");
+  ExpectRefused("layer_types", {"sliding_attention", "full_attention"}, "qwen3");
+  ExpectRefused("model_type", "gemma3");  // the multimodal one: names gemma3_text
+  ExpectRefused("model_type", "gpt2");
   ExpectRefused("partial_rotary_factor", 0.5);
   ExpectRefused("attn_logit_softcapping", 50.0);
   ExpectRefused("final_logit_softcapping", 30.0);
@@ -183,6 +194,13 @@ TEST(ConfigJson, FieldsThatChangeTheMathAreRefusedUnlessNeutral) {
   ExpectRefused("sliding_window", "4096", "mistral");
 
   ExpectAccepted("attention_bias", false);
+  ExpectAccepted("attention_bias", true);  // biases on q/k/v/o, as HF's LlamaAttention
+  ExpectAccepted("rope_scaling", {{"rope_type", "llama3"}, {"factor", 8.0}, {"low_freq_factor", 1.0},
+                                  {"high_freq_factor", 4.0}, {"original_max_position_embeddings", 8192}});
+  ExpectAccepted("rope_scaling", {{"type", "linear"}, {"factor", 2.0}});
+  ExpectAccepted("rope_scaling", {{"rope_type", "default"}});
+  ExpectAccepted("use_sliding_window", false, "qwen2");
+  ExpectAccepted("sliding_window", 4096, "qwen2");  // inert without use_sliding_window
   ExpectAccepted("rope_scaling", nullptr);
   ExpectAccepted("partial_rotary_factor", 1.0);
   ExpectAccepted("partial_rotary_factor", 1);
@@ -225,6 +243,137 @@ TEST(ConfigJson, MistralSlidingWindowIsReadAndWrittenBack) {
               j["sliding_window"] = nullptr;
             })).sliding_window,
             0);
+}
+
+}  // namespace
+}  // namespace quip
+
+namespace quip {
+namespace {
+
+// config.json of released models (fields and values as published on the Hugging Face hub):
+// each parses to the family's switches, and quip's own config.json text of it reads back to
+// the same config (what quantized folders rely on).
+struct PublishedConfig {
+  const char* name;
+  const char* json;
+};
+constexpr PublishedConfig kPublished[] = {
+    {"Llama-3.1-8B", R"({"architectures": ["LlamaForCausalLM"], "attention_bias": false, "attention_dropout": 0.0,
+      "bos_token_id": 128000, "eos_token_id": [128001, 128008, 128009], "hidden_act": "silu", "hidden_size": 4096,
+      "initializer_range": 0.02, "intermediate_size": 14336, "max_position_embeddings": 131072, "mlp_bias": false,
+      "model_type": "llama", "num_attention_heads": 32, "num_hidden_layers": 32, "num_key_value_heads": 8,
+      "pretraining_tp": 1, "rms_norm_eps": 1e-05, "rope_scaling": {"factor": 8.0, "low_freq_factor": 1.0,
+      "high_freq_factor": 4.0, "original_max_position_embeddings": 8192, "rope_type": "llama3"},
+      "rope_theta": 500000.0, "tie_word_embeddings": false, "torch_dtype": "bfloat16", "use_cache": true,
+      "vocab_size": 128256})"},
+    {"Qwen2.5-0.5B", R"({"architectures": ["Qwen2ForCausalLM"], "attention_dropout": 0.0, "bos_token_id": 151643,
+      "eos_token_id": 151643, "hidden_act": "silu", "hidden_size": 896, "initializer_range": 0.02,
+      "intermediate_size": 4864, "max_position_embeddings": 32768, "max_window_layers": 24, "model_type": "qwen2",
+      "num_attention_heads": 14, "num_hidden_layers": 24, "num_key_value_heads": 2, "rms_norm_eps": 1e-06,
+      "rope_theta": 1000000.0, "sliding_window": 32768, "tie_word_embeddings": true, "torch_dtype": "bfloat16",
+      "use_cache": true, "use_sliding_window": false, "vocab_size": 151936})"},
+    {"Qwen3-0.6B", R"({"architectures": ["Qwen3ForCausalLM"], "attention_bias": false, "attention_dropout": 0.0,
+      "bos_token_id": 151643, "eos_token_id": 151645, "head_dim": 128, "hidden_act": "silu", "hidden_size": 1024,
+      "initializer_range": 0.02, "intermediate_size": 3072, "max_position_embeddings": 40960,
+      "max_window_layers": 28, "model_type": "qwen3", "num_attention_heads": 16, "num_hidden_layers": 28,
+      "num_key_value_heads": 8, "rms_norm_eps": 1e-06, "rope_scaling": null, "rope_theta": 1000000,
+      "sliding_window": null, "tie_word_embeddings": true, "torch_dtype": "bfloat16", "use_cache": true,
+      "use_sliding_window": false, "vocab_size": 151936})"},
+    {"Mistral-7B-v0.1", R"({"architectures": ["MistralForCausalLM"], "bos_token_id": 1, "eos_token_id": 2,
+      "hidden_act": "silu", "hidden_size": 4096, "initializer_range": 0.02, "intermediate_size": 14336,
+      "max_position_embeddings": 32768, "model_type": "mistral", "num_attention_heads": 32,
+      "num_hidden_layers": 32, "num_key_value_heads": 8, "rms_norm_eps": 1e-05, "rope_theta": 10000.0,
+      "sliding_window": 4096, "tie_word_embeddings": false, "torch_dtype": "bfloat16", "use_cache": true,
+      "vocab_size": 32000})"},
+    {"Phi-3-mini-4k-instruct", R"({"architectures": ["Phi3ForCausalLM"], "attention_bias": false,
+      "attention_dropout": 0.0, "bos_token_id": 1, "embd_pdrop": 0.0, "eos_token_id": 32000, "hidden_act": "silu",
+      "hidden_size": 3072, "initializer_range": 0.02, "intermediate_size": 8192, "max_position_embeddings": 4096,
+      "model_type": "phi3", "num_attention_heads": 32, "num_hidden_layers": 32, "num_key_value_heads": 32,
+      "original_max_position_embeddings": 4096, "pad_token_id": 32000, "resid_pdrop": 0.0, "rms_norm_eps": 1e-05,
+      "rope_scaling": null, "rope_theta": 10000.0, "sliding_window": 2047, "tie_word_embeddings": false,
+      "torch_dtype": "bfloat16", "use_cache": true, "vocab_size": 32064})"},
+    {"gemma-2-2b", R"({"architectures": ["Gemma2ForCausalLM"], "attention_bias": false, "attention_dropout": 0.0,
+      "attn_logit_softcapping": 50.0, "bos_token_id": 2, "cache_implementation": "hybrid", "eos_token_id": 1,
+      "final_logit_softcapping": 30.0, "head_dim": 256, "hidden_act": "gelu_pytorch_tanh",
+      "hidden_activation": "gelu_pytorch_tanh", "hidden_size": 2304, "initializer_range": 0.02,
+      "intermediate_size": 9216, "max_position_embeddings": 8192, "model_type": "gemma2",
+      "num_attention_heads": 8, "num_hidden_layers": 26, "num_key_value_heads": 4, "pad_token_id": 0,
+      "query_pre_attn_scalar": 256, "rms_norm_eps": 1e-06, "rope_theta": 10000.0, "sliding_window": 4096,
+      "torch_dtype": "float32", "use_cache": true, "vocab_size": 256000})"},
+    {"gemma-3-1b-it", R"({"architectures": ["Gemma3ForCausalLM"], "attention_bias": false, "attention_dropout": 0.0,
+      "attn_logit_softcapping": null, "bos_token_id": 2, "cache_implementation": "hybrid", "eos_token_id": [1, 106],
+      "final_logit_softcapping": null, "head_dim": 256, "hidden_activation": "gelu_pytorch_tanh",
+      "hidden_size": 1152, "initializer_range": 0.02, "intermediate_size": 6912, "max_position_embeddings": 32768,
+      "model_type": "gemma3_text", "num_attention_heads": 4, "num_hidden_layers": 26, "num_key_value_heads": 1,
+      "pad_token_id": 0, "query_pre_attn_scalar": 256, "rms_norm_eps": 1e-06, "rope_local_base_freq": 10000,
+      "rope_scaling": null, "rope_theta": 1000000, "sliding_window": 512, "sliding_window_pattern": 6,
+      "torch_dtype": "bfloat16", "use_cache": true, "vocab_size": 262144})"},
+};
+
+LlamaConfig ParsePublished(const PublishedConfig& p) {
+  const std::string dir = testing::MakeTempDir(std::string("published-") + p.name);
+  std::ofstream(dir + "/config.json") << p.json;
+  return ParseHfConfig(dir + "/config.json");
+}
+
+TEST(PublishedConfigs, EachParsesToItsFamilyAndRoundTrips) {
+  for (const PublishedConfig& p : kPublished) {
+    SCOPED_TRACE(p.name);
+    const LlamaConfig c = ParsePublished(p);
+    const std::string written = HfConfigJson(c);
+    const std::string dir = testing::MakeTempDir(std::string("published-again-") + p.name);
+    std::ofstream(dir + "/config.json") << written;
+    EXPECT_EQ(HfConfigJson(ParseHfConfig(dir + "/config.json")), written);
+  }
+  const LlamaConfig llama = ParsePublished(kPublished[0]);
+  EXPECT_EQ(llama.rope_scaling.type, "llama3");
+  EXPECT_EQ(llama.rope_scaling.original_max_position_embeddings, 8192);
+  EXPECT_EQ(llama.eos_id, 128001);
+  const LlamaConfig qwen2 = ParsePublished(kPublished[1]);
+  EXPECT_TRUE(qwen2.qkv_bias && !qwen2.o_bias && qwen2.tied_embeddings);
+  EXPECT_EQ(qwen2.sliding_window, 0);  // use_sliding_window false
+  const LlamaConfig qwen3 = ParsePublished(kPublished[2]);
+  EXPECT_TRUE(qwen3.qk_norm && !qwen3.qkv_bias);
+  EXPECT_EQ(qwen3.head_dim, 128);
+  EXPECT_EQ(ParsePublished(kPublished[3]).WindowOf(31), 4096);
+  const LlamaConfig phi3 = ParsePublished(kPublished[4]);
+  EXPECT_TRUE(phi3.fused_qkv && phi3.fused_gate_up);
+  EXPECT_EQ(phi3.WindowOf(0), 2047);
+  const LlamaConfig gemma2 = ParsePublished(kPublished[5]);
+  EXPECT_EQ(gemma2.activation, Activation::kGeluTanh);
+  EXPECT_TRUE(gemma2.tied_embeddings && gemma2.sandwich_norms);
+  EXPECT_EQ(gemma2.norm_offset, 1.0f);
+  EXPECT_EQ(gemma2.attn_softcap, 50.0f);
+  EXPECT_EQ(gemma2.final_softcap, 30.0f);
+  EXPECT_EQ(gemma2.WindowOf(0), 4096);
+  EXPECT_EQ(gemma2.WindowOf(1), 0);
+  EXPECT_FLOAT_EQ(gemma2.embed_scale, std::sqrt(2304.0f));
+  const LlamaConfig gemma3 = ParsePublished(kPublished[6]);
+  EXPECT_EQ(gemma3.WindowOf(4), 512);
+  EXPECT_EQ(gemma3.WindowOf(5), 0);  // every sixth layer is global
+  EXPECT_TRUE(gemma3.LocalRopeOf(0) && !gemma3.LocalRopeOf(5));
+  EXPECT_EQ(gemma3.attn_softcap, 0.0f);
+  EXPECT_EQ(gemma3.eos_id, 1);
+}
+
+// Llama 3's RoPE frequencies against the closed form of transformers' _compute_llama3_parameters
+// at three wavelengths: one above original_max_position_embeddings / low_freq_factor (divided by
+// factor), one below .. / high_freq_factor (kept) and one between (interpolated).
+TEST(PublishedConfigs, Llama3RopeFrequencies) {
+  const LlamaConfig c = ParsePublished(kPublished[0]);
+  const std::vector<double> f = c.RopeInverseFrequencies();
+  ASSERT_EQ(f.size(), 64u);
+  auto base = [&](int i) { return std::pow(500000.0, -2.0 * i / 128); };
+  EXPECT_DOUBLE_EQ(f[0], base(0));  // wavelength 2π < 2048: kept
+  const int low = 63;  // wavelength 2π / base(63) ≈ 2.6e6 > 8192: divided by 8
+  EXPECT_NEAR(f[low], base(low) / 8.0, 1e-15);
+  for (int i = 0; i < 64; ++i) {
+    const double wavelen = 2 * M_PI / base(i);
+    if (wavelen < 2048 || wavelen > 8192) continue;
+    const double smooth = (8192 / wavelen - 1.0) / (4.0 - 1.0);
+    EXPECT_NEAR(f[i], (1 - smooth) * base(i) / 8.0 + smooth * base(i), 1e-12 * base(i)) << i;
+  }
 }
 
 }  // namespace
