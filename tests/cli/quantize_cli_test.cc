@@ -239,8 +239,8 @@ TEST(QuantizeCli, SameSeedGivesByteIdenticalModel) {
   ExpectSameFolder(dir + "/a", dir + "/b");
 }
 
-// The thread count does not matter: calibration runs the windows in fixed shards, each
-// on one thread with single-threaded BLAS, merged in shard order (docs/determinism.md).
+// The thread count does not matter: each window runs on one thread with single-threaded
+// BLAS, the windows' sums are added in a fixed tree (docs/determinism.md).
 TEST(QuantizeCli, SameFolderOnOneAndTwoThreads) {
   const std::string dir = testing::MakeTempDir("cli-determinism-threads");
   ExpectQuantizes(dir + "/one", "--seed 5", 1);
