@@ -25,6 +25,7 @@
 
 #include "model/forward.h"
 #include "model/model.h"
+#include "pipeline/process_group.h"
 #include "quant/quantize.h"
 
 namespace quip {
@@ -50,6 +51,9 @@ struct QuantizeModelOptions {
   std::string method;  // recorded in the report
   std::vector<BitsOverride> bits_overrides;  // mixed precision; each must match some linear
   CalibrationTargets targets = CalibrationTargets::kOriginal;
+  // The processes the run is split over (pipeline/process_group.h); null: this one alone.
+  // Every rank returns the same model and report (but for "distributed"'s measurements).
+  ProcessGroup* group = nullptr;
 };
 
 // Called as each layer's linears are done: (layer index, layer count).
