@@ -29,10 +29,15 @@ std::vector<double> SumAcrossProcesses(ProcessGroup& group, std::map<WindowNode,
   const size_t length = mine.begin()->second.size();
   auto slice_begin = [&](int s) { return length * size_t(s) / size_t(ranks); };
 
-  // Reduce-scatter: rank s gets slice s of every node, in node order.
+  // Reduce-scatter: rank s gets slice s of every node, left to right (MaximalWindowNodes' order,
+  // which every rank can compute for every other).
+  const auto [my_begin, my_end] = WindowRange(windows, group.rank(), ranks);
+  const std::vector<WindowNode> my_nodes = MaximalWindowNodes(my_begin, my_end, windows);
+  QUIP_ASSERT(my_nodes.size() == mine.size());
   std::vector<std::vector<double>> to_rank(static_cast<size_t>(ranks));
   for (int s = 0; s < ranks; ++s)
-    for (const auto& [node, values] : mine) {
+    for (const WindowNode& node : my_nodes) {
+      const std::vector<double>& values = mine.at(node);
       QUIP_ASSERT(values.size() == length);
       to_rank[s].insert(to_rank[s].end(), values.begin() + slice_begin(s), values.begin() + slice_begin(s + 1));
     }

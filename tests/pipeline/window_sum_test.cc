@@ -7,6 +7,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <barrier>
 #include <cmath>
 #include <random>
 #include <thread>
@@ -119,6 +120,66 @@ TEST(WindowSum, SumAcrossProcessesInOneProcessIsTheTreeSum) {
   for (int w = 0; w < 9; ++w) tree.Add(w, values[w]);
   nodes = tree.Take();
   EXPECT_EQ(SumAcrossProcesses(SingleProcess(), nodes, 9), TreeTotal(values, 1, 1, 0));
+}
+
+// Ranks as threads of this process, exchanging through shared mailboxes: the collectives'
+// semantics of an MPI run without MPI.
+class ThreadRanks {
+ public:
+  explicit ThreadRanks(int ranks) : ranks_(ranks), sync_(ranks), mail_(size_t(ranks), std::vector<Values>(size_t(ranks))) {}
+
+  class Rank final : public ProcessGroup {
+   public:
+    Rank(ThreadRanks& all, int rank) : all_(all), rank_(rank) {}
+    int rank() const override { return rank_; }
+    int size() const override { return all_.ranks_; }
+    std::vector<Values> AllToAll(std::vector<Values> to_rank) override {
+      all_.mail_[rank_] = std::move(to_rank);
+      all_.sync_.arrive_and_wait();
+      std::vector<Values> out;
+      for (int r = 0; r < all_.ranks_; ++r) out.push_back(all_.mail_[r][rank_]);
+      all_.sync_.arrive_and_wait();
+      return out;
+    }
+    std::vector<Values> AllGather(Values mine) override {
+      return AllToAll(std::vector<Values>(size_t(all_.ranks_), mine));
+    }
+    void Broadcast(std::vector<uint8_t>&, int) override { ADD_FAILURE() << "not used here"; }
+    int64_t bytes_sent() const override { return 0; }
+
+   private:
+    ThreadRanks& all_;
+    int rank_;
+  };
+
+ private:
+  int ranks_;
+  std::barrier<> sync_;
+  std::vector<std::vector<Values>> mail_;  // [from][to]
+};
+
+TEST(WindowSum, SumAcrossProcessesIsTheSingleProcessSumOnEveryRank) {
+  for (int windows : {1, 6, 11, 37}) {
+    const std::vector<Values> values = RandomWindows(windows, 13, uint64_t(windows) + 100);
+    const Values reference = TreeTotal(values, 1, 1, 0);
+    for (int ranks = 1; ranks <= std::min(windows, 5); ++ranks) {
+      ThreadRanks all(ranks);
+      std::vector<Values> totals(static_cast<size_t>(ranks));
+      std::vector<std::thread> threads;
+      for (int r = 0; r < ranks; ++r)
+        threads.emplace_back([&, r] {
+          ThreadRanks::Rank group(all, r);
+          const auto [begin, end] = WindowRange(windows, r, ranks);
+          WindowTreeSum<Values> tree(begin, end, windows, kAdd);
+          for (int64_t w = end - 1; w >= begin; --w) tree.Add(w, values[size_t(w)]);  // any order
+          std::map<WindowNode, Values> nodes = tree.Take();
+          totals[size_t(r)] = SumAcrossProcesses(group, nodes, windows);
+        });
+      for (auto& t : threads) t.join();
+      for (int r = 0; r < ranks; ++r)
+        EXPECT_EQ(totals[size_t(r)], reference) << windows << " windows, " << ranks << " ranks, rank " << r;
+    }
+  }
 }
 
 }  // namespace
