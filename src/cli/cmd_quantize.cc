@@ -40,7 +40,8 @@ struct Options {
   int bits = 2, nsamples = 128, ctx = 256, threads = 0, eval_windows = 0, rg_passes = 4;
   uint64_t seed = 0;
   double rho = 0.0, rho2 = 0.0, damping = 0.01;
-  bool calib_bos = false, no_rescale = false, clip = false, range_tuning = false, force = false, verbose = false, mu_h = false;
+  bool calib_bos = false, no_rescale = false, clip = false, range_tuning = false, force = false, verbose = false, mu_h = false,
+       resume = false;
 };
 
 PerplexityResult Perplexity(const Model& model, const std::vector<int>& tokens, const Options& o, const char* label) {
@@ -124,8 +125,8 @@ void Run(const Options& o, ProcessGroup& group) {
   QUIP_CHECK_INPUT(o.ctx <= model.config.max_seq_len, o.model, "--ctx {} exceeds max_position_embeddings {}", o.ctx,
                    model.config.max_seq_len);
   QUIP_CHECK_INPUT(model.format != "quip", o.model, "is already quantized (quantize the original model instead)");
-  const QuantizeModelOptions options{config, o.method, ParseBitsOverrides(o.bits_for),
-                                     ParseCalibrationTargets(o.targets), &group};
+  QuantizeModelOptions options{config, o.method, ParseBitsOverrides(o.bits_for),
+                               ParseCalibrationTargets(o.targets), &group};
   CheckResources(EstimateQuantize(model.config, o.nsamples, o.ctx, options, WorkerThreads(), TokenizerBytes(model)),
                  o.model, o.out);  // fail early, with numbers
   phase.emplace("tokenize", 0, ScopedPhase::Clock::kWall);
@@ -146,6 +147,9 @@ void Run(const Options& o, ProcessGroup& group) {
     phase.reset();
   }
   const LinearStorage before = MeasureLinearStorage(model);
+  std::optional<BlockCheckpoints> checkpoints;  // --resume (pipeline/block_checkpoint.h)
+  options.resume = o.resume;
+  if (o.resume && lead) options.checkpoints = &checkpoints.emplace(o.out, CheckpointRun(model, windows, options));
 
   nlohmann::json report;
   {
@@ -187,6 +191,7 @@ void Run(const Options& o, ProcessGroup& group) {
                       (std::filesystem::is_directory(source) ? source : source.parent_path()).string(), o.force);
   writing.Finish();
   phase.reset();
+  if (checkpoints) checkpoints->Remove();  // OUT_DIR holds every block now
   if (o.verbose) fmt::print("{}", profile.Table());
 
   const LinearStorage after = MeasureLinearStorage(model);
@@ -272,6 +277,9 @@ void RegisterQuantizeCommand(CLI::App& app) {
                  "Report each matrix's Hessian incoherence mu_H (two eigendecompositions per matrix, up to 2048 columns)");
   cmd->add_flag("--verbose", o->verbose, "Print seconds and GFLOP/s per phase (also in quant_report.json)");
   cmd->add_flag("--force", o->force, "Replace an existing output folder that quip wrote");
+  cmd->add_flag("--resume", o->resume,
+                "Keep each finished block in OUT_DIR.checkpoint and continue from the blocks there: rerun the same "
+                "command after an interruption (the folder is removed once OUT_DIR is written)");
   cmd->callback([o] { Run(*o); });
 }
 

@@ -23,9 +23,17 @@ struct RoundedLinear {
   nlohmann::json report;  // its entry of quant_report.json's "linears"
 };
 
-// `linears` as bytes, and back (the file passes through a scratch folder of this process).
-std::vector<uint8_t> PackRoundedLinears(const std::vector<const RoundedLinear*>& linears);
-std::vector<RoundedLinear> UnpackRoundedLinears(const std::vector<uint8_t>& bytes);
+// Linears held elsewhere (a model's layer slots, a RoundedLinear), to be packed.
+struct LinearRef {
+  const std::string& name;
+  const Linear& linear;
+  const nlohmann::json& report;
+};
+
+// `linears` as bytes, and back in the same order (the file passes through a scratch folder of
+// this process). The bytes are a quip safetensors file: pipeline/block_checkpoint.h stores them.
+std::vector<uint8_t> PackRoundedLinears(const std::vector<LinearRef>& linears);
+std::vector<RoundedLinear> UnpackRoundedLinears(const std::vector<uint8_t>& bytes, const std::string& where);
 
 // Gives every rank every linear: linears[i] was rounded by rank owner[i], which holds it;
 // the others receive it (one broadcast per rank that rounded any).

@@ -85,7 +85,50 @@ std::unique_ptr<Linear> QuantizeLinear(const TensorView& weight, const Eigen::Ma
   return MakeQuantizedLinear(q);
 }
 
+// The report's record of the settings.
+nlohmann::json RunSettings(const std::vector<std::vector<int>>& windows, const QuantizeModelOptions& options) {
+  const QuantConfig& q = options.config;
+  return {{"method", options.method},
+          {"bits", q.bits},
+          {"rounding", RoundingName(q.rounding)},
+          {"incoherence", q.incoherence ? RotationName(q.rotation) : "none"},  // as asked; "linears" says what each stored
+          {"codebook", CodebookName(q.codebook)},
+          {"rescale", q.rescale},
+          {"range_tuning", q.range_tuning},
+          {"damping", q.damping},
+          {"rho", q.rho > 0 ? q.rho : q.codebook == Codebook::kE8P ? DefaultE8PRho(q.bits) : DefaultRho(q.bits)},
+          {"seed", q.seed},
+          {"mu_h_max_cols", q.mu_h_max_dim},  // linears wider than this have mu_h_before/after null
+          {"calibration",
+           {{"windows", windows.size()}, {"ctx", windows.at(0).size()}, {"targets", CalibrationTargetsName(options.targets)}}}};
+}
+
+// Index into kBlockLinears of the linear `name` of block `prefix`; throws naming `where` otherwise.
+int BlockLinearIndex(const std::string& prefix, const std::string& name, const std::string& where) {
+  for (int i = 0; i < int(std::size(kBlockLinears)); ++i)
+    if (name == prefix + kBlockLinears[i].suffix) return i;
+  Fail(where, "holds '{}', not a linear of {}", name, prefix.substr(0, prefix.size() - 1));
+}
+
 }  // namespace
+
+nlohmann::json CheckpointRun(const Model& model, const std::vector<std::vector<int>>& windows,
+                             const QuantizeModelOptions& options) {
+  uint64_t tokens = 1469598103934665603ull;  // FNV-1a over every token id
+  for (const auto& w : windows)
+    for (int t : w) tokens = (tokens ^ uint64_t(uint32_t(t))) * 1099511628211ull;
+  nlohmann::json overrides = nlohmann::json::array();
+  for (const BitsOverride& o : options.bits_overrides) overrides.push_back({o.pattern, o.bits});
+  const LlamaConfig& c = model.config;
+  return {{"model", model.source},
+          {"shape", {c.n_layers, c.dim, c.hidden_dim, c.n_heads, c.n_kv_heads, c.vocab_size}},
+          {"settings", RunSettings(windows, options)},
+          {"rounding_passes", options.config.rg_passes},
+          {"clip", options.config.clip_before_rounding},
+          {"rho2", options.config.rho2},
+          {"bits_for", overrides},
+          {"tokens_fnv1a", tokens}};
+}
 
 LinearStorage MeasureLinearStorage(const Model& model) {
   LinearStorage s;
@@ -138,6 +181,26 @@ nlohmann::json QuantizeModel(Model& model, const std::vector<std::vector<int>>& 
     const std::string prefix = "model.layers." + std::to_string(l) + ".";
     const LayerWeights original = OriginalBlock(layer, prefix);
     const int64_t bytes_sent_before_block = group.bytes_sent();
+
+    // --resume: a finished block's linears from rank 0's checkpoint; only its forward pass runs.
+    QUIP_ASSERT(!options.resume || group.rank() != 0 || options.checkpoints);
+    std::vector<uint8_t> saved;
+    if (options.resume && group.rank() == 0) saved = options.checkpoints->Load(l);
+    if (options.resume) group.Broadcast(saved, 0);
+    if (!saved.empty()) {
+      const std::string where = fmt::format("the checkpoint of block {}", l);
+      std::vector<RoundedLinear> done = UnpackRoundedLinears(saved, where);
+      QUIP_CHECK_INPUT(done.size() == std::size(kBlockLinears), where, "holds {} linears, expected {}", done.size(),
+                       std::size(kBlockLinears));
+      for (RoundedLinear& r : done) {
+        layer.*kBlockLinears[BlockLinearIndex(prefix, r.name, where)].slot = std::move(r.linear);
+        linears.push_back(std::move(r.report));
+      }
+      streams.Advance(layer, original);
+      bytes_sent_per_block.push_back(group.bytes_sent() - bytes_sent_before_block);
+      if (progress) progress(l + 1, c.n_layers);
+      continue;
+    }
 
     for (const std::vector<LinearInput>& stage : stages) {
       // 1. The stage's Hessians (and cross moments), from the quantized stream.
@@ -220,6 +283,15 @@ nlohmann::json QuantizeModel(Model& model, const std::vector<std::vector<int>>& 
       quantize_s += Seconds(t0);
     }
 
+    if (options.resume && group.rank() == 0) {  // the block's linears in the order the report lists them
+      std::vector<LinearRef> refs;
+      for (size_t k = linears.size() - std::size(kBlockLinears); k < linears.size(); ++k) {
+        const std::string& name = linears[k]["name"].get_ref<const std::string&>();
+        refs.push_back({name, *(layer.*kBlockLinears[BlockLinearIndex(prefix, name, "quant_report")].slot), linears[k]});
+      }
+      options.checkpoints->Save(l, PackRoundedLinears(refs));
+    }
+
     // 3. Outputs of the quantized block feed the next one (the original block's, the original stream).
     auto t0 = Clock::now();
     {
@@ -232,21 +304,8 @@ nlohmann::json QuantizeModel(Model& model, const std::vector<std::vector<int>>& 
   }
 
   const LinearStorage storage = MeasureLinearStorage(model);
-  const QuantConfig& q = options.config;
-  nlohmann::json report = {{"method", options.method},
-          {"bits", q.bits},
-          {"rounding", RoundingName(q.rounding)},
-          {"incoherence", q.incoherence ? RotationName(q.rotation) : "none"},  // as asked; "linears" says what each stored
-          {"codebook", CodebookName(q.codebook)},
-          {"rescale", q.rescale},
-          {"range_tuning", q.range_tuning},
-          {"damping", q.damping},
-          {"rho", q.rho > 0 ? q.rho : q.codebook == Codebook::kE8P ? DefaultE8PRho(q.bits) : DefaultRho(q.bits)},
-          {"seed", q.seed},
-          {"mu_h_max_cols", q.mu_h_max_dim},  // linears wider than this have mu_h_before/after null
-          {"calibration",
-           {{"windows", windows.size()}, {"ctx", length}, {"targets", CalibrationTargetsName(options.targets)}}},
-          {"seconds", {{"capture_hessians", capture_s}, {"quantize", quantize_s}, {"propagate", propagate_s},
+  nlohmann::json report = RunSettings(windows, options);
+  report.update({{"seconds", {{"capture_hessians", capture_s}, {"quantize", quantize_s}, {"propagate", propagate_s},
                        {"total", Seconds(start)}}},
           {"linear_bytes", storage.bytes},
           {"linear_weights", storage.weights},
@@ -254,7 +313,7 @@ nlohmann::json QuantizeModel(Model& model, const std::vector<std::vector<int>>& 
           {"peak_rss_bytes", PeakRssBytes()},
           {"rss_at_start_bytes", rss_at_start},
           {"memory_estimate_bytes", memory_estimate},
-          {"linears", linears}};
+          {"linears", linears}});
   if (group.size() > 1) {
     // Measurements of the distributed run (docs/scale-out.md): every rank's peak RSS and bytes sent.
     const std::vector<std::vector<double>> rss = group.AllGather({double(PeakRssBytes()), double(group.bytes_sent())});
