@@ -114,7 +114,27 @@ TEST(MpiQuantize, AKilledRankEndsEveryRankWithoutOutput) {
   EXPECT_THAT(r.out + r.err, HasSubstr("rank 1"));
   EXPECT_THAT(r.out + r.err, HasSubstr("signal 9"));
   EXPECT_FALSE(fs::exists(out));
-  for (const auto& e : fs::directory_iterator(dir)) ADD_FAILURE() << "left behind: " << e.path();
+  for (const auto& e : fs::directory_iterator(dir)) ADD_FAILURE() << "left behind: " << e.path();  // no .tmp, no .checkpoint
+}
+
+// A 2-rank --resume run loses rank 1 after two blocks were checkpointed; the same command on
+// 3 ranks continues it to the single-process folder.
+TEST(MpiQuantize, ResumeAfterALostRankOnAnotherRankCount) {
+  const std::string dir = testing::MakeTempDir("mpi-resume");
+  ExpectRuns("OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 " + Books(dir + "/plain", 12));
+  const std::string out = dir + "/out", checkpoint = out + ".checkpoint";
+  // Each rank writes its pid; once two blocks are saved, rank 1 is killed.
+  const std::string record_pid = "sh -c 'echo $$ > " + ShellQuote(dir) + "/pid.$OMPI_COMM_WORLD_RANK; exec \"$0\" \"$@\"' ";
+  const std::string run = Mpirun(2) + record_pid + Books(out, 12) + " --resume";
+  const auto killed = testing::RunCommandSplit(
+      "(" + run + " >/dev/null 2>&1 & job=$!; for i in $(seq 6000); do [ $(ls " + ShellQuote(checkpoint) +
+      " 2>/dev/null | grep -c '^block-') -ge 2 ] && break; sleep 0.01; done; kill -9 $(cat " + ShellQuote(dir) +
+      "/pid.1); wait $job; echo status=$?)");
+  EXPECT_THAT(killed.out, ::testing::Not(HasSubstr("status=0")));
+  ASSERT_FALSE(fs::exists(out));
+  ExpectRuns(Mpirun(3) + Books(out, 12) + " --resume");
+  testing::ExpectSameFolder(dir + "/plain", out);
+  EXPECT_FALSE(fs::exists(checkpoint));
 }
 
 }  // namespace
