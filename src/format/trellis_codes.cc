@@ -39,12 +39,17 @@ float Decode3Inst(uint32_t state) {
   return F16ToFloat(uint16_t(bits >> 16)) + F16ToFloat(uint16_t(bits & 0xFFFF));
 }
 
-void DecodeHyb(uint32_t state, const HybTable& table, float* out) {
+const HybTable& DefaultHybTable() {
+  static const HybTable table = FitHybTable(0x48594221);
+  return table;
+}
+
+void DecodeHyb(uint32_t state, const float* table, float* out) {
   const uint32_t h = (state + 1) * state;
   const uint32_t row = (h >> (15 - kHybTableBits)) & ((1u << kHybTableBits) - 1);
   const float sign = (h >> 15) & 1 ? -1.0f : 1.0f;
-  out[0] = sign * table.values[2 * row];
-  out[1] = table.values[2 * row + 1];
+  out[0] = sign * table[2 * row];
+  out[1] = table[2 * row + 1];
 }
 
 HybTable FitHybTable(uint64_t seed, int samples, int iterations) {
@@ -91,7 +96,7 @@ std::vector<float> StateValues(Code code, const HybTable* table) {
       case Code::k3Inst: values[s] = Decode3Inst(s); break;
       case Code::kHyb:
         QUIP_ASSERT(table != nullptr && table->values.size() == 2u << kHybTableBits);
-        DecodeHyb(s, *table, &values[2 * size_t(s)]);
+        DecodeHyb(s, table->values.data(), &values[2 * size_t(s)]);
         break;
     }
   }

@@ -5,6 +5,7 @@
 
 #include "core/error.h"
 #include "core/parallel.h"
+#include "format/trellis_tiles.h"
 #include "quant/bitshift_trellis_simd.h"
 #include "format/seeded_random.h"
 
@@ -146,14 +147,7 @@ std::vector<uint32_t> BitshiftTrellis::Pack(const uint32_t* states, int steps) c
 }
 
 void BitshiftTrellis::Unpack(const uint32_t* words, int steps, uint32_t* states) const {
-  const int kv = step_bits(), L = state_bits_;
-  const int64_t nbits = int64_t(steps) * kv;
-  auto bit = [&](int64_t j) { j %= nbits; return (words[j / 32] >> (31 - j % 32)) & 1; };
-  for (int i = 0; i < steps; ++i) {
-    uint32_t st = 0;
-    for (int b = 0; b < L; ++b) st = (st << 1) | bit(int64_t(i) * kv + b);
-    states[i] = st;
-  }
+  StreamStates(words, steps, step_bits(), state_bits_, states);
 }
 
 double GaussianMse(const BitshiftTrellis& trellis, double scale, int tiles, int length, uint64_t seed) {

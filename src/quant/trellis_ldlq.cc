@@ -10,7 +10,7 @@ namespace {
 // tiles' words (tile index i·(n/16) + k0/16).
 void RoundGroup(const Eigen::MatrixXd& target, int k0, const BitshiftTrellis& t, double scale, int n,
                 Eigen::Ref<Eigen::MatrixXd> rounded, std::vector<uint32_t>* words) {
-  const int m = int(target.rows()), row_blocks = m / kTileSide, words_per_tile = WordsPerTile(t);
+  const int m = int(target.rows()), row_blocks = m / kTileSide, words_per_tile = TileWords(t.bits());
   const int steps = kTileWeights / t.values_per_step();
   ParallelFor(row_blocks, [&](int64_t i) {
     float x[kTileWeights];
@@ -35,18 +35,13 @@ void CheckShape(const Eigen::MatrixXd& W) {
 
 }  // namespace
 
-int WordsPerTile(const BitshiftTrellis& t) {
-  QUIP_ASSERT(kTileWeights * t.bits() % 32 == 0);
-  return kTileWeights * t.bits() / 32;
-}
-
 TrellisRounding RoundTrellisLdlq(const Eigen::MatrixXd& W, const BlockLdlFactor& f, const BitshiftTrellis& t,
                                  double scale) {
   CheckShape(W);
   QUIP_ASSERT(f.g == kTileSide);
   const int m = int(W.rows()), n = int(W.cols());
   TrellisRounding r;
-  r.words.assign(size_t(m / kTileSide) * (n / kTileSide) * WordsPerTile(t), 0u);
+  r.words.assign(size_t(m / kTileSide) * (n / kTileSide) * TileWords(t.bits()), 0u);
   r.w_hat = RoundBlockLdlqWith(W, f, [&](int k0, const Eigen::MatrixXd& v, Eigen::Ref<Eigen::MatrixXd> rounded) {
     RoundGroup(v, k0, t, scale, n, rounded, &r.words);
   });
@@ -57,7 +52,7 @@ TrellisRounding RoundTrellisNearest(const Eigen::MatrixXd& W, const BitshiftTrel
   CheckShape(W);
   const int m = int(W.rows()), n = int(W.cols());
   TrellisRounding r;
-  r.words.assign(size_t(m / kTileSide) * (n / kTileSide) * WordsPerTile(t), 0u);
+  r.words.assign(size_t(m / kTileSide) * (n / kTileSide) * TileWords(t.bits()), 0u);
   r.w_hat.resize(m, n);
   for (int k0 = 0; k0 < n; k0 += kTileSide) {
     const Eigen::MatrixXd group = W.middleCols(k0, kTileSide);
@@ -69,7 +64,7 @@ TrellisRounding RoundTrellisNearest(const Eigen::MatrixXd& W, const BitshiftTrel
 Eigen::MatrixXd DecodeTrellisTiles(const std::vector<uint32_t>& words, int rows, int cols, const BitshiftTrellis& t,
                                    double scale) {
   QUIP_ASSERT(rows % kTileSide == 0 && cols % kTileSide == 0);
-  const int words_per_tile = WordsPerTile(t), steps = kTileWeights / t.values_per_step();
+  const int words_per_tile = TileWords(t.bits()), steps = kTileWeights / t.values_per_step();
   QUIP_ASSERT(words.size() == size_t(rows / kTileSide) * (cols / kTileSide) * words_per_tile);
   Eigen::MatrixXd w(rows, cols);
   std::vector<uint32_t> states(steps);
