@@ -18,6 +18,7 @@ packages=(
   libgtest-dev libgmock-dev libbenchmark-dev
   python3-numpy          # independent NumPy reference scripts in tools/
   clang libclang-rt-14-dev  # scripts/fuzz.sh: libFuzzer + sanitizers (docs/robustness.md)
+  libopenmpi-dev openmpi-bin  # optional -DQUIP_MPI=ON: mpirun -np N quip quantize (docs/scale-out.md)
 )
 
 # Node and npm fetch and run the reference tokenizers (below); nodejs from another source

@@ -3,9 +3,13 @@
 #include <fmt/core.h>
 #include <fmt/ranges.h>
 
+#include <cstdlib>
 #include <filesystem>
 #include <optional>
 
+#ifdef QUIP_MPI
+#include "dist/mpi_process_group.h"
+#endif
 #include "cli/commands.h"
 #include "cli/options.h"
 #include "core/error.h"
@@ -20,6 +24,7 @@
 #include "pipeline/calibration.h"
 #include "pipeline/calibration_memory.h"
 #include "pipeline/methods.h"
+#include "pipeline/process_group.h"
 #include "pipeline/quantize_model.h"
 #include "format/rotation.h"
 #include "text/perplexity.h"
@@ -35,7 +40,8 @@ struct Options {
   int bits = 2, nsamples = 128, ctx = 256, threads = 0, eval_windows = 0, rg_passes = 4;
   uint64_t seed = 0;
   double rho = 0.0, rho2 = 0.0, damping = 0.01;
-  bool calib_bos = false, no_rescale = false, clip = false, range_tuning = false, force = false, verbose = false, mu_h = false;
+  bool calib_bos = false, no_rescale = false, clip = false, range_tuning = false, force = false, verbose = false, mu_h = false,
+       resume = false;
 };
 
 PerplexityResult Perplexity(const Model& model, const Tokenizer& tokenizer, const std::vector<int>& tokens,
@@ -79,7 +85,18 @@ int64_t TokenizerBytes(const Model& model) {
   return bytes;
 }
 
-void Run(const Options& o) {
+// Ranks of the MPI job that started this process (mpirun/mpiexec set these), 1 when none.
+int LauncherRanks() {
+  for (const char* var : {"OMPI_COMM_WORLD_SIZE", "PMI_SIZE"})
+    if (const char* v = std::getenv(var)) return std::max(1, std::atoi(v));
+  return 1;
+}
+
+// `group`: the ranks of `mpirun -np N` (docs/scale-out.md); rank 0 alone checks and writes
+// OUT_DIR, evaluates and prints.
+void Run(const Options& o, ProcessGroup& group) {
+  const bool lead = group.rank() == 0;
+  if (!lead) ::setenv("QUIP_PROGRESS", "off", 1);
   SetThreads(o.threads);
   QuantConfig config = ConfigForMethod(o.method, o.bits);
   if (!o.incoherence.empty()) {
@@ -103,7 +120,7 @@ void Run(const Options& o) {
   // μ_H costs two eigendecompositions per matrix (about 18n³: half a 0.5B model's run);
   // without --mu-h the report's mu_h_before/after are null and mu_h_max_cols is 0.
   if (!o.mu_h) config.mu_h_max_dim = 0;
-  CheckOutputDir(o.out, {o.model, o.calib, o.eval}, o.force);  // before any work (io/output_dir.h)
+  if (lead) CheckOutputDir(o.out, {o.model, o.calib, o.eval}, o.force);  // before any work (io/output_dir.h)
   PhaseProfile profile;
   const ActiveProfile active_profile(&profile);
   std::optional<ScopedPhase> phase(std::in_place, "load", 0, ScopedPhase::Clock::kWall);
@@ -113,8 +130,8 @@ void Run(const Options& o) {
   QUIP_CHECK_INPUT(o.ctx <= model.config.max_seq_len, o.model, "--ctx {} exceeds max_position_embeddings {}", o.ctx,
                    model.config.max_seq_len);
   QUIP_CHECK_INPUT(model.format != "quip", o.model, "is already quantized (quantize the original model instead)");
-  const QuantizeModelOptions options{config, o.method, ParseBitsOverrides(o.bits_for),
-                                     ParseCalibrationTargets(o.targets)};
+  QuantizeModelOptions options{config, o.method, ParseBitsOverrides(o.bits_for),
+                               ParseCalibrationTargets(o.targets), &group};
   CheckResources(EstimateQuantize(model.config, o.nsamples, o.ctx, options, WorkerThreads(), TokenizerBytes(model)),
                  o.model, o.out);  // fail early, with numbers
   phase.emplace("tokenize", 0, ScopedPhase::Clock::kWall);
@@ -131,13 +148,16 @@ void Run(const Options& o) {
   std::vector<int> eval_tokens;
   PerplexityResult ppl_before;
   phase.reset();
-  if (!o.eval.empty()) {
+  if (!o.eval.empty() && lead) {
     phase.emplace("eval_perplexity", 0, ScopedPhase::Clock::kWall);
     eval_tokens = RunStep("tokenizing " + o.eval, [&] { return tokenizer->Encode(ReadTextFile(o.eval)); });
     ppl_before = Perplexity(model, *tokenizer, eval_tokens, o, "fp32");
     phase.reset();
   }
   const LinearStorage before = MeasureLinearStorage(model);
+  std::optional<BlockCheckpoints> checkpoints;  // --resume (pipeline/block_checkpoint.h)
+  options.resume = o.resume;
+  if (o.resume && lead) options.checkpoints = &checkpoints.emplace(o.out, CheckpointRun(model, windows, options));
 
   nlohmann::json report;
   {
@@ -145,6 +165,7 @@ void Run(const Options& o) {
     report = QuantizeModel(model, windows, options,
                            [&](int done, int total) { progress.Update(done, total); });
   }
+  if (!lead) return;  // rank 0 writes the folder
   report["model"] = PathForReport(o.model);
   report["calib"] = PathForReport(o.calib);
   int64_t source_weight_bytes = 0;  // as stored in the source (F32, F16, ...), for `quip info`'s before/after
@@ -178,6 +199,7 @@ void Run(const Options& o) {
                       (std::filesystem::is_directory(source) ? source : source.parent_path()).string(), o.force);
   writing.Finish();
   phase.reset();
+  if (checkpoints) checkpoints->Remove();  // OUT_DIR holds every block now
   if (o.verbose) fmt::print("{}", profile.Table());
 
   const LinearStorage after = MeasureLinearStorage(model);
@@ -188,6 +210,25 @@ void Run(const Options& o) {
   if (!o.eval.empty())
     fmt::print("perplexity on {}: fp32 {:.4f} -> quantized {:.4f} (ratio {:.4f})\n", o.eval, ppl_before.ppl,
                report["eval"]["ppl_quantized"].get<double>(), report["eval"]["ratio"].get<double>());
+}
+
+void Run(const Options& o) {
+  const int ranks = LauncherRanks();
+#ifdef QUIP_MPI
+  if (ranks > 1) {
+    const std::unique_ptr<ProcessGroup> group = MakeMpiProcessGroup();
+    try {
+      Run(o, *group);
+    } catch (const std::exception& e) {
+      AbortAllRanks(e.what());  // the others may wait in a collective: end them all
+    }
+    return;
+  }
+#else
+  QUIP_CHECK_INPUT(ranks == 1, "mpirun", "this quip was built without MPI, so {} processes would each quantize "
+                   "alone and race for the output folder; rebuild with cmake -DQUIP_MPI=ON", ranks);
+#endif
+  Run(o, SingleProcess());
 }
 
 }  // namespace
@@ -252,6 +293,9 @@ void RegisterQuantizeCommand(CLI::App& app) {
                  "Report each matrix's Hessian incoherence mu_H (two eigendecompositions per matrix, up to 2048 columns)");
   cmd->add_flag("--verbose", o->verbose, "Print seconds and GFLOP/s per phase (also in quant_report.json)");
   cmd->add_flag("--force", o->force, "Replace an existing output folder that quip wrote");
+  cmd->add_flag("--resume", o->resume,
+                "Keep each finished block in OUT_DIR.checkpoint and continue from the blocks there: rerun the same "
+                "command after an interruption (the folder is removed once OUT_DIR is written)");
   cmd->callback([o] { Run(*o); });
 }
 

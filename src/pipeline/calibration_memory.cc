@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "pipeline/calibration_streams.h"
+#include "pipeline/window_sum.h"
 
 namespace quip {
 namespace {
@@ -70,7 +71,7 @@ int64_t QuantizedLinearBytes(const LlamaConfig& c, const QuantizeModelOptions& o
 }  // namespace
 
 std::string CalibrationMemory::Breakdown() const {
-  return fmt::format("residual streams {} + shard buffers {} + per-thread scratch {} + {} {} + quantized linears {} + "
+  return fmt::format("residual streams {} + worker buffers {} + per-thread scratch {} + {} {} + quantized linears {} + "
                      "allocator slack {}",
                      FormatBytes(streams), FormatBytes(shards), FormatBytes(per_thread), stage_name,
                      FormatBytes(stage), FormatBytes(quantized), FormatBytes(slack));
@@ -80,9 +81,12 @@ CalibrationMemory EstimateCalibrationMemory(const LlamaConfig& c, int64_t window
                                             const QuantizeModelOptions& options, int threads) {
   const bool asymmetric = options.targets == CalibrationTargets::kOriginal;
   const int64_t streams = asymmetric ? 2 : 1;  // x, and x_orig
-  const int64_t shards = std::clamp<int64_t>(windows, 1, kCalibrationShards);
   const int64_t pool = std::max(threads, 1);
-  const int64_t workers = std::min(pool, shards);  // threads running calibration windows at once
+  const int64_t workers = std::clamp<int64_t>(windows, 1, pool);  // threads running calibration windows at once
+  // Sums alive during a capture: the windows in flight, and the completed tree nodes that
+  // wait for their sibling, about one per level of the tree (pipeline/window_sum.h).
+  const int64_t levels = WindowTreeRoot(std::max<int64_t>(windows, 1)).level;
+  const int64_t sums = workers + levels;
   const int64_t d = c.dim, q = c.q_dim(), kv = c.kv_dim(), h = c.hidden_dim;
   int64_t widest = 0;
   for (const BlockLinear& b : kBlockLinears) widest = std::max<int64_t>(widest, LinearInputWidth(c, b.input));
@@ -91,7 +95,7 @@ CalibrationMemory EstimateCalibrationMemory(const LlamaConfig& c, int64_t window
   m.streams = streams * windows * ctx * d * kFloat;
   const int64_t kv_cache = 2 * ctx * kv;                                                   // one layer
   const int64_t scratch = ctx * (d + q + 2 * kv + q + 2 * h + d) + int64_t(c.max_seq_len) * c.head_dim;  // + RoPE
-  m.shards = shards * (kv_cache + scratch + ctx * d) * kFloat;
+  m.shards = workers * (kv_cache + scratch + ctx * d) * kFloat;
   m.per_thread = workers * (ctx * ctx * kFloat + streams * kAccumulatorChunkTokens * widest * kDouble);
   m.quantized = QuantizedLinearBytes(c, options);
   int64_t arena_kept = 0, most_jobs = 1;  // per rounding thread besides the caller; linears of a stage
@@ -104,8 +108,8 @@ CalibrationMemory EstimateCalibrationMemory(const LlamaConfig& c, int64_t window
       largest_square = std::max(largest_square, n * n);
     }
     const int64_t moments = streams * squares * kDouble;  // H (and C) per input
-    const int64_t recorded = asymmetric ? shards * ctx * LinearInputWidth(c, stage.front()) * kFloat : 0;
-    const int64_t capture = shards * moments + recorded + moments + largest_square * kDouble;
+    const int64_t recorded = asymmetric ? workers * ctx * LinearInputWidth(c, stage.front()) * kFloat : 0;
+    const int64_t capture = sums * moments + recorded + moments + largest_square * kDouble;
 
     std::vector<int64_t> jobs;
     int64_t kept_here = 0;

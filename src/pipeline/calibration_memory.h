@@ -5,14 +5,15 @@
 //
 // Counted, on top of the loaded model (which EstimateQuantize adds as fp32 weights):
 //   streams     every window's residual stream x, and x_orig for --targets original;
-//   shards      per shard (min(kCalibrationShards, windows)): a one-layer KV cache, the
+//   shards      per calibration worker (min(threads, windows)): a one-layer KV cache, the
 //               ForwardScratch of one window (RoPE tables included), the window's copy;
 //   per thread  per calibration worker: RunBlock's attention scores (ctx × ctx) and the
 //               rank-k chunk the accumulators convert to double;
 //   stage       the largest stage's peak, the larger of
-//                 capture:  every shard's Hessian (and cross-moment) accumulators in
-//                           double, the shards' recorded original inputs, the merged means
-//                           and Mean()'s temporary;
+//                 capture:  the Hessian (and cross-moment) sums in double of the windows
+//                           in flight and of the tree nodes waiting for their sibling (one
+//                           per level of pipeline/window_sum.h's tree), the workers'
+//                           recorded original inputs, the total's means and Mean()'s temporary;
 //                 rounding: the stage's means plus, for the linears rounded at once (up to
 //                           --threads), the double matrices of each one's fullest moment
 //                           (factoring H: 7 n×n + 4 rows×cols; rounding: 4 n×n + 8 rows×cols;

@@ -1,6 +1,8 @@
 #include "pipeline/calibration_streams.h"
 
 #include <algorithm>
+#include <atomic>
+#include <map>
 #include <functional>
 #include <optional>
 
@@ -29,6 +31,19 @@ class InputRecorder final : public LinearInputObserver {
   LinearInput which_;
 };
 
+// One window's (or a tree node's) sums of the selected inputs, indexed by int(LinearInput).
+struct Moments {
+  std::optional<HessianAccumulator> hessian[kNumLinearInputs];
+  std::optional<CrossMomentAccumulator> cross[kNumLinearInputs];
+};
+
+void AddMoments(Moments& a, Moments& b) {
+  for (int i = 0; i < kNumLinearInputs; ++i) {
+    if (a.hessian[i]) a.hessian[i]->Merge(*b.hessian[i]);
+    if (a.cross[i]) a.cross[i]->Merge(*b.cross[i]);
+  }
+}
+
 // Accumulates the selected inputs of the observed block into H; with a recording of
 // the original model's input for the same tokens (one input only), also into C.
 class MomentCollector final : public LinearInputObserver {
@@ -37,23 +52,62 @@ class MomentCollector final : public LinearInputObserver {
       : last_(inputs.back()), reference_(reference) {
     QUIP_ASSERT(!reference || inputs.size() == 1);
     for (LinearInput in : inputs) {
-      hessian[int(in)].emplace(LinearInputWidth(c, in));
-      if (reference_) cross[int(in)].emplace(LinearInputWidth(c, in));
+      moments.hessian[int(in)].emplace(LinearInputWidth(c, in));
+      if (reference_) moments.cross[int(in)].emplace(LinearInputWidth(c, in));
     }
   }
   void Observe(int, LinearInput which, const float* x, int ntok, int) override {
-    if (!hessian[int(which)]) return;
-    hessian[int(which)]->Add(x, ntok);
-    if (reference_) cross[int(which)]->Add(reference_->recorded.data(), x, ntok);
+    if (!moments.hessian[int(which)]) return;
+    moments.hessian[int(which)]->Add(x, ntok);
+    if (reference_) moments.cross[int(which)]->Add(reference_->recorded.data(), x, ntok);
   }
   bool StopAfter(LinearInput which) const override { return which == last_; }
-  std::optional<HessianAccumulator> hessian[kNumLinearInputs];
-  std::optional<CrossMomentAccumulator> cross[kNumLinearInputs];
+  Moments moments;
 
  private:
   LinearInput last_;
   const InputRecorder* reference_;
 };
+
+// Moments as one flat vector for SumAcrossProcesses, and back: per input in order, H's
+// lower triangle column by column, then C whole.
+std::vector<double> Flatten(Moments& m) {
+  std::vector<double> flat;
+  for (int i = 0; i < kNumLinearInputs; ++i) {
+    if (m.hessian[i]) {
+      const Eigen::MatrixXd& h = m.hessian[i]->raw_sum();
+      for (Eigen::Index j = 0; j < h.cols(); ++j) flat.insert(flat.end(), &h(j, j), &h(0, j) + h.rows());
+      m.hessian[i].reset();
+    }
+    if (m.cross[i]) {
+      const Eigen::MatrixXd& c = m.cross[i]->raw_sum();
+      flat.insert(flat.end(), c.data(), c.data() + c.size());
+      m.cross[i].reset();
+    }
+  }
+  return flat;
+}
+
+void Unflatten(const std::vector<double>& flat, int64_t tokens, Moments& m) {
+  size_t at = 0;
+  for (int i = 0; i < kNumLinearInputs; ++i) {
+    if (m.hessian[i]) {
+      Eigen::MatrixXd& h = m.hessian[i]->raw_sum();
+      for (Eigen::Index j = 0; j < h.cols(); ++j) {
+        std::copy_n(&flat[at], h.rows() - j, &h(j, j));
+        at += size_t(h.rows() - j);
+      }
+      m.hessian[i]->set_count(tokens);
+    }
+    if (m.cross[i]) {
+      Eigen::MatrixXd& c = m.cross[i]->raw_sum();
+      std::copy_n(&flat[at], c.size(), c.data());
+      at += size_t(c.size());
+      m.cross[i]->set_count(tokens);
+    }
+  }
+  QUIP_ASSERT(at == flat.size());
+}
 
 }  // namespace
 
@@ -101,70 +155,78 @@ LayerWeights OriginalBlock(const LayerWeights& layer, const std::string& prefix)
   return original;
 }
 
-struct CalibrationStreams::Shard {
-  Shard(const LlamaConfig& c, int length) : cache(c, length, 1), scratch(c, length), x(size_t(length) * c.dim) {}
+struct CalibrationStreams::Worker {
+  Worker(const LlamaConfig& c, int length) : cache(c, length, 1), scratch(c, length), x(size_t(length) * c.dim) {}
   KvCache cache;  // one layer: every block runs in cache slot 0
   ForwardScratch scratch;
   std::vector<float> x;  // one window's residual stream, run on a copy
 };
 
 CalibrationStreams::CalibrationStreams(const Model& model, const std::vector<std::vector<int>>& windows,
-                                       bool asymmetric)
-    : config_(model.config), windows_(int(windows.size())), asymmetric_(asymmetric) {
+                                       bool asymmetric, ProcessGroup& group)
+    : config_(model.config), group_(group), windows_(int(windows.size())), asymmetric_(asymmetric) {
   QUIP_ASSERT(!windows.empty());
+  QUIP_CHECK_INPUT(windows_ >= group.size(), "--nsamples", "{} calibration windows cannot be split over {} processes",
+                   windows_, group.size());
   length_ = int(windows[0].size());
-  const size_t stride = size_t(length_) * config_.dim;
-  x_.resize(windows.size() * stride);
-  for (size_t w = 0; w < windows.size(); ++w) Embed(model, windows[w], &x_[w * stride]);
+  const auto [begin, end] = WindowRange(windows_, group.rank(), group.size());
+  begin_ = int(begin), end_ = int(end);
+  x_.resize(size_t(end_ - begin_) * length_ * config_.dim);
+  for (int w = begin_; w < end_; ++w) Embed(model, windows[size_t(w)], Stream(x_, w));
   if (asymmetric_) x_orig_ = x_;
-  for (int s = 0; s < std::min(kCalibrationShards, windows_); ++s) shards_.push_back(std::make_unique<Shard>(config_, length_));
+  const int workers = std::min(ThreadPool::Global().threads(), end_ - begin_);
+  for (int i = 0; i < workers; ++i) workers_.push_back(std::make_unique<Worker>(config_, length_));
 }
 
 CalibrationStreams::~CalibrationStreams() = default;
 
 void CalibrationStreams::ForEachWindow(const std::function<void(int, int)>& fn) {
-  const int n = int(shards_.size());
-  ThreadPool::Global().Run(n, [&](int64_t s) {
-    for (int w = int(s); w < windows_; w += n) fn(int(s), w);
+  std::atomic<int> next{begin_};
+  ThreadPool::Global().Run(int64_t(workers_.size()), [&](int64_t worker) {
+    for (int w = next++; w < end_; w = next++) fn(int(worker), w);
   });
 }
 
 InputMoments CalibrationStreams::Capture(const LayerWeights& current, const LayerWeights& original,
                                          std::span<const LinearInput> inputs) {
-  const size_t stride = size_t(length_) * config_.dim;
-  std::vector<InputRecorder> references(shards_.size(), InputRecorder(inputs.front()));
-  std::vector<MomentCollector> collectors;
-  for (size_t s = 0; s < shards_.size(); ++s)
-    collectors.emplace_back(config_, inputs, asymmetric_ ? &references[s] : nullptr);
-  ForEachWindow([&](int s, int w) {
-    Shard& shard = *shards_[size_t(s)];
+  std::vector<InputRecorder> references(workers_.size(), InputRecorder(inputs.front()));
+  WindowTreeSum<Moments> tree(begin_, end_, windows_, AddMoments);
+  ForEachWindow([&](int i, int w) {
+    Worker& worker = *workers_[size_t(i)];
+    const size_t stride = size_t(length_) * config_.dim;
     if (asymmetric_) {
-      std::copy_n(&x_orig_[w * stride], stride, shard.x.data());
-      RunBlock(config_, original, kSlot, shard.x.data(), length_, 0, shard.cache, shard.scratch, &references[size_t(s)]);
+      std::copy_n(Stream(x_orig_, w), stride, worker.x.data());
+      RunBlock(config_, original, kSlot, worker.x.data(), length_, 0, worker.cache, worker.scratch, &references[size_t(i)]);
     }
-    std::copy_n(&x_[w * stride], stride, shard.x.data());
-    RunBlock(config_, current, kSlot, shard.x.data(), length_, 0, shard.cache, shard.scratch, &collectors[size_t(s)]);
+    MomentCollector collector(config_, inputs, asymmetric_ ? &references[size_t(i)] : nullptr);
+    std::copy_n(Stream(x_, w), stride, worker.x.data());
+    RunBlock(config_, current, kSlot, worker.x.data(), length_, 0, worker.cache, worker.scratch, &collector);
+    tree.Add(w, std::move(collector.moments));
   });
+  std::map<WindowNode, Moments> nodes = tree.Take();
+  Moments total;
+  if (group_.size() == 1) {
+    total = SumWindowNodes<Moments>(nodes, windows_, AddMoments);
+  } else {
+    total = MomentCollector(config_, inputs, asymmetric_ ? &references[0] : nullptr).moments;  // the shapes
+    std::map<WindowNode, std::vector<double>> flat;
+    for (auto& [node, m] : nodes) flat.emplace(node, Flatten(m));
+    nodes.clear();
+    Unflatten(SumAcrossProcesses(group_, flat, windows_), int64_t(windows_) * length_, total);
+  }
   InputMoments m;
-  MomentCollector& total = collectors.front();
   for (LinearInput in : inputs) {
-    const int i = int(in);
-    for (size_t s = 1; s < collectors.size(); ++s) {
-      total.hessian[i]->Merge(*collectors[s].hessian[i]);
-      if (asymmetric_) total.cross[i]->Merge(*collectors[s].cross[i]);
-    }
-    m.hessian[i] = total.hessian[i]->Mean();
-    if (asymmetric_) m.cross[i] = total.cross[i]->Mean();
+    m.hessian[int(in)] = total.hessian[int(in)]->Mean();
+    if (asymmetric_) m.cross[int(in)] = total.cross[int(in)]->Mean();
   }
   return m;
 }
 
 void CalibrationStreams::Advance(const LayerWeights& current, const LayerWeights& original) {
-  const size_t stride = size_t(length_) * config_.dim;
-  ForEachWindow([&](int s, int w) {
-    Shard& shard = *shards_[size_t(s)];
-    RunBlock(config_, current, kSlot, &x_[w * stride], length_, 0, shard.cache, shard.scratch);
-    if (asymmetric_) RunBlock(config_, original, kSlot, &x_orig_[w * stride], length_, 0, shard.cache, shard.scratch);
+  ForEachWindow([&](int i, int w) {
+    Worker& worker = *workers_[size_t(i)];
+    RunBlock(config_, current, kSlot, Stream(x_, w), length_, 0, worker.cache, worker.scratch);
+    if (asymmetric_) RunBlock(config_, original, kSlot, Stream(x_orig_, w), length_, 0, worker.cache, worker.scratch);
   });
 }
 

@@ -5,9 +5,10 @@
 //   x_orig  through the original model, kept for asymmetric targets only: the cross
 //           moments C = E[x x̂ᵀ] pair each input with the original model's input for
 //           the same token (quant/hessian.h, AsymmetricTarget).
-// Windows run in kCalibrationShards fixed shards on the thread pool, each shard with its own KV
-// cache, scratch and accumulators, merged in shard order: parallel, yet the moments
-// (and so the codes) do not depend on the thread count.
+// Every window's Hessian and cross-moment sums are added up in one fixed tree over the
+// window indices (pipeline/window_sum.h): the threads take the windows in any order, the
+// processes of a ProcessGroup hold contiguous ranges of them, and the moments (and so the
+// codes) are the same bits at any thread and process count.
 #pragma once
 
 #include <Eigen/Dense>
@@ -19,6 +20,7 @@
 
 #include "model/forward.h"
 #include "model/model.h"
+#include "pipeline/process_group.h"
 
 namespace quip {
 
@@ -46,9 +48,6 @@ inline constexpr int kNumLinearInputs = 4;
 const char* LinearInputName(LinearInput which);  // "qkv", "o", "gate_up", "down"
 int LinearInputWidth(const LlamaConfig& c, LinearInput which);  // dim, q_dim or hidden_dim
 
-// Windows run in this many fixed shards (see above); fewer when there are fewer windows.
-inline constexpr int kCalibrationShards = 8;
-
 // Block weights as in the source model: the norms and fresh views of the dense weights,
 // which stay valid while the block's linears are replaced. Throws quip::Error naming the
 // linear (prefix + suffix) when one is already quantized.
@@ -62,27 +61,33 @@ struct InputMoments {
 
 class CalibrationStreams {
  public:
-  // Embeds the windows (all of one length); `asymmetric` also keeps the original stream.
-  CalibrationStreams(const Model& model, const std::vector<std::vector<int>>& windows, bool asymmetric);
+  // Embeds this process's windows (WindowRange of all, which have one length); `asymmetric`
+  // also keeps the original stream.
+  CalibrationStreams(const Model& model, const std::vector<std::vector<int>>& windows, bool asymmetric,
+                     ProcessGroup& group = SingleProcess());
   ~CalibrationStreams();
 
   // Moments of `inputs` of the block the streams have reached, run with weights
   // `current`; the cross moments against it run with `original` on the original stream.
+  // Over all windows: with several processes, one SumAcrossProcesses per call.
   InputMoments Capture(const LayerWeights& current, const LayerWeights& original,
                        std::span<const LinearInput> inputs);
-  // Moves the streams through that block: x through `current`, x_orig through `original`.
+  // Moves this process's streams through that block: x through `current`, x_orig through `original`.
   void Advance(const LayerWeights& current, const LayerWeights& original);
 
  private:
-  struct Shard;
-  // fn(shard index, window) for every window; a shard's windows run in order on one thread.
+  struct Worker;
+  // fn(worker, window) for every window of this process, spread over the workers.
   void ForEachWindow(const std::function<void(int, int)>& fn);
+  float* Stream(std::vector<float>& x, int window) { return &x[size_t(window - begin_) * length_ * config_.dim]; }
 
   const LlamaConfig& config_;
+  ProcessGroup& group_;
   int windows_, length_;
+  int begin_, end_;  // this process's windows
   bool asymmetric_;
-  std::vector<float> x_, x_orig_;  // [windows][length][dim]
-  std::vector<std::unique_ptr<Shard>> shards_;
+  std::vector<float> x_, x_orig_;  // [end - begin][length][dim]
+  std::vector<std::unique_ptr<Worker>> workers_;
 };
 
 }  // namespace quip

@@ -15,6 +15,7 @@
 #include "model/incoherent_linear.h"
 #include "pipeline/calibration_memory.h"
 #include "pipeline/calibration_streams.h"
+#include "pipeline/linear_exchange.h"
 #include "pipeline/methods.h"
 #include "quant/hessian.h"
 #include "quant/pack.h"
@@ -84,7 +85,54 @@ std::unique_ptr<Linear> QuantizeLinear(const TensorView& weight, const Eigen::Ma
   return MakeQuantizedLinear(q);
 }
 
+// The report's record of the settings.
+nlohmann::json RunSettings(const std::vector<std::vector<int>>& windows, const QuantizeModelOptions& options) {
+  const QuantConfig& q = options.config;
+  return {{"method", options.method},
+          {"bits", q.bits},
+          {"rounding", RoundingName(q.rounding)},
+          {"incoherence", q.incoherence ? RotationName(q.rotation) : "none"},  // as asked; "linears" says what each stored
+          {"codebook", CodebookName(q.codebook)},
+          {"code", q.codebook == Codebook::kTrellis ? nlohmann::json(trellis::CodeName(q.trellis_code)) : nullptr},
+          {"rescale", q.rescale},
+          {"range_tuning", q.range_tuning},
+          {"damping", q.damping},
+          {"rho", q.rho > 0                              ? q.rho
+                  : q.codebook == Codebook::kE8P     ? DefaultE8PRho(q.bits)
+                  : q.codebook == Codebook::kTrellis ? DefaultTrellisRho(q.bits, q.trellis_code)
+                                                     : DefaultRho(q.bits)},
+          {"seed", q.seed},
+          {"mu_h_max_cols", q.mu_h_max_dim},  // linears wider than this have mu_h_before/after null
+          {"calibration",
+           {{"windows", windows.size()}, {"ctx", windows.at(0).size()}, {"targets", CalibrationTargetsName(options.targets)}}}};
+}
+
+// Index into kBlockLinears of the linear `name` of block `prefix`; throws naming `where` otherwise.
+int BlockLinearIndex(const std::string& prefix, const std::string& name, const std::string& where) {
+  for (int i = 0; i < int(std::size(kBlockLinears)); ++i)
+    if (name == prefix + kBlockLinears[i].suffix) return i;
+  Fail(where, "holds '{}', not a linear of {}", name, prefix.substr(0, prefix.size() - 1));
+}
+
 }  // namespace
+
+nlohmann::json CheckpointRun(const Model& model, const std::vector<std::vector<int>>& windows,
+                             const QuantizeModelOptions& options) {
+  uint64_t tokens = 1469598103934665603ull;  // FNV-1a over every token id
+  for (const auto& w : windows)
+    for (int t : w) tokens = (tokens ^ uint64_t(uint32_t(t))) * 1099511628211ull;
+  nlohmann::json overrides = nlohmann::json::array();
+  for (const BitsOverride& o : options.bits_overrides) overrides.push_back({o.pattern, o.bits});
+  const LlamaConfig& c = model.config;
+  return {{"model", model.source},
+          {"shape", {c.n_layers, c.dim, c.hidden_dim, c.n_heads, c.n_kv_heads, c.vocab_size}},
+          {"settings", RunSettings(windows, options)},
+          {"rounding_passes", options.config.rg_passes},
+          {"clip", options.config.clip_before_rounding},
+          {"rho2", options.config.rho2},
+          {"bits_for", overrides},
+          {"tokens_fnv1a", tokens}};
+}
 
 LinearStorage MeasureLinearStorage(const Model& model) {
   LinearStorage s;
@@ -125,7 +173,9 @@ nlohmann::json QuantizeModel(Model& model, const std::vector<std::vector<int>>& 
   ::malloc_trim(0);
   const int64_t rss_at_start = CurrentRssBytes();
   const bool asymmetric = options.targets == CalibrationTargets::kOriginal;
-  CalibrationStreams streams(model, windows, asymmetric);
+  ProcessGroup& group = options.group ? *options.group : SingleProcess();
+  CalibrationStreams streams(model, windows, asymmetric, group);
+  nlohmann::json bytes_sent_per_block = nlohmann::json::array();  // this rank's, with several processes
 
   const std::vector<std::vector<LinearInput>> stages = CalibrationStages(options.targets);
 
@@ -135,6 +185,27 @@ nlohmann::json QuantizeModel(Model& model, const std::vector<std::vector<int>>& 
     LayerWeights& layer = model.layers[l];
     const std::string prefix = "model.layers." + std::to_string(l) + ".";
     const LayerWeights original = OriginalBlock(layer, prefix);
+    const int64_t bytes_sent_before_block = group.bytes_sent();
+
+    // --resume: a finished block's linears from rank 0's checkpoint; only its forward pass runs.
+    QUIP_ASSERT(!options.resume || group.rank() != 0 || options.checkpoints);
+    std::vector<uint8_t> saved;
+    if (options.resume && group.rank() == 0) saved = options.checkpoints->Load(l);
+    if (options.resume) group.Broadcast(saved, 0);
+    if (!saved.empty()) {
+      const std::string where = fmt::format("the checkpoint of block {}", l);
+      std::vector<RoundedLinear> done = UnpackRoundedLinears(saved, where);
+      QUIP_CHECK_INPUT(done.size() == std::size(kBlockLinears), where, "holds {} linears, expected {}", done.size(),
+                       std::size(kBlockLinears));
+      for (RoundedLinear& r : done) {
+        layer.*kBlockLinears[BlockLinearIndex(prefix, r.name, where)].slot = std::move(r.linear);
+        linears.push_back(std::move(r.report));
+      }
+      streams.Advance(layer, original);
+      bytes_sent_per_block.push_back(group.bytes_sent() - bytes_sent_before_block);
+      if (progress) progress(l + 1, c.n_layers);
+      continue;
+    }
 
     for (const std::vector<LinearInput>& stage : stages) {
       // 1. The stage's Hessians (and cross moments), from the quantized stream.
@@ -145,28 +216,31 @@ nlohmann::json QuantizeModel(Model& model, const std::vector<std::vector<int>>& 
       }();
       capture_s += Seconds(t0);
 
-      // 2. Quantize the stage's linears; independent, so they run in parallel.
+      // 2. Quantize the stage's linears; independent, so they run in parallel, and with
+      // several processes each rank rounds its share (jobs dealt round-robin) and sends it.
       t0 = Clock::now();
       struct Job {
         int index;  // into kBlockLinears
-        std::string name;
         int bits;
-        QuantStats stats{};
-        double seconds = 0;
-        std::unique_ptr<Linear> result{};
+        RoundedLinear rounded;
       };
       std::vector<Job> jobs;
+      std::vector<int> owner;
       for (int i = 0; i < int(std::size(kBlockLinears)); ++i) {
         if (std::find(stage.begin(), stage.end(), kBlockLinears[i].input) == stage.end()) continue;
         if (!BlockHasLinear(c, kBlockLinears[i])) continue;
-        Job job{i, prefix + kBlockLinears[i].suffix, options.config.bits};
+        Job job{i, options.config.bits, {prefix + kBlockLinears[i].suffix}};
         for (const BitsOverride& o : options.bits_overrides)
-          if (LinearNameMatches(job.name, o.pattern)) job.bits = o.bits;
+          if (LinearNameMatches(job.rounded.name, o.pattern)) job.bits = o.bits;
+        owner.push_back(int(jobs.size()) % group.size());
         jobs.push_back(std::move(job));
       }
+      std::vector<size_t> mine;
+      for (size_t j = 0; j < jobs.size(); ++j)
+        if (owner[j] == group.rank()) mine.push_back(j);
       std::optional<ScopedPhase> quantize_phase(std::in_place, "quantize_linears", 0, ScopedPhase::Clock::kWall);
-      ParallelFor(int64_t(jobs.size()), [&](int64_t j) {
-        Job& job = jobs[size_t(j)];
+      ParallelFor(int64_t(mine.size()), [&](int64_t m) {
+        Job& job = jobs[mine[size_t(m)]];
         const auto job_start = Clock::now();
         const LinearInput input = kBlockLinears[job.index].input;
         const auto& dense = static_cast<const DenseLinear&>(*(original.*kBlockLinears[job.index].slot));
@@ -175,37 +249,53 @@ nlohmann::json QuantizeModel(Model& model, const std::vector<std::vector<int>>& 
         // that input once for all of them.
         config.seed = LayerSeed(options.config.seed, prefix + LinearInputName(input));
         config.bits = job.bits;
+        QuantStats stats{};
         try {
-          job.result = QuantizeLinear(dense.weight(), moments.hessian[int(input)],
-                                      asymmetric ? &moments.cross[int(input)] : nullptr, config, &job.stats);
+          job.rounded.linear = QuantizeLinear(dense.weight(), moments.hessian[int(input)],
+                                              asymmetric ? &moments.cross[int(input)] : nullptr, config, &stats);
         } catch (const Error& e) {
-          Fail(model.source, "{}: {}", job.name, e.what());  // name the tensor, e.g. NaN in its weight
+          Fail(model.source, "{}: {}", job.rounded.name, e.what());  // name the tensor, e.g. NaN in its weight
         }
-        job.seconds = Seconds(job_start);
+        const StoredLinear* stored = job.rounded.linear->stored_linear();
+        QUIP_ASSERT(stored != nullptr);
+        job.rounded.report = {{"name", job.rounded.name},
+                              {"bits", stored->bits},
+                              {"codebook", CodebookName(stored->codebook)},
+                              {"incoherence", stored->incoherence.Name()},  // as stored: rht may fall back to kron
+                              {"rows", job.rounded.linear->out_features()},
+                              {"cols", job.rounded.linear->in_features()},
+                              {"relative_proxy_loss", stats.relative_proxy_loss},
+                              {"proxy_loss", stats.proxy_loss},
+                              {"mu_h_before", stats.mu_h_before},
+                              {"mu_h_after", stats.mu_h_after},
+                              {"mu_w_before", stats.mu_w_before},
+                              {"mu_w_after", stats.mu_w_after},
+                              {"seconds", Seconds(job_start)},
+                              {"note", stats.note}};
       });
       quantize_phase.reset();
+      if (group.size() > 1) {
+        std::vector<RoundedLinear> rounded;
+        for (Job& job : jobs) rounded.push_back(std::move(job.rounded));
+        ShareRoundedLinears(group, rounded, owner);
+        for (size_t j = 0; j < jobs.size(); ++j) jobs[j].rounded = std::move(rounded[j]);
+      }
       for (Job& job : jobs) {
-        if (!job.stats.note.empty()) fmt::print(stderr, "quip: note: {}: {}\n", job.name, job.stats.note);
-        std::unique_ptr<Linear>& slot = layer.*kBlockLinears[job.index].slot;
-        slot = std::move(job.result);
-        const StoredLinear* stored = slot->stored_linear();
-        QUIP_ASSERT(stored != nullptr);
-        linears.push_back({{"name", job.name},
-                           {"bits", stored->bits},
-                           {"codebook", CodebookName(stored->codebook)},
-                           {"incoherence", stored->incoherence.Name()},  // as stored: rht may fall back to kron
-                           {"rows", slot->out_features()},
-                           {"cols", slot->in_features()},
-                           {"relative_proxy_loss", job.stats.relative_proxy_loss},
-                           {"proxy_loss", job.stats.proxy_loss},
-                           {"mu_h_before", job.stats.mu_h_before},
-                           {"mu_h_after", job.stats.mu_h_after},
-                           {"mu_w_before", job.stats.mu_w_before},
-                           {"mu_w_after", job.stats.mu_w_after},
-                           {"seconds", job.seconds},
-                           {"note", job.stats.note}});
+        const std::string note = job.rounded.report.at("note").get<std::string>();
+        if (!note.empty() && group.rank() == 0) fmt::print(stderr, "quip: note: {}: {}\n", job.rounded.name, note);
+        layer.*kBlockLinears[job.index].slot = std::move(job.rounded.linear);
+        linears.push_back(std::move(job.rounded.report));
       }
       quantize_s += Seconds(t0);
+    }
+
+    if (options.resume && group.rank() == 0) {  // the block's linears in the order the report lists them
+      std::vector<LinearRef> refs;
+      for (size_t k = linears.size() - std::size(kBlockLinears); k < linears.size(); ++k) {
+        const std::string& name = linears[k]["name"].get_ref<const std::string&>();
+        refs.push_back({name, *(layer.*kBlockLinears[BlockLinearIndex(prefix, name, "quant_report")].slot), linears[k]});
+      }
+      options.checkpoints->Save(l, PackRoundedLinears(refs));
     }
 
     // 3. Outputs of the quantized block feed the next one (the original block's, the original stream).
@@ -215,29 +305,13 @@ nlohmann::json QuantizeModel(Model& model, const std::vector<std::vector<int>>& 
       streams.Advance(layer, original);
     }
     propagate_s += Seconds(t0);
+    bytes_sent_per_block.push_back(group.bytes_sent() - bytes_sent_before_block);
     if (progress) progress(l + 1, c.n_layers);
   }
 
   const LinearStorage storage = MeasureLinearStorage(model);
-  const QuantConfig& q = options.config;
-  return {{"method", options.method},
-          {"bits", q.bits},
-          {"rounding", RoundingName(q.rounding)},
-          {"incoherence", q.incoherence ? RotationName(q.rotation) : "none"},  // as asked; "linears" says what each stored
-          {"codebook", CodebookName(q.codebook)},
-          {"code", q.codebook == Codebook::kTrellis ? nlohmann::json(trellis::CodeName(q.trellis_code)) : nullptr},
-          {"rescale", q.rescale},
-          {"range_tuning", q.range_tuning},
-          {"damping", q.damping},
-          {"rho", q.rho > 0                              ? q.rho
-                  : q.codebook == Codebook::kE8P     ? DefaultE8PRho(q.bits)
-                  : q.codebook == Codebook::kTrellis ? DefaultTrellisRho(q.bits, q.trellis_code)
-                                                     : DefaultRho(q.bits)},
-          {"seed", q.seed},
-          {"mu_h_max_cols", q.mu_h_max_dim},  // linears wider than this have mu_h_before/after null
-          {"calibration",
-           {{"windows", windows.size()}, {"ctx", length}, {"targets", CalibrationTargetsName(options.targets)}}},
-          {"seconds", {{"capture_hessians", capture_s}, {"quantize", quantize_s}, {"propagate", propagate_s},
+  nlohmann::json report = RunSettings(windows, options);
+  report.update({{"seconds", {{"capture_hessians", capture_s}, {"quantize", quantize_s}, {"propagate", propagate_s},
                        {"total", Seconds(start)}}},
           {"linear_bytes", storage.bytes},
           {"linear_weights", storage.weights},
@@ -245,7 +319,16 @@ nlohmann::json QuantizeModel(Model& model, const std::vector<std::vector<int>>& 
           {"peak_rss_bytes", PeakRssBytes()},
           {"rss_at_start_bytes", rss_at_start},
           {"memory_estimate_bytes", memory_estimate},
-          {"linears", linears}};
+          {"linears", linears}});
+  if (group.size() > 1) {
+    // Measurements of the distributed run (docs/scale-out.md): every rank's peak RSS and bytes sent.
+    const std::vector<std::vector<double>> rss = group.AllGather({double(PeakRssBytes()), double(group.bytes_sent())});
+    nlohmann::json peaks = nlohmann::json::array(), sent = nlohmann::json::array();
+    for (const auto& r : rss) peaks.push_back(int64_t(r[0])), sent.push_back(int64_t(r[1]));
+    report["distributed"] = {{"ranks", group.size()}, {"peak_rss_bytes_per_rank", peaks},
+                             {"bytes_sent_per_rank", sent}, {"rank0_bytes_sent_per_block", bytes_sent_per_block}};
+  }
+  return report;
 }
 
 }  // namespace quip

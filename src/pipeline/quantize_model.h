@@ -25,6 +25,8 @@
 
 #include "model/forward.h"
 #include "model/model.h"
+#include "pipeline/block_checkpoint.h"
+#include "pipeline/process_group.h"
 #include "quant/quantize.h"
 
 namespace quip {
@@ -50,7 +52,19 @@ struct QuantizeModelOptions {
   std::string method;  // recorded in the report
   std::vector<BitsOverride> bits_overrides;  // mixed precision; each must match some linear
   CalibrationTargets targets = CalibrationTargets::kOriginal;
+  // The processes the run is split over (pipeline/process_group.h); null: this one alone.
+  // Every rank returns the same model and report (but for "distributed"'s measurements).
+  ProcessGroup* group = nullptr;
+  // --resume: finished blocks are loaded from and saved to `checkpoints` (rank 0's; the
+  // others get them from rank 0).
+  bool resume = false;
+  BlockCheckpoints* checkpoints = nullptr;
 };
+
+// What makes a run's blocks, for BlockCheckpoints: the model's shape and source, the options
+// the report records and a hash of the calibration windows' tokens.
+nlohmann::json CheckpointRun(const Model& model, const std::vector<std::vector<int>>& windows,
+                             const QuantizeModelOptions& options);
 
 // Called as each layer's linears are done: (layer index, layer count).
 using LayerProgressFn = std::function<void(int, int)>;

@@ -20,6 +20,10 @@ class HessianAccumulator {
   Eigen::MatrixXd Mean() const;
   int64_t count() const { return count_; }
   int n() const { return n_; }
+  // The running sum (lower triangle) and token count, for adding up accumulators that other
+  // processes filled (pipeline/process_group.h).
+  Eigen::MatrixXd& raw_sum() { return sum_; }
+  void set_count(int64_t count) { count_ = count; }
 
  private:
   int n_;
@@ -39,6 +43,9 @@ class CrossMomentAccumulator {
   void Merge(const CrossMomentAccumulator& other);
   // Sum / count; throws quip::Error if nothing was added.
   Eigen::MatrixXd Mean() const;
+  // As HessianAccumulator's (the whole matrix).
+  Eigen::MatrixXd& raw_sum() { return sum_; }
+  void set_count(int64_t count) { count_ = count; }
 
  private:
   int n_;

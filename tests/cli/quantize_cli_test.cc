@@ -16,6 +16,7 @@
 #include <sstream>
 #include <vector>
 
+#include "testing/quantized_folder.h"
 #include "testing/tiny_model.h"
 
 namespace quip {
@@ -195,37 +196,7 @@ TEST(QuantizeCli, CalibrationTextTooShort) {
   EXPECT_FALSE(fs::exists(out));
 }
 
-// quant_report.json without its measurements (wall-clock seconds, RSS, the memory estimate
-// for the thread count, the profile), the only bytes of an output folder allowed to differ
-// between runs (docs/determinism.md).
-nlohmann::json ReportWithoutMeasurements(const std::string& path) {
-  nlohmann::json r = nlohmann::json::parse(ReadBytes(path));
-  r.erase("seconds");
-  r.erase("peak_rss_bytes");
-  r.erase("rss_at_start_bytes");
-  r.erase("memory_estimate_bytes");
-  r.erase("profile");
-  for (auto& linear : r["linears"]) linear.erase("seconds");
-  return r;
-}
-
-// Every file of folder `a` equals the one in `b` (the report up to its measurements).
-void ExpectSameFolder(const std::string& a, const std::string& b) {
-  std::vector<std::string> names_a, names_b;
-  for (const auto& e : fs::directory_iterator(a)) names_a.push_back(e.path().filename().string());
-  for (const auto& e : fs::directory_iterator(b)) names_b.push_back(e.path().filename().string());
-  std::sort(names_a.begin(), names_a.end());
-  std::sort(names_b.begin(), names_b.end());
-  ASSERT_EQ(names_a, names_b);
-  for (const auto& name : names_a) {
-    SCOPED_TRACE(name);
-    if (name == "quant_report.json") {
-      EXPECT_EQ(ReportWithoutMeasurements(a + "/" + name), ReportWithoutMeasurements(b + "/" + name));
-    } else {
-      EXPECT_TRUE(ReadBytes(a + "/" + name) == ReadBytes(b + "/" + name)) << "different bytes";
-    }
-  }
-}
+using testing::ExpectSameFolder;
 
 TEST(QuantizeCli, SameSeedGivesByteIdenticalModel) {
   const std::string dir = testing::MakeTempDir("cli-determinism");
@@ -239,8 +210,8 @@ TEST(QuantizeCli, SameSeedGivesByteIdenticalModel) {
   ExpectSameFolder(dir + "/a", dir + "/b");
 }
 
-// The thread count does not matter: calibration runs the windows in fixed shards, each
-// on one thread with single-threaded BLAS, merged in shard order (docs/determinism.md).
+// The thread count does not matter: each window runs on one thread with single-threaded
+// BLAS, the windows' sums are added in a fixed tree (docs/determinism.md).
 TEST(QuantizeCli, SameFolderOnOneAndTwoThreads) {
   const std::string dir = testing::MakeTempDir("cli-determinism-threads");
   ExpectQuantizes(dir + "/one", "--seed 5", 1);

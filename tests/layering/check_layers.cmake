@@ -3,7 +3,8 @@ cmake_minimum_required(VERSION 3.16)
 # The layers, lowest first (docs/design.md):
 #   core <- format <- kernels <- model <- io <- text <- pipeline <- cli
 # and quant (the offline quantizer: Hessians, LDLQ/OPTQ/block LDLQ, search) sits on
-# core and format and is used by pipeline (and cli) only.
+# core and format and is used by pipeline (and cli) only; dist (MPI, -DQUIP_MPI=ON) sits on
+# pipeline and is used by cli only.
 # Usage: cmake -DSRC=<dir> -P check_layers.cmake
 set(allowed_core core)
 set(allowed_format core format)
@@ -13,8 +14,9 @@ set(allowed_io core format kernels model io)
 set(allowed_text core format kernels model io text)
 set(allowed_quant core format quant)
 set(allowed_pipeline core format kernels model io text quant pipeline)
-set(allowed_cli core format kernels model io text quant pipeline cli)
-set(layers core format kernels model io text quant pipeline cli)
+set(allowed_dist core format kernels model io text quant pipeline dist)
+set(allowed_cli core format kernels model io text quant pipeline dist cli)
+set(layers core format kernels model io text quant pipeline dist cli)
 
 if(NOT SRC)
   message(FATAL_ERROR "pass -DSRC=<source dir>")

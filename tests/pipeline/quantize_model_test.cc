@@ -246,8 +246,8 @@ TEST(QuantizeModel, OriginalTargetsFollowTheFp32ModelMoreClosely) {
 }
 
 TEST(QuantizeModel, ResultDoesNotDependOnTheThreadCount) {
-  // Windows run in fixed shards merged in order (pipeline/calibration_streams.h): 11
-  // windows over 8 shards, on 1 and on 3 threads, must give bit-identical models.
+  // The windows' moments are summed in a fixed tree whatever thread ran them
+  // (pipeline/window_sum.h): 11 windows on 1 and on 3 threads must give bit-identical models.
   const std::string dir = TinyFolder("threads", testing::RandomWeights(testing::TinyConfig(), 5));
   const int saved = WorkerThreads();
   for (CalibrationTargets t : {CalibrationTargets::kBlock, CalibrationTargets::kOriginal}) {

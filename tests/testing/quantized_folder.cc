@@ -1,6 +1,9 @@
 #include "testing/quantized_folder.h"
 
+#include <algorithm>
 #include <filesystem>
+#include <fstream>
+#include <sstream>
 #include <random>
 
 #include <gmock/gmock.h>
@@ -58,6 +61,41 @@ void ExpectLoadError(const std::string& out, const std::vector<std::string>& nee
   } catch (const Error& e) {
     EXPECT_THAT(e.what(), ::testing::HasSubstr(out + "/model.safetensors")) << "the error must name the file";
     for (const auto& n : needles) EXPECT_THAT(e.what(), ::testing::HasSubstr(n));
+  }
+}
+
+namespace {
+std::string ReadBytes(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+}  // namespace
+
+nlohmann::json ReportWithoutMeasurements(const std::string& path) {
+  nlohmann::json r = nlohmann::json::parse(ReadBytes(path));
+  for (const char* key : {"seconds", "peak_rss_bytes", "rss_at_start_bytes", "memory_estimate_bytes", "profile",
+                          "distributed"})
+    r.erase(key);
+  for (auto& linear : r["linears"]) linear.erase("seconds");
+  return r;
+}
+
+void ExpectSameFolder(const std::string& a, const std::string& b) {
+  std::vector<std::string> names_a, names_b;
+  for (const auto& e : fs::directory_iterator(a)) names_a.push_back(e.path().filename().string());
+  for (const auto& e : fs::directory_iterator(b)) names_b.push_back(e.path().filename().string());
+  std::sort(names_a.begin(), names_a.end());
+  std::sort(names_b.begin(), names_b.end());
+  ASSERT_EQ(names_a, names_b);
+  for (const auto& name : names_a) {
+    SCOPED_TRACE(name);
+    if (name == "quant_report.json") {
+      EXPECT_EQ(ReportWithoutMeasurements(a + "/" + name), ReportWithoutMeasurements(b + "/" + name));
+    } else {
+      EXPECT_TRUE(ReadBytes(a + "/" + name) == ReadBytes(b + "/" + name)) << "different bytes";
+    }
   }
 }
 

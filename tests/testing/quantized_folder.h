@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <functional>
 #include <map>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
 
@@ -31,5 +32,12 @@ void RewriteSafetensors(const std::string& path, const SafetensorsEdit& edit);
 // Expects LoadModel(out) to throw an error that names out/model.safetensors and contains
 // every needle.
 void ExpectLoadError(const std::string& out, const std::vector<std::string>& needles);
+
+// quant_report.json without its measurements (wall-clock seconds, RSS, the memory estimate
+// for the thread count, the profile, a distributed run's per-rank numbers), the only bytes of
+// an output folder allowed to differ between runs (docs/determinism.md).
+nlohmann::json ReportWithoutMeasurements(const std::string& path);
+// Every file of folder `a` equals the one in `b` (the report up to its measurements).
+void ExpectSameFolder(const std::string& a, const std::string& b);
 
 }  // namespace quip::testing
