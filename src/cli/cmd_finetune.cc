@@ -7,6 +7,7 @@
 
 #include <filesystem>
 #include <map>
+#include <optional>
 
 #include "cli/commands.h"
 #include "cli/options.h"
@@ -71,20 +72,28 @@ void Run(const Options& o) {
   options.steps = o.steps;
   options.lr = o.lr;
   options.eval_every = o.eval_every;
+  // One progress step per stretch between held-out measurements: its final line carries the
+  // mean training loss of the stretch and the held-out KL.
   train::FinetuneResult r;
   {
-    Progress progress("finetune step");
-    double last_kl = -1;
+    std::optional<Progress> stretch;
+    int first = 1;
+    double loss_sum = 0;
+    auto open = [&](int from) {
+      first = from;
+      loss_sum = 0;
+      stretch.emplace(fmt::format("finetune steps {}-{}", from, std::min(o.steps, from + o.eval_every - 1)));
+    };
+    open(1);
     r = train::Finetune(student, teacher, sample.windows, valid, options,
                         [&](int step, int total, double loss, double kl) {
-                          if (kl >= 0) last_kl = kl;
-                          progress.Update(step, total);
-                          (void)loss;
+                          loss_sum += loss;
+                          stretch->Update(step - first + 1, std::min(total, first + o.eval_every - 1) - first + 1);
+                          if (kl < 0) return;
+                          stretch->Finish(fmt::format("mean loss {:.5f}, held-out KL {:.5f}",
+                                                      loss_sum / (step - first + 1), kl));
+                          if (step < total) open(step + 1);
                         });
-    progress.Finish(fmt::format("held-out KL {:.5f} -> {:.5f} (best at step {}), last step's loss {:.5f}",
-                                r.valid_kl_before, r.valid_kl_after, r.best_step,
-                                r.train_loss.empty() ? 0.0 : r.train_loss.back()));
-    (void)last_kl;
   }
   const std::string source_dir = FolderOf(student);
   nlohmann::json report = nlohmann::json::object();
@@ -99,8 +108,8 @@ void Run(const Options& o) {
   Progress writing("writing " + o.out);
   WriteQuantizedModel(student, o.out, metadata, report, source_dir, o.force);
   writing.Finish();
-  fmt::print("fine-tuned {} -> {}: held-out KL to {} {:.5f} -> {:.5f}, {} steps in {:.1f} s\n", o.model, o.out,
-             o.teacher, r.valid_kl_before, r.valid_kl_after, o.steps, r.seconds);
+  fmt::print("fine-tuned {} -> {}: held-out KL to {} {:.5f} -> {:.5f} (kept step {} of {}), {:.1f} s\n", o.model,
+             o.out, o.teacher, r.valid_kl_before, r.valid_kl_after, r.best_step, o.steps, r.seconds);
 }
 
 }  // namespace

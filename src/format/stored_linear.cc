@@ -47,7 +47,8 @@ bool StoredLinear::UniformGrid() const {
 }
 
 int64_t StoredLinear::StoredBytes() const {
-  const int64_t floats = StoredValues(scale, codebook) + StoredValues(zero, codebook) + int64_t(incoherence.rescale.size());
+  const int64_t floats = StoredValues(scale, codebook) + StoredValues(zero, codebook) + int64_t(incoherence.rescale.size()) +
+                         int64_t(incoherence.output_scale.size());
   return int64_t(rows) * RowBytes() + int64_t(sizeof(float)) * floats;
 }
 

@@ -18,7 +18,7 @@ struct FinetuneOptions {
   double lr = 1e-3;
   int eval_every = 20;
   // Teacher log-probabilities are kept for all windows up to this many bytes (else recomputed).
-  int64_t teacher_cache_bytes = int64_t(1) << 30;
+  int64_t teacher_cache_bytes = int64_t(256) << 20;
 };
 
 struct FinetuneResult {

@@ -72,7 +72,10 @@ TrainLinear<T>::TrainLinear(const Linear& layer, const std::string& name)
       basis_.push_back(Decode<T>(*s, unit));
     }
   }
-  scale_.Init(name + ".scale", std::vector<T>(s->scale.begin(), s->scale.end()));
+  scale_.Init(name + ".scale", std::vector<T>(s->scale.begin(), s->scale.end()), /*keep_positive=*/true);
+  std::vector<T> out(rows_, T(1));
+  for (size_t r = 0; r < inc.output_scale.size(); ++r) out[r] = T(inc.output_scale[r]);
+  out_mult_.Init(name + ".output_scale", std::move(out), /*keep_positive=*/true);
   if (inc.incoherent) {
     u_.emplace(inc.rotation, rows_, inc.seed_u);
     v_.emplace(inc.rotation, cols_, inc.seed_v);
@@ -130,6 +133,8 @@ void TrainLinear<T>::Forward(const Mat<T>& x, Mat<T>& y, Saved& saved) const {
     }
   }
   if (u_) Rotate(y.data(), ntok, true, true);
+  saved.unscaled = y;
+  y.array().rowwise() *= Eigen::Map<const Eigen::Array<T, 1, Eigen::Dynamic>>(out_mult_.value.data(), rows_);
 }
 
 template <typename T>
@@ -140,7 +145,10 @@ void TrainLinear<T>::Backward(const Mat<T>& dy, const Saved& saved, Mat<T>* dx) 
     if (dx) dx->noalias() += dy * weight_;
     return;
   }
-  Mat<T> dz = dy;  // y = Uᵀ z: ∂L/∂z = U ∂L/∂y
+  const auto out = Eigen::Map<const Eigen::Array<T, 1, Eigen::Dynamic>>(out_mult_.value.data(), rows_);
+  const Eigen::Array<T, 1, Eigen::Dynamic> dout = (dy.array() * saved.unscaled.array()).colwise().sum();
+  for (int r = 0; r < rows_; ++r) out_mult_.grad[r] += dout(r);
+  Mat<T> dz = (dy.array().rowwise() * out).matrix();  // y = o ⊙ Uᵀ z: ∂L/∂z = U (o ⊙ ∂L/∂y)
   if (u_) Rotate(dz.data(), ntok, true, false);
   if (per_row_scale_) {
     const Eigen::Array<T, 1, Eigen::Dynamic> ds = (dz.array() * saved.stage[0].array()).colwise().sum();
@@ -161,7 +169,7 @@ void TrainLinear<T>::Backward(const Mat<T>& dy, const Saved& saved, Mat<T>* dx) 
 template <typename T>
 std::vector<Param<T>*> TrainLinear<T>::Params() {
   if (!quantized()) return {};
-  return {&in_mult_, &scale_};
+  return {&in_mult_, &scale_, &out_mult_};
 }
 
 template <typename T>
@@ -171,6 +179,7 @@ std::unique_ptr<Linear> TrainLinear<T>::Export() const {
   s.incoherence.rescale.resize(cols_);
   for (int c = 0; c < cols_; ++c) s.incoherence.rescale[c] = float(T(1) / in_mult_.value[c]);
   for (size_t k = 0; k < s.scale.size(); ++k) s.scale[k] = float(scale_.value[k]);
+  s.incoherence.output_scale.assign(out_mult_.value.begin(), out_mult_.value.end());
   return std::make_unique<IncoherentLinear>(std::move(s));
 }
 

@@ -1,13 +1,14 @@
 // One linear layer of the model in training form: y = layer(x) with its backward pass,
 // for fine-tuning after rounding (docs/finetune.md).
 //
-// A quantized layer (model/incoherent_linear.h) computes y = Uᵀ G V diag(m) x with
+// A quantized layer (model/incoherent_linear.h) computes y = diag(o) Uᵀ G V diag(m) x with
 //   m  the input multipliers: D̃⁻¹ times QuIP#'s input sign vector taken as real values
 //      (V = H diag(s)/√n, so diag(s)·diag(1+δ) folds into D̃ exactly); stored as rescale = 1/m
 //   G  = Σ_k s_k B_k (E8P: one scale per stage) or diag(scale)·B (scalar grid: one per row),
 //      B decoded from the frozen codes with unit scales.
-// Trainable: m and the scales. The codes, the rotations' seeds and dense layers stay frozen.
-// The output-side sign vector (Uᵀ's) has no stored field and is not tuned.
+//   o  the output multipliers: Uᵀ's sign vector as real values, y ← o ⊙ (Uᵀ z), stored as
+//      output_scale (format/stored_linear.h)
+// Trainable: m, the scales and o. The codes, the rotations' seeds and dense layers stay frozen.
 //
 // Templated on the scalar: float for training, double for the finite-difference checks.
 #pragma once
@@ -48,6 +49,7 @@ class TrainLinear {
     Mat<T> x;                   // the input
     Mat<T> rotated;             // V diag(m) x (quantized layers)
     std::vector<Mat<T>> stage;  // B_k · rotated per stage (per-row scales: the one B · rotated)
+    Mat<T> unscaled;            // Uᵀ z, before the output multipliers
   };
 
   TrainLinear() = default;
@@ -76,7 +78,7 @@ class TrainLinear {
   Mat<T> weight_;             // dense: W; quantized: G (the padding columns dropped)
   std::vector<Mat<T>> basis_;  // B_k, or the one B of a per-row scale
   bool per_row_scale_ = false;
-  Param<T> in_mult_, scale_;
+  Param<T> in_mult_, scale_, out_mult_;
   std::optional<StoredLinear> stored_;
   std::optional<Rotation> u_, v_;
   std::optional<kernels::FastRotation> fast_u_, fast_v_;
