@@ -27,7 +27,7 @@ namespace quip {
 namespace {
 
 struct Options {
-  std::string model, teacher, calib, out;
+  std::string model, teacher, calib, out, checkpoint;
   int steps = 200, windows = 64, valid_windows = 4, ctx = 256, eval_every = 20, threads = 0;
   double lr = 1e-3;
   uint64_t seed = 0;
@@ -72,6 +72,7 @@ void Run(const Options& o) {
   options.steps = o.steps;
   options.lr = o.lr;
   options.eval_every = o.eval_every;
+  options.checkpoint = o.checkpoint;
   // One progress step per stretch between held-out measurements: its final line carries the
   // mean training loss of the stretch and the held-out KL.
   train::FinetuneResult r;
@@ -108,6 +109,9 @@ void Run(const Options& o) {
   Progress writing("writing " + o.out);
   WriteQuantizedModel(student, o.out, metadata, report, source_dir, o.force);
   writing.Finish();
+  // The run is complete: its checkpoint (which only this command writes) has served.
+  if (!o.checkpoint.empty()) std::filesystem::remove(o.checkpoint);
+  if (r.resumed_from > 0) fmt::print("resumed from step {} of {}\n", r.resumed_from, o.steps);
   fmt::print("fine-tuned {} -> {}: held-out KL to {} {:.5f} -> {:.5f} (kept step {} of {}), {:.1f} s\n", o.model,
              o.out, o.teacher, r.valid_kl_before, r.valid_kl_after, r.best_step, o.steps, r.seconds);
 }
@@ -137,6 +141,9 @@ void RegisterFinetuneCommand(CLI::App& app) {
   cmd->add_option("--seed", o->seed, "Seed for the windows")->capture_default_str()->check(InRange(0, kNoLimit));
   cmd->add_option("--threads", o->threads, "Worker threads (0 = all cores; capped at the hardware threads)")
       ->check(InRange(0, kNoLimit));
+  cmd->add_option("--checkpoint", o->checkpoint,
+                  "State file written after every step; a run that finds one of the same options resumes from it "
+                  "(removed when the output is written)");
   cmd->add_flag("--force", o->force, "Replace an existing output folder that quip wrote");
   cmd->callback([o] { Run(*o); });
 }

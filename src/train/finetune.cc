@@ -1,6 +1,9 @@
 #include "train/finetune.h"
 
+#include <fmt/core.h>
+
 #include <chrono>
+#include <filesystem>
 #include <cmath>
 #include <numbers>
 #include <optional>
@@ -8,6 +11,7 @@
 #include "core/error.h"
 #include "model/forward.h"
 #include "train/adam.h"
+#include "train/checkpoint.h"
 #include "train/train_model.h"
 
 namespace quip::train {
@@ -48,6 +52,23 @@ void CheckSameArchitecture(const Model& student, const Model& teacher) {
                    student.source);
 }
 
+// Ties a checkpoint to the options and windows that make its steps (FNV-1a over them).
+std::string Fingerprint(const FinetuneOptions& o, const std::vector<std::vector<int>>& train,
+                        const std::vector<std::vector<int>>& valid) {
+  uint64_t h = 1469598103934665603ull;
+  auto mix = [&](uint64_t x) {
+    for (int i = 0; i < 8; ++i, x >>= 8) h = (h ^ (x & 0xff)) * 1099511628211ull;
+  };
+  for (const auto* set : {&train, &valid}) {
+    mix(set->size());
+    for (const auto& w : *set) {
+      mix(w.size());
+      for (int t : w) mix(uint64_t(t));
+    }
+  }
+  return fmt::format("steps={} lr={} eval_every={} windows={:016x}", o.steps, o.lr, o.eval_every, h);
+}
+
 double LearningRate(const FinetuneOptions& o, int step) {  // step in [0, steps)
   const int warmup = std::max(1, o.steps / 20);
   if (step < warmup) return o.lr * (step + 1) / warmup;
@@ -79,14 +100,58 @@ FinetuneResult Finetune(Model& student, const Model& teacher, const std::vector<
     return sum / double(valid_windows.size());
   };
   FinetuneResult r;
-  r.valid_kl_before = r.valid_kl_after = valid_kl();
   std::vector<std::vector<float>> best;
   auto snapshot = [&] {
     best.clear();
     for (const Param<float>* p : params) best.push_back(p->value);
   };
-  snapshot();
-  for (int step = 0; step < o.steps; ++step) {
+  const std::string fingerprint = Fingerprint(o, train_windows, valid_windows);
+  int first_step = 0;
+  if (!o.checkpoint.empty() && std::filesystem::exists(o.checkpoint)) {
+    FinetuneCheckpoint c = ReadCheckpoint(o.checkpoint);
+    QUIP_CHECK_INPUT(c.fingerprint == fingerprint, o.checkpoint,
+                     "belongs to another run ({}; this one: {}): give another --checkpoint", c.fingerprint,
+                     fingerprint);
+    QUIP_CHECK_INPUT(c.names.size() == params.size() && c.step <= o.steps, o.checkpoint,
+                     "holds {} parameter tensors, this model {}", c.names.size(), params.size());
+    for (size_t k = 0; k < params.size(); ++k) {
+      QUIP_CHECK_INPUT(c.names[k] == params[k]->name && c.value[k].size() == params[k]->value.size(), o.checkpoint,
+                       "tensor {} is '{}' of {} values, the model's is '{}' of {}", k, c.names[k], c.value[k].size(),
+                       params[k]->name, params[k]->value.size());
+      params[k]->value = c.value[k];
+      adam.first_moments()[k] = c.m[k];
+      adam.second_moments()[k] = c.v[k];
+    }
+    adam.set_steps(c.step);
+    best = c.best;
+    r.valid_kl_before = c.valid_kl_before;
+    r.valid_kl_after = c.valid_kl_best;
+    r.best_step = c.best_step;
+    r.train_loss = c.train_loss;
+    first_step = r.resumed_from = c.step;
+    model.Refresh();
+  } else {
+    r.valid_kl_before = r.valid_kl_after = valid_kl();
+    snapshot();
+  }
+  auto save = [&](int steps_done) {
+    FinetuneCheckpoint c;
+    c.fingerprint = fingerprint;
+    c.step = steps_done;
+    for (size_t k = 0; k < params.size(); ++k) {
+      c.names.push_back(params[k]->name);
+      c.value.push_back(params[k]->value);
+    }
+    c.m = adam.first_moments();
+    c.v = adam.second_moments();
+    c.best = best;
+    c.valid_kl_before = r.valid_kl_before;
+    c.valid_kl_best = r.valid_kl_after;
+    c.best_step = r.best_step;
+    c.train_loss = r.train_loss;
+    WriteCheckpoint(o.checkpoint, c);
+  };
+  for (int step = first_step; step < o.steps; ++step) {
     const size_t i = size_t(step) % train_windows.size();
     model.ZeroGrad();
     const double loss = model.Loss(train_windows[i], train_targets.Get(i), /*gradient=*/true);
@@ -104,6 +169,7 @@ FinetuneResult Finetune(Model& student, const Model& teacher, const std::vector<
         snapshot();
       }
     }
+    if (!o.checkpoint.empty()) save(step + 1);
     if (progress) progress(step + 1, o.steps, loss, kl);
   }
   for (size_t k = 0; k < params.size(); ++k) params[k]->value = best[k];

@@ -7,6 +7,7 @@
 #pragma once
 
 #include <functional>
+#include <string>
 #include <vector>
 
 #include "model/model.h"
@@ -19,12 +20,16 @@ struct FinetuneOptions {
   int eval_every = 20;
   // Teacher log-probabilities are kept for all windows up to this many bytes (else recomputed).
   int64_t teacher_cache_bytes = int64_t(256) << 20;
+  // When not empty: train/checkpoint.h's state is written here after every step, and a run
+  // that finds one of the same options and windows resumes from it.
+  std::string checkpoint;
 };
 
 struct FinetuneResult {
   double valid_kl_before = 0, valid_kl_after = 0;  // mean KL on the held-out windows
   int best_step = 0;                               // the step whose parameters were kept
   int steps = 0;
+  int resumed_from = 0;                            // steps found in the checkpoint
   double seconds = 0;
   std::vector<double> train_loss;  // per step
 };

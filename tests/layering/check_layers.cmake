@@ -4,7 +4,7 @@ cmake_minimum_required(VERSION 3.16)
 #   core <- format <- kernels <- model <- io <- text <- pipeline <- cli
 # and quant (the offline quantizer: Hessians, LDLQ/OPTQ/block LDLQ, search) sits on
 # core and format and is used by pipeline (and cli) only; train (fine-tuning after rounding)
-# sits on core, format, kernels and model and is used by pipeline and cli.
+# sits on core, format, kernels, model and io and is used by pipeline and cli.
 # Usage: cmake -DSRC=<dir> -P check_layers.cmake
 set(allowed_core core)
 set(allowed_format core format)
@@ -13,7 +13,7 @@ set(allowed_model core format kernels model)
 set(allowed_io core format kernels model io)
 set(allowed_text core format kernels model io text)
 set(allowed_quant core format quant)
-set(allowed_train core format kernels model train)
+set(allowed_train core format kernels model io train)
 set(allowed_pipeline core format kernels model io text quant train pipeline)
 set(allowed_cli core format kernels model io text quant train pipeline cli)
 set(layers core format kernels model io text quant train pipeline cli)

@@ -5,12 +5,16 @@
 //  - after the parameters change, ExportTo gives inference layers whose logits equal the
 //    training model's, also after WriteQuantizedModel and a reload (the tuned folder is an
 //    ordinary quip folder);
-//  - Finetune lowers the held-out KL to the teacher and keeps the codes.
+//  - Finetune lowers the held-out KL to the teacher and keeps the codes;
+//  - a run interrupted after a step and resumed from its checkpoint ends bit for bit where
+//    the uninterrupted run ends; a checkpoint of other options or another file is refused.
+#include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
 #include <cstring>
 #include <random>
 
+#include "core/error.h"
 #include "io/quip_format.h"
 #include "model/forward.h"
 #include "pipeline/load.h"
@@ -82,6 +86,14 @@ TEST(TrainModelTest, ExportedParametersReproduceTrainingLogits) {
   const std::vector<float> reread = SessionLogits(reloaded, tokens);
   ASSERT_EQ(reread.size(), exported.size());
   EXPECT_EQ(std::memcmp(reread.data(), exported.data(), reread.size() * sizeof(float)), 0);
+
+  // The loader refuses an output_scale that could only come from a damaged file.
+  testing::RewriteSafetensors(out + "/model.safetensors", [](auto&, auto& tensors) {
+    auto& t = tensors.at("model.layers.1.mlp.up_proj.output_scale");
+    const float bad = -1.0f;
+    std::memcpy(t.bytes.data(), &bad, sizeof(bad));
+  });
+  testing::ExpectLoadError(out, {"output_scale", "non-positive"});
 }
 
 TEST(TrainModelTest, FinetuneLowersHeldOutKlAndKeepsCodes) {
@@ -105,6 +117,53 @@ TEST(TrainModelTest, FinetuneLowersHeldOutKlAndKeepsCodes) {
     const StoredLinear& a = *student.layers[l].down->stored_linear();
     const StoredLinear& b = *original.layers[l].down->stored_linear();
     EXPECT_EQ(std::memcmp(a.codes(), b.codes(), size_t(a.rows) * a.RowBytes()), 0);
+  }
+}
+
+TEST(TrainModelTest, ResumesFromCheckpointExactly) {
+  const std::string folder = testing::WriteTinyQuantizedFolder("train-resume", "quip", 2);
+  const Model teacher = LoadModel(folder + "/../fp32");
+  std::vector<std::vector<int>> train_windows, valid_windows{RandomTokens(16, teacher.config.vocab_size, 300)};
+  for (int i = 0; i < 5; ++i) train_windows.push_back(RandomTokens(16, teacher.config.vocab_size, 310 + i));
+  FinetuneOptions options;
+  options.steps = 12;
+  options.lr = 1e-2;
+  options.eval_every = 4;
+  const std::vector<int> probe = RandomTokens(16, teacher.config.vocab_size, 320);
+
+  Model whole = LoadModel(folder);
+  const FinetuneResult a = Finetune(whole, teacher, train_windows, valid_windows, options);
+
+  options.checkpoint = testing::MakeTempDir("train-resume-ckpt") + "/state.safetensors";
+  Model interrupted = LoadModel(folder);
+  struct Interrupt {};
+  EXPECT_THROW(Finetune(interrupted, teacher, train_windows, valid_windows, options,
+                        [](int step, int, double, double) {
+                          if (step == 7) throw Interrupt{};
+                        }),
+               Interrupt);
+  Model resumed = LoadModel(folder);
+  const FinetuneResult b = Finetune(resumed, teacher, train_windows, valid_windows, options);
+  EXPECT_EQ(b.resumed_from, 7);
+  EXPECT_EQ(b.train_loss, a.train_loss);
+  EXPECT_EQ(b.best_step, a.best_step);
+  EXPECT_EQ(SessionLogits(resumed, probe), SessionLogits(whole, probe));
+
+  FinetuneOptions other = options;
+  other.lr = 2e-2;
+  Model m = LoadModel(folder);
+  try {
+    Finetune(m, teacher, train_windows, valid_windows, other);
+    ADD_FAILURE() << "a checkpoint of another run was accepted";
+  } catch (const Error& e) {
+    EXPECT_THAT(std::string(e.what()), ::testing::HasSubstr("belongs to another run"));
+  }
+  other.checkpoint = folder + "/model.safetensors";
+  try {
+    Finetune(m, teacher, train_windows, valid_windows, other);
+    ADD_FAILURE() << "a model file was taken for a checkpoint";
+  } catch (const Error& e) {
+    EXPECT_THAT(std::string(e.what()), ::testing::HasSubstr("is not a quip fine-tuning checkpoint"));
   }
 }
 
