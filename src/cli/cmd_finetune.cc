@@ -10,6 +10,7 @@
 #include <optional>
 
 #include "cli/commands.h"
+#include "cli/finetune_run.h"
 #include "cli/options.h"
 #include "core/error.h"
 #include "core/parallel.h"
@@ -27,10 +28,9 @@ namespace quip {
 namespace {
 
 struct Options {
-  std::string model, teacher, calib, out, checkpoint;
-  int steps = 200, windows = 64, valid_windows = 4, ctx = 256, eval_every = 20, threads = 0;
-  double lr = 1e-3;
-  uint64_t seed = 0;
+  std::string model, teacher, out;
+  FinetuneRun run;
+  int threads = 0;
   bool force = false;
 };
 
@@ -51,69 +51,30 @@ std::map<std::string, std::string> RunMetadata(const std::string& dir) {
 
 void Run(const Options& o) {
   SetThreads(o.threads);
-  CheckOutputDir(o.out, {o.model, o.teacher, o.calib}, o.force);  // before any work (io/output_dir.h)
+  CheckOutputDir(o.out, {o.model, o.teacher, o.run.calib}, o.force);  // before any work (io/output_dir.h)
   Model student = RunStep("loading " + o.model, [&] { return LoadModel(o.model); });
   QUIP_CHECK_INPUT(student.format == "quip", o.model, "is not a quantized quip folder (quantize it first)");
   const Model teacher = RunStep("loading " + o.teacher, [&] { return LoadModel(o.teacher); });
   QUIP_CHECK_INPUT(teacher.format != "quip", o.teacher, "is quantized: the teacher must be the fp32 model");
-  QUIP_CHECK_INPUT(o.ctx <= student.config.max_seq_len, o.model, "--ctx {} exceeds max_position_embeddings {}", o.ctx,
-                   student.config.max_seq_len);
+  train::CheckSameArchitecture(student, teacher);
+  QUIP_CHECK_INPUT(o.run.ctx <= student.config.max_seq_len, o.model, "--ctx {} exceeds max_position_embeddings {}",
+                   o.run.ctx, student.config.max_seq_len);
   const auto tokenizer = LoadTokenizer(student);
-  Progress tokenizing("tokenizing " + o.calib);
-  // Windows framed as perplexity's (BOS first); the last valid_windows are held out.
-  CalibrationSample sample =
-      SampleCalibrationWindowsFromText(ReadTextFile(o.calib), *tokenizer, o.windows + o.valid_windows, o.ctx,
-                                       student.config.bos_id, o.seed, o.calib, /*with_bos=*/true);
-  tokenizing.Finish();
-  std::vector<std::vector<int>> valid(sample.windows.end() - o.valid_windows, sample.windows.end());
-  sample.windows.resize(o.windows);
-
-  train::FinetuneOptions options;
-  options.steps = o.steps;
-  options.lr = o.lr;
-  options.eval_every = o.eval_every;
-  options.checkpoint = o.checkpoint;
-  // One progress step per stretch between held-out measurements: its final line carries the
-  // mean training loss of the stretch and the held-out KL.
-  train::FinetuneResult r;
-  {
-    std::optional<Progress> stretch;
-    int first = 1;
-    double loss_sum = 0;
-    auto open = [&](int from) {
-      first = from;
-      loss_sum = 0;
-      stretch.emplace(fmt::format("finetune steps {}-{}", from, std::min(o.steps, from + o.eval_every - 1)));
-    };
-    open(1);
-    r = train::Finetune(student, teacher, sample.windows, valid, options,
-                        [&](int step, int total, double loss, double kl) {
-                          loss_sum += loss;
-                          stretch->Update(step - first + 1, std::min(total, first + o.eval_every - 1) - first + 1);
-                          if (kl < 0) return;
-                          stretch->Finish(fmt::format("mean loss {:.5f}, held-out KL {:.5f}",
-                                                      loss_sum / (step - first + 1), kl));
-                          if (step < total) open(step + 1);
-                        });
-  }
+  const train::FinetuneResult r = RunFinetune(student, teacher, *tokenizer, o.run);
   const std::string source_dir = FolderOf(student);
   nlohmann::json report = nlohmann::json::object();
   if (std::filesystem::exists(source_dir + "/quant_report.json")) report = ReadJsonFile(source_dir + "/quant_report.json");
-  report["finetune"] = {{"teacher", o.teacher},       {"calib", o.calib},         {"windows", o.windows},
-                        {"valid_windows", o.valid_windows}, {"ctx", o.ctx},      {"steps", o.steps},
-                        {"lr", o.lr},                 {"seed", o.seed},           {"threads", WorkerThreads()},
-                        {"valid_kl_before", r.valid_kl_before}, {"valid_kl_after", r.valid_kl_after},
-                        {"best_step", r.best_step},   {"seconds", r.seconds}};
+  report["finetune"] = FinetuneReport(o.run, r, o.teacher);
   std::map<std::string, std::string> metadata = RunMetadata(source_dir);
-  metadata["quip.finetune"] = fmt::format("steps={} lr={} windows={} ctx={}", o.steps, o.lr, o.windows, o.ctx);
+  metadata["quip.finetune"] = FinetuneMetadata(o.run);
   Progress writing("writing " + o.out);
   WriteQuantizedModel(student, o.out, metadata, report, source_dir, o.force);
   writing.Finish();
   // The run is complete: its checkpoint (which only this command writes) has served.
-  if (!o.checkpoint.empty()) std::filesystem::remove(o.checkpoint);
-  if (r.resumed_from > 0) fmt::print("resumed from step {} of {}\n", r.resumed_from, o.steps);
+  if (!o.run.checkpoint.empty()) std::filesystem::remove(o.run.checkpoint);
+  if (r.resumed_from > 0) fmt::print("resumed from step {} of {}\n", r.resumed_from, o.run.steps);
   fmt::print("fine-tuned {} -> {}: held-out KL to {} {:.5f} -> {:.5f} (kept step {} of {}), {:.1f} s\n", o.model,
-             o.out, o.teacher, r.valid_kl_before, r.valid_kl_after, r.best_step, o.steps, r.seconds);
+             o.out, o.teacher, r.valid_kl_before, r.valid_kl_after, r.best_step, o.run.steps, r.seconds);
 }
 
 }  // namespace
@@ -124,26 +85,14 @@ void RegisterFinetuneCommand(CLI::App& app) {
       "finetune", "Tune a quantized model's continuous parameters (codes frozen) to its fp32 teacher");
   cmd->add_option("--model", o->model, "Quantized quip folder")->required();
   cmd->add_option("--teacher", o->teacher, "The fp32 model it was quantized from")->required();
-  cmd->add_option("--calib", o->calib, "Calibration text (UTF-8), not the evaluation text")->required();
+  cmd->add_option("--calib", o->run.calib, "Calibration text (UTF-8), not the evaluation text")->required();
   cmd->add_option("-o,--out", o->out, "Output folder (written atomically)")->required();
-  cmd->add_option("--steps", o->steps, "Optimizer steps (one window each)")->capture_default_str()->check(InRange(1, kNoLimit));
-  cmd->add_option("--lr", o->lr, "Peak learning rate (relative change per step)")
-      ->capture_default_str()
-      ->check(InRange(0, 1, /*lo_open=*/true));
-  cmd->add_option("--windows", o->windows, "Training windows")->capture_default_str()->check(InRange(1, kNoLimit));
-  cmd->add_option("--valid-windows", o->valid_windows, "Held-out windows (the kept parameters are the best on them)")
-      ->capture_default_str()
-      ->check(InRange(1, kNoLimit));
-  cmd->add_option("--eval-every", o->eval_every, "Steps between held-out measurements")
-      ->capture_default_str()
-      ->check(InRange(1, kNoLimit));
-  cmd->add_option("--ctx", o->ctx, "Tokens per window including BOS")->capture_default_str()->check(InRange(2, kNoLimit));
-  cmd->add_option("--seed", o->seed, "Seed for the windows")->capture_default_str()->check(InRange(0, kNoLimit));
-  cmd->add_option("--threads", o->threads, "Worker threads (0 = all cores; capped at the hardware threads)")
-      ->check(InRange(0, kNoLimit));
-  cmd->add_option("--checkpoint", o->checkpoint,
+  AddFinetuneOptions(*cmd, o->run, "--");
+  cmd->add_option("--checkpoint", o->run.checkpoint,
                   "State file written after every step; a run that finds one of the same options resumes from it "
                   "(removed when the output is written)");
+  cmd->add_option("--threads", o->threads, "Worker threads (0 = all cores; capped at the hardware threads)")
+      ->check(InRange(0, kNoLimit));
   cmd->add_flag("--force", o->force, "Replace an existing output folder that quip wrote");
   cmd->callback([o] { Run(*o); });
 }

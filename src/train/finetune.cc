@@ -43,6 +43,8 @@ class TeacherTargets {
   bool keep_ = true;
 };
 
+}  // namespace
+
 void CheckSameArchitecture(const Model& student, const Model& teacher) {
   const LlamaConfig &a = student.config, &b = teacher.config;
   QUIP_CHECK_INPUT(a.dim == b.dim && a.hidden_dim == b.hidden_dim && a.n_layers == b.n_layers &&
@@ -51,6 +53,8 @@ void CheckSameArchitecture(const Model& student, const Model& teacher) {
                    teacher.source, "has another architecture than {} (the teacher must be the model it was quantized from)",
                    student.source);
 }
+
+namespace {
 
 // Ties a checkpoint to the options and windows that make its steps (FNV-1a over them).
 std::string Fingerprint(const FinetuneOptions& o, const std::vector<std::vector<int>>& train,

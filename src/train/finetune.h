@@ -38,6 +38,9 @@ struct FinetuneResult {
 // held-out KL when it was measured at this step, else negative.
 using FinetuneProgress = std::function<void(int step, int total, double loss, double valid_kl)>;
 
+// Throws quip::Error naming the teacher when its architecture differs from the student's.
+void CheckSameArchitecture(const Model& student, const Model& teacher);
+
 // Tunes `student` (a quantized Model) in place: its norms and quantized linears are replaced
 // by the tuned ones. `teacher` must have the same architecture.
 FinetuneResult Finetune(Model& student, const Model& teacher, const std::vector<std::vector<int>>& train_windows,

@@ -7,8 +7,10 @@
 #include <gtest/gtest.h>
 
 #include <filesystem>
+#include <nlohmann/json.hpp>
 #include <regex>
 
+#include "testing/scratch.h"
 #include "testing/tiny_model.h"
 
 namespace quip {
@@ -77,6 +79,25 @@ TEST(FinetuneCli, TunesReloadsAndKeepsTheOutputRules) {
                                  ShellQuote(testing::BooksModel()) + other),
                             {"another architecture"});
   EXPECT_FALSE(std::filesystem::exists(dir + "/bad"));
+}
+
+// `quantize --finetune`: the report has the fine-tuning section and the perplexity the
+// quantizer measured in memory after tuning equals `quip ppl` of the written folder.
+TEST(FinetuneCli, QuantizeWithFinetune) {
+  const std::string out = testing::MakeTempDir("cli-quantize-finetune") + "/q2";
+  const auto q = Quip("quantize --model " + ShellQuote(Stories()) + " --calib " + ShellQuote(Calib()) +
+                      " --nsamples 8 --ctx 64 --threads 1 --method quipsharp --bits 2 --finetune --finetune-steps 10 "
+                      "--finetune-windows 8 --finetune-valid-windows 2 --finetune-eval-every 5 -o " +
+                      ShellQuote(out) + " --eval " + ShellQuote(Calib()) + " --eval-windows 4");
+  ASSERT_EQ(q.exit_code, 0) << q.err;
+  const nlohmann::json report = nlohmann::json::parse(testing::ReadFileText(out + "/quant_report.json"));
+  ASSERT_TRUE(report.contains("finetune"));
+  EXPECT_EQ(report["finetune"]["steps"], 10);
+  EXPECT_LE(report["finetune"]["valid_kl_after"].get<double>(), report["finetune"]["valid_kl_before"].get<double>());
+  const auto ppl = Quip("ppl --threads 1 --ctx 64 --max-windows 4 --model " + ShellQuote(out) + " --text " +
+                        ShellQuote(Calib()));
+  ASSERT_EQ(ppl.exit_code, 0) << ppl.err;
+  EXPECT_NEAR(Match(ppl.out, R"(ppl ([0-9.]+) over)"), Match(q.out, R"(quantized ([0-9.]+) \(ratio)"), 1e-4);
 }
 
 }  // namespace
