@@ -63,7 +63,8 @@ void Run(const Options& o) {
   const train::FinetuneResult r = RunFinetune(student, teacher, *tokenizer, o.run);
   const std::string source_dir = FolderOf(student);
   nlohmann::json report = nlohmann::json::object();
-  if (std::filesystem::exists(source_dir + "/quant_report.json")) report = ReadJsonFile(source_dir + "/quant_report.json");
+  if (std::filesystem::exists(source_dir + "/quant_report.json"))
+    report = ReadJsonFile(source_dir + "/quant_report.json");
   report["finetune"] = FinetuneReport(o.run, r, o.teacher);
   std::map<std::string, std::string> metadata = RunMetadata(source_dir);
   metadata["quip.finetune"] = FinetuneMetadata(o.run);

@@ -31,7 +31,9 @@ void AddFinetuneOptions(CLI::App& cmd, FinetuneRun& run, const std::string& pref
       ->capture_default_str()
       ->check(InRange(1, kNoLimit));
   if (!with_framing) return;
-  cmd.add_option(prefix + "ctx", run.ctx, "Tokens per window including BOS")->capture_default_str()->check(InRange(2, kNoLimit));
+  cmd.add_option(prefix + "ctx", run.ctx, "Tokens per window including BOS")
+      ->capture_default_str()
+      ->check(InRange(2, kNoLimit));
   cmd.add_option(prefix + "seed", run.seed, "Seed for the windows")->capture_default_str()->check(InRange(0, kNoLimit));
 }
 

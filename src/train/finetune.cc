@@ -50,7 +50,8 @@ void CheckSameArchitecture(const Model& student, const Model& teacher) {
   QUIP_CHECK_INPUT(a.dim == b.dim && a.hidden_dim == b.hidden_dim && a.n_layers == b.n_layers &&
                        a.n_heads == b.n_heads && a.n_kv_heads == b.n_kv_heads && a.head_dim == b.head_dim &&
                        a.vocab_size == b.vocab_size,
-                   teacher.source, "has another architecture than {} (the teacher must be the model it was quantized from)",
+                   teacher.source,
+                   "has another architecture than {} (the teacher must be the model it was quantized from)",
                    student.source);
 }
 

@@ -15,9 +15,9 @@
 namespace quip::train {
 
 struct FinetuneOptions {
-  int steps = 200;
-  double lr = 1e-3;
-  int eval_every = 20;
+  int steps = 512;
+  double lr = 3e-3;
+  int eval_every = 64;
   // Teacher log-probabilities are kept for all windows up to this many bytes (else recomputed).
   int64_t teacher_cache_bytes = int64_t(256) << 20;
   // When not empty: train/checkpoint.h's state is written here after every step, and a run

@@ -96,7 +96,8 @@ TrainBlock<T>::TrainBlock(const LlamaConfig& c, const LayerWeights& w, const std
       gate_(*w.gate, prefix + "mlp.gate_proj"),
       up_(*w.up, prefix + "mlp.up_proj"),
       down_(*w.down, prefix + "mlp.down_proj") {
-  QUIP_CHECK_INPUT(c.sliding_window == 0, prefix, "fine-tuning supports full causal attention only, not a sliding window");
+  QUIP_CHECK_INPUT(c.sliding_window == 0, prefix,
+                   "fine-tuning supports full causal attention only, not a sliding window");
   attn_norm_.Init(prefix + "input_layernorm.weight", std::vector<T>(w.attn_norm.data, w.attn_norm.data + c.dim));
   ffn_norm_.Init(prefix + "post_attention_layernorm.weight", std::vector<T>(w.ffn_norm.data, w.ffn_norm.data + c.dim));
 }
