@@ -11,6 +11,7 @@
 #include "dist/mpi_process_group.h"
 #endif
 #include "cli/commands.h"
+#include "cli/finetune_run.h"
 #include "cli/options.h"
 #include "core/error.h"
 #include "core/parallel.h"
@@ -40,6 +41,8 @@ struct Options {
   int bits = 2, nsamples = 128, ctx = 256, threads = 0, eval_windows = 0, rg_passes = 4;
   uint64_t seed = 0;
   double rho = 0.0, rho2 = 0.0, damping = 0.01;
+  bool finetune = false;
+  FinetuneRun finetune_run;  // --finetune-*: calib, ctx and seed are quantize's
   bool calib_bos = false, no_rescale = false, clip = false, range_tuning = false, force = false, verbose = false, mu_h = false,
        resume = false;
 };
@@ -166,6 +169,16 @@ void Run(const Options& o, ProcessGroup& group) {
                            [&](int done, int total) { progress.Update(done, total); });
   }
   if (!lead) return;  // rank 0 writes the folder
+  if (o.finetune) {
+    const Model teacher = RunStep("loading " + o.model, [&] { return LoadModel(o.model); });
+    FinetuneRun run = o.finetune_run;
+    run.calib = o.calib;
+    run.ctx = o.ctx;
+    run.seed = o.seed;
+    const train::FinetuneResult tuned = RunFinetune(model, teacher, *tokenizer, run);
+    report["finetune"] = FinetuneReport(run, tuned, PathForReport(o.model));
+    report["finetune"]["calib"] = PathForReport(o.calib);
+  }
   report["model"] = PathForReport(o.model);
   report["calib"] = PathForReport(o.calib);
   int64_t source_weight_bytes = 0;  // as stored in the source (F32, F16, ...), for `quip info`'s before/after
@@ -185,11 +198,17 @@ void Run(const Options& o, ProcessGroup& group) {
                       {"tokens", ppl_before.tokens}, {"ppl_fp32", ppl_before.ppl}, {"ppl_quantized", ppl_after},
                       {"ratio", ppl_after / ppl_before.ppl}};
   }
-  const std::map<std::string, std::string> metadata{{"quip.method", o.method},
+  std::map<std::string, std::string> metadata{{"quip.method", o.method},
                                                     {"quip.bits", std::to_string(o.bits)},
                                                     {"quip.rho", fmt::format("{}", report["rho"].get<double>())},
                                                     {"quip.seed", std::to_string(o.seed)},
                                                     {"quip.tool_version", QUIP_VERSION}};
+  if (o.finetune) {
+    FinetuneRun run = o.finetune_run;
+    run.ctx = o.ctx;
+    run.seed = o.seed;
+    metadata["quip.finetune"] = FinetuneMetadata(run);
+  }
   const std::filesystem::path source = model.source;
   // The file cannot hold the time it takes to write itself: "write" is only printed.
   report["profile"] = profile.ToJson();
@@ -292,6 +311,10 @@ void RegisterQuantizeCommand(CLI::App& app) {
   cmd->add_flag("--mu-h", o->mu_h,
                  "Report each matrix's Hessian incoherence mu_H (two eigendecompositions per matrix, up to 2048 columns)");
   cmd->add_flag("--verbose", o->verbose, "Print seconds and GFLOP/s per phase (also in quant_report.json)");
+  cmd->add_flag("--finetune", o->finetune,
+                "Then tune the continuous parameters (codes frozen) to the original model on --calib "
+                "(docs/finetune.md; options --finetune-*)");
+  AddFinetuneOptions(*cmd, o->finetune_run, "--finetune-", /*with_framing=*/false);
   cmd->add_flag("--force", o->force, "Replace an existing output folder that quip wrote");
   cmd->add_flag("--resume", o->resume,
                 "Keep each finished block in OUT_DIR.checkpoint and continue from the blocks there: rerun the same "

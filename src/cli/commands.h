@@ -12,5 +12,6 @@ void RegisterQuantizeCommand(CLI::App& app);
 void RegisterAblateCommand(CLI::App& app);
 void RegisterBenchCommand(CLI::App& app);
 void RegisterTokenizeCommand(CLI::App& app);
+void RegisterFinetuneCommand(CLI::App& app);
 
 }  // namespace quip

@@ -62,6 +62,7 @@ int main(int argc, char** argv) {
   quip::RegisterAblateCommand(app);
   quip::RegisterBenchCommand(app);
   quip::RegisterTokenizeCommand(app);
+  quip::RegisterFinetuneCommand(app);
   std::string commands;
   bool known = false;
   for (const CLI::App* sub : app.get_subcommands(std::function<bool(CLI::App*)>())) {

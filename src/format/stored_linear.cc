@@ -54,7 +54,8 @@ bool StoredLinear::UniformGrid() const {
 }
 
 int64_t StoredLinear::StoredBytes() const {
-  const int64_t floats = StoredValues(scale, codebook) + StoredValues(zero, codebook) + int64_t(incoherence.rescale.size());
+  const int64_t floats = StoredValues(scale, codebook) + StoredValues(zero, codebook) + int64_t(incoherence.rescale.size()) +
+                         int64_t(incoherence.output_scale.size());
   // The HYB table is stored once per model, not per linear: not counted here.
   return int64_t(CodeRows()) * RowBytes() + int64_t(sizeof(float)) * floats;
 }

@@ -4,7 +4,7 @@
 // (io/quip_format.h), the model builds its layer from it (model/incoherent_linear.h).
 //
 // Inference computes y = Ŵ x as
-//     x' = V (x / rescale);   z = G x';   y = Uᵀ z
+//     x' = V (x / rescale);   z = G x';   y = Uᵀ z  (⊙ output_scale when stored)
 // with U, V the rotations Rotation(kind, rows, seed_u) and Rotation(kind, cols, seed_v)
 // (format/rotation.h) when incoherent, and G decoded from the codes by codebook:
 //   scalar  G[r][c] = scale[r] · (code[r][c] − zero[r]); row r holds cols codes of `bits`
@@ -80,6 +80,10 @@ inline int E8PStages(int bits) { return bits == 2 ? 1 : 2; }
 // The transforms around G: D̃ and, when incoherent, U and V regenerated from their seeds.
 struct Incoherence {
   std::vector<float> rescale;  // D̃ (cols), empty when rescaling is off
+  // rows: y ← y ⊙ output_scale after Uᵀ, empty when absent. QuIP#'s output sign vector taken
+  // as real values (Uᵀ = diag(s) Hᵀ/√n, so diag(1+δ)·diag(s) is this times Uᵀ); written by
+  // fine-tuning (train/train_linear.h).
+  std::vector<float> output_scale;
   bool incoherent = false;
   RotationKind rotation = RotationKind::kKron;  // which U, V when incoherent
   uint64_t seed_u = 0, seed_v = 0;

@@ -117,6 +117,13 @@ StoredLinear ReadStoredLinear(TensorSource& source, const std::string& name, int
     for (float v : inc.rescale)
       QUIP_CHECK_INPUT(std::isfinite(v) && v > 0.0f, where, "rescale holds a non-positive or non-finite value {}", v);
   }
+  if (source.Has(name + ".output_scale")) {
+    const TensorView r = source.Get(name + ".output_scale", {rows}, model);
+    inc.output_scale.assign(r.data, r.data + rows);
+    for (float v : inc.output_scale)
+      QUIP_CHECK_INPUT(std::isfinite(v) && v > 0.0f, where, "output_scale holds a non-positive or non-finite value {}",
+                       v);
+  }
   switch (s.codebook) {
     case Codebook::kE8P: {
       const int table =
@@ -198,6 +205,8 @@ void AddStoredLinear(SafetensorsWriter& writer, nlohmann::json& linears, const s
     }
   }
   if (!s.incoherence.rescale.empty()) writer.AddF32(name + ".rescale", {s.cols}, s.incoherence.rescale.data());
+  if (!s.incoherence.output_scale.empty())
+    writer.AddF32(name + ".output_scale", {s.rows}, s.incoherence.output_scale.data());
   if (s.incoherence.incoherent) {
     info["seed_u"] = s.incoherence.seed_u;
     info["seed_v"] = s.incoherence.seed_v;

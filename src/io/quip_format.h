@@ -12,6 +12,8 @@
 //   <linear>.scale    F32 [1] at 2 bits, [2] at 3/4 bits: the stages' scales
 // both:
 //   <linear>.rescale  F32 [cols]          diagonal rescaling D-tilde (absent when off)
+//   <linear>.output_scale F32 [rows]      per-output multiplier after U^T (fine-tuned folders
+//                                         only; absent otherwise)
 //
 // with <linear> e.g. "model.layers.0.self_attn.q_proj". The safetensors __metadata__
 // holds "quip.format_version" ("1"), "quip.linears" (JSON: name -> {"bits", "incoherence":

@@ -55,6 +55,7 @@ IncoherentLinear::IncoherentLinear(StoredLinear stored)
   const Incoherence& inc = s.incoherence;
   QUIP_ASSERT(s.codes() != nullptr);
   QUIP_ASSERT(inc.rescale.empty() || int(inc.rescale.size()) == s.cols);
+  QUIP_ASSERT(inc.output_scale.empty() || int(inc.output_scale.size()) == s.rows);
   inv_rescale_.resize(inc.rescale.size());
   for (size_t i = 0; i < inc.rescale.size(); ++i) inv_rescale_[i] = 1.0f / inc.rescale[i];
   if (inc.incoherent) {
@@ -112,6 +113,9 @@ void IncoherentLinear::Run(const float* x, int ntok, float* y, bool fast) const 
   }
   const int64_t t2 = profile ? NowNs() : 0;
   if (stored().incoherence.incoherent) fast ? fast_u_->ApplyTransposed(y, ntok) : u_->ApplyTransposed(y, ntok);
+  if (const std::vector<float>& out = stored().incoherence.output_scale; !out.empty())
+    for (int t = 0; t < ntok; ++t)
+      for (int r = 0; r < out_features(); ++r) y[size_t(t) * out_features() + r] *= out[r];
   if (profile) {
     const int64_t t3 = NowNs();
     g_profile_calls.fetch_add(1, std::memory_order_relaxed);

@@ -3,7 +3,7 @@
 //   x' = V (x / rescale)     D̃ and the rotation of the activations: Kronecker,
 //                            O(n(p+q)), or randomized Hadamard, O(n log n) (format/rotation.h)
 //   z  = G x'                the codebook's product (model/codebook_matrix.h)
-//   y  = Uᵀ z
+//   y  = Uᵀ z                (⊙ output_scale when stored: fine-tuned folders)
 // format/stored_linear.h has the meaning of every stored field.
 //
 // Two paths, chosen for the whole process: the fast one (kernels/: float rotations on the

@@ -3,8 +3,9 @@ cmake_minimum_required(VERSION 3.16)
 # The layers, lowest first (docs/design.md):
 #   core <- format <- kernels <- model <- io <- text <- pipeline <- cli
 # and quant (the offline quantizer: Hessians, LDLQ/OPTQ/block LDLQ, search) sits on
-# core and format and is used by pipeline (and cli) only; dist (MPI, -DQUIP_MPI=ON) sits on
-# pipeline and is used by cli only.
+# core and format and is used by pipeline (and cli) only; train (fine-tuning after rounding)
+# sits on core, format, kernels, model and io and is used by pipeline and cli; dist (MPI,
+# -DQUIP_MPI=ON) sits on pipeline and is used by cli only.
 # Usage: cmake -DSRC=<dir> -P check_layers.cmake
 set(allowed_core core)
 set(allowed_format core format)
@@ -13,10 +14,11 @@ set(allowed_model core format kernels model)
 set(allowed_io core format kernels model io)
 set(allowed_text core format kernels model io text)
 set(allowed_quant core format quant)
-set(allowed_pipeline core format kernels model io text quant pipeline)
-set(allowed_dist core format kernels model io text quant pipeline dist)
-set(allowed_cli core format kernels model io text quant pipeline dist cli)
-set(layers core format kernels model io text quant pipeline dist cli)
+set(allowed_train core format kernels model io train)
+set(allowed_pipeline core format kernels model io text quant train pipeline)
+set(allowed_dist core format kernels model io text quant train pipeline dist)
+set(allowed_cli core format kernels model io text quant train pipeline dist cli)
+set(layers core format kernels model io text quant train pipeline dist cli)
 
 if(NOT SRC)
   message(FATAL_ERROR "pass -DSRC=<source dir>")

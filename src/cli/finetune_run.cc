@@ -1,0 +1,101 @@
+#include "cli/finetune_run.h"
+
+#include <fmt/core.h>
+
+#include <algorithm>
+#include <optional>
+
+#include "cli/options.h"
+#include "core/parallel.h"
+#include "core/progress.h"
+#include "pipeline/calibration.h"
+#include "text/text_file.h"
+
+namespace quip {
+
+void AddFinetuneOptions(CLI::App& cmd, FinetuneRun& run, const std::string& prefix, bool with_framing) {
+  cmd.add_option(prefix + "steps", run.steps, "Fine-tuning: optimizer steps (one window each)")
+      ->capture_default_str()
+      ->check(InRange(1, kNoLimit));
+  cmd.add_option(prefix + "lr", run.lr, "Fine-tuning: peak learning rate (relative change per step)")
+      ->capture_default_str()
+      ->check(InRange(0, 1, /*lo_open=*/true));
+  cmd.add_option(prefix + "windows", run.windows, "Fine-tuning: training windows")
+      ->capture_default_str()
+      ->check(InRange(1, kNoLimit));
+  cmd.add_option(prefix + "valid-windows", run.valid_windows,
+                 "Fine-tuning: held-out windows (the parameters written are the best on them)")
+      ->capture_default_str()
+      ->check(InRange(1, kNoLimit));
+  cmd.add_option(prefix + "eval-every", run.eval_every, "Fine-tuning: steps between held-out measurements")
+      ->capture_default_str()
+      ->check(InRange(1, kNoLimit));
+  if (!with_framing) return;
+  cmd.add_option(prefix + "ctx", run.ctx, "Tokens per window including BOS")
+      ->capture_default_str()
+      ->check(InRange(2, kNoLimit));
+  cmd.add_option(prefix + "seed", run.seed, "Seed for the windows")->capture_default_str()->check(InRange(0, kNoLimit));
+}
+
+train::FinetuneResult RunFinetune(Model& student, const Model& teacher, const Tokenizer& tokenizer,
+                                  const FinetuneRun& o) {
+  Progress tokenizing("tokenizing " + o.calib);
+  CalibrationSample sample =
+      SampleCalibrationWindowsFromText(ReadTextFile(o.calib), tokenizer, o.windows + o.valid_windows, o.ctx,
+                                       student.config.bos_id, o.seed, o.calib, /*with_bos=*/true);
+  tokenizing.Finish();
+  const std::vector<std::vector<int>> valid(sample.windows.end() - o.valid_windows, sample.windows.end());
+  sample.windows.resize(o.windows);
+
+  train::FinetuneOptions options;
+  options.steps = o.steps;
+  options.lr = o.lr;
+  options.eval_every = o.eval_every;
+  options.checkpoint = o.checkpoint;
+  // One progress step per stretch between held-out measurements: its final line carries the
+  // mean training loss of the stretch and the held-out KL.
+  std::optional<Progress> stretch;
+  int first = 1, last = 1;
+  double loss_sum = 0;
+  auto open = [&](int from) {  // the held-out KL is measured at multiples of eval_every and the last step
+    first = from;
+    last = std::min(o.steps, (from + o.eval_every - 1) / o.eval_every * o.eval_every);
+    loss_sum = 0;
+    stretch.emplace(fmt::format("finetune steps {}-{}", first, last));
+  };
+  open(1);
+  return train::Finetune(student, teacher, sample.windows, valid, options,
+                         [&](int step, int total, double loss, double kl) {
+                           if (step < first || step > last) open(step);  // resumed from a checkpoint
+                           loss_sum += loss;
+                           stretch->Update(step - first + 1, last - first + 1);
+                           if (kl < 0) return;
+                           stretch->Finish(fmt::format("mean loss {:.5f}, held-out KL {:.5f}",
+                                                       loss_sum / (step - first + 1), kl));
+                           if (step < total) open(step + 1);
+                         });
+}
+
+nlohmann::json FinetuneReport(const FinetuneRun& o, const train::FinetuneResult& r, const std::string& teacher) {
+  return {{"teacher", teacher},
+          {"calib", o.calib},
+          {"windows", o.windows},
+          {"valid_windows", o.valid_windows},
+          {"ctx", o.ctx},
+          {"steps", o.steps},
+          {"lr", o.lr},
+          {"eval_every", o.eval_every},
+          {"seed", o.seed},
+          {"threads", WorkerThreads()},
+          {"valid_kl_before", r.valid_kl_before},
+          {"valid_kl_after", r.valid_kl_after},
+          {"best_step", r.best_step},
+          {"resumed_from", r.resumed_from},
+          {"seconds", r.seconds}};
+}
+
+std::string FinetuneMetadata(const FinetuneRun& o) {
+  return fmt::format("steps={} lr={} windows={} ctx={} seed={}", o.steps, o.lr, o.windows, o.ctx, o.seed);
+}
+
+}  // namespace quip

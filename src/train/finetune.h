@@ -1,0 +1,50 @@
+// End-to-end fine-tuning after rounding (QuIP#'s third part; docs/finetune.md): the
+// codes stay frozen, the continuous parameters of train/train_model.h are tuned with
+// Adam to minimise the KL divergence from the fp32 teacher's next-token distribution on
+// calibration windows. One window per step; the learning rate warms up over the first 5%
+// of the steps and then follows a cosine to zero. Every `eval_every` steps the mean KL on
+// held-out windows is measured and the best parameters so far are kept (what is exported).
+#pragma once
+
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "model/model.h"
+
+namespace quip::train {
+
+struct FinetuneOptions {
+  int steps = 512;
+  double lr = 3e-3;
+  int eval_every = 64;
+  // Teacher log-probabilities are kept for all windows up to this many bytes (else recomputed).
+  int64_t teacher_cache_bytes = int64_t(256) << 20;
+  // When not empty: train/checkpoint.h's state is written here after every step, and a run
+  // that finds one of the same options and windows resumes from it.
+  std::string checkpoint;
+};
+
+struct FinetuneResult {
+  double valid_kl_before = 0, valid_kl_after = 0;  // mean KL on the held-out windows
+  int best_step = 0;                               // the step whose parameters were kept
+  int steps = 0;
+  int resumed_from = 0;                            // steps found in the checkpoint
+  double seconds = 0;
+  std::vector<double> train_loss;  // per step
+};
+
+// Step `step` of `total` finished with `loss` (mean over the step's window); valid_kl is the
+// held-out KL when it was measured at this step, else negative.
+using FinetuneProgress = std::function<void(int step, int total, double loss, double valid_kl)>;
+
+// Throws quip::Error naming the teacher when its architecture differs from the student's.
+void CheckSameArchitecture(const Model& student, const Model& teacher);
+
+// Tunes `student` (a quantized Model) in place: its norms and quantized linears are replaced
+// by the tuned ones. `teacher` must have the same architecture.
+FinetuneResult Finetune(Model& student, const Model& teacher, const std::vector<std::vector<int>>& train_windows,
+                        const std::vector<std::vector<int>>& valid_windows, const FinetuneOptions& options,
+                        const FinetuneProgress& progress = {});
+
+}  // namespace quip::train

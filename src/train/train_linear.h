@@ -1,0 +1,87 @@
+// One linear layer of the model in training form: y = layer(x) with its backward pass,
+// for fine-tuning after rounding (docs/finetune.md).
+//
+// A quantized layer (model/incoherent_linear.h) computes y = diag(o) Uᵀ G V diag(m) x with
+//   m  the input multipliers: D̃⁻¹ times QuIP#'s input sign vector taken as real values
+//      (V = H diag(s)/√n, so diag(s)·diag(1+δ) folds into D̃ exactly); stored as rescale = 1/m
+//   G  = Σ_k s_k B_k (E8P: one scale per stage) or diag(scale)·B (scalar grid: one per row),
+//      B decoded from the frozen codes with unit scales.
+//   o  the output multipliers: Uᵀ's sign vector as real values, y ← o ⊙ (Uᵀ z), stored as
+//      output_scale (format/stored_linear.h)
+// Trainable: m, the scales and o. The codes, the rotations' seeds and dense layers stay frozen.
+//
+// Templated on the scalar: float for training, double for the finite-difference checks.
+#pragma once
+
+#include <Eigen/Dense>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "format/rotation.h"
+#include "format/stored_linear.h"
+#include "kernels/rotation.h"
+#include "model/linear.h"
+
+namespace quip::train {
+
+template <typename T>
+using Mat = Eigen::Matrix<T, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
+
+// A trainable tensor and the gradient Backward accumulates into it. `unit` is its typical
+// magnitude at the start (the optimizer's steps are relative to it).
+template <typename T>
+struct Param {
+  std::string name;
+  std::vector<T> value, grad;
+  T unit = 1;
+  // Keeps the value strictly positive (a stored 1/m must be finite and > 0).
+  bool positive = false;
+  void Init(std::string n, std::vector<T> v, bool keep_positive = false);
+};
+
+template <typename T>
+class TrainLinear {
+ public:
+  // What Forward keeps for Backward.
+  struct Saved {
+    Mat<T> x;                   // the input
+    Mat<T> rotated;             // V diag(m) x (quantized layers)
+    std::vector<Mat<T>> stage;  // B_k · rotated per stage (per-row scales: the one B · rotated)
+    Mat<T> unscaled;            // Uᵀ z, before the output multipliers
+  };
+
+  TrainLinear() = default;
+  TrainLinear(const Linear& layer, const std::string& name);
+
+  int rows() const { return rows_; }
+  int cols() const { return cols_; }
+  bool quantized() const { return stored_.has_value(); }
+
+  // y [ntok, rows] from x [ntok, cols].
+  void Forward(const Mat<T>& x, Mat<T>& y, Saved& saved) const;
+  // Adds ∂L/∂x to *dx (when dx is not null; resized and zeroed when empty) and the parameters'
+  // gradients to their grad, from dy = ∂L/∂y.
+  void Backward(const Mat<T>& dy, const Saved& saved, Mat<T>* dx);
+  // Rebuilds G after the parameters changed.
+  void Refresh();
+  std::vector<Param<T>*> Params();
+  // The inference layer with the tuned parameters (codes borrowed from the source layer,
+  // which must outlive it); null for a frozen dense layer.
+  std::unique_ptr<Linear> Export() const;
+
+ private:
+  void Rotate(T* rows_data, int ntok, bool output_side, bool transposed) const;
+
+  int rows_ = 0, cols_ = 0;
+  Mat<T> weight_;             // dense: W; quantized: G (the padding columns dropped)
+  std::vector<Mat<T>> basis_;  // B_k, or the one B of a per-row scale
+  bool per_row_scale_ = false;
+  Param<T> in_mult_, scale_, out_mult_;
+  std::optional<StoredLinear> stored_;
+  std::optional<Rotation> u_, v_;
+  std::optional<kernels::FastRotation> fast_u_, fast_v_;
+};
+
+}  // namespace quip::train

@@ -1,0 +1,117 @@
+#include "train/train_model.h"
+
+#include <cmath>
+#include <string>
+
+#include "core/error.h"
+
+namespace quip::train {
+
+template <typename T>
+TrainModel<T>::TrainModel(const Model& model, int max_tokens)
+    : model_(model), rope_(model.config, max_tokens), head_(*model.lm_head, "lm_head") {
+  const LlamaConfig& c = model.config;
+  blocks_.reserve(c.n_layers);
+  for (int l = 0; l < c.n_layers; ++l)
+    blocks_.emplace_back(c, model.layers[l], "model.layers." + std::to_string(l) + ".");
+  final_norm_.Init("model.norm.weight", std::vector<T>(model.final_norm.data, model.final_norm.data + c.dim));
+  saved_.resize(c.n_layers);
+}
+
+template <typename T>
+void TrainModel<T>::Logits(std::span<const int> tokens, Mat<T>& logits) {
+  const LlamaConfig& c = model_.config;
+  const int ntok = int(tokens.size());
+  QUIP_ASSERT(size_t(ntok) * rope_.half <= rope_.cos.size());
+  Mat<T>& x = x_final_;
+  x.resize(ntok, c.dim);
+  for (int t = 0; t < ntok; ++t) {
+    QUIP_CHECK_INPUT(tokens[t] >= 0 && tokens[t] < c.vocab_size, model_.source,
+                     "token id {} is outside the model's vocabulary of {}", tokens[t], c.vocab_size);
+    const float* row = model_.token_embedding.row(tokens[t]);
+    for (int i = 0; i < c.dim; ++i) x(t, i) = T(row[i]);
+  }
+  for (int l = 0; l < c.n_layers; ++l) blocks_[l].Forward(x, saved_[l], rope_);
+  RmsNormForward(x, final_norm_.value, c.norm_eps, normed_final_, inv_rms_final_);
+  head_.Forward(normed_final_, logits, head_saved_);
+}
+
+template <typename T>
+double TrainModel<T>::Loss(std::span<const int> tokens, const Mat<float>& teacher, bool gradient) {
+  const LlamaConfig& c = model_.config;
+  const int ntok = int(tokens.size()), vocab = c.vocab_size;
+  QUIP_ASSERT(teacher.rows() == ntok && teacher.cols() == vocab);
+  Mat<T> logits;
+  Logits(tokens, logits);
+  // KL(p ‖ q) = Σ p (log p − log q); ∂/∂logits of the mean over tokens = (q − p) / ntok.
+  double loss = 0;
+  Mat<T> dlogits(ntok, vocab);
+  for (int t = 0; t < ntok; ++t) {
+    double max = logits(t, 0);
+    for (int v = 1; v < vocab; ++v) max = std::max(max, double(logits(t, v)));
+    double sum = 0;
+    for (int v = 0; v < vocab; ++v) sum += std::exp(double(logits(t, v)) - max);
+    const double log_sum = max + std::log(sum);
+    for (int v = 0; v < vocab; ++v) {
+      const double log_q = double(logits(t, v)) - log_sum, log_p = teacher(t, v), p = std::exp(log_p);
+      if (p > 0) loss += p * (log_p - log_q);
+      dlogits(t, v) = T((std::exp(log_q) - p) / ntok);
+    }
+  }
+  loss /= ntok;
+  if (!gradient) return loss;
+  Mat<T> dnormed;
+  head_.Backward(dlogits, head_saved_, &dnormed);
+  Mat<T> dx = Mat<T>::Zero(ntok, c.dim);
+  RmsNormBackward(x_final_, final_norm_.value, inv_rms_final_, dnormed, dx, final_norm_.grad);
+  for (int l = c.n_layers - 1; l >= 0; --l) blocks_[l].Backward(dx, saved_[l], rope_);
+  return loss;
+}
+
+template <typename T>
+std::vector<Param<T>*> TrainModel<T>::Params() {
+  std::vector<Param<T>*> out;
+  for (TrainBlock<T>& b : blocks_)
+    for (Param<T>* p : b.Params()) out.push_back(p);
+  out.push_back(&final_norm_);
+  for (Param<T>* p : head_.Params()) out.push_back(p);
+  return out;
+}
+
+template <typename T>
+void TrainModel<T>::ZeroGrad() {
+  for (Param<T>* p : Params()) std::fill(p->grad.begin(), p->grad.end(), T(0));
+}
+
+template <typename T>
+void TrainModel<T>::Refresh() {
+  for (TrainBlock<T>& b : blocks_) b.Refresh();
+  head_.Refresh();
+}
+
+template <typename T>
+void TrainModel<T>::ExportTo(Model& model) const {
+  for (size_t l = 0; l < blocks_.size(); ++l) blocks_[l].ExportTo(model.layers[l], model.owners);
+  model.final_norm = OwnFloats(std::vector<float>(final_norm_.value.begin(), final_norm_.value.end()),
+                               {int64_t(final_norm_.value.size())}, model.owners);
+  if (std::unique_ptr<Linear> head = head_.Export()) model.lm_head = std::move(head);
+}
+
+Mat<float> LogSoftmax(const float* logits, int ntok, int vocab) {
+  Mat<float> out(ntok, vocab);
+  for (int t = 0; t < ntok; ++t) {
+    const float* row = logits + size_t(t) * vocab;
+    double max = row[0];
+    for (int v = 1; v < vocab; ++v) max = std::max(max, double(row[v]));
+    double sum = 0;
+    for (int v = 0; v < vocab; ++v) sum += std::exp(double(row[v]) - max);
+    const double log_sum = max + std::log(sum);
+    for (int v = 0; v < vocab; ++v) out(t, v) = float(double(row[v]) - log_sum);
+  }
+  return out;
+}
+
+template class TrainModel<float>;
+template class TrainModel<double>;
+
+}  // namespace quip::train

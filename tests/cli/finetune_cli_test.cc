@@ -1,0 +1,104 @@
+// `quip finetune` through the real binary on the embedded stories260K quantized with QuIP#
+// at 2 bits: the tuned folder is an ordinary quip folder (`quip info` and `quip ppl` read it),
+// its perplexity on the calibration text is below the untuned folder's (the reference:
+// `quip ppl` of the input folder on the same windows), and the command keeps the output rules
+// (no overwrite without --force) and the error contract on bad input.
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <nlohmann/json.hpp>
+#include <regex>
+
+#include "testing/scratch.h"
+#include "testing/tiny_model.h"
+
+namespace quip {
+namespace {
+using ::testing::HasSubstr;
+using testing::ShellQuote;
+
+std::string Stories() { return testing::SourceDir() + "/models/stories260K"; }
+std::string Calib() { return testing::SourceDir() + "/data/tinystories/tinystories-train-head.txt"; }
+
+testing::SplitCommandResult Quip(const std::string& args) {
+  return testing::RunCommandSplit(ShellQuote(testing::QuipBinary()) + " " + args);
+}
+
+double Match(const std::string& text, const std::string& pattern) {
+  std::smatch m;
+  if (!std::regex_search(text, m, std::regex(pattern))) {
+    ADD_FAILURE() << "no match for " << pattern << " in:\n" << text;
+    return 0.0;
+  }
+  return std::stod(m[1]);
+}
+
+double Ppl(const std::string& model) {
+  const auto r = Quip("ppl --threads 1 --ctx 64 --max-windows 8 --model " + ShellQuote(model) + " --text " +
+                      ShellQuote(Calib()));
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  return Match(r.out, R"(ppl ([0-9.]+) over)");
+}
+
+TEST(FinetuneCli, TunesReloadsAndKeepsTheOutputRules) {
+  const std::string dir = testing::MakeTempDir("cli-finetune");
+  const std::string quantized = dir + "/q2", tuned = dir + "/q2-tuned";
+  const auto q = Quip("quantize --model " + ShellQuote(Stories()) + " --calib " + ShellQuote(Calib()) +
+                      " --nsamples 8 --ctx 64 --threads 1 --method quipsharp --bits 2 -o " + ShellQuote(quantized));
+  ASSERT_EQ(q.exit_code, 0) << q.err;
+  const std::string common = " --teacher " + ShellQuote(Stories()) + " --calib " + ShellQuote(Calib()) +
+                             " --windows 16 --valid-windows 2 --ctx 64 --steps 30 --eval-every 10 --lr 3e-3 "
+                             "--threads 1 -o " + ShellQuote(tuned);
+  const auto ft = Quip("finetune --model " + ShellQuote(quantized) + common);
+  ASSERT_EQ(ft.exit_code, 0) << ft.err;
+  const double kl_before = Match(ft.out, R"(held-out KL to .* ([0-9.]+) ->)");
+  const double kl_after = Match(ft.out, R"(-> ([0-9.]+) \(kept)");
+  EXPECT_LT(kl_after, kl_before);
+
+  const auto info = Quip("info --model " + ShellQuote(tuned));
+  ASSERT_EQ(info.exit_code, 0) << info.err;
+  EXPECT_THAT(info.out, HasSubstr("e8p-2bit"));
+  const double before = Ppl(quantized), after = Ppl(tuned);
+  EXPECT_LT(after, before);
+
+  // Never overwrites: the second run refuses before any work and leaves the folder as it was.
+  const auto mtime = std::filesystem::last_write_time(tuned + "/model.safetensors");
+  const auto again = Quip("finetune --model " + ShellQuote(quantized) + common);
+  testing::ExpectCleanError(again, {tuned});
+  EXPECT_EQ(std::filesystem::last_write_time(tuned + "/model.safetensors"), mtime);
+
+  const std::string other = " --calib " + ShellQuote(Calib()) + " -o " + ShellQuote(dir + "/bad");
+  testing::ExpectCleanError(Quip("finetune --model " + ShellQuote(Stories()) + " --teacher " + ShellQuote(Stories()) +
+                                 other),
+                            {"is not a quantized quip folder"});
+  testing::ExpectCleanError(Quip("finetune --model " + ShellQuote(quantized) + " --teacher " +
+                                 ShellQuote(quantized) + other),
+                            {"the teacher must be the fp32 model"});
+  testing::ExpectCleanError(Quip("finetune --model " + ShellQuote(quantized) + " --teacher " +
+                                 ShellQuote(testing::BooksModel()) + other),
+                            {"another architecture"});
+  EXPECT_FALSE(std::filesystem::exists(dir + "/bad"));
+}
+
+// `quantize --finetune`: the report has the fine-tuning section and the perplexity the
+// quantizer measured in memory after tuning equals `quip ppl` of the written folder.
+TEST(FinetuneCli, QuantizeWithFinetune) {
+  const std::string out = testing::MakeTempDir("cli-quantize-finetune") + "/q2";
+  const auto q = Quip("quantize --model " + ShellQuote(Stories()) + " --calib " + ShellQuote(Calib()) +
+                      " --nsamples 8 --ctx 64 --threads 1 --method quipsharp --bits 2 --finetune --finetune-steps 10 "
+                      "--finetune-windows 8 --finetune-valid-windows 2 --finetune-eval-every 5 -o " +
+                      ShellQuote(out) + " --eval " + ShellQuote(Calib()) + " --eval-windows 4");
+  ASSERT_EQ(q.exit_code, 0) << q.err;
+  const nlohmann::json report = nlohmann::json::parse(testing::ReadFileText(out + "/quant_report.json"));
+  ASSERT_TRUE(report.contains("finetune"));
+  EXPECT_EQ(report["finetune"]["steps"], 10);
+  EXPECT_LE(report["finetune"]["valid_kl_after"].get<double>(), report["finetune"]["valid_kl_before"].get<double>());
+  const auto ppl = Quip("ppl --threads 1 --ctx 64 --max-windows 4 --model " + ShellQuote(out) + " --text " +
+                        ShellQuote(Calib()));
+  ASSERT_EQ(ppl.exit_code, 0) << ppl.err;
+  EXPECT_NEAR(Match(ppl.out, R"(ppl ([0-9.]+) over)"), Match(q.out, R"(quantized ([0-9.]+) \(ratio)"), 1e-4);
+}
+
+}  // namespace
+}  // namespace quip
