@@ -1,0 +1,218 @@
+// AVX-512 trellis kernels (trellis_matvec_avx512.h explains them). Compiled with function
+// target attributes, so the rest of the build keeps its own -march; called only where
+// e8p_matvec_avx512.h's Supported() says the CPU has the instructions.
+#include "kernels/trellis_matvec_avx512.h"
+
+#include <array>
+
+#include "core/error.h"
+#include "format/trellis_tiles.h"
+
+#if defined(__x86_64__) && defined(__GNUC__)
+// GCC 12's AVX-512 headers start some intrinsics from _mm512_undefined_*, which its own
+// uninitialized-use analysis then flags in every caller.
+#pragma GCC diagnostic ignored "-Wuninitialized"
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#include <immintrin.h>
+#define QUIP_TRELLIS_AVX512 1
+#define QUIP_AVX512_TARGET __attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,avx512vbmi,avx512vnni,bmi2")))
+#endif
+
+namespace quip::kernels::avx512 {
+
+#if QUIP_TRELLIS_AVX512
+
+namespace {
+
+using trellis::kTileSide;
+using trellis::kTileWeights;
+
+// Where vector v's 16 windows are (trellis_matvec_avx512.h): index[v] picks, for qword k,
+// the stream bytes c .. c + 7 (c: the byte of state 16v + 2k's first bit) most significant
+// first, as memory bytes (stream byte j is memory byte j ^ 3 in little-endian words);
+// shift[v] puts each state's low and high window byte into its lane's bytes 0 and 1.
+struct WindowTable {
+  alignas(64) uint8_t index[16][64];
+  alignas(64) uint8_t shift[16][64];
+};
+
+WindowTable MakeWindowTable(int bits, int values_per_state) {
+  WindowTable t{};
+  const int step_bits = bits * values_per_state, states = kTileWeights / values_per_state;
+  const int tile_bytes = 32 * bits;
+  for (int v = 0; v < states / 16; ++v)
+    for (int k = 0; k < 8; ++k) {
+      const int first = (16 * v + 2 * k) * step_bits, c = first / 8;
+      for (int i = 0; i < 8; ++i) t.index[v][8 * k + i] = uint8_t(((c + 7 - i) % tile_bytes) ^ 3);
+      for (int d = 0; d < 2; ++d) {
+        // The window's bit 15 is stream bit p = qword bit 63 − (p − 8c).
+        const int offset = first + d * step_bits - 8 * c;
+        t.shift[v][8 * k + 4 * d] = uint8_t(48 - offset);
+        t.shift[v][8 * k + 4 * d + 1] = uint8_t(56 - offset);
+      }
+    }
+  return t;
+}
+
+const WindowTable& Windows(int bits, int values_per_state) {
+  static const auto tables = [] {
+    std::array<WindowTable, 6> t;  // bits 2..4 × V 1..2
+    for (int k = 2; k <= 4; ++k)
+      for (int v = 1; v <= 2; ++v) t[2 * (k - 2) + v - 1] = MakeWindowTable(k, v);
+    return t;
+  }();
+  return tables[2 * (bits - 2) + values_per_state - 1];
+}
+
+// A tile's 32·K bytes in two registers (the second zero past the tile: nothing read beyond it).
+struct Tile {
+  __m512i lo, hi;
+};
+
+QUIP_AVX512_TARGET inline Tile LoadTile(const uint8_t* p, int bits) {
+  const __mmask64 rest = bits == 2 ? 0 : bits == 3 ? 0xFFFFFFFFull : ~0ull;
+  return {_mm512_loadu_si512(p), _mm512_maskz_loadu_epi8(rest, p + 64)};
+}
+
+// States 16v .. 16v + 15 of the tile, one per 32-bit lane.
+QUIP_AVX512_TARGET inline __m512i States(const Tile& t, const WindowTable& wt, int v) {
+  const __m512i bytes = _mm512_permutex2var_epi8(t.lo, _mm512_load_si512(wt.index[v]), t.hi);
+  return _mm512_maskz_multishift_epi64_epi8(0x3333333333333333ull, _mm512_load_si512(wt.shift[v]), bytes);
+}
+
+// 1MAD's x = a·s + b, whose byte sum is the code.
+QUIP_AVX512_TARGET inline __m512i Mad(__m512i s) {
+  return _mm512_add_epi32(_mm512_mullo_epi32(s, _mm512_set1_epi32(34038481)), _mm512_set1_epi32(76625530));
+}
+
+// 3INST's value: the two halves of (89226354·s + 64248484) & 0x8FFF8FFF ^ 0x3B603B60 as
+// floats, high + low as Decode3Inst adds them.
+QUIP_AVX512_TARGET inline __m512 Value3Inst(__m512i s) {
+  const __m512i x = _mm512_add_epi32(_mm512_mullo_epi32(s, _mm512_set1_epi32(89226354)), _mm512_set1_epi32(64248484));
+  // (x & mask) ^ pattern: truth table 0x6A over (x, mask, pattern).
+  const __m512i bits = _mm512_ternarylogic_epi32(x, _mm512_set1_epi32(int(0x8FFF8FFFu)), _mm512_set1_epi32(0x3B603B60), 0x6A);
+  const __m512 low = _mm512_cvtph_ps(_mm512_cvtepi32_epi16(bits));
+  const __m512 high = _mm512_cvtph_ps(_mm512_cvtepi32_epi16(_mm512_srli_epi32(bits, 16)));
+  return _mm512_add_ps(high, low);
+}
+
+// HYB's pairs for 16 states: weights 0..15 (states 0..7) in `first`, 16..31 in `second`.
+QUIP_AVX512_TARGET inline void ValuesHyb(__m512i s, const float* table, __m512* first, __m512* second) {
+  const __m512i h = _mm512_mullo_epi32(_mm512_add_epi32(s, _mm512_set1_epi32(1)), s);
+  const __m512i row = _mm512_and_si512(_mm512_srli_epi32(h, 15 - trellis::kHybTableBits),
+                                       _mm512_set1_epi32((1 << trellis::kHybTableBits) - 1));
+  const unsigned negative = _mm512_test_epi32_mask(h, _mm512_set1_epi32(0x8000));
+  const auto* pairs = reinterpret_cast<const long long*>(table);
+  const __m512i p0 = _mm512_i32gather_epi64(_mm512_castsi512_si256(row), pairs, 8);
+  const __m512i p1 = _mm512_i32gather_epi64(_mm512_extracti64x4_epi64(row, 1), pairs, 8);
+  // A state's sign flips its first value: the even float lane of its pair.
+  const __m512i sign = _mm512_set1_epi32(int(0x80000000u));
+  *first = _mm512_castsi512_ps(_mm512_mask_xor_epi32(p0, __mmask16(_pdep_u32(negative & 0xFF, 0x5555)), p0, sign));
+  *second = _mm512_castsi512_ps(_mm512_mask_xor_epi32(p1, __mmask16(_pdep_u32(negative >> 8, 0x5555)), p1, sign));
+}
+
+QUIP_AVX512_TARGET void RowBlocks1Mad(const TrellisMatrixView& w, const TrellisActivations& a, int b0, int b1,
+                                      float* y) {
+  const WindowTable& wt = Windows(w.bits, 1);
+  const int tiles = w.cols / kTileSide, tile_bytes = 32 * w.bits;
+  constexpr int kTilesPerGroup = 256 / kTileSide;  // one activation group (q8_activations.h)
+  // y = scale · Σ_c (sum_c − 510)/147.8005 · x_c.
+  const float outer = w.scale / 147.800537109375f;
+  for (int b = b0; b < b1; ++b) {
+    const uint8_t* block = w.codes + size_t(b) * tiles * tile_bytes;
+    __m512 sum[kTileSide];
+    for (auto& s : sum) s = _mm512_setzero_ps();
+    for (int j0 = 0, g = 0; j0 < tiles; j0 += kTilesPerGroup, ++g) {
+      // Σ over the group of (sum − 510)·xq per lane: ≤ 16 · 510 · 127 in magnitude, exact.
+      const __m512i start = _mm512_loadu_si512(a.start + 16 * g);
+      __m512i acc[kTileSide];
+      for (auto& v : acc) v = start;
+      for (int j = j0; j < std::min(tiles, j0 + kTilesPerGroup); ++j) {
+        const Tile t = LoadTile(block + size_t(j) * tile_bytes, w.bits);
+        const __m512i xq4 = _mm512_loadu_si512(a.xq4 + 64 * j);
+        for (int r = 0; r < kTileSide; ++r) acc[r] = _mm512_dpbusd_epi32(acc[r], Mad(States(t, wt, r)), xq4);
+      }
+      const __m512 scale = _mm512_set1_ps(a.group_scale[g]);
+      for (int r = 0; r < kTileSide; ++r) sum[r] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(acc[r]), scale, sum[r]);
+    }
+    for (int r = 0; r < kTileSide; ++r) y[b * kTileSide + r] = outer * _mm512_reduce_add_ps(sum[r]);
+  }
+}
+
+// fp32 products: 3INST and HYB, each tile row times the tile's 16 activations.
+template <trellis::Code kCode>
+QUIP_AVX512_TARGET void RowBlocksFloat(const TrellisMatrixView& w, const float* x, int b0, int b1, float* y) {
+  constexpr int kValues = trellis::ValuesPerState(kCode);
+  const WindowTable& wt = Windows(w.bits, kValues);
+  const int tiles = w.cols / kTileSide, tile_bytes = 32 * w.bits;
+  for (int b = b0; b < b1; ++b) {
+    const uint8_t* block = w.codes + size_t(b) * tiles * tile_bytes;
+    __m512 acc[kTileSide];
+    for (auto& v : acc) v = _mm512_setzero_ps();
+    for (int j = 0; j < tiles; ++j) {
+      const Tile t = LoadTile(block + size_t(j) * tile_bytes, w.bits);
+      const __m512 xv = _mm512_loadu_ps(x + kTileSide * j);
+      if constexpr (kCode == trellis::Code::k3Inst) {
+        for (int r = 0; r < kTileSide; ++r) acc[r] = _mm512_fmadd_ps(Value3Inst(States(t, wt, r)), xv, acc[r]);
+      } else {
+        for (int v = 0; v < kTileSide / 2; ++v) {  // 16 states: rows 2v and 2v + 1
+          __m512 first, second;
+          ValuesHyb(States(t, wt, v), w.hyb_table, &first, &second);
+          acc[2 * v] = _mm512_fmadd_ps(first, xv, acc[2 * v]);
+          acc[2 * v + 1] = _mm512_fmadd_ps(second, xv, acc[2 * v + 1]);
+        }
+      }
+    }
+    for (int r = 0; r < kTileSide; ++r) y[b * kTileSide + r] = w.scale * _mm512_reduce_add_ps(acc[r]);
+  }
+}
+
+}  // namespace
+
+void TrellisRowBlocks(const TrellisMatrixView& w, const TrellisActivations& a, int b0, int b1, float* y) {
+  switch (w.code) {
+    case trellis::Code::k1Mad: return RowBlocks1Mad(w, a, b0, b1, y);
+    case trellis::Code::k3Inst: return RowBlocksFloat<trellis::Code::k3Inst>(w, a.x, b0, b1, y);
+    case trellis::Code::kHyb: return RowBlocksFloat<trellis::Code::kHyb>(w, a.x, b0, b1, y);
+  }
+}
+
+QUIP_AVX512_TARGET void DecodeTrellisTile(const TrellisMatrixView& w, const uint8_t* tile, float* weights) {
+  const Tile t = LoadTile(tile, w.bits);
+  const __m512 scale = _mm512_set1_ps(w.scale);
+  switch (w.code) {
+    case trellis::Code::k1Mad: {
+      const WindowTable& wt = Windows(w.bits, 1);
+      for (int v = 0; v < 16; ++v) {
+        const __m512i sum = _mm512_dpbusd_epi32(_mm512_set1_epi32(-510), Mad(States(t, wt, v)), _mm512_set1_epi8(1));
+        const __m512 value = _mm512_div_ps(_mm512_cvtepi32_ps(sum), _mm512_set1_ps(147.800537109375f));
+        _mm512_storeu_ps(weights + 16 * v, _mm512_mul_ps(scale, value));
+      }
+      break;
+    }
+    case trellis::Code::k3Inst: {
+      const WindowTable& wt = Windows(w.bits, 1);
+      for (int v = 0; v < 16; ++v) _mm512_storeu_ps(weights + 16 * v, _mm512_mul_ps(scale, Value3Inst(States(t, wt, v))));
+      break;
+    }
+    case trellis::Code::kHyb: {
+      const WindowTable& wt = Windows(w.bits, 2);
+      for (int v = 0; v < 8; ++v) {
+        __m512 first, second;
+        ValuesHyb(States(t, wt, v), w.hyb_table, &first, &second);
+        _mm512_storeu_ps(weights + 32 * v, _mm512_mul_ps(scale, first));
+        _mm512_storeu_ps(weights + 32 * v + 16, _mm512_mul_ps(scale, second));
+      }
+      break;
+    }
+  }
+}
+
+#else  // no AVX-512 intrinsics: Supported() is false and these are never called.
+
+void TrellisRowBlocks(const TrellisMatrixView&, const TrellisActivations&, int, int, float*) { QUIP_ASSERT(false); }
+void DecodeTrellisTile(const TrellisMatrixView&, const uint8_t*, float*) { QUIP_ASSERT(false); }
+
+#endif
+
+}  // namespace quip::kernels::avx512
