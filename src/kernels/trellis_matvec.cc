@@ -40,21 +40,27 @@ struct Scratch {
   std::vector<int32_t> start;
 };
 
-// 1MAD's int8 activations (trellis_matvec_avx512.h): each repeated in four bytes, and the
-// −510·Σxq every accumulator lane of an activation group starts from.
-avx512::TrellisActivations Prepare1Mad(const float* x, int cols, Scratch& s) {
-  const int groups = Q8Groups(cols);
+// The integer codes' activations (trellis_matvec_avx512.h): int8-rounded, for 1MAD each
+// repeated in four bytes, and the offsets' share every accumulator lane of a group starts from.
+avx512::TrellisActivations PrepareInt8(const TrellisMatrixView& w, const float* x, Scratch& s) {
+  const int cols = w.cols, groups = Q8Groups(cols);
   s.xq.resize(cols);
-  s.xq4.resize(4 * size_t(cols));
   s.group_scale.resize(groups);
   s.start.assign(16 * size_t(groups), 0);
   QuantizeQ8(x, cols, s.xq.data(), s.group_scale.data());
-  for (int c = 0; c < cols; ++c) {
-    std::memset(&s.xq4[4 * size_t(c)], s.xq[c], 4);
-    s.start[16 * (c / kQ8Group) + c % kTileSide] -= 510 * s.xq[c];
+  if (w.code == trellis::Code::k1Mad) {
+    s.xq4.resize(4 * size_t(cols));
+    for (int c = 0; c < cols; ++c) {
+      std::memset(&s.xq4[4 * size_t(c)], s.xq[c], 4);
+      s.start[16 * (c / kQ8Group) + c % kTileSide] -= 510 * s.xq[c];
+    }
+  } else {
+    for (int c = 0; c < cols; ++c)
+      for (int lane = (c % kTileSide) / 4; lane < 16; lane += 4) s.start[16 * (c / kQ8Group) + lane] -= 128 * s.xq[c];
   }
   avx512::TrellisActivations a;
   a.x = x;
+  a.xq = s.xq.data();
   a.xq4 = s.xq4.data();
   a.group_scale = s.group_scale.data();
   a.start = s.start.data();
@@ -75,7 +81,7 @@ void TrellisMatvec(const TrellisMatrixView& w, const float* x, float* y) {
   thread_local Scratch scratch;
   avx512::TrellisActivations a;
   a.x = x;
-  if (avx512 && w.code == trellis::Code::k1Mad) a = Prepare1Mad(x, w.cols, scratch);
+  if (avx512 && (w.code == trellis::Code::k1Mad || w.code == trellis::Code::kHash6)) a = PrepareInt8(w, x, scratch);
   ThreadPool& pool = ThreadPool::Global();
   // ~4 tasks per thread, each at least ~32 KiB of codes.
   const int64_t block_bytes = int64_t(w.cols) * kTileSide * w.bits / 8;

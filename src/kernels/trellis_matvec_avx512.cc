@@ -27,41 +27,68 @@ namespace {
 using trellis::kTileSide;
 using trellis::kTileWeights;
 
-// Where vector v's 16 windows are (trellis_matvec_avx512.h): index[v] picks, for qword k,
-// the stream bytes c .. c + 7 (c: the byte of state 16v + 2k's first bit) most significant
-// first, as memory bytes (stream byte j is memory byte j ^ 3 in little-endian words);
-// shift[v] puts each state's low and high window byte into its lane's bytes 0 and 1.
+// Where vector v's windows are (trellis_matvec_avx512.h), `lanes` (2 or 4) states per qword:
+// index[v] picks, for qword k, the stream bytes c .. c + 7 (c: the byte of the qword's first
+// state's first bit) most significant first, as memory bytes (stream byte j is memory byte
+// j ^ 3 in little-endian words); shift[v] puts each state's low and high window byte into its
+// lane's bytes 0 and 1.
 struct WindowTable {
   alignas(64) uint8_t index[16][64];
   alignas(64) uint8_t shift[16][64];
 };
 
-WindowTable MakeWindowTable(int bits, int values_per_state) {
+WindowTable MakeWindowTable(int bits, int values_per_state, int lanes) {
   WindowTable t{};
   const int step_bits = bits * values_per_state, states = kTileWeights / values_per_state;
-  const int tile_bytes = 32 * bits;
-  for (int v = 0; v < states / 16; ++v)
+  const int tile_bytes = 32 * bits, lane_bytes = 8 / lanes;
+  for (int v = 0; v < states / (8 * lanes); ++v)
     for (int k = 0; k < 8; ++k) {
-      const int first = (16 * v + 2 * k) * step_bits, c = first / 8;
+      const int first = (8 * lanes * v + lanes * k) * step_bits, c = first / 8;
       for (int i = 0; i < 8; ++i) t.index[v][8 * k + i] = uint8_t(((c + 7 - i) % tile_bytes) ^ 3);
-      for (int d = 0; d < 2; ++d) {
-        // The window's bit 15 is stream bit p = qword bit 63 − (p − 8c).
+      for (int d = 0; d < lanes; ++d) {
+        // The window's bit 15 is stream bit p = qword bit 63 − (p − 8c); ≤ 7 + 3·8 + 16 bits in.
         const int offset = first + d * step_bits - 8 * c;
-        t.shift[v][8 * k + 4 * d] = uint8_t(48 - offset);
-        t.shift[v][8 * k + 4 * d + 1] = uint8_t(56 - offset);
+        t.shift[v][8 * k + lane_bytes * d] = uint8_t(48 - offset);
+        t.shift[v][8 * k + lane_bytes * d + 1] = uint8_t(56 - offset);
       }
     }
   return t;
 }
 
+// 32-bit lanes (16 states a vector) for bits 2..4 and V = 1, 2.
 const WindowTable& Windows(int bits, int values_per_state) {
   static const auto tables = [] {
-    std::array<WindowTable, 6> t;  // bits 2..4 × V 1..2
+    std::array<WindowTable, 6> t;
     for (int k = 2; k <= 4; ++k)
-      for (int v = 1; v <= 2; ++v) t[2 * (k - 2) + v - 1] = MakeWindowTable(k, v);
+      for (int v = 1; v <= 2; ++v) t[2 * (k - 2) + v - 1] = MakeWindowTable(k, v, 2);
     return t;
   }();
   return tables[2 * (bits - 2) + values_per_state - 1];
+}
+
+// 16-bit lanes (32 states a vector, V = 1) for bits 2..4: HASH6.
+const WindowTable& Windows16(int bits) {
+  static const auto tables = [] {
+    std::array<WindowTable, 3> t;
+    for (int k = 2; k <= 4; ++k) t[k - 2] = MakeWindowTable(k, 1, 4);
+    return t;
+  }();
+  return tables[bits - 2];
+}
+
+// HASH6's table as unsigned bytes t + 128 (vpdpbusd's unsigned operand), and the even byte
+// positions of two registers (the low bytes of 64 16-bit lanes).
+struct Hash6Bytes {
+  alignas(64) uint8_t table[64];
+  alignas(64) uint8_t even[64];
+};
+const Hash6Bytes& Hash6Constants() {
+  static const Hash6Bytes c = [] {
+    Hash6Bytes b{};
+    for (int i = 0; i < 64; ++i) b.table[i] = uint8_t(trellis::kHash6Table[i] + 128), b.even[i] = uint8_t(2 * i);
+    return b;
+  }();
+  return c;
 }
 
 // A tile's 32·K bytes in two registers (the second zero past the tile: nothing read beyond it).
@@ -78,6 +105,17 @@ QUIP_AVX512_TARGET inline Tile LoadTile(const uint8_t* p, int bits) {
 QUIP_AVX512_TARGET inline __m512i States(const Tile& t, const WindowTable& wt, int v) {
   const __m512i bytes = _mm512_permutex2var_epi8(t.lo, _mm512_load_si512(wt.index[v]), t.hi);
   return _mm512_maskz_multishift_epi64_epi8(0x3333333333333333ull, _mm512_load_si512(wt.shift[v]), bytes);
+}
+
+// States 32v .. 32v + 31 of the tile, one per 16-bit lane (a Windows16 table).
+QUIP_AVX512_TARGET inline __m512i States16(const Tile& t, const WindowTable& wt, int v) {
+  const __m512i bytes = _mm512_permutex2var_epi8(t.lo, _mm512_load_si512(wt.index[v]), t.hi);
+  return _mm512_multishift_epi64_epi8(_mm512_load_si512(wt.shift[v]), bytes);
+}
+
+// HASH6's table index of 32 states in 16-bit lanes: the top 6 bits of 0x9E37·s mod 2^16.
+QUIP_AVX512_TARGET inline __m512i Hash6Index(__m512i s) {
+  return _mm512_srli_epi16(_mm512_mullo_epi16(s, _mm512_set1_epi16(int16_t(0x9E37))), 10);
 }
 
 // 1MAD's x = a·s + b, whose byte sum is the code.
@@ -139,6 +177,46 @@ QUIP_AVX512_TARGET void RowBlocks1Mad(const TrellisMatrixView& w, const TrellisA
   }
 }
 
+// HASH6: two vectors of 32 states (tile rows 4u .. 4u + 3) packed to 64 index bytes, looked up
+// (vpermb) and multiplied with the tile's 16 int8 activations, repeated in each 128-bit lane:
+// dword lane l of acc[u] sums row 4u + l/4 over columns 4(l % 4) .. + 3.
+QUIP_AVX512_TARGET void RowBlocksHash6(const TrellisMatrixView& w, const TrellisActivations& a, int b0, int b1,
+                                       float* y) {
+  const WindowTable& wt = Windows16(w.bits);
+  const Hash6Bytes& hc = Hash6Constants();
+  const __m512i table = _mm512_load_si512(hc.table), even = _mm512_load_si512(hc.even);
+  const int tiles = w.cols / kTileSide, tile_bytes = 32 * w.bits;
+  constexpr int kTilesPerGroup = 256 / kTileSide;
+  const float outer = w.scale / float(trellis::kHash6Divisor);
+  for (int b = b0; b < b1; ++b) {
+    const uint8_t* block = w.codes + size_t(b) * tiles * tile_bytes;
+    __m512 sum[4];
+    for (auto& s : sum) s = _mm512_setzero_ps();
+    for (int j0 = 0, g = 0; j0 < tiles; j0 += kTilesPerGroup, ++g) {
+      // Σ over the group of t·xq per lane (the −128 of the table bytes started in): ≤ 2^21, exact.
+      const __m512i start = _mm512_loadu_si512(a.start + 16 * g);
+      __m512i acc[4] = {start, start, start, start};
+      for (int j = j0; j < std::min(tiles, j0 + kTilesPerGroup); ++j) {
+        const Tile t = LoadTile(block + size_t(j) * tile_bytes, w.bits);
+        const __m512i xq = _mm512_broadcast_i32x4(_mm_loadu_si128(reinterpret_cast<const __m128i*>(a.xq + 16 * j)));
+        for (int u = 0; u < 4; ++u) {
+          const __m512i index = _mm512_permutex2var_epi8(Hash6Index(States16(t, wt, 2 * u)), even,
+                                                         Hash6Index(States16(t, wt, 2 * u + 1)));
+          acc[u] = _mm512_dpbusd_epi32(acc[u], _mm512_permutexvar_epi8(index, table), xq);
+        }
+      }
+      const __m512 scale = _mm512_set1_ps(a.group_scale[g]);
+      for (int u = 0; u < 4; ++u) sum[u] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(acc[u]), scale, sum[u]);
+    }
+    for (int u = 0; u < 4; ++u) {
+      alignas(64) float lanes[16];
+      _mm512_store_ps(lanes, sum[u]);
+      for (int k = 0; k < 4; ++k)
+        y[b * kTileSide + 4 * u + k] = outer * ((lanes[4 * k] + lanes[4 * k + 1]) + (lanes[4 * k + 2] + lanes[4 * k + 3]));
+    }
+  }
+}
+
 // fp32 products: 3INST and HYB, each tile row times the tile's 16 activations.
 template <trellis::Code kCode>
 QUIP_AVX512_TARGET void RowBlocksFloat(const TrellisMatrixView& w, const float* x, int b0, int b1, float* y) {
@@ -174,6 +252,7 @@ void TrellisRowBlocks(const TrellisMatrixView& w, const TrellisActivations& a, i
     case trellis::Code::k1Mad: return RowBlocks1Mad(w, a, b0, b1, y);
     case trellis::Code::k3Inst: return RowBlocksFloat<trellis::Code::k3Inst>(w, a.x, b0, b1, y);
     case trellis::Code::kHyb: return RowBlocksFloat<trellis::Code::kHyb>(w, a.x, b0, b1, y);
+    case trellis::Code::kHash6: return RowBlocksHash6(w, a, b0, b1, y);
   }
 }
 
@@ -193,6 +272,21 @@ QUIP_AVX512_TARGET void DecodeTrellisTile(const TrellisMatrixView& w, const uint
     case trellis::Code::k3Inst: {
       const WindowTable& wt = Windows(w.bits, 1);
       for (int v = 0; v < 16; ++v) _mm512_storeu_ps(weights + 16 * v, _mm512_mul_ps(scale, Value3Inst(States(t, wt, v))));
+      break;
+    }
+    case trellis::Code::kHash6: {
+      // The index's table byte in each lane's low byte (vpermb), sign-extended, / 48 as DecodeHash6.
+      const WindowTable& wt = Windows(w.bits, 1);
+      const __m512i table = _mm512_load_si512(Hash6Constants().table);
+      for (int v = 0; v < 16; ++v) {
+        const __m512i s = States(t, wt, v);
+        const __m512i index = _mm512_srli_epi32(
+            _mm512_and_si512(_mm512_mullo_epi32(s, _mm512_set1_epi32(0x9E37)), _mm512_set1_epi32(0xFFFF)), 10);
+        const __m512i biased = _mm512_and_si512(_mm512_permutexvar_epi8(index, table), _mm512_set1_epi32(0xFF));
+        const __m512 value = _mm512_div_ps(_mm512_cvtepi32_ps(_mm512_sub_epi32(biased, _mm512_set1_epi32(128))),
+                                           _mm512_set1_ps(float(trellis::kHash6Divisor)));
+        _mm512_storeu_ps(weights + 16 * v, _mm512_mul_ps(scale, value));
+      }
       break;
     }
     case trellis::Code::kHyb: {

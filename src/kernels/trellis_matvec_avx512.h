@@ -15,6 +15,9 @@
 //          exact integers per 256-column activation group (q8_activations.h).
 //   3INST  fp32: both halves packed (vpmovdw) and widened (vcvtph2ps), added, FMA with x.
 //   HYB    fp32: 8 pairs gathered from the table (vpgatherdq), the sign XORed in, FMA.
+//   HASH6  32 states per vector in 16-bit lanes (the same permute + multishift, 4 states per
+//          qword), vpmullw, a shift, two vectors' indices packed into 64 bytes (vpermt2b),
+//          the table's bytes t + 128 looked up (vpermb), one vpdpbusd per 64 weights.
 // Prompt tiles are decoded to fp32 with the scalar decoders' float operations (1MAD's
 // division included), so they are bit-identical to trellis::DecodeTileReference.
 #pragma once
@@ -28,9 +31,14 @@ namespace quip::kernels::avx512 {
 // One token's activations as the kernels read them.
 struct TrellisActivations {
   const float* x = nullptr;            // [cols]
-  const int8_t* xq4 = nullptr;         // [4·cols] (1MAD): each int8-rounded activation four times
-  const float* group_scale = nullptr;  // [Q8Groups(cols)] (1MAD): a_g
-  const int32_t* start = nullptr;      // [Q8Groups(cols)][16] (1MAD): −510·Σ_{tiles j of g} xq[16j + lane]
+  // The integer codes (1MAD, HASH6): int8-rounded activations (q8_activations.h) and the
+  // start of each activation group's accumulator lanes: the codes' offsets times Σxq.
+  const int8_t* xq = nullptr;          // [cols]
+  const int8_t* xq4 = nullptr;         // [4·cols] (1MAD): each activation four times
+  const float* group_scale = nullptr;  // [Q8Groups(cols)]: a_g
+  // [Q8Groups(cols)][16]: 1MAD −510·Σ_{tiles j of g} xq[16j + lane];
+  // HASH6 −128·Σ_{tiles j of g} Σ_{d<4} xq[16j + 4·(lane % 4) + d].
+  const int32_t* start = nullptr;
 };
 
 // y[16·b .. 16·b + 16) for row blocks [b0, b1). Requires avx512::Supported().

@@ -5,6 +5,7 @@
 // first word again, for the windows that wrap), the 16-bit window shifted out of them, the
 // code evaluated in lanes with the same float operations as the scalar decoders
 // (format/trellis_codes.cc), so the decoded tile is bit-identical to the reference.
+#include <array>
 #include <cstring>
 
 #ifndef HWY_DISABLED_TARGETS
@@ -75,6 +76,18 @@ HWY_INLINE hn::Vec<DF> Value3Inst(hn::Vec<DU> s) {
   return hn::Add(NormalHalfToFloat(hn::ShiftRight<16>(bits)), NormalHalfToFloat(hn::And(bits, hn::Set(du, 0xFFFFu))));
 }
 
+// HASH6: the table entry of the top 6 bits of 0x9E37·s mod 2^16, as DecodeHash6 (t / 48).
+HWY_INLINE hn::Vec<DF> ValueHash6(hn::Vec<DU> s) {
+  static const auto values = [] {
+    std::array<float, 64> v;
+    for (int i = 0; i < 64; ++i) v[i] = float(trellis::kHash6Table[i]) / float(trellis::kHash6Divisor);
+    return v;
+  }();
+  const DU du;
+  const auto index = hn::ShiftRight<10>(hn::And(hn::Mul(s, hn::Set(du, 0x9E37u)), hn::Set(du, 0xFFFFu)));
+  return hn::GatherIndex(DF(), values.data(), hn::BitCast(DI(), index));
+}
+
 // The tile's 256 weights times `scale`, row-major.
 void DecodeTile(const TrellisMatrixView& w, const uint8_t* tile, float scale, float* weights) {
   const DU du;
@@ -90,9 +103,12 @@ void DecodeTile(const TrellisMatrixView& w, const uint8_t* tile, float scale, fl
   switch (w.code) {
     case trellis::Code::k1Mad:
     case trellis::Code::k3Inst:
+    case trellis::Code::kHash6:
       for (int s = 0; s < kTileWeights; s += N) {
         const auto st = States(stream, s, w.bits);
-        const auto v = w.code == trellis::Code::k1Mad ? Value1Mad(st) : Value3Inst(st);
+        const auto v = w.code == trellis::Code::k1Mad    ? Value1Mad(st)
+                       : w.code == trellis::Code::k3Inst ? Value3Inst(st)
+                                                         : ValueHash6(st);
         hn::StoreU(hn::Mul(vscale, v), df, weights + s);
       }
       break;

@@ -1,13 +1,13 @@
 // The trellis kernels (kernels/trellis_matvec.h) against the reference tile decoder written
 // from the layout's definition (trellis::DecodeTileReference, format/trellis_tiles.h: bit by
 // bit windows, the scalar code decoders), on random bitstreams (every state, every window
-// position including the ones that wrap), 1MAD / 3INST / HYB (a random table), K = 2, 3, 4,
+// position including the ones that wrap), 1MAD / 3INST / HYB (a random table) / HASH6, K = 2, 3, 4,
 // shapes from one tile to partial 256-column activation groups; both kernels (AVX-512 where
 // the CPU has it, and the portable Highway one) and every SIMD target this CPU supports.
 //
 // Decoded row blocks must equal the reference bit for bit. One-token products are checked
-// against Σ_c w_c·x_c in double with the reference's weights; the AVX-512 1MAD kernel
-// multiplies int8-rounded activations, so there x is x̂ (DequantizedQ8Activations) and the
+// against Σ_c w_c·x_c in double with the reference's weights; the AVX-512 1MAD and HASH6
+// kernels multiply int8-rounded activations, so there x is x̂ (DequantizedQ8Activations) and the
 // rare activations within float rounding of a rounding tie get tie_slack. Tolerance: float
 // rounding of the kernels' sums, 1e-5 · Σ_c |w_c·x_c| (measured: ≤ 2e-7).
 #include "kernels/trellis_matvec.h"
@@ -85,7 +85,7 @@ bool Avx512Running() { return std::string(TrellisImplName()) == "avx512-vbmi-vnn
 
 void ExpectMatchesReference(const TrellisMatrixView& w, const std::vector<float>& x, const std::vector<float>& y) {
   const std::vector<float> g = ReferenceWeights(w);
-  const bool int8 = Avx512Running() && w.code == Code::k1Mad;
+  const bool int8 = Avx512Running() && (w.code == Code::k1Mad || w.code == Code::kHash6);
   Q8RoundedActivations q = DequantizedQ8Activations(x.data(), int(x.size()));
   if (!int8) {
     q.x_hat.assign(x.begin(), x.end());
@@ -110,7 +110,7 @@ struct Shape {
 // 512: two whole ones; 48 rows: three row blocks, split over threads.
 const Shape kShapes[] = {{16, 16}, {16, 48}, {48, 272}, {32, 512}, {16, 800}};
 const TrellisImpl kImpls[] = {TrellisImpl::kAuto, TrellisImpl::kPortable};
-const Code kCodes[] = {Code::k1Mad, Code::k3Inst, Code::kHyb};
+const Code kCodes[] = {Code::k1Mad, Code::k3Inst, Code::kHyb, Code::kHash6};
 
 class TrellisKernelTest : public ::testing::TestWithParam<int> {};  // bits
 
