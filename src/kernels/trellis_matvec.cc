@@ -35,7 +35,8 @@ void CheckView(const TrellisMatrixView& w) {
 }
 
 struct Scratch {
-  std::vector<int8_t> xq, xq4;
+  std::vector<int8_t> xq, xq4, xq_split;
+  float offset_sum = 0.0f;
   std::vector<float> group_scale;
   std::vector<int32_t> start;
 };
@@ -55,13 +56,21 @@ avx512::TrellisActivations PrepareInt8(const TrellisMatrixView& w, const float* 
       s.start[16 * (c / kQ8Group) + c % kTileSide] -= 510 * s.xq[c];
     }
   } else {
-    for (int c = 0; c < cols; ++c)
-      for (int lane = (c % kTileSide) / 4; lane < 16; lane += 4) s.start[16 * (c / kQ8Group) + lane] -= 128 * s.xq[c];
+    double offset = 0;
+    for (int c = 0; c < cols; ++c) offset += 128.0 * s.group_scale[c / kQ8Group] * s.xq[c];
+    s.offset_sum = float(offset);
+    s.xq_split.resize(8 * size_t(cols));
+    for (int j = 0; j < cols / kTileSide; ++j)
+      for (int half = 0; half < 4; ++half)  // columns 4·half .. + 3
+        for (int lane = 0; lane < 8; ++lane)
+          std::memcpy(&s.xq_split[128 * size_t(j) + 32 * half + 4 * lane], &s.xq[16 * j + 4 * half], 4);
   }
   avx512::TrellisActivations a;
   a.x = x;
   a.xq = s.xq.data();
   a.xq4 = s.xq4.data();
+  a.xq_split = s.xq_split.data();
+  a.offset_sum = s.offset_sum;
   a.group_scale = s.group_scale.data();
   a.start = s.start.data();
   return a;

@@ -177,7 +177,89 @@ QUIP_AVX512_TARGET void RowBlocks1Mad(const TrellisMatrixView& w, const TrellisA
   }
 }
 
-// HASH6: two vectors of 32 states (tile rows 4u .. 4u + 3) packed to 64 index bytes, looked up
+// HASH6 at K = 2 and 4, where a tile is whole qwords of the stream: the windows come from the
+// tile itself instead of a byte permute per vector. Source A (each qword's two words swapped,
+// vprolq) holds stream bits [64k, 64k + 64) in qword k, source B (the tile one word on,
+// valignd, then swapped) bits [64k + 32, 64k + 96); every window starts at most 48 bits into
+// one of them, and vpmultishiftqb cuts 4 windows from each qword. Vector m's lane (k, d) is
+// the state 32k + 4m + d (K = 2; A for m < 4, B after) or 16k + 4m' + d of the low or high
+// half of the tile (K = 4; m' = m % 4, A for m' < 3): lane k of a packed pair of vectors is
+// one tile row, and its four bytes four adjacent columns, the same four for every k.
+struct Hash6Split {
+  int source[8];  // A_lo, A_hi, B_lo, B_hi
+  alignas(64) uint8_t shift[8][64];
+};
+
+Hash6Split MakeHash6Split(int bits) {
+  Hash6Split t{};
+  for (int v = 0; v < 8; ++v) {
+    const int m = bits == 2 ? v : v % 4, half = bits == 2 ? 0 : v / 4;
+    const bool from_a = bits == 2 ? m < 4 : m < 3;
+    t.source[v] = (from_a ? 0 : 2) + half;
+    for (int k = 0; k < 8; ++k)
+      for (int d = 0; d < 4; ++d) {
+        const int offset = bits * (4 * m + d) - (from_a ? 0 : 32);
+        t.shift[v][8 * k + 2 * d] = uint8_t(48 - offset);
+        t.shift[v][8 * k + 2 * d + 1] = uint8_t(56 - offset);
+      }
+  }
+  return t;
+}
+
+QUIP_AVX512_TARGET void RowBlocksHash6Split(const TrellisMatrixView& w, const TrellisActivations& a, int b0, int b1,
+                                            float* y) {
+  static const Hash6Split splits[2] = {MakeHash6Split(2), MakeHash6Split(4)};
+  const Hash6Split& sp = splits[w.bits == 4];
+  const Hash6Bytes& hc = Hash6Constants();
+  const __m512i table = _mm512_load_si512(hc.table), even = _mm512_load_si512(hc.even);
+  const int tiles = w.cols / kTileSide, tile_bytes = 32 * w.bits;
+  constexpr int kTilesPerGroup = 256 / kTileSide;
+  const float outer = w.scale / float(trellis::kHash6Divisor);
+  for (int b = b0; b < b1; ++b) {
+    const uint8_t* block = w.codes + size_t(b) * tiles * tile_bytes;
+    __m512 sum[4];
+    for (auto& s : sum) s = _mm512_setzero_ps();
+    for (int j0 = 0, g = 0; j0 < tiles; j0 += kTilesPerGroup, ++g) {
+      __m512i acc[4] = {_mm512_setzero_si512(), _mm512_setzero_si512(), _mm512_setzero_si512(), _mm512_setzero_si512()};
+      for (int j = j0; j < std::min(tiles, j0 + kTilesPerGroup); ++j) {
+        const Tile t = LoadTile(block + size_t(j) * tile_bytes, w.bits);
+        __m512i src[4];
+        src[0] = _mm512_rol_epi64(t.lo, 32);
+        if (w.bits == 2) {
+          src[2] = _mm512_rol_epi64(_mm512_alignr_epi32(t.lo, t.lo, 1), 32);
+        } else {
+          src[1] = _mm512_rol_epi64(t.hi, 32);
+          src[2] = _mm512_rol_epi64(_mm512_alignr_epi32(t.hi, t.lo, 1), 32);
+          src[3] = _mm512_rol_epi64(_mm512_alignr_epi32(t.lo, t.hi, 1), 32);
+        }
+        // Columns 0..3 | 4..7 and 8..11 | 12..15, each repeated over the 8 rows' lanes.
+        const __m512i x01 = _mm512_loadu_si512(a.xq_split + 128 * size_t(j));
+        const __m512i x23 = _mm512_loadu_si512(a.xq_split + 128 * size_t(j) + 64);
+        for (int q = 0; q < 4; ++q) {
+          const __m512i i0 = Hash6Index(_mm512_multishift_epi64_epi8(_mm512_load_si512(sp.shift[2 * q]), src[sp.source[2 * q]]));
+          const __m512i i1 =
+              Hash6Index(_mm512_multishift_epi64_epi8(_mm512_load_si512(sp.shift[2 * q + 1]), src[sp.source[2 * q + 1]]));
+          const __m512i weights = _mm512_permutexvar_epi8(_mm512_permutex2var_epi8(i0, even, i1), table);
+          acc[q] = _mm512_dpbusd_epi32(acc[q], weights, q % 2 ? x23 : x01);
+        }
+      }
+      const __m512 scale = _mm512_set1_ps(a.group_scale[g]);
+      for (int q = 0; q < 4; ++q) sum[q] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(acc[q]), scale, sum[q]);
+    }
+    // Lanes k and 8 + k of pairs 0 and 1 are one row, of pairs 2 and 3 another.
+    const __m512 first = _mm512_add_ps(sum[0], sum[1]), second = _mm512_add_ps(sum[2], sum[3]);
+    alignas(32) float rows0[8], rows1[8];
+    _mm256_store_ps(rows0, _mm256_add_ps(_mm512_castps512_ps256(first), _mm512_extractf32x8_ps(first, 1)));
+    _mm256_store_ps(rows1, _mm256_add_ps(_mm512_castps512_ps256(second), _mm512_extractf32x8_ps(second, 1)));
+    for (int k = 0; k < 8; ++k) {
+      const int r0 = w.bits == 2 ? 2 * k : k, r1 = w.bits == 2 ? 2 * k + 1 : 8 + k;
+      y[b * kTileSide + r0] = outer * (rows0[k] - a.offset_sum);
+      y[b * kTileSide + r1] = outer * (rows1[k] - a.offset_sum);
+    }
+  }
+}
+
+// HASH6 at K = 3: two vectors of 32 states (tile rows 4u .. 4u + 3) packed to 64 index bytes, looked up
 // (vpermb) and multiplied with the tile's 16 int8 activations, repeated in each 128-bit lane:
 // dword lane l of acc[u] sums row 4u + l/4 over columns 4(l % 4) .. + 3.
 QUIP_AVX512_TARGET void RowBlocksHash6(const TrellisMatrixView& w, const TrellisActivations& a, int b0, int b1,
@@ -193,9 +275,8 @@ QUIP_AVX512_TARGET void RowBlocksHash6(const TrellisMatrixView& w, const Trellis
     __m512 sum[4];
     for (auto& s : sum) s = _mm512_setzero_ps();
     for (int j0 = 0, g = 0; j0 < tiles; j0 += kTilesPerGroup, ++g) {
-      // Σ over the group of t·xq per lane (the −128 of the table bytes started in): ≤ 2^21, exact.
-      const __m512i start = _mm512_loadu_si512(a.start + 16 * g);
-      __m512i acc[4] = {start, start, start, start};
+      // Σ over the group of (t + 128)·xq per lane: ≤ 16·4·244·127 < 2^21, exact.
+      __m512i acc[4] = {_mm512_setzero_si512(), _mm512_setzero_si512(), _mm512_setzero_si512(), _mm512_setzero_si512()};
       for (int j = j0; j < std::min(tiles, j0 + kTilesPerGroup); ++j) {
         const Tile t = LoadTile(block + size_t(j) * tile_bytes, w.bits);
         const __m512i xq = _mm512_broadcast_i32x4(_mm_loadu_si128(reinterpret_cast<const __m128i*>(a.xq + 16 * j)));
@@ -212,7 +293,8 @@ QUIP_AVX512_TARGET void RowBlocksHash6(const TrellisMatrixView& w, const Trellis
       alignas(64) float lanes[16];
       _mm512_store_ps(lanes, sum[u]);
       for (int k = 0; k < 4; ++k)
-        y[b * kTileSide + 4 * u + k] = outer * ((lanes[4 * k] + lanes[4 * k + 1]) + (lanes[4 * k + 2] + lanes[4 * k + 3]));
+        y[b * kTileSide + 4 * u + k] =
+            outer * ((lanes[4 * k] + lanes[4 * k + 1]) + (lanes[4 * k + 2] + lanes[4 * k + 3]) - a.offset_sum);
     }
   }
 }
@@ -252,7 +334,8 @@ void TrellisRowBlocks(const TrellisMatrixView& w, const TrellisActivations& a, i
     case trellis::Code::k1Mad: return RowBlocks1Mad(w, a, b0, b1, y);
     case trellis::Code::k3Inst: return RowBlocksFloat<trellis::Code::k3Inst>(w, a.x, b0, b1, y);
     case trellis::Code::kHyb: return RowBlocksFloat<trellis::Code::kHyb>(w, a.x, b0, b1, y);
-    case trellis::Code::kHash6: return RowBlocksHash6(w, a, b0, b1, y);
+    case trellis::Code::kHash6:
+      return w.bits == 3 ? RowBlocksHash6(w, a, b0, b1, y) : RowBlocksHash6Split(w, a, b0, b1, y);
   }
 }
 

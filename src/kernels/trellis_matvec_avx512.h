@@ -35,10 +35,14 @@ struct TrellisActivations {
   // start of each activation group's accumulator lanes: the codes' offsets times Σxq.
   const int8_t* xq = nullptr;          // [cols]
   const int8_t* xq4 = nullptr;         // [4·cols] (1MAD): each activation four times
+  // [cols/16][2][64] (HASH6, K = 2, 4): per tile, its activations 0..3 in 8 dwords then 4..7
+  // in 8, and 8..11 then 12..15.
+  const int8_t* xq_split = nullptr;
   const float* group_scale = nullptr;  // [Q8Groups(cols)]: a_g
-  // [Q8Groups(cols)][16]: 1MAD −510·Σ_{tiles j of g} xq[16j + lane];
-  // HASH6 −128·Σ_{tiles j of g} Σ_{d<4} xq[16j + 4·(lane % 4) + d].
+  // [Q8Groups(cols)][16] (1MAD): −510·Σ_{tiles j of g} xq[16j + lane].
   const int32_t* start = nullptr;
+  // HASH6: 128·Σ_g a_g·Σ_{c∈g} xq_c, the table bytes' offset in every row's sum.
+  float offset_sum = 0.0f;
 };
 
 // y[16·b .. 16·b + 16) for row blocks [b0, b1). Requires avx512::Supported().

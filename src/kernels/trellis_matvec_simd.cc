@@ -1,8 +1,7 @@
 // The portable trellis kernel of trellis_matvec_simd.h, compiled once per CPU target with
 // Highway (foreach_target.h re-includes this file per target).
 //
-// Per vector of N states: each state's two stream words gathered from the tile (plus its
-// first word again, for the windows that wrap), the 16-bit window shifted out of them, the
+// Per tile: the states cut out of the stream in scalar code, then per vector of N states the
 // code evaluated in lanes with the same float operations as the scalar decoders
 // (format/trellis_codes.cc), so the decoded tile is bit-identical to the reference.
 #include <array>
@@ -31,23 +30,19 @@ using DF = hn::Repartition<float, DU>;
 using trellis::kTileSide;
 using trellis::kTileWeights;
 
-// States s0 .. s0 + N − 1 of a tile: `words` holds its TileWords words and the first again.
-HWY_INLINE hn::Vec<DU> States(const uint32_t* words, int s0, int step_bits) {
-  const DU du;
-  const DI di;
-  const auto p = hn::Mul(hn::Iota(du, uint32_t(s0)), hn::Set(du, uint32_t(step_bits)));
-  const auto q = hn::BitCast(di, hn::ShiftRight<5>(p));
-  const auto shift = hn::And(p, hn::Set(du, 31u));
-  const auto* base = reinterpret_cast<const int32_t*>(words);
-  const auto w0 = hn::BitCast(du, hn::GatherIndex(di, base, q));
-  const auto w1 = hn::BitCast(du, hn::GatherIndex(di, base, hn::Add(q, hn::Set(di, 1))));
-  // (w0:w1) << shift, top 32 bits; w1 >> (32 − shift) as two shifts so that shift 0 is defined.
-  const auto top = hn::Or(hn::Shl(w0, shift), hn::Shr(hn::ShiftRight<1>(w1), hn::Sub(hn::Set(du, 31u), shift)));
-  return hn::ShiftRight<16>(top);
+// The tile's `steps` states: `words` holds its TileWords words and the first again (the
+// windows that wrap). Scalar: two words per state as one 64-bit value, shifted.
+void TileStates(const uint32_t* words, int steps, int step_bits, uint32_t* states) {
+  for (int s = 0; s < steps; ++s) {
+    const int p = s * step_bits, q = p >> 5;
+    const uint64_t pair = (uint64_t(words[q]) << 32) | words[q + 1];
+    states[s] = uint32_t(pair >> (48 - (p & 31))) & 0xFFFFu;
+  }
 }
 
-// 1MAD: (byte sum of 34038481·s + 76625530, minus 510) / 147.8005, as Decode1Mad.
-HWY_INLINE hn::Vec<DF> Value1Mad(hn::Vec<DU> s) {
+// 1MAD: (byte sum of 34038481·s + 76625530, minus 510) / 147.8005, as Decode1Mad; for
+// products (!exact) times the reciprocal instead, a division costing more than the rest.
+HWY_INLINE hn::Vec<DF> Value1Mad(hn::Vec<DU> s, bool exact) {
   const DU du;
   const DF df;
   const DI di;
@@ -56,7 +51,8 @@ HWY_INLINE hn::Vec<DF> Value1Mad(hn::Vec<DU> s) {
   const auto sum = hn::Add(hn::Add(hn::And(x, byte), hn::And(hn::ShiftRight<8>(x), byte)),
                            hn::Add(hn::And(hn::ShiftRight<16>(x), byte), hn::ShiftRight<24>(x)));
   const auto centered = hn::ConvertTo(df, hn::Sub(hn::BitCast(di, sum), hn::Set(di, 510)));
-  return hn::Div(centered, hn::Set(df, 147.800537109375f));
+  constexpr float kDeviation = 147.800537109375f;
+  return exact ? hn::Div(centered, hn::Set(df, kDeviation)) : hn::Mul(centered, hn::Set(df, 1.0f / kDeviation));
 }
 
 // An IEEE half in the low 16 bits of each lane as float; 3INST's halves are all normal
@@ -88,34 +84,37 @@ HWY_INLINE hn::Vec<DF> ValueHash6(hn::Vec<DU> s) {
   return hn::GatherIndex(DF(), values.data(), hn::BitCast(DI(), index));
 }
 
-// The tile's 256 weights times `scale`, row-major.
-void DecodeTile(const TrellisMatrixView& w, const uint8_t* tile, float scale, float* weights) {
+// The tile's 256 weights times `scale`, row-major; `exact`: the reference's floats.
+void DecodeTile(const TrellisMatrixView& w, const uint8_t* tile, float scale, bool exact, float* weights) {
   const DU du;
   const DF df;
   const DI di;
   const int N = int(hn::Lanes(du));
   const int words = trellis::TileWords(w.bits);
   alignas(64) uint32_t stream[trellis::TileWords(4) + 1];
+  alignas(64) uint32_t states[kTileWeights];
   static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__, "tile words are stored little-endian");
   std::memcpy(stream, tile, size_t(words) * 4);
   stream[words] = stream[0];
+  const int v = trellis::ValuesPerState(w.code);
+  TileStates(stream, kTileWeights / v, w.bits * v, states);
   const auto vscale = hn::Set(df, scale);
   switch (w.code) {
     case trellis::Code::k1Mad:
     case trellis::Code::k3Inst:
     case trellis::Code::kHash6:
       for (int s = 0; s < kTileWeights; s += N) {
-        const auto st = States(stream, s, w.bits);
-        const auto v = w.code == trellis::Code::k1Mad    ? Value1Mad(st)
+        const auto st = hn::Load(du, states + s);
+        const auto value = w.code == trellis::Code::k1Mad    ? Value1Mad(st, exact)
                        : w.code == trellis::Code::k3Inst ? Value3Inst(st)
                                                          : ValueHash6(st);
-        hn::StoreU(hn::Mul(vscale, v), df, weights + s);
+        hn::StoreU(hn::Mul(vscale, value), df, weights + s);
       }
       break;
     case trellis::Code::kHyb: {
       const auto* table = w.hyb_table;
       for (int s = 0; s < kTileWeights / 2; s += N) {
-        const auto st = States(stream, s, 2 * w.bits);
+        const auto st = hn::Load(du, states + s);
         const auto h = hn::Mul(hn::Add(st, hn::Set(du, 1u)), st);
         const auto row = hn::BitCast(di, hn::And(hn::ShiftRight<15 - trellis::kHybTableBits>(h),
                                                  hn::Set(du, (1u << trellis::kHybTableBits) - 1)));
@@ -131,7 +130,7 @@ void DecodeTile(const TrellisMatrixView& w, const uint8_t* tile, float scale, fl
 }
 
 void DecodeTrellisTile(const TrellisMatrixView& w, const uint8_t* tile, float* weights) {
-  DecodeTile(w, tile, w.scale, weights);
+  DecodeTile(w, tile, w.scale, /*exact=*/true, weights);
 }
 
 void TrellisRowBlocks(const TrellisMatrixView& w, const float* x, int b0, int b1, float* y) {
@@ -144,7 +143,7 @@ void TrellisRowBlocks(const TrellisMatrixView& w, const float* x, int b0, int b1
   for (int b = b0; b < b1; ++b) {
     for (int i = 0; i < kTileWeights; i += N) hn::Store(hn::Zero(df), df, acc + i);
     for (int j = 0; j < tiles; ++j) {
-      DecodeTile(w, w.codes + (size_t(b) * tiles + j) * tile_bytes, 1.0f, weights);
+      DecodeTile(w, w.codes + (size_t(b) * tiles + j) * tile_bytes, 1.0f, /*exact=*/false, weights);
       for (int r = 0; r < kTileSide; ++r)
         for (int c = 0; c < kTileSide; c += N) {
           const int i = r * kTileSide + c;
