@@ -76,16 +76,16 @@ const WindowTable& Windows16(int bits) {
   return tables[bits - 2];
 }
 
-// HASH6's table as unsigned bytes t + 128 (vpdpbusd's unsigned operand), and the even byte
-// positions of two registers (the low bytes of 64 16-bit lanes).
+// HASH6's table as unsigned bytes t + 128 (vpdpbusd's unsigned operand), and the odd byte
+// positions of two registers (the high bytes of 64 16-bit lanes).
 struct Hash6Bytes {
   alignas(64) uint8_t table[64];
-  alignas(64) uint8_t even[64];
+  alignas(64) uint8_t odd[64];
 };
 const Hash6Bytes& Hash6Constants() {
   static const Hash6Bytes c = [] {
     Hash6Bytes b{};
-    for (int i = 0; i < 64; ++i) b.table[i] = uint8_t(trellis::kHash6Table[i] + 128), b.even[i] = uint8_t(2 * i);
+    for (int i = 0; i < 64; ++i) b.table[i] = uint8_t(trellis::kHash6Table[i] + 128), b.odd[i] = uint8_t(2 * i + 1);
     return b;
   }();
   return c;
@@ -113,9 +113,13 @@ QUIP_AVX512_TARGET inline __m512i States16(const Tile& t, const WindowTable& wt,
   return _mm512_multishift_epi64_epi8(_mm512_load_si512(wt.shift[v]), bytes);
 }
 
-// HASH6's table index of 32 states in 16-bit lanes: the top 6 bits of 0x9E37·s mod 2^16.
-QUIP_AVX512_TARGET inline __m512i Hash6Index(__m512i s) {
-  return _mm512_srli_epi16(_mm512_mullo_epi16(s, _mm512_set1_epi16(int16_t(0x9E37))), 10);
+// HASH6's table indices of 64 states, two vectors of 16-bit lanes: the high bytes of
+// h = 0x9E37·s mod 2^16 packed (vpermt2b), then shifted right by 2 as 16-bit lanes, which puts
+// each byte's bits 2..7 (h's bits 10..15) into its bits 0..5, all vpermb reads.
+QUIP_AVX512_TARGET inline __m512i Hash6Indices(__m512i s0, __m512i s1, __m512i odd) {
+  const __m512i hash = _mm512_set1_epi16(int16_t(0x9E37));
+  const __m512i high = _mm512_permutex2var_epi8(_mm512_mullo_epi16(s0, hash), odd, _mm512_mullo_epi16(s1, hash));
+  return _mm512_srli_epi16(high, 2);
 }
 
 // 1MAD's x = a·s + b, whose byte sum is the code.
@@ -211,7 +215,7 @@ QUIP_AVX512_TARGET void RowBlocksHash6Split(const TrellisMatrixView& w, const Tr
   static const Hash6Split splits[2] = {MakeHash6Split(2), MakeHash6Split(4)};
   const Hash6Split& sp = splits[w.bits == 4];
   const Hash6Bytes& hc = Hash6Constants();
-  const __m512i table = _mm512_load_si512(hc.table), even = _mm512_load_si512(hc.even);
+  const __m512i table = _mm512_load_si512(hc.table), odd = _mm512_load_si512(hc.odd);
   const int tiles = w.cols / kTileSide, tile_bytes = 32 * w.bits;
   constexpr int kTilesPerGroup = 256 / kTileSide;
   const float outer = w.scale / float(trellis::kHash6Divisor);
@@ -236,10 +240,9 @@ QUIP_AVX512_TARGET void RowBlocksHash6Split(const TrellisMatrixView& w, const Tr
         const __m512i x01 = _mm512_loadu_si512(a.xq_split + 128 * size_t(j));
         const __m512i x23 = _mm512_loadu_si512(a.xq_split + 128 * size_t(j) + 64);
         for (int q = 0; q < 4; ++q) {
-          const __m512i i0 = Hash6Index(_mm512_multishift_epi64_epi8(_mm512_load_si512(sp.shift[2 * q]), src[sp.source[2 * q]]));
-          const __m512i i1 =
-              Hash6Index(_mm512_multishift_epi64_epi8(_mm512_load_si512(sp.shift[2 * q + 1]), src[sp.source[2 * q + 1]]));
-          const __m512i weights = _mm512_permutexvar_epi8(_mm512_permutex2var_epi8(i0, even, i1), table);
+          const __m512i s0 = _mm512_multishift_epi64_epi8(_mm512_load_si512(sp.shift[2 * q]), src[sp.source[2 * q]]);
+          const __m512i s1 = _mm512_multishift_epi64_epi8(_mm512_load_si512(sp.shift[2 * q + 1]), src[sp.source[2 * q + 1]]);
+          const __m512i weights = _mm512_permutexvar_epi8(Hash6Indices(s0, s1, odd), table);
           acc[q] = _mm512_dpbusd_epi32(acc[q], weights, q % 2 ? x23 : x01);
         }
       }
@@ -266,7 +269,7 @@ QUIP_AVX512_TARGET void RowBlocksHash6(const TrellisMatrixView& w, const Trellis
                                        float* y) {
   const WindowTable& wt = Windows16(w.bits);
   const Hash6Bytes& hc = Hash6Constants();
-  const __m512i table = _mm512_load_si512(hc.table), even = _mm512_load_si512(hc.even);
+  const __m512i table = _mm512_load_si512(hc.table), odd = _mm512_load_si512(hc.odd);
   const int tiles = w.cols / kTileSide, tile_bytes = 32 * w.bits;
   constexpr int kTilesPerGroup = 256 / kTileSide;
   const float outer = w.scale / float(trellis::kHash6Divisor);
@@ -281,8 +284,7 @@ QUIP_AVX512_TARGET void RowBlocksHash6(const TrellisMatrixView& w, const Trellis
         const Tile t = LoadTile(block + size_t(j) * tile_bytes, w.bits);
         const __m512i xq = _mm512_broadcast_i32x4(_mm_loadu_si128(reinterpret_cast<const __m128i*>(a.xq + 16 * j)));
         for (int u = 0; u < 4; ++u) {
-          const __m512i index = _mm512_permutex2var_epi8(Hash6Index(States16(t, wt, 2 * u)), even,
-                                                         Hash6Index(States16(t, wt, 2 * u + 1)));
+          const __m512i index = Hash6Indices(States16(t, wt, 2 * u), States16(t, wt, 2 * u + 1), odd);
           acc[u] = _mm512_dpbusd_epi32(acc[u], _mm512_permutexvar_epi8(index, table), xq);
         }
       }

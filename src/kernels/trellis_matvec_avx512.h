@@ -15,9 +15,10 @@
 //          exact integers per 256-column activation group (q8_activations.h).
 //   3INST  fp32: both halves packed (vpmovdw) and widened (vcvtph2ps), added, FMA with x.
 //   HYB    fp32: 8 pairs gathered from the table (vpgatherdq), the sign XORed in, FMA.
-//   HASH6  32 states per vector in 16-bit lanes (the same permute + multishift, 4 states per
-//          qword), vpmullw, a shift, two vectors' indices packed into 64 bytes (vpermt2b),
-//          the table's bytes t + 128 looked up (vpermb), one vpdpbusd per 64 weights.
+//   HASH6  32 states per vector in 16-bit lanes (4 states per qword; at K = 2 and 4 cut
+//          straight from the tile, no byte permute), vpmullw, two vectors' high bytes packed
+//          into 64 (vpermt2b) and shifted, the table's bytes t + 128 looked up (vpermb), one
+//          vpdpbusd per 64 weights: 9 vector instructions per 64 weights at K = 2.
 // Prompt tiles are decoded to fp32 with the scalar decoders' float operations (1MAD's
 // division included), so they are bit-identical to trellis::DecodeTileReference.
 #pragma once
