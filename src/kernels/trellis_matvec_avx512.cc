@@ -7,6 +7,7 @@
 
 #include "core/error.h"
 #include "format/trellis_tiles.h"
+#include "kernels/unroll.h"
 
 #if defined(__x86_64__) && defined(__GNUC__)
 // GCC 12's AVX-512 headers start some intrinsics from _mm512_undefined_*, which its own
@@ -189,17 +190,21 @@ QUIP_AVX512_TARGET void RowBlocks1Mad(const TrellisMatrixView& w, const TrellisA
 // the state 32k + 4m + d (K = 2; A for m < 4, B after) or 16k + 4m' + d of the low or high
 // half of the tile (K = 4; m' = m % 4, A for m' < 3): lane k of a packed pair of vectors is
 // one tile row, and its four bytes four adjacent columns, the same four for every k.
+// Vector v's source: 0 A_lo, 1 A_hi, 2 B_lo, 3 B_hi (a constant, so the sources stay in registers).
+constexpr int Hash6Source(int bits, int v) {
+  const int m = bits == 2 ? v : v % 4, half = bits == 2 ? 0 : v / 4;
+  return ((bits == 2 ? m < 4 : m < 3) ? 0 : 2) + half;
+}
+
 struct Hash6Split {
-  int source[8];  // A_lo, A_hi, B_lo, B_hi
   alignas(64) uint8_t shift[8][64];
 };
 
 Hash6Split MakeHash6Split(int bits) {
   Hash6Split t{};
   for (int v = 0; v < 8; ++v) {
-    const int m = bits == 2 ? v : v % 4, half = bits == 2 ? 0 : v / 4;
-    const bool from_a = bits == 2 ? m < 4 : m < 3;
-    t.source[v] = (from_a ? 0 : 2) + half;
+    const int m = bits == 2 ? v : v % 4;
+    const bool from_a = Hash6Source(bits, v) < 2;
     for (int k = 0; k < 8; ++k)
       for (int d = 0; d < 4; ++d) {
         const int offset = bits * (4 * m + d) - (from_a ? 0 : 32);
@@ -210,10 +215,10 @@ Hash6Split MakeHash6Split(int bits) {
   return t;
 }
 
+template <int kBits>
 QUIP_AVX512_TARGET void RowBlocksHash6Split(const TrellisMatrixView& w, const TrellisActivations& a, int b0, int b1,
                                             float* y) {
-  static const Hash6Split splits[2] = {MakeHash6Split(2), MakeHash6Split(4)};
-  const Hash6Split& sp = splits[w.bits == 4];
+  static const Hash6Split sp = MakeHash6Split(kBits);
   const Hash6Bytes& hc = Hash6Constants();
   const __m512i table = _mm512_load_si512(hc.table), odd = _mm512_load_si512(hc.odd);
   const int tiles = w.cols / kTileSide, tile_bytes = 32 * w.bits;
@@ -229,7 +234,8 @@ QUIP_AVX512_TARGET void RowBlocksHash6Split(const TrellisMatrixView& w, const Tr
         const Tile t = LoadTile(block + size_t(j) * tile_bytes, w.bits);
         __m512i src[4];
         src[0] = _mm512_rol_epi64(t.lo, 32);
-        if (w.bits == 2) {
+        if constexpr (kBits == 2) {
+          src[1] = src[3] = src[0];  // unused
           src[2] = _mm512_rol_epi64(_mm512_alignr_epi32(t.lo, t.lo, 1), 32);
         } else {
           src[1] = _mm512_rol_epi64(t.hi, 32);
@@ -239,12 +245,13 @@ QUIP_AVX512_TARGET void RowBlocksHash6Split(const TrellisMatrixView& w, const Tr
         // Columns 0..3 | 4..7 and 8..11 | 12..15, each repeated over the 8 rows' lanes.
         const __m512i x01 = _mm512_loadu_si512(a.xq_split + 128 * size_t(j));
         const __m512i x23 = _mm512_loadu_si512(a.xq_split + 128 * size_t(j) + 64);
-        for (int q = 0; q < 4; ++q) {
-          const __m512i s0 = _mm512_multishift_epi64_epi8(_mm512_load_si512(sp.shift[2 * q]), src[sp.source[2 * q]]);
-          const __m512i s1 = _mm512_multishift_epi64_epi8(_mm512_load_si512(sp.shift[2 * q + 1]), src[sp.source[2 * q + 1]]);
+        Unroll<4>([&](auto q) {
+          const __m512i s0 = _mm512_multishift_epi64_epi8(_mm512_load_si512(sp.shift[2 * q]), src[Hash6Source(kBits, 2 * q)]);
+          const __m512i s1 =
+              _mm512_multishift_epi64_epi8(_mm512_load_si512(sp.shift[2 * q + 1]), src[Hash6Source(kBits, 2 * q + 1)]);
           const __m512i weights = _mm512_permutexvar_epi8(Hash6Indices(s0, s1, odd), table);
           acc[q] = _mm512_dpbusd_epi32(acc[q], weights, q % 2 ? x23 : x01);
-        }
+        });
       }
       const __m512 scale = _mm512_set1_ps(a.group_scale[g]);
       for (int q = 0; q < 4; ++q) sum[q] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(acc[q]), scale, sum[q]);
@@ -255,7 +262,7 @@ QUIP_AVX512_TARGET void RowBlocksHash6Split(const TrellisMatrixView& w, const Tr
     _mm256_store_ps(rows0, _mm256_add_ps(_mm512_castps512_ps256(first), _mm512_extractf32x8_ps(first, 1)));
     _mm256_store_ps(rows1, _mm256_add_ps(_mm512_castps512_ps256(second), _mm512_extractf32x8_ps(second, 1)));
     for (int k = 0; k < 8; ++k) {
-      const int r0 = w.bits == 2 ? 2 * k : k, r1 = w.bits == 2 ? 2 * k + 1 : 8 + k;
+      const int r0 = kBits == 2 ? 2 * k : k, r1 = kBits == 2 ? 2 * k + 1 : 8 + k;
       y[b * kTileSide + r0] = outer * (rows0[k] - a.offset_sum);
       y[b * kTileSide + r1] = outer * (rows1[k] - a.offset_sum);
     }
@@ -337,7 +344,9 @@ void TrellisRowBlocks(const TrellisMatrixView& w, const TrellisActivations& a, i
     case trellis::Code::k3Inst: return RowBlocksFloat<trellis::Code::k3Inst>(w, a.x, b0, b1, y);
     case trellis::Code::kHyb: return RowBlocksFloat<trellis::Code::kHyb>(w, a.x, b0, b1, y);
     case trellis::Code::kHash6:
-      return w.bits == 3 ? RowBlocksHash6(w, a, b0, b1, y) : RowBlocksHash6Split(w, a, b0, b1, y);
+      if (w.bits == 2) return RowBlocksHash6Split<2>(w, a, b0, b1, y);
+      if (w.bits == 4) return RowBlocksHash6Split<4>(w, a, b0, b1, y);
+      return RowBlocksHash6(w, a, b0, b1, y);
   }
 }
 
