@@ -4,6 +4,7 @@
 #include "kernels/trellis_matvec_avx512.h"
 
 #include <array>
+#include <cstring>
 
 #include "core/error.h"
 #include "format/trellis_tiles.h"
@@ -182,43 +183,108 @@ QUIP_AVX512_TARGET void RowBlocks1Mad(const TrellisMatrixView& w, const TrellisA
   }
 }
 
-// HASH6 at K = 2 and 4, where a tile is whole qwords of the stream: the windows come from the
+// At K = 2 and 4 (V = 1) a tile is whole qwords of the stream, and the windows come from the
 // tile itself instead of a byte permute per vector. Source A (each qword's two words swapped,
 // vprolq) holds stream bits [64k, 64k + 64) in qword k, source B (the tile one word on,
 // valignd, then swapped) bits [64k + 32, 64k + 96); every window starts at most 48 bits into
-// one of them, and vpmultishiftqb cuts 4 windows from each qword. Vector m's lane (k, d) is
-// the state 32k + 4m + d (K = 2; A for m < 4, B after) or 16k + 4m' + d of the low or high
-// half of the tile (K = 4; m' = m % 4, A for m' < 3): lane k of a packed pair of vectors is
-// one tile row, and its four bytes four adjacent columns, the same four for every k.
+// one of them, and vpmultishiftqb cuts `lanes` windows (4 in 16-bit lanes, 2 in 32-bit ones)
+// from each qword. With s = 64/K states per qword, vector v's lane (k, d) is the state
+// 128·h + s·k + lanes·m + d (h = 0 at K = 2; v = h·(s/lanes) + m), from A when the group's last
+// window starts ≤ 48 bits in, else from B. So lane k is tile row 2k or 2k + 1 (K = 2) or
+// k or 8 + k (K = 4), for the first and second half of the vectors, and its column depends
+// only on m and d: one activation pattern per m, the same in every qword.
+constexpr int SplitStatesPerQword(int bits) { return 64 / bits; }
 // Vector v's source: 0 A_lo, 1 A_hi, 2 B_lo, 3 B_hi (a constant, so the sources stay in registers).
-constexpr int Hash6Source(int bits, int v) {
-  const int m = bits == 2 ? v : v % 4, half = bits == 2 ? 0 : v / 4;
-  return ((bits == 2 ? m < 4 : m < 3) ? 0 : 2) + half;
+constexpr int SplitSource(int bits, int lanes, int v) {
+  const int per_half = SplitStatesPerQword(bits) / lanes, m = v % per_half;
+  return ((lanes * m + lanes - 1) * bits <= 48 ? 0 : 2) + v / per_half;
 }
 
-struct Hash6Split {
-  alignas(64) uint8_t shift[8][64];
+struct SplitTable {
+  alignas(64) uint8_t shift[16][64];
 };
 
-Hash6Split MakeHash6Split(int bits) {
-  Hash6Split t{};
-  for (int v = 0; v < 8; ++v) {
-    const int m = bits == 2 ? v : v % 4;
-    const bool from_a = Hash6Source(bits, v) < 2;
+SplitTable MakeSplitTable(int bits, int lanes) {
+  SplitTable t{};
+  const int per_half = SplitStatesPerQword(bits) / lanes, lane_bytes = 8 / lanes;
+  for (int v = 0; v < 256 / (8 * lanes); ++v) {
+    const int m = v % per_half, base = SplitSource(bits, lanes, v) < 2 ? 0 : 32;
     for (int k = 0; k < 8; ++k)
-      for (int d = 0; d < 4; ++d) {
-        const int offset = bits * (4 * m + d) - (from_a ? 0 : 32);
-        t.shift[v][8 * k + 2 * d] = uint8_t(48 - offset);
-        t.shift[v][8 * k + 2 * d + 1] = uint8_t(56 - offset);
+      for (int d = 0; d < lanes; ++d) {
+        const int offset = bits * (lanes * m + d) - base;
+        t.shift[v][8 * k + lane_bytes * d] = uint8_t(48 - offset);
+        t.shift[v][8 * k + lane_bytes * d + 1] = uint8_t(56 - offset);
       }
   }
   return t;
 }
 
 template <int kBits>
+QUIP_AVX512_TARGET inline void SplitSources(const Tile& t, __m512i* src) {
+  src[0] = _mm512_rol_epi64(t.lo, 32);
+  if constexpr (kBits == 2) {
+    src[1] = src[3] = src[0];  // unused
+    src[2] = _mm512_rol_epi64(_mm512_alignr_epi32(t.lo, t.lo, 1), 32);
+  } else {
+    src[1] = _mm512_rol_epi64(t.hi, 32);
+    src[2] = _mm512_rol_epi64(_mm512_alignr_epi32(t.hi, t.lo, 1), 32);
+    src[3] = _mm512_rol_epi64(_mm512_alignr_epi32(t.lo, t.hi, 1), 32);
+  }
+}
+
+// Tile row of lane k in the first (second) half of a split tile's vectors.
+constexpr int SplitRow(int bits, int half, int k) { return bits == 2 ? 2 * k + half : 8 * half + k; }
+
+// 1MAD at K = 2, 4: 16 vectors of 16 states in 32-bit lanes; vector v's lanes (k, d) are
+// columns 2m + d (m = v % 8), their activations one broadcast qword of xq4.
+template <int kBits>
+QUIP_AVX512_TARGET void RowBlocks1MadSplit(const TrellisMatrixView& w, const TrellisActivations& a, int b0, int b1,
+                                           float* y) {
+  static const SplitTable sp = MakeSplitTable(kBits, 2);
+  const int tiles = w.cols / kTileSide, tile_bytes = 32 * w.bits;
+  constexpr int kTilesPerGroup = 256 / kTileSide;
+  const float outer = w.scale / 147.800537109375f;
+  for (int b = b0; b < b1; ++b) {
+    const uint8_t* block = w.codes + size_t(b) * tiles * tile_bytes;
+    __m512 sum[4];
+    for (auto& s : sum) s = _mm512_setzero_ps();
+    for (int j0 = 0, g = 0; j0 < tiles; j0 += kTilesPerGroup, ++g) {
+      // −510·Σxq of the group, once per row: in lane (k, 0) of the first accumulator per half.
+      int start = 0;
+      for (int l = 0; l < 16; ++l) start += a.start[16 * g + l];
+      const __m512i first = _mm512_set1_epi64(uint32_t(start));
+      __m512i acc[4] = {first, _mm512_setzero_si512(), first, _mm512_setzero_si512()};
+      for (int j = j0; j < std::min(tiles, j0 + kTilesPerGroup); ++j) {
+        const Tile t = LoadTile(block + size_t(j) * tile_bytes, w.bits);
+        __m512i src[4];
+        SplitSources<kBits>(t, src);
+        const int8_t* x = a.xq4 + 64 * size_t(j);
+        Unroll<16>([&](auto v) {
+          const __m512i s = _mm512_maskz_multishift_epi64_epi8(0x3333333333333333ull, _mm512_load_si512(sp.shift[v]),
+                                                               src[SplitSource(kBits, 2, v)]);
+          int64_t pattern;
+          std::memcpy(&pattern, x + 8 * (v % 8), 8);
+          acc[2 * (v / 8) + v % 2] = _mm512_dpbusd_epi32(acc[2 * (v / 8) + v % 2], Mad(s), _mm512_set1_epi64(pattern));
+        });
+      }
+      const __m512 scale = _mm512_set1_ps(a.group_scale[g]);
+      for (int q = 0; q < 4; ++q) sum[q] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(acc[q]), scale, sum[q]);
+    }
+    alignas(64) float lanes[2][16];
+    _mm512_store_ps(lanes[0], _mm512_add_ps(sum[0], sum[1]));
+    _mm512_store_ps(lanes[1], _mm512_add_ps(sum[2], sum[3]));
+    for (int half = 0; half < 2; ++half)
+      for (int k = 0; k < 8; ++k)
+        y[b * kTileSide + SplitRow(kBits, half, k)] = outer * (lanes[half][2 * k] + lanes[half][2 * k + 1]);
+  }
+}
+
+// HASH6 at K = 2, 4: two vectors of 32 states in 16-bit lanes per packed 64 bytes; in a pair,
+// lane k of the first is columns 0..3 (8..11), of the second 4..7 (12..15).
+template <int kBits>
 QUIP_AVX512_TARGET void RowBlocksHash6Split(const TrellisMatrixView& w, const TrellisActivations& a, int b0, int b1,
                                             float* y) {
-  static const Hash6Split sp = MakeHash6Split(kBits);
+  static const SplitTable sp = MakeSplitTable(kBits, 4);
   const Hash6Bytes& hc = Hash6Constants();
   const __m512i table = _mm512_load_si512(hc.table), odd = _mm512_load_si512(hc.odd);
   const int tiles = w.cols / kTileSide, tile_bytes = 32 * w.bits;
@@ -233,22 +299,14 @@ QUIP_AVX512_TARGET void RowBlocksHash6Split(const TrellisMatrixView& w, const Tr
       for (int j = j0; j < std::min(tiles, j0 + kTilesPerGroup); ++j) {
         const Tile t = LoadTile(block + size_t(j) * tile_bytes, w.bits);
         __m512i src[4];
-        src[0] = _mm512_rol_epi64(t.lo, 32);
-        if constexpr (kBits == 2) {
-          src[1] = src[3] = src[0];  // unused
-          src[2] = _mm512_rol_epi64(_mm512_alignr_epi32(t.lo, t.lo, 1), 32);
-        } else {
-          src[1] = _mm512_rol_epi64(t.hi, 32);
-          src[2] = _mm512_rol_epi64(_mm512_alignr_epi32(t.hi, t.lo, 1), 32);
-          src[3] = _mm512_rol_epi64(_mm512_alignr_epi32(t.lo, t.hi, 1), 32);
-        }
+        SplitSources<kBits>(t, src);
         // Columns 0..3 | 4..7 and 8..11 | 12..15, each repeated over the 8 rows' lanes.
         const __m512i x01 = _mm512_loadu_si512(a.xq_split + 128 * size_t(j));
         const __m512i x23 = _mm512_loadu_si512(a.xq_split + 128 * size_t(j) + 64);
         Unroll<4>([&](auto q) {
-          const __m512i s0 = _mm512_multishift_epi64_epi8(_mm512_load_si512(sp.shift[2 * q]), src[Hash6Source(kBits, 2 * q)]);
+          const __m512i s0 = _mm512_multishift_epi64_epi8(_mm512_load_si512(sp.shift[2 * q]), src[SplitSource(kBits, 4, 2 * q)]);
           const __m512i s1 =
-              _mm512_multishift_epi64_epi8(_mm512_load_si512(sp.shift[2 * q + 1]), src[Hash6Source(kBits, 2 * q + 1)]);
+              _mm512_multishift_epi64_epi8(_mm512_load_si512(sp.shift[2 * q + 1]), src[SplitSource(kBits, 4, 2 * q + 1)]);
           const __m512i weights = _mm512_permutexvar_epi8(Hash6Indices(s0, s1, odd), table);
           acc[q] = _mm512_dpbusd_epi32(acc[q], weights, q % 2 ? x23 : x01);
         });
@@ -262,9 +320,8 @@ QUIP_AVX512_TARGET void RowBlocksHash6Split(const TrellisMatrixView& w, const Tr
     _mm256_store_ps(rows0, _mm256_add_ps(_mm512_castps512_ps256(first), _mm512_extractf32x8_ps(first, 1)));
     _mm256_store_ps(rows1, _mm256_add_ps(_mm512_castps512_ps256(second), _mm512_extractf32x8_ps(second, 1)));
     for (int k = 0; k < 8; ++k) {
-      const int r0 = kBits == 2 ? 2 * k : k, r1 = kBits == 2 ? 2 * k + 1 : 8 + k;
-      y[b * kTileSide + r0] = outer * (rows0[k] - a.offset_sum);
-      y[b * kTileSide + r1] = outer * (rows1[k] - a.offset_sum);
+      y[b * kTileSide + SplitRow(kBits, 0, k)] = outer * (rows0[k] - a.offset_sum);
+      y[b * kTileSide + SplitRow(kBits, 1, k)] = outer * (rows1[k] - a.offset_sum);
     }
   }
 }
@@ -340,7 +397,10 @@ QUIP_AVX512_TARGET void RowBlocksFloat(const TrellisMatrixView& w, const float* 
 
 void TrellisRowBlocks(const TrellisMatrixView& w, const TrellisActivations& a, int b0, int b1, float* y) {
   switch (w.code) {
-    case trellis::Code::k1Mad: return RowBlocks1Mad(w, a, b0, b1, y);
+    case trellis::Code::k1Mad:
+      if (w.bits == 2) return RowBlocks1MadSplit<2>(w, a, b0, b1, y);
+      if (w.bits == 4) return RowBlocks1MadSplit<4>(w, a, b0, b1, y);
+      return RowBlocks1Mad(w, a, b0, b1, y);
     case trellis::Code::k3Inst: return RowBlocksFloat<trellis::Code::k3Inst>(w, a.x, b0, b1, y);
     case trellis::Code::kHyb: return RowBlocksFloat<trellis::Code::kHyb>(w, a.x, b0, b1, y);
     case trellis::Code::kHash6:
