@@ -7,7 +7,9 @@
 // books-llama-5m's 768×256. All stay in the L3 cache between calls (≤ 6 MB of codes), so this
 // compares the kernels' arithmetic; bench/kernel_bench measures them streaming a whole model.
 // BM_E8PFullTable: an alternative E8P kernel (a 512 KiB table of all decoded points),
-// measured beside the shipped one.
+// measured beside the shipped one. QTIP (issue 15): BM_Trellis per code and bits (random
+// bitstreams), BM_PromptTrellis, BM_ModelProducts (one token through all the synthetic
+// model's products, from memory) and the prototypes that chose the kernels' designs.
 // Counters: gbps = weight bytes streamed per second; gweights_per_s = weights per second.
 // Usage: matvec_bench [--threads T (2)] [Google Benchmark flags, e.g. --benchmark_format=json
 //        --benchmark_repetitions=5 --benchmark_report_aggregates_only=true].
