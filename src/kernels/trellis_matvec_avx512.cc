@@ -240,7 +240,8 @@ constexpr int SplitRow(int bits, int half, int k) { return bits == 2 ? 2 * k + h
 template <int kBits>
 QUIP_AVX512_TARGET void RowBlocks1MadSplit(const TrellisMatrixView& w, const TrellisActivations& a, int b0, int b1,
                                            float* y) {
-  static const SplitTable sp = MakeSplitTable(kBits, 2);
+  static const SplitTable split = MakeSplitTable(kBits, 2);
+  const SplitTable& sp = split;  // a local the lambdas below capture
   const int tiles = w.cols / kTileSide, tile_bytes = 32 * w.bits;
   constexpr int kTilesPerGroup = 256 / kTileSide;
   const float outer = w.scale / 147.800537109375f;
@@ -284,7 +285,8 @@ QUIP_AVX512_TARGET void RowBlocks1MadSplit(const TrellisMatrixView& w, const Tre
 template <int kBits>
 QUIP_AVX512_TARGET void RowBlocksHash6Split(const TrellisMatrixView& w, const TrellisActivations& a, int b0, int b1,
                                             float* y) {
-  static const SplitTable sp = MakeSplitTable(kBits, 4);
+  static const SplitTable split = MakeSplitTable(kBits, 4);
+  const SplitTable& sp = split;  // a local the lambdas below capture
   const Hash6Bytes& hc = Hash6Constants();
   const __m512i table = _mm512_load_si512(hc.table), odd = _mm512_load_si512(hc.odd);
   const int tiles = w.cols / kTileSide, tile_bytes = 32 * w.bits;
