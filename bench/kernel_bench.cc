@@ -119,17 +119,22 @@ ordered_json Suite(const std::string& name, const quip::Model& fp32, int distinc
   using quip::RotationKind;
   // Every codebook of the stored format (format/stored_linear.h's name table, so a new one
   // gets its rows) at 4/3/2 bits with its method's rotation (QuIP: Kronecker, QuIP#:
-  // Hadamard), and the scalar 2-bit grid with the Hadamard rotation (what the rotation costs).
+  // Hadamard; QTIP's trellis with 1MAD), the scalar 2-bit grid with the Hadamard rotation
+  // (what the rotation costs), and QTIP's other codes at 2 bits.
   std::vector<quip::bench::SyntheticFormat> formats;
   for (const auto& cb : quip::kCodebookNames)
     for (int bits : {4, 3, 2}) {
       const RotationKind rotation = cb.value == Codebook::kScalar ? RotationKind::kKron : RotationKind::kRht;
       formats.push_back({bits, rotation, cb.value});
       if (cb.value == Codebook::kScalar && bits == 2) formats.push_back({2, RotationKind::kRht, Codebook::kScalar});
+      if (cb.value == Codebook::kTrellis && bits == 2)
+        for (quip::trellis::Code code : {quip::trellis::Code::k3Inst, quip::trellis::Code::kHyb})
+          formats.push_back({2, RotationKind::kRht, Codebook::kTrellis, code});
     }
   for (const auto& f : formats) {
-    const std::string label = fmt::format("{} {}-bit {} {}", name, f.bits, quip::RotationName(f.rotation),
-                                          quip::CodebookName(f.codebook));
+    const std::string label =
+        fmt::format("{} {}-bit {} {}{}", name, f.bits, quip::RotationName(f.rotation), quip::CodebookName(f.codebook),
+                    f.codebook == Codebook::kTrellis ? std::string(" ") + quip::trellis::CodeName(f.code) : "");
     fmt::print(stderr, "{}: quantizing ...\n", label);
     const double t0 = Seconds();
     const quip::Model q = quip::bench::QuantizeNearIncoherent(fp32, f, distinct_layers, 17);

@@ -5,6 +5,7 @@
 #   2. QuIP, QuIP-RG and QuIP# at 2/3/4 bits on books-llama-5m scored on the full texts,
 #      the QuIP# parts (RHT-scalar, Kron-E8P), codebook MSE on Gaussian data,
 #      calibration targets (+ seq, + asym rows; QuIP and QuIP# + asym on the full texts),
+#      QTIP (+ asym: 1MAD at 2/3/4 bits, 3INST and HYB at 2) on the full texts,
 #   3. the fp32 forward benchmark.
 # Every step writes JSON under bench/results/; tools/results_page.py renders the page. The one
 # input no step writes is bench/results/floor_issue4.json (issue 4's PyTorch floor, quoted).
@@ -34,6 +35,10 @@ $quip ablate --model "$books" --calib "$train" --eval "$valid,$wiki" --bits 2,3,
   --only "QuIP# + seq,QuIP# + asym,QuIP + asym" --out "$out/ablate-books-targets" --force >/dev/null
 $quip ablate --model "$books" --calib "$train" --eval "$valid,$wiki" --bits 2,3,4 --only "QuIP# + asym,QuIP + asym" \
   --out "$out/targets-books-full" --force >/dev/null
+$quip ablate --model "$books" --calib "$train" --eval "$valid,$wiki" --bits 2,3,4 --only "QTIP + asym" \
+  --out "$out/qtip-books-full" --force >/dev/null
+$quip ablate --model "$books" --calib "$train" --eval "$valid,$wiki" --bits 2 --only "QTIP 3INST + asym,QTIP HYB + asym" \
+  --out "$out/qtip-codes-books-full" --force >/dev/null
 ./build/bench/codebook_mse > "$out/codebook_mse.json"
 bash bench/run_forward_bench.sh >/dev/null
 bash bench/run_kernel_bench.sh --threads 2 --prompt 128 --gen 32 >/dev/null

@@ -5,6 +5,8 @@
 #include <vector>
 
 #include "core/parallel.h"
+#include "format/seeded_random.h"
+#include "format/trellis_tiles.h"
 #include "model/linear.h"
 #include "pipeline/quantize_model.h"
 #include "quant/quantize.h"
@@ -64,6 +66,30 @@ Model MakeRandomModel(const LlamaConfig& c, uint64_t seed) {
   return m;
 }
 
+namespace {
+
+QuantizedMatrix RandomTrellisMatrix(int rows, int cols, const SyntheticFormat& format, uint64_t seed) {
+  QuantizedMatrix q;
+  q.rows = rows;
+  q.cols = cols;
+  q.bits = format.bits;
+  q.codebook = Codebook::kTrellis;
+  q.trellis_code = format.code;
+  if (format.code == trellis::Code::kHyb) q.code_table = trellis::DefaultHybTable().values;
+  q.stage_scale = {0.02f};  // the weights' standard deviation; the codes have unit variance
+  q.tile_words.resize(size_t(trellis::TilePadded(rows) / trellis::kTileSide) *
+                      (trellis::TilePadded(cols) / trellis::kTileSide) * trellis::TileWords(format.bits));
+  SeededRandom rng(MixSeed(seed));
+  for (uint32_t& w : q.tile_words) w = uint32_t(rng.Bits());
+  q.incoherence.incoherent = true;
+  q.incoherence.rotation = format.rotation;
+  q.incoherence.seed_u = MixSeed(2 * seed);
+  q.incoherence.seed_v = MixSeed(2 * seed + 1);
+  return q;
+}
+
+}  // namespace
+
 Model QuantizeNearIncoherent(const Model& src, const SyntheticFormat& format, int distinct_layers, uint64_t seed) {
   const int bits = format.bits;
   Model m;
@@ -93,6 +119,10 @@ Model QuantizeNearIncoherent(const Model& src, const SyntheticFormat& format, in
     cfg.rescale = format.codebook == Codebook::kScalar;  // QuIP# has no D̃
     cfg.seed = seed * 7919 + uint64_t(i);
     const int rows = dense->out_features(), cols = dense->in_features();
+    if (format.codebook == Codebook::kTrellis) {
+      q[size_t(i)] = RandomTrellisMatrix(rows, cols, format, cfg.seed);
+      return;
+    }
     q[size_t(i)] = QuantizeMatrix(dense->weight().data, rows, cols, Eigen::MatrixXd::Identity(cols, cols), cfg, nullptr);
   });
   for (int l = 0; l < n_layers; ++l) {

@@ -46,7 +46,7 @@ def main(results_dir):
     full = fulls[0]
     full["runs"] = [run for f in fulls for run in f["runs"]]
     texts = [e["text"] for e in full["evals"]]
-    out += ["## QuIP and QuIP# on books-llama-5m, full texts", "",
+    out += ["## QuIP, QuIP# and QTIP on books-llama-5m, full texts", "",
             f"Calibration: {full['nsamples']} windows of {full['ctx']} tokens from books train, seed {full['seed']}. "
             f"Floor ratio: {floor_file['source']}.", "",
             "| method | bits | bits/linear weight | quantize s | " + " | ".join(

@@ -30,7 +30,7 @@ namespace quip {
 namespace {
 
 struct Options {
-  std::string model, calib, out, method = "quip", eval, incoherence, rounding, codebook, targets = "original";
+  std::string model, calib, out, method = "quip", eval, incoherence, rounding, codebook, code, targets = "original";
   std::vector<std::string> bits_for;  // PATTERN=BITS
   int bits = 2, nsamples = 128, ctx = 256, threads = 0, eval_windows = 0, rg_passes = 4;
   uint64_t seed = 0;
@@ -86,6 +86,10 @@ void Run(const Options& o) {
     if (config.incoherence) config.rotation = ParseRotation(o.incoherence, "--incoherence");
   }
   if (!o.codebook.empty()) config.codebook = ParseCodebook(o.codebook, "--codebook");
+  if (!o.code.empty()) {
+    QUIP_CHECK_INPUT(config.codebook == Codebook::kTrellis, "--code", "only the trellis codebook (--method qtip) has a code");
+    trellis::ParseCode(o.code, &config.trellis_code);  // checked by the option's validator
+  }
   if (!o.rounding.empty()) config.rounding = ParseRounding(o.rounding);
   if (o.no_rescale) config.rescale = false;
   config.range_tuning = o.range_tuning;
@@ -215,7 +219,15 @@ void RegisterQuantizeCommand(CLI::App& app) {
                   "Mixed precision: NAME=BITS for the linears whose name ends with NAME (v_proj=3, "
                   "layers.0.mlp.down_proj=4); repeatable")
       ->check(AcceptedBy([](const std::string& s) { ParseBitsOverrides({s}); }, "NAME=BITS"));
-  cmd->add_option("--codebook", o->codebook, "Override: scalar or e8p (QuIP#'s lattice, RVQ at 3/4 bits)")
+  cmd->add_option("--code", o->code, "qtip: the trellis code, 1mad (default), 3inst or hyb")
+      ->check(AcceptedBy(
+          [](const std::string& s) {
+            trellis::Code c;
+            QUIP_CHECK_INPUT(trellis::ParseCode(s, &c), "--code", "unknown code '{}' (1mad, 3inst, hyb)", s);
+          },
+          "CODE"));
+  cmd->add_option("--codebook", o->codebook,
+                  "Override: scalar, e8p (QuIP#'s lattice, RVQ at 3/4 bits) or trellis (QTIP's)")
       ->check(AcceptedBy([](const std::string& s) { ParseCodebook(s, "--codebook"); }, "CODEBOOK"));
   cmd->add_option("--rounding", o->rounding, "Override: near, stoch, ldlq, optq, ldlq-rg")
       ->check(AcceptedBy([](const std::string& s) { ParseRounding(s); }, "ROUNDING"));

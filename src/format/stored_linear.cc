@@ -4,6 +4,7 @@
 
 #include "core/error.h"
 #include "format/packing.h"
+#include "format/trellis_tiles.h"
 
 namespace quip {
 
@@ -26,12 +27,18 @@ int64_t StoredRowBytes(Codebook codebook, int cols, int bits) {
   switch (codebook) {
     case Codebook::kScalar: return PackedBytes(cols, bits);
     case Codebook::kE8P: return int64_t(E8PGroups(cols)) * bits;  // 2, 3 or 4 bytes per group of 8
+    case Codebook::kTrellis: return int64_t(trellis::TilePadded(cols) / trellis::kTileSide) * trellis::TileWords(bits) * 4;
   }
   QUIP_ASSERT(false);
   return 0;
 }
 
+int StoredCodeRows(Codebook codebook, int rows) {
+  return codebook == Codebook::kTrellis ? trellis::TilePadded(rows) / trellis::kTileSide : rows;
+}
+
 int64_t StoredLinear::RowBytes() const { return StoredRowBytes(codebook, cols, bits); }
+int StoredLinear::CodeRows() const { return StoredCodeRows(codebook, rows); }
 
 namespace {
 // A value shared by every row is stored once (a [1] tensor, io/quip_format.h).
@@ -48,7 +55,8 @@ bool StoredLinear::UniformGrid() const {
 
 int64_t StoredLinear::StoredBytes() const {
   const int64_t floats = StoredValues(scale, codebook) + StoredValues(zero, codebook) + int64_t(incoherence.rescale.size());
-  return int64_t(rows) * RowBytes() + int64_t(sizeof(float)) * floats;
+  // The HYB table is stored once per model, not per linear: not counted here.
+  return int64_t(CodeRows()) * RowBytes() + int64_t(sizeof(float)) * floats;
 }
 
 }  // namespace quip

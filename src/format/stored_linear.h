@@ -14,6 +14,10 @@
 //           S the one-bit E8 codebook at 3 bits, E8P again at 4 (RVQ; format/e8p.h,
 //           format/vector_codebook.h). Row layout (frozen): the ng stage-1 indices as
 //           little-endian u16, then at 3 bits ng bytes, at 4 bits ng more u16: bits·ng bytes.
+//   trellis QTIP: G[r][c] = scale[0] · code value of the state that covers (r, c) in the
+//           tiles of format/trellis_tiles.h (rows and columns padded to multiples of 16);
+//           `trellis_code` names the code, `code_table` holds the HYB table (one per model
+//           in the file). A "code row" is a row block of 16 rows: its tiles' words.
 #pragma once
 
 #include <cstdint>
@@ -21,12 +25,14 @@
 #include <string>
 #include <vector>
 
+#include "format/trellis_codes.h"
+
 namespace quip {
 
 // Which orthogonal transform incoherence uses.
 enum class RotationKind : uint8_t { kKron, kRht };
 // How G is coded.
-enum class Codebook : uint8_t { kScalar, kE8P };
+enum class Codebook : uint8_t { kScalar, kE8P, kTrellis };
 
 // One frozen name table per enum, used for writing and reading files, reports and command
 // lines alike. Names are stored in files: append entries, never rename one.
@@ -36,7 +42,8 @@ struct EnumName {
   const char* name;
 };
 inline constexpr EnumName<RotationKind> kRotationNames[] = {{RotationKind::kKron, "kron"}, {RotationKind::kRht, "rht"}};
-inline constexpr EnumName<Codebook> kCodebookNames[] = {{Codebook::kScalar, "scalar"}, {Codebook::kE8P, "e8p"}};
+inline constexpr EnumName<Codebook> kCodebookNames[] = {
+    {Codebook::kScalar, "scalar"}, {Codebook::kE8P, "e8p"}, {Codebook::kTrellis, "trellis"}};
 
 template <typename Enum, size_t N>
 constexpr const char* NameOf(const EnumName<Enum> (&table)[N], Enum value) {
@@ -85,13 +92,18 @@ struct StoredLinear {
   int rows = 0, cols = 0, bits = 0;
   Codebook codebook = Codebook::kScalar;
   Incoherence incoherence;
-  std::vector<float> scale;  // scalar: rows values; e8p: E8PStages(bits) values
-  std::vector<float> zero;   // scalar: rows values; e8p: empty
-  // rows · RowBytes() bytes: borrowed (e.g. from a memory map the Model keeps alive) or owned.
+  std::vector<float> scale;  // scalar: rows values; e8p: E8PStages(bits) values; trellis: 1
+  std::vector<float> zero;   // scalar: rows values; e8p, trellis: empty
+  trellis::Code trellis_code = trellis::Code::k1Mad;  // trellis only
+  std::vector<float> code_table;                      // trellis with the HYB code: 2^9 × 2 values
+  // CodeRows() · RowBytes() bytes: borrowed (e.g. from a memory map the Model keeps alive) or owned.
   const uint8_t* borrowed_codes = nullptr;
   std::vector<uint8_t> owned_codes;
 
   const uint8_t* codes() const { return borrowed_codes ? borrowed_codes : owned_codes.data(); }
+  // Rows of the codes tensor: `rows`, or for trellis the row blocks of 16.
+  int CodeRows() const;
+  // Bytes of one code row.
   int64_t RowBytes() const;
   // Bytes of the stored tensors, which a single-token product reads: codes, scales, zeros,
   // D̃ (a scalar scale or zero shared by every row is stored as one value).
@@ -100,7 +112,9 @@ struct StoredLinear {
   bool UniformGrid() const;
 };
 
-// Bytes of one packed row of `cols` weights.
+// Bytes of one code row (StoredLinear::RowBytes) of `cols` weights.
 int64_t StoredRowBytes(Codebook codebook, int cols, int bits);
+// Rows of the codes tensor of a `rows`-row matrix.
+int StoredCodeRows(Codebook codebook, int rows);
 
 }  // namespace quip

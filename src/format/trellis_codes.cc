@@ -48,6 +48,11 @@ const int8_t kHash6Table[64] = {-116, -95, -85, -77, -71, -66, -61, -57, -53, -5
 
 float DecodeHash6(uint32_t state) { return float(kHash6Table[Hash6Index(state)]) / float(kHash6Divisor); }
 
+const HybTable& DefaultHybTable() {
+  static const HybTable table = FitHybTable(0x48594221);
+  return table;
+}
+
 void DecodeHyb(uint32_t state, const float* table, float* out) {
   const uint32_t h = (state + 1) * state;
   const uint32_t row = (h >> (15 - kHybTableBits)) & ((1u << kHybTableBits) - 1);

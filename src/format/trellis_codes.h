@@ -55,6 +55,9 @@ struct HybTable {
 // from the first 2^9 of them, `iterations` rounds; then scaled so that the values' RMS is
 // √(15/16), as the published table. Deterministic on every machine.
 HybTable FitHybTable(uint64_t seed, int samples = 1 << 16, int iterations = 20);
+// The table quip quantizes with: FitHybTable of a fixed seed, fit once per process. Every
+// linear of a model shares it (the file stores it once).
+const HybTable& DefaultHybTable();
 // The two values of `state`; `table` holds a HybTable's 2^9 × 2 values.
 void DecodeHyb(uint32_t state, const float* table, float* out);
 

@@ -6,7 +6,16 @@ namespace quip::trellis {
 
 void StreamStates(const uint32_t* words, int steps, int step_bits, int state_bits, uint32_t* states) {
   const int64_t nbits = int64_t(steps) * step_bits;
-  QUIP_ASSERT(nbits >= state_bits);
+  QUIP_ASSERT(nbits >= state_bits && state_bits <= 32);
+  if (nbits % 32 == 0) {  // whole words (every stored tile): a window spans at most two of them
+    const int64_t nwords = nbits / 32;
+    for (int i = 0; i < steps; ++i) {
+      const int64_t b = int64_t(i) * step_bits, w = b / 32;
+      const uint64_t pair = uint64_t(words[w]) << 32 | words[(w + 1) % nwords];
+      states[i] = uint32_t(pair >> (64 - b % 32 - state_bits)) & ((uint64_t(1) << state_bits) - 1);
+    }
+    return;
+  }
   auto bit = [&](int64_t j) {
     j %= nbits;
     return (words[j / 32] >> (31 - j % 32)) & 1;

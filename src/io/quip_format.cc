@@ -41,15 +41,24 @@ std::vector<float> ReadPerRow(TensorSource& source, const std::string& name, int
 // The codes' row length follows from config.json (the column count) and the metadata's bit
 // width. When the rows match config.json but their length does not, the bit width is what
 // disagrees (an edited "bits" in quip.linears): blame the metadata, not config.json.
-void CheckCodesRowBytes(const TensorSource& source, const std::string& name, int rows, int cols, int bits,
+void CheckCodesRowBytes(const TensorSource& source, const std::string& name, int code_rows, int cols, int bits,
                         int64_t row_bytes) {
   const std::vector<int64_t>* shape = source.ShapeOf(name + ".codes");
-  if (shape == nullptr || shape->size() != 2 || (*shape)[0] != rows || (*shape)[1] == row_bytes) return;
+  if (shape == nullptr || shape->size() != 2 || (*shape)[0] != code_rows || (*shape)[1] == row_bytes) return;
   Fail(source.first_path(),
        "tensor '{}.codes' holds {} bytes per row, but the bit width {} in __metadata__ '{}' implies {} for {} "
        "columns: the metadata and the codes disagree",
        name, (*shape)[1], bits, kLinearsKey, row_bytes, cols);
 }
+
+// The codes tensor: CodeRows() × RowBytes() bytes.
+void ReadCodes(TensorSource& source, const std::string& name, Model& model, StoredLinear* s) {
+  CheckCodesRowBytes(source, name, s->CodeRows(), s->cols, s->bits, s->RowBytes());
+  s->borrowed_codes = source.GetRaw(name + ".codes", DType::kU8, {s->CodeRows(), s->RowBytes()}, model);
+}
+
+// HYB's table, stored once per model: every linear with the hyb code shares it.
+constexpr const char* kHybTableTensor = "quip.hyb_table";
 
 }  // namespace
 
@@ -116,8 +125,7 @@ StoredLinear ReadStoredLinear(TensorSource& source, const std::string& name, int
                        "E8P table revision {} (this build decodes revision {}: the published QuIP# table); "
                        "its codes would decode to other points, so quantize the model again",
                        table, e8p::kTableRevision);
-      CheckCodesRowBytes(source, name, rows, cols, s.bits, s.RowBytes());
-      s.borrowed_codes = source.GetRaw(name + ".codes", DType::kU8, {rows, s.RowBytes()}, model);
+      ReadCodes(source, name, model, &s);
       const int stages = E8PStages(s.bits);
       const TensorView v = source.Get(name + ".scale", {stages}, model);
       s.scale.assign(v.data, v.data + stages);
@@ -125,9 +133,28 @@ StoredLinear ReadStoredLinear(TensorSource& source, const std::string& name, int
         QUIP_CHECK_INPUT(std::isfinite(x) && x > 0.0f, where, "scale holds a non-positive or non-finite value {}", x);
       break;
     }
+    case Codebook::kTrellis: {
+      QUIP_CHECK_INPUT(info.contains("code") && info["code"].is_string(), where, "trellis layer lacks a string 'code'");
+      const std::string code = info["code"].get<std::string>();
+      QUIP_CHECK_INPUT(trellis::ParseCode(code, &s.trellis_code), where,
+                       "trellis code '{}' is not known to this build (1mad, 3inst, hyb)", code.substr(0, 40));
+      ReadCodes(source, name, model, &s);
+      const TensorView v = source.Get(name + ".scale", {1}, model);
+      s.scale.assign(v.data, v.data + 1);
+      QUIP_CHECK_INPUT(std::isfinite(s.scale[0]) && s.scale[0] > 0.0f, where,
+                       "scale holds a non-positive or non-finite value {}", s.scale[0]);
+      if (s.trellis_code == trellis::Code::kHyb) {
+        QUIP_CHECK_INPUT(source.Has(kHybTableTensor), path, "'{}' uses the hyb code but the file has no '{}'", name,
+                         kHybTableTensor);
+        const TensorView t = source.Get(kHybTableTensor, {1 << trellis::kHybTableBits, 2}, model);
+        s.code_table.assign(t.data, t.data + (2 << trellis::kHybTableBits));
+        for (float x : s.code_table)
+          QUIP_CHECK_INPUT(std::isfinite(x), path, "tensor '{}' holds a non-finite value", kHybTableTensor);
+      }
+      break;
+    }
     case Codebook::kScalar:
-      CheckCodesRowBytes(source, name, rows, cols, s.bits, s.RowBytes());
-      s.borrowed_codes = source.GetRaw(name + ".codes", DType::kU8, {rows, s.RowBytes()}, model);
+      ReadCodes(source, name, model, &s);
       s.scale = ReadPerRow(source, name + ".scale", rows, model);
       s.zero = ReadPerRow(source, name + ".zero", rows, model);
       break;
@@ -142,13 +169,23 @@ std::unique_ptr<Linear> ReadQuantizedLinear(TensorSource& source, const std::str
 
 void AddStoredLinear(SafetensorsWriter& writer, nlohmann::json& linears, const std::string& name,
                      const StoredLinear& s) {
-  writer.Add(name + ".codes", DType::kU8, {s.rows, s.RowBytes()}, s.codes(), size_t(s.rows) * s.RowBytes());
+  writer.Add(name + ".codes", DType::kU8, {s.CodeRows(), s.RowBytes()}, s.codes(), size_t(s.CodeRows()) * s.RowBytes());
   nlohmann::json info{{"bits", s.bits}, {"incoherence", s.incoherence.Name()}};
   switch (s.codebook) {
     case Codebook::kE8P:
       writer.AddF32(name + ".scale", {int64_t(s.scale.size())}, s.scale.data());
       info["codebook"] = CodebookName(s.codebook);
       info["e8p_table"] = e8p::kTableRevision;
+      break;
+    case Codebook::kTrellis:
+      writer.AddF32(name + ".scale", {1}, s.scale.data());
+      info["codebook"] = CodebookName(s.codebook);
+      info["code"] = trellis::CodeName(s.trellis_code);
+      if (s.trellis_code == trellis::Code::kHyb) {
+        QUIP_ASSERT(s.code_table.size() == 2u << trellis::kHybTableBits);
+        // One table per model: the quantizer gives every linear the same one.
+        if (!writer.Has(kHybTableTensor)) writer.AddF32(kHybTableTensor, {1 << trellis::kHybTableBits, 2}, s.code_table.data());
+      }
       break;
     case Codebook::kScalar: {  // no "codebook" key: the files before QuIP# stay byte-identical
       auto per_row = [&](const std::string& key, const std::vector<float>& v) {

@@ -61,6 +61,11 @@ class SafetensorsWriter {
   void Add(const std::string& name, DType dtype, std::vector<int64_t> shape, const void* bytes, size_t nbytes);
   void AddF32(const std::string& name, std::vector<int64_t> shape, const float* values);
   void SetMetadata(const std::string& key, const std::string& value) { metadata_[key] = value; }
+  bool Has(const std::string& name) const {
+    for (const auto& e : entries_)
+      if (e.name == name) return true;
+    return false;
+  }
   // Calls fn(name, bytes, size) for every tensor added so far.
   template <typename Fn>
   void ForEachTensor(Fn&& fn) const {

@@ -29,7 +29,11 @@ std::vector<AblationRow> PaperAblationRows() {
                                    row("Kron-E8P", "quipsharp", "quipsharp"),
                                    row("QuIP# + seq", "targets", "quipsharp"),
                                    row("QuIP# + asym", "targets", "quipsharp"),
-                                   row("QuIP + asym", "targets", "quip")};
+                                   row("QuIP + asym", "targets", "quip"),
+                                   row("QTIP", "method", "qtip"),
+                                   row("QTIP + asym", "targets", "qtip"),
+                                   row("QTIP 3INST + asym", "qtip", "qtip"),
+                                   row("QTIP HYB + asym", "qtip", "qtip")};
   rows[6].config.rescale = true;          // D-tilde, per-row min/max grid, no rotation
   rows[7].config.incoherence = true;      // rotation and one-scale grid, no D-tilde (= Kron-scalar)
   rows[8].config.range_tuning = true;     // QuIP with rho searched per matrix
@@ -40,6 +44,10 @@ std::vector<AblationRow> PaperAblationRows() {
   rows[12].targets = CalibrationTargets::kSequential;
   rows[13].targets = CalibrationTargets::kOriginal;
   rows[14].targets = CalibrationTargets::kOriginal;
+  // QTIP (1MAD by default) with the paper's and with our targets, and its other codes.
+  for (int i = 16; i <= 18; ++i) rows[i].targets = CalibrationTargets::kOriginal;
+  rows[17].config.trellis_code = trellis::Code::k3Inst;
+  rows[18].config.trellis_code = trellis::Code::kHyb;
   return rows;
 }
 

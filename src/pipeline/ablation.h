@@ -8,6 +8,8 @@
 //              "incoherence only" (= Kron-scalar): RHT-scalar, Kron-E8P
 //   targets    all rows above use the paper's calibration (--targets block); "+ seq" and
 //              "+ asym" rerun QuIP# / QuIP with --targets sequential / original
+//   QTIP       RHT + bitshift trellis (1MAD) + block LDLQ, with block and original targets,
+//              and the 3INST and HYB codes (original targets)
 #pragma once
 
 #include <nlohmann/json.hpp>

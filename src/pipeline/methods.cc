@@ -21,6 +21,7 @@ constexpr Preset kPresets[] = {
     {"ldlq", Rounding::kLdlq, false},       {"ldlq-rg", Rounding::kLdlqRg, false},
     {"quip", Rounding::kLdlq, true},        {"quip-rg", Rounding::kLdlqRg, true},
     {"quipsharp", Rounding::kLdlq, true, RotationKind::kRht, Codebook::kE8P},
+    {"qtip", Rounding::kLdlq, true, RotationKind::kRht, Codebook::kTrellis},
 };
 
 }  // namespace
@@ -41,9 +42,9 @@ QuantConfig ConfigForMethod(const std::string& method, int bits) {
     config.incoherence = p.incoherence;
     config.rotation = p.rotation;
     config.codebook = p.codebook;
-    // QuIP# drops D̃: its 32 bits per input column would cost ~0.1 bit per weight on
-    // small models, more than the E8P budget of 2.02 allows, and the Hadamard rotation
-    // already spreads the column norms.
+    // QuIP# (and QTIP) drop D̃: its 32 bits per input column would cost ~0.1 bit per
+    // weight on small models, more than the E8P budget of 2.02 allows, and the Hadamard
+    // rotation already spreads the column norms.
     config.rescale = p.incoherence && p.codebook == Codebook::kScalar;
     return config;
   }

@@ -10,6 +10,7 @@
 //   quip       incoherence processing + LDLQ  (default)        (paper: "QuIP")
 //   quip-rg    incoherence processing + LDLQ-RG                 (paper: "QuIP-RG")
 //   quipsharp  randomized Hadamard + E8P codebook (+ RVQ at 3/4 bits) + block LDLQ (QuIP#)
+//   qtip       randomized Hadamard + bitshift trellis (computed code, --code) + block LDLQ (QTIP)
 #pragma once
 
 #include <string>

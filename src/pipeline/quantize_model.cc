@@ -223,10 +223,14 @@ nlohmann::json QuantizeModel(Model& model, const std::vector<std::vector<int>>& 
           {"rounding", RoundingName(q.rounding)},
           {"incoherence", q.incoherence ? RotationName(q.rotation) : "none"},  // as asked; "linears" says what each stored
           {"codebook", CodebookName(q.codebook)},
+          {"code", q.codebook == Codebook::kTrellis ? nlohmann::json(trellis::CodeName(q.trellis_code)) : nullptr},
           {"rescale", q.rescale},
           {"range_tuning", q.range_tuning},
           {"damping", q.damping},
-          {"rho", q.rho > 0 ? q.rho : q.codebook == Codebook::kE8P ? DefaultE8PRho(q.bits) : DefaultRho(q.bits)},
+          {"rho", q.rho > 0                              ? q.rho
+                  : q.codebook == Codebook::kE8P     ? DefaultE8PRho(q.bits)
+                  : q.codebook == Codebook::kTrellis ? DefaultTrellisRho(q.bits, q.trellis_code)
+                                                     : DefaultRho(q.bits)},
           {"seed", q.seed},
           {"mu_h_max_cols", q.mu_h_max_dim},  // linears wider than this have mu_h_before/after null
           {"calibration",

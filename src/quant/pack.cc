@@ -47,6 +47,17 @@ StoredLinear PackQuantizedMatrix(const QuantizedMatrix& q) {
       s.owned_codes = PackE8P(q, s.RowBytes());
       s.scale = q.stage_scale;
       break;
+    case Codebook::kTrellis: {
+      // The words as little-endian bytes (format/trellis_tiles.h).
+      QUIP_ASSERT(q.tile_words.size() * 4 == size_t(s.CodeRows()) * s.RowBytes() && q.stage_scale.size() == 1);
+      s.owned_codes.resize(q.tile_words.size() * 4);
+      for (size_t i = 0; i < q.tile_words.size(); ++i)
+        for (int b = 0; b < 4; ++b) s.owned_codes[4 * i + b] = uint8_t(q.tile_words[i] >> (8 * b));
+      s.scale = q.stage_scale;
+      s.trellis_code = q.trellis_code;
+      s.code_table = q.code_table;
+      break;
+    }
   }
   return s;
 }

@@ -11,6 +11,7 @@
 #include "format/kronecker.h"
 #include "quant/layer_transform.h"
 #include "quant/rounding.h"
+#include "quant/trellis_ldlq.h"
 #include "format/seeded_random.h"
 
 namespace quip {
@@ -43,7 +44,7 @@ double PreprocessFlop(const QuantConfig& cfg, int m, int n) {
 // Cholesky / LDL n³/3; OPTQ also inverts H (2n³) and factors the inverse (n³/3).
 double FactorFlop(const QuantConfig& cfg, int n) {
   const double n3 = double(n) * n * n;
-  if (cfg.codebook == Codebook::kE8P) return cfg.rounding == Rounding::kLdlq ? n3 / 3 : 0.0;
+  if (cfg.codebook != Codebook::kScalar) return cfg.rounding == Rounding::kLdlq ? n3 / 3 : 0.0;
   switch (cfg.rounding) {
     case Rounding::kLdlq:
     case Rounding::kLdlqRg: return n3 / 3;
@@ -58,7 +59,7 @@ double RoundingFlop(const QuantConfig& cfg, int m, int n) {
   const double mn2 = double(m) * n * n;
   const bool feedback = cfg.rounding == Rounding::kLdlq || cfg.rounding == Rounding::kOptq ||
                         cfg.rounding == Rounding::kLdlqRg;
-  if (cfg.codebook == Codebook::kE8P) return cfg.rounding == Rounding::kLdlq ? mn2 : 0.0;
+  if (cfg.codebook != Codebook::kScalar) return cfg.rounding == Rounding::kLdlq ? mn2 : 0.0;
   const double once = feedback ? mn2 : 0.0;
   if (cfg.range_tuning && cfg.incoherence) return std::size(kRhoSearch) * (once + 2 * mn2);
   return once;
@@ -161,16 +162,31 @@ QuantizedMatrix ToQuantizedMatrix(const Attempt& a, int bits) {
   return q;
 }
 
-// E8P rounds whole groups of 8 columns: a last partial group gets zero weight columns
-// (pad_hessian: an H block decoupled from the real columns, so they get no feedback
-// and give none). Inference multiplies those columns by zero activations.
-Eigen::MatrixXd PadToGroups(const Eigen::MatrixXd& m, bool pad_hessian) {
-  const Eigen::Index cols = m.cols(), padded = Eigen::Index(E8PGroups(int(cols))) * kE8PGroup;
-  if (padded == cols) return m;
-  Eigen::MatrixXd r = Eigen::MatrixXd::Zero(pad_hessian ? padded : m.rows(), padded);
-  r.topLeftCorner(m.rows(), cols) = m;
-  if (pad_hessian) r.diagonal().tail(padded - cols).setConstant(m.diagonal().mean());
+// Vector codebooks round whole groups of columns (8 for E8P, 16-wide tiles for the
+// trellis, which also cuts rows into 16s): partial groups get zero weight columns
+// (pad_hessian: an H block decoupled from the real columns, so they get no feedback and
+// give none) and zero rows. Inference multiplies those columns by zero activations and
+// drops those rows' outputs.
+Eigen::MatrixXd PadTo(const Eigen::MatrixXd& m, Eigen::Index rows, Eigen::Index cols, bool pad_hessian) {
+  if (rows == m.rows() && cols == m.cols()) return m;
+  Eigen::MatrixXd r = Eigen::MatrixXd::Zero(rows, cols);
+  r.topLeftCorner(m.rows(), m.cols()) = m;
+  if (pad_hessian) r.diagonal().tail(cols - m.cols()).setConstant(m.diagonal().mean());
   return r;
+}
+// Columns (and, for the trellis, rows) a vector codebook rounds.
+int PaddedCols(Codebook codebook, int cols) {
+  return codebook == Codebook::kTrellis ? trellis::TilePadded(cols) : E8PGroups(cols) * kE8PGroup;
+}
+int PaddedRows(Codebook codebook, int rows) {
+  return codebook == Codebook::kTrellis ? trellis::TilePadded(rows) : rows;
+}
+Eigen::MatrixXd PadHessian(const Eigen::MatrixXd& h, Codebook codebook) {
+  const int n = PaddedCols(codebook, int(h.cols()));
+  return PadTo(h, n, n, true);
+}
+Eigen::MatrixXd PadWeights(const Eigen::MatrixXd& w, Codebook codebook) {
+  return PadTo(w, PaddedRows(codebook, int(w.rows())), PaddedCols(codebook, int(w.cols())), false);
 }
 
 // QuIP#'s vector path: the weights in the incoherent basis are cut into groups of 8
@@ -185,7 +201,7 @@ QuantizedMatrix RoundE8P(const QuantConfig& cfg, const BlockLdlFactor* ldl, cons
   std::vector<float> stage_scale{float(rho1 * base)};
   if (E8PStages(cfg.bits) == 2) stage_scale.push_back(float(rho2 * base));
   const std::unique_ptr<VectorCodebook> cb = E8PCodebookFromScales(cfg.bits, stage_scale);
-  const Eigen::MatrixXd wp = PadToGroups(a.wp, false);
+  const Eigen::MatrixXd wp = PadWeights(a.wp, Codebook::kE8P);
   VqResult r = ldl != nullptr ? RoundBlockLdlq(wp, *ldl, *cb) : RoundNearestVector(wp, *cb);
   *rho_used = rho1;
 
@@ -198,6 +214,33 @@ QuantizedMatrix RoundE8P(const QuantConfig& cfg, const BlockLdlFactor* ldl, cons
   q.group_codes = std::move(r.codes);
   q.stage_scale = std::move(stage_scale);
   q.incoherence = t.incoherence;
+  return q;
+}
+
+// QTIP's path: the same block LDLQ with 16-column groups, each group rounded in 16×16
+// tiles of the bitshift trellis at scale ρ·RMS(W'), or each tile on its own without `ldl`.
+QuantizedMatrix RoundTrellis(const QuantConfig& cfg, const BlockLdlFactor* ldl, const Attempt& a, double* rho_used) {
+  const double rms = RmsOf(a.wp);
+  const double rho = cfg.rho > 0.0 ? cfg.rho : DefaultTrellisRho(cfg.bits, cfg.trellis_code);
+  const float scale = float(rho * (rms > 0.0 ? rms : 1.0));
+  const bool hyb = cfg.trellis_code == trellis::Code::kHyb;
+  const trellis::BitshiftTrellis t(trellis::kStateBits, cfg.bits, trellis::ValuesPerState(cfg.trellis_code),
+                                   trellis::StateValues(cfg.trellis_code, hyb ? &trellis::DefaultHybTable() : nullptr));
+  const Eigen::MatrixXd wp = PadWeights(a.wp, Codebook::kTrellis);
+  trellis::TrellisRounding r =
+      ldl != nullptr ? trellis::RoundTrellisLdlq(wp, *ldl, t, scale) : trellis::RoundTrellisNearest(wp, t, scale);
+  *rho_used = rho;
+
+  QuantizedMatrix q;
+  q.rows = a.transform.rows;
+  q.cols = a.transform.cols;
+  q.bits = cfg.bits;
+  q.codebook = Codebook::kTrellis;
+  q.tile_words = std::move(r.words);
+  q.stage_scale = {scale};
+  q.trellis_code = cfg.trellis_code;
+  if (hyb) q.code_table = trellis::DefaultHybTable().values;
+  q.incoherence = a.transform.incoherence;
   return q;
 }
 
@@ -234,6 +277,18 @@ Rounding ParseRounding(const std::string& name) {
 double DefaultE8PRho(int bits) {
   QUIP_CHECK_INPUT(bits >= 2 && bits <= 4, "quantization config", "bits must be 2, 3 or 4, got {}", bits);
   return bits == 2 ? 1.15 : kE8PRho;
+}
+
+double DefaultTrellisRho(int bits, trellis::Code code) {
+  QUIP_CHECK_INPUT(bits >= 2 && bits <= 4, "quantization config", "bits must be 2, 3 or 4, got {}", bits);
+  // 2, 3, 4 bits.
+  constexpr double k1Mad[] = {1.100, 1.069, 1.161}, k3Inst[] = {0.861, 0.888, 0.953}, kHyb[] = {1.085, 1.173, 1.317};
+  switch (code) {
+    case trellis::Code::k1Mad: return k1Mad[bits - 2];
+    case trellis::Code::k3Inst: return k3Inst[bits - 2];
+    case trellis::Code::kHyb: return kHyb[bits - 2];
+  }
+  return 1.0;
 }
 
 double DefaultRho(int bits) {
@@ -274,10 +329,11 @@ QuantizedMatrix QuantizeMatrix(const float* w, int rows, int cols, Eigen::Matrix
       effective.rotation = RotationKind::kKron;
     }
   if (effective.rotation != cfg.rotation) note += "fell back to the Kronecker transform; ";
-  const bool vector = cfg.codebook == Codebook::kE8P;
+  const bool vector = cfg.codebook != Codebook::kScalar;
   QUIP_CHECK_INPUT(!vector || cfg.rounding == Rounding::kLdlq || cfg.rounding == Rounding::kNearest,
-                   "quantization config", "the e8p codebook rounds with ldlq (block LDLQ) or near, not {}",
-                   RoundingName(cfg.rounding));
+                   "quantization config", "the {} codebook rounds with ldlq (block LDLQ) or near, not {}",
+                   CodebookName(cfg.codebook), RoundingName(cfg.rounding));
+  const int group = cfg.codebook == Codebook::kTrellis ? trellis::kTileSide : kE8PGroup;
 
   // Pre-process and factor H; a failed Cholesky is retried with more damping.
   Attempt a;
@@ -287,7 +343,7 @@ QuantizedMatrix QuantizeMatrix(const float* w, int rows, int cols, Eigen::Matrix
   BlockLdlFactor block_ldl;
   auto prepare = [&](const Eigen::MatrixXd& hp) {
     if (!vector) return rounder.Prepare(hp);
-    return cfg.rounding == Rounding::kNearest || ComputeBlockLdl(PadToGroups(hp, true), kE8PGroup, &block_ldl);
+    return cfg.rounding == Rounding::kNearest || ComputeBlockLdl(PadHessian(hp, cfg.codebook), group, &block_ldl);
   };
   for (int attempt = 0; attempt <= kDampingRetries; ++attempt) {
     if (attempt > 0) {
@@ -310,7 +366,9 @@ QuantizedMatrix QuantizeMatrix(const float* w, int rows, int cols, Eigen::Matrix
   QuantizedMatrix q;
   std::optional<ScopedPhase> rounding_phase(std::in_place, "rounding", RoundingFlop(cfg, rows, cols));
   if (vector) {
-    q = RoundE8P(effective, prepared && cfg.rounding == Rounding::kLdlq ? &block_ldl : nullptr, a, &rho_used);
+    const BlockLdlFactor* ldl = prepared && cfg.rounding == Rounding::kLdlq ? &block_ldl : nullptr;
+    q = cfg.codebook == Codebook::kTrellis ? RoundTrellis(effective, ldl, a, &rho_used)
+                                           : RoundE8P(effective, ldl, a, &rho_used);
   } else {
     if (!prepared) {
       rounder = Rounder(Rounding::kNearest, 0);
@@ -351,6 +409,26 @@ QuantizedMatrix QuantizeMatrix(const float* w, int rows, int cols, Eigen::Matrix
 }
 
 Eigen::MatrixXd Dequantize(const QuantizedMatrix& q) {
+  if (q.codebook == Codebook::kTrellis) {
+    QUIP_CHECK_INPUT(q.rows > 0 && q.cols > 0 && q.stage_scale.size() == 1, "quantized matrix",
+                     "bad trellis matrix {}x{} with {} scales", q.rows, q.cols, q.stage_scale.size());
+    const int rows = PaddedRows(q.codebook, q.rows), cols = PaddedCols(q.codebook, q.cols);
+    const bool hyb = q.trellis_code == trellis::Code::kHyb;
+    QUIP_CHECK_INPUT(!hyb || q.code_table.size() == 2u << trellis::kHybTableBits, "quantized matrix",
+                     "the HYB table holds {} values", q.code_table.size());
+    trellis::HybTable table{q.code_table};
+    const trellis::BitshiftTrellis t(trellis::kStateBits, q.bits, trellis::ValuesPerState(q.trellis_code),
+                                     trellis::StateValues(q.trellis_code, hyb ? &table : nullptr));
+    QUIP_CHECK_INPUT(q.tile_words.size() == size_t(rows / trellis::kTileSide) * (cols / trellis::kTileSide) *
+                                                trellis::TileWords(q.bits),
+                     "quantized matrix", "{} trellis words for a {}x{} matrix", q.tile_words.size(), q.rows, q.cols);
+    LayerTransform tr;
+    tr.rows = q.rows;
+    tr.cols = q.cols;
+    tr.incoherence = q.incoherence;
+    const Eigen::MatrixXd g = trellis::DecodeTrellisTiles(q.tile_words, rows, cols, t, q.stage_scale[0]);
+    return FromTransformedBasis(g.topLeftCorner(q.rows, q.cols), tr);
+  }
   if (q.codebook == Codebook::kE8P) {
     QUIP_CHECK_INPUT(q.rows > 0 && q.cols > 0, "quantized matrix", "bad e8p shape {}x{}", q.rows, q.cols);
     const std::unique_ptr<VectorCodebook> cb = E8PCodebookFromScales(q.bits, q.stage_scale);

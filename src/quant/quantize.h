@@ -28,11 +28,13 @@ struct QuantConfig {
   Rounding rounding = Rounding::kLdlq;
   bool incoherence = true;      // random orthogonal U, V
   RotationKind rotation = RotationKind::kKron;  // which U, V: Kronecker or randomized Hadamard
-  Codebook codebook = Codebook::kScalar;         // scalar grid, or E8P vectors (+ RVQ at 3/4 bits)
+  Codebook codebook = Codebook::kScalar;         // scalar grid, E8P vectors (+ RVQ at 3/4 bits), or trellis
+  trellis::Code trellis_code = trellis::Code::k1Mad;  // the trellis codebook's computed code
   bool rescale = true;          // D̃ = ⁴√(diag H / diag WᵀW)
   bool range_tuning = false;    // search ρ per matrix (around rho) for the lowest proxy loss
   double damping = 0.01;        // α: H += α·mean(diag H)·I
-  double rho = 0.0;             // ≤ 0: DefaultRho(bits) (scalar) or DefaultE8PRho(bits) (e8p, first stage)
+  double rho = 0.0;             // ≤ 0: DefaultRho(bits) (scalar), DefaultE8PRho(bits) (e8p, first stage),
+                                // DefaultTrellisRho(bits, code) (trellis)
   double rho2 = 0.0;            // e8p residual stage at 3/4 bits; ≤ 0: block_ldlq.h's default
   uint64_t seed = 0;            // drives U, V seeds and stochastic rounding
   int rg_passes = 4;            // bound on LDLQ-RG greedy passes
@@ -59,6 +61,11 @@ double DefaultRho(int bits);
 // 1.05 → 1.119, 1.15 → 1.116, 1.2 → 1.150, 1.3 → 1.151; noisy, ±0.01 between neighbours):
 // 1.15 at 2 bits. At 3 bits 0.97 beat 1.15 (1.029 vs 1.035), so 3/4 bits keep 0.97.
 double DefaultE8PRho(int bits);
+
+// Scale of the trellis codebook, s = ρ·RMS(W'): the MSE optimum of the code on unit
+// Gaussian data (bench/codebook_mse, golden-section search over the two-pass tail-biting
+// quantizer; bench/results/codebook_mse.json).
+double DefaultTrellisRho(int bits, trellis::Code code);
 
 struct QuantStats {
   double proxy_loss = 0;           // tr((Ŵ−W)H(Ŵ−W)ᵀ), original basis, H as given (undamped)

@@ -22,8 +22,12 @@ struct QuantizedMatrix {
   std::vector<float> row_zero;     // rows
   // e8p
   std::vector<uint32_t> group_codes;  // rows * E8PGroups(cols) * stages
-  std::vector<float> stage_scale;     // stages (1 at 2 bits, 2 at 3 and 4 bits)
-  // both
+  std::vector<float> stage_scale;     // e8p: stages (1 at 2 bits, 2 at 3 and 4 bits); trellis: 1
+  // trellis
+  std::vector<uint32_t> tile_words;   // format/trellis_tiles.h: (rows/16)·(cols/16) tiles, both padded
+  trellis::Code trellis_code = trellis::Code::k1Mad;
+  std::vector<float> code_table;      // HYB's table
+  // all
   Incoherence incoherence;
 };
 

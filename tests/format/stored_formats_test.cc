@@ -1,7 +1,9 @@
 // Every format quip stores, in one loop (in the spirit of llama.cpp's test-quantize-fns):
 // codebook (every entry of format/stored_linear.h's kCodebookNames) × bits 2/3/4 ×
 // incoherence none / every rotation of kRotationNames × D̃ off/on, each on odd shapes
-// (columns that are not a multiple of the E8P group, rows across the 64-row tiles):
+// (columns that are not a multiple of the E8P group or of the trellis tiles, rows across
+// the 64-row tiles); the trellis formats cycle through every computed code at every bit
+// width:
 //   * the stated bit width is what the codes take: 8·RowBytes = bits × the codebook's
 //     columns, rounded up to a byte, and WeightBytes (what bench and the report count) is
 //     exactly the bytes of the tensors io/quip_format writes for the layer;
@@ -24,6 +26,7 @@
 
 #include "core/parallel.h"
 #include "format/stored_linear.h"
+#include "format/trellis_tiles.h"
 #include "io/quip_format.h"
 #include "io/safetensors.h"
 #include "io/tensor_source.h"
@@ -39,7 +42,8 @@ namespace fs = std::filesystem;
 
 // Bounds on max|fast − reference| / max|reference| over a product's outputs, measured on
 // this loop (largest ratio seen over all formats, shapes, token counts and thread counts:
-// int8 scalar 1.40e-2, E8P 1.34e-2; float scalar 7.3e-7, E8P 3.7e-7) and set just above. One token runs on int8-rounded activations for the scalar grid
+// int8 scalar 1.40e-2, E8P 1.34e-2; float scalar 7.3e-7, E8P 3.7e-7, trellis 3.6e-7) and set
+// just above. One token runs on int8-rounded activations for the scalar grid
 // at 2 and 4 bits and for E8P (kernels/q8_activations.h): rounding to 1/254 of each
 // 256-column block's largest value, its error does not cancel in short rows. More tokens
 // (and 3-bit scalar) are float, so only the summation order differs.
@@ -51,6 +55,7 @@ struct CodebookCase {
 constexpr CodebookCase kCodebookCases[] = {
     {Codebook::kScalar, 2e-2, 2e-6},
     {Codebook::kE8P, 2e-2, 2e-6},
+    {Codebook::kTrellis, 2e-6, 2e-6},
 };
 
 struct Shape {
@@ -65,11 +70,15 @@ struct Format {
   int bits;
   std::optional<RotationKind> rotation;  // none: not incoherent
   bool rescale;
+  trellis::Code code = trellis::Code::k1Mad;  // trellis only
   std::string Name() const {
-    return fmt::format("{}-{}bit-{}{}", CodebookName(codebook), bits, rotation ? RotationName(*rotation) : "none",
-                       rescale ? "-rescale" : "");
+    return fmt::format("{}{}-{}bit-{}{}", CodebookName(codebook),
+                       codebook == Codebook::kTrellis ? std::string("-") + trellis::CodeName(code) : "", bits,
+                       rotation ? RotationName(*rotation) : "none", rescale ? "-rescale" : "");
   }
 };
+
+constexpr trellis::Code kTrellisCodes[] = {trellis::Code::k1Mad, trellis::Code::k3Inst, trellis::Code::kHyb};
 
 std::vector<Format> AllFormats() {
   std::vector<Format> formats;
@@ -77,8 +86,10 @@ std::vector<Format> AllFormats() {
     for (int bits : {2, 3, 4}) {
       std::vector<std::optional<RotationKind>> rotations{std::nullopt};
       for (const auto& r : kRotationNames) rotations.push_back(r.value);
+      int variant = 0;
       for (const auto& rotation : rotations)
-        for (bool rescale : {false, true}) formats.push_back({cb.value, bits, rotation, rescale});
+        for (bool rescale : {false, true})
+          formats.push_back({cb.value, bits, rotation, rescale, kTrellisCodes[variant++ % std::size(kTrellisCodes)]});
     }
   return formats;
 }
@@ -93,13 +104,18 @@ StoredLinear QuantizeIn(const Format& f, const Shape& s, uint64_t seed) {
   cfg.rescale = f.rescale;
   cfg.rounding = Rounding::kLdlq;
   cfg.seed = seed;
+  cfg.trellis_code = f.code;
   QuantStats stats;
   const QuantizedMatrix q = QuantizeMatrix(w.data(), s.rows, s.cols, testing::RandomHessian(s.cols, seed + 1), cfg, &stats);
   EXPECT_TRUE(stats.note.empty()) << stats.note;  // no fallback: the format asked for is the one stored
   return PackQuantizedMatrix(q);
 }
 
-int PaddedCols(const StoredLinear& s) { return s.codebook == Codebook::kE8P ? E8PGroups(s.cols) * kE8PGroup : s.cols; }
+int PaddedCols(const StoredLinear& s) {
+  if (s.codebook == Codebook::kTrellis) return trellis::TilePadded(s.cols);
+  return s.codebook == Codebook::kE8P ? E8PGroups(s.cols) * kE8PGroup : s.cols;
+}
+int PaddedRows(const StoredLinear& s) { return s.codebook == Codebook::kTrellis ? trellis::TilePadded(s.rows) : s.rows; }
 
 TEST(StoredFormats, EveryNamedFormatHasACase) {
   for (const auto& cb : kCodebookNames) {
@@ -124,8 +140,8 @@ TEST(StoredFormats, BitsAndBytesAndRoundTrip) {
       ASSERT_EQ(s.incoherence.incoherent, f.rotation.has_value());
       if (f.rotation) ASSERT_EQ(s.incoherence.rotation, *f.rotation);
       ASSERT_EQ(s.incoherence.rescale.empty(), !f.rescale);
-      EXPECT_EQ(8 * s.RowBytes(), (int64_t(f.bits) * PaddedCols(s) + 7) / 8 * 8);
-      EXPECT_EQ(s.owned_codes.size(), size_t(s.rows) * s.RowBytes());
+      EXPECT_EQ(8 * s.CodeRows() * s.RowBytes(), PaddedRows(s) * ((int64_t(f.bits) * PaddedCols(s) + 7) / 8 * 8));
+      EXPECT_EQ(s.owned_codes.size(), size_t(s.CodeRows()) * s.RowBytes());
       const IncoherentLinear linear{StoredLinear(s)};
       EXPECT_NE(linear.Format().find(std::to_string(f.bits) + "bit"), std::string::npos) << linear.Format();
 
@@ -133,8 +149,13 @@ TEST(StoredFormats, BitsAndBytesAndRoundTrip) {
       nlohmann::json linears = nlohmann::json::object();
       AddStoredLinear(writer, linears, "layer", s);
       int64_t written = 0;
-      writer.ForEachTensor([&](const std::string&, const uint8_t*, size_t n) { written += int64_t(n); });
+      bool model_table = false;  // HYB's table is stored once per model, not counted per layer
+      writer.ForEachTensor([&](const std::string& name, const uint8_t*, size_t n) {
+        if (name == "quip.hyb_table") model_table = true;
+        else written += int64_t(n);
+      });
       EXPECT_EQ(linear.WeightBytes(), written) << "WeightBytes must count exactly the bytes stored";
+      EXPECT_EQ(model_table, s.codebook == Codebook::kTrellis && s.trellis_code == trellis::Code::kHyb);
       writer.SetMetadata("quip.format_version", kQuipFormatVersion);
       writer.SetMetadata(kQuipLinearsKey, linears.dump());
       fs::remove(fs::path(dir) / "model.safetensors");
@@ -154,8 +175,11 @@ TEST(StoredFormats, BitsAndBytesAndRoundTrip) {
       EXPECT_EQ(r.incoherence.rescale, s.incoherence.rescale);
       EXPECT_EQ(r.scale, s.scale);
       EXPECT_EQ(r.zero, s.zero);
+      EXPECT_EQ(r.trellis_code, s.trellis_code);
+      EXPECT_EQ(r.code_table, s.code_table);
+      ASSERT_EQ(r.CodeRows(), s.CodeRows());
       ASSERT_EQ(r.RowBytes(), s.RowBytes());
-      EXPECT_EQ(0, std::memcmp(r.codes(), s.codes(), size_t(s.rows) * s.RowBytes()));
+      EXPECT_EQ(0, std::memcmp(r.codes(), s.codes(), size_t(s.CodeRows()) * s.RowBytes()));
     }
 }
 
@@ -185,7 +209,8 @@ TEST(StoredFormats, FastProductEqualsReference) {
             diff = std::max(diff, double(std::abs(fast[i] - ref[i])));
           }
           ASSERT_GT(scale, 0.0);
-          const bool int8 = ntok == 1 && (f.codebook == Codebook::kE8P || f.bits != 3);
+          const bool int8 =
+              ntok == 1 && (f.codebook == Codebook::kE8P || (f.codebook == Codebook::kScalar && f.bits != 3));
           const std::string path = std::string(CodebookName(f.codebook)) + (int8 ? " int8" : " float");
           worst[path] = std::max(worst[path], diff / scale);
           EXPECT_LE(diff, (int8 ? bounds->int8_bound : bounds->float_bound) * scale);

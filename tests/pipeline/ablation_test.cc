@@ -9,6 +9,8 @@
 //   QuIP#                 randomized Hadamard + E8P + block LDLQ, no D̃
 //   RHT-scalar, Kron-E8P  QuIP# with one part swapped: scalar grid / Kronecker rotation
 //   + seq, + asym         the row before the "+" with --targets sequential / original
+//   QTIP                  randomized Hadamard + bitshift trellis (1MAD) + block LDLQ, no D̃;
+//                         "QTIP 3INST/HYB + asym": the other codes, --targets original
 // All rows but the "+" ones use the paper's calibration (--targets block).
 #include "pipeline/ablation.h"
 
@@ -31,10 +33,11 @@ struct Expected {
   bool rescale;
   bool range_tuning;
   CalibrationTargets targets;
+  trellis::Code code = trellis::Code::k1Mad;  // trellis rows only
 };
 
 constexpr RotationKind kKron = RotationKind::kKron, kRht = RotationKind::kRht;
-constexpr Codebook kScalar = Codebook::kScalar, kE8P = Codebook::kE8P;
+constexpr Codebook kScalar = Codebook::kScalar, kE8P = Codebook::kE8P, kTrellis = Codebook::kTrellis;
 constexpr CalibrationTargets kBlock = CalibrationTargets::kBlock, kSeq = CalibrationTargets::kSequential,
                              kOrig = CalibrationTargets::kOriginal;
 
@@ -55,6 +58,12 @@ const std::vector<Expected>& DocumentedRows() {
       {"QuIP# + seq", "targets", "quipsharp", Rounding::kLdlq, true, kRht, kE8P, false, false, kSeq},
       {"QuIP# + asym", "targets", "quipsharp", Rounding::kLdlq, true, kRht, kE8P, false, false, kOrig},
       {"QuIP + asym", "targets", "quip", Rounding::kLdlq, true, kKron, kScalar, true, false, kOrig},
+      {"QTIP", "method", "qtip", Rounding::kLdlq, true, kRht, kTrellis, false, false, kBlock},
+      {"QTIP + asym", "targets", "qtip", Rounding::kLdlq, true, kRht, kTrellis, false, false, kOrig},
+      {"QTIP 3INST + asym", "qtip", "qtip", Rounding::kLdlq, true, kRht, kTrellis, false, false, kOrig,
+       trellis::Code::k3Inst},
+      {"QTIP HYB + asym", "qtip", "qtip", Rounding::kLdlq, true, kRht, kTrellis, false, false, kOrig,
+       trellis::Code::kHyb},
   };
   return rows;
 }
@@ -77,6 +86,7 @@ TEST(AblationRows, EachRowIsTheConfigurationTheDocsName) {
     EXPECT_EQ(r.config.rescale, e.rescale);
     EXPECT_EQ(r.config.range_tuning, e.range_tuning);
     EXPECT_EQ(r.targets, e.targets);
+    EXPECT_EQ(r.config.trellis_code, e.code);
     // Everything else at the defaults `quip quantize` uses (the driver sets bits and seed).
     const QuantConfig d;
     EXPECT_EQ(r.config.damping, d.damping);

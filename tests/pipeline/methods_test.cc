@@ -33,6 +33,7 @@ const std::map<std::string, Expected>& Table() {
       {"quip", {Rounding::kLdlq, true, true}},
       {"quip-rg", {Rounding::kLdlqRg, true, true}},
       {"quipsharp", {Rounding::kLdlq, true, false, RotationKind::kRht, Codebook::kE8P}},
+      {"qtip", {Rounding::kLdlq, true, false, RotationKind::kRht, Codebook::kTrellis}},
   };
   return table;
 }
@@ -52,6 +53,7 @@ TEST(Methods, EveryNameHasItsDocumentedPreset) {
       EXPECT_EQ(c.rotation, Table().at(name).rotation);
       EXPECT_EQ(c.codebook, Table().at(name).codebook);
       EXPECT_FALSE(c.range_tuning);
+      EXPECT_EQ(c.trellis_code, trellis::Code::k1Mad);  // --code overrides it
     }
   }
 }
