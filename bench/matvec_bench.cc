@@ -7,7 +7,9 @@
 // books-llama-5m's 768×256. All stay in the L3 cache between calls (≤ 6 MB of codes), so this
 // compares the kernels' arithmetic; bench/kernel_bench measures them streaming a whole model.
 // BM_E8PFullTable: an alternative E8P kernel (a 512 KiB table of all decoded points),
-// measured beside the shipped one.
+// measured beside the shipped one. QTIP (issue 15): BM_Trellis per code and bits (random
+// bitstreams), BM_PromptTrellis, BM_ModelProducts (one token through all the synthetic
+// model's products, from memory) and the prototypes that chose the kernels' designs.
 // Counters: gbps = weight bytes streamed per second; gweights_per_s = weights per second.
 // Usage: matvec_bench [--threads T (2)] [Google Benchmark flags, e.g. --benchmark_format=json
 //        --benchmark_repetitions=5 --benchmark_report_aggregates_only=true].
@@ -16,6 +18,8 @@
 #include <algorithm>
 #include <cstdlib>
 #include <cstring>
+#include <functional>
+#include <memory>
 #include <random>
 #include <vector>
 
@@ -30,6 +34,8 @@
 #include "kernels/dense_matmul.h"
 #include "kernels/e8p_matvec.h"
 #include "kernels/quant_matmul.h"
+#include "kernels/trellis_matvec.h"
+#include "format/trellis_tiles.h"
 #include "format/packing.h"
 #include "quant/quantized_matrix.h"
 
@@ -115,6 +121,97 @@ void BM_E8P(benchmark::State& state) {
   Report(state, rows, cols, int64_t(rows) * w.row_bytes);
   quip::kernels::SetE8PImpl(quip::kernels::E8PImpl::kAuto);
 }
+
+// QTIP (issue 15): the trellis kernels (kernels/trellis_matvec.h) on random bitstreams, per
+// code and bits; range(3) = 1: the portable Highway kernel. A random HYB table (the kernel
+// reads any 2^9 × 2 floats the same way).
+struct RandomTrellis {
+  std::vector<uint8_t> codes = {};
+  std::vector<float> table = RandomActivations(2 << quip::trellis::kHybTableBits);
+  quip::kernels::TrellisMatrixView view;
+  RandomTrellis(int rows, int cols, int bits, quip::trellis::Code code) {
+    codes = RandomBytes(size_t(rows) * cols * bits / 8, 5);
+    view.rows = rows;
+    view.cols = cols;
+    view.bits = bits;
+    view.code = code;
+    view.hyb_table = table.data();
+    view.scale = 0.01f;
+    view.codes = codes.data();
+  }
+  RandomTrellis(const RandomTrellis&) = delete;
+};
+
+void BM_Trellis(benchmark::State& state) {
+  const int rows = int(state.range(0)), cols = int(state.range(1)), bits = int(state.range(2));
+  const auto code = quip::trellis::Code(state.range(3));
+  quip::kernels::SetTrellisImpl(state.range(4) ? quip::kernels::TrellisImpl::kPortable : quip::kernels::TrellisImpl::kAuto);
+  state.SetLabel(std::string(quip::trellis::CodeName(code)) + " " + quip::kernels::TrellisImplName());
+  const RandomTrellis m(rows, cols, bits, code);
+  std::vector<float> x = RandomActivations(cols), y(rows);
+  for (auto _ : state) {
+    quip::kernels::TrellisMatvec(m.view, x.data(), y.data());
+    benchmark::DoNotOptimize(y.data());
+  }
+  Report(state, rows, cols, int64_t(rows) * cols * bits / 8);
+  quip::kernels::SetTrellisImpl(quip::kernels::TrellisImpl::kAuto);
+}
+
+// One token through all products of the synthetic model (bench/kernel_bench: 8 layers of
+// q, k, v, o 2048² / 256×2048, gate and up 5632×2048, down 2048×5632; 352M weights, 88 MB at
+// 2 bits: streamed from memory, past the L3 cache) at 2 bits: range(0) = −1 the scalar grid,
+// −2 E8P, else that trellis code. No rotations, attention or norms: the products' share of
+// a decoded token, which kernel_bench measures whole. Counter tokens_per_s (CPU time of the
+// calling thread: run with --threads 1 to count all of it).
+void BM_ModelProducts(benchmark::State& state) {
+  const int format = int(state.range(0));
+  const std::vector<std::pair<int, int>> shapes = {{2048, 2048}, {256, 2048}, {256, 2048}, {2048, 2048},
+                                                   {5632, 2048}, {5632, 2048}, {2048, 5632}};
+  std::vector<std::function<void(const float*, float*)>> products;
+  std::vector<std::unique_ptr<RandomTrellis>> trellis;
+  std::vector<std::unique_ptr<RandomE8P>> e8p;
+  std::vector<std::vector<uint8_t>> scalar_codes;
+  const std::vector<float> row_scale(5632, 0.01f), row_zero(5632, 1.5f);
+  for (int layer = 0; layer < 8; ++layer)
+    for (const auto& [rows, cols] : shapes) {
+      if (format == -1) {
+        const int64_t row_bytes = quip::PackedBytes(cols, 2);
+        scalar_codes.push_back(RandomBytes(size_t(rows) * row_bytes, layer));
+        const quip::kernels::PackedMatrixView w{rows, cols, 2, row_bytes, scalar_codes.back().data(), row_scale.data(),
+                                                row_zero.data()};
+        products.push_back([w](const float* x, float* y) { quip::kernels::QuantMatmul(w, x, 1, y); });
+      } else if (format == -2) {
+        e8p.push_back(std::make_unique<RandomE8P>(rows, cols, 2));
+        const quip::kernels::E8PMatrixView w = e8p.back()->view;
+        products.push_back([w](const float* x, float* y) { quip::kernels::E8PMatvec(w, x, y); });
+      } else {
+        trellis.push_back(std::make_unique<RandomTrellis>(rows, cols, 2, quip::trellis::Code(format)));
+        const quip::kernels::TrellisMatrixView w = trellis.back()->view;
+        products.push_back([w](const float* x, float* y) { quip::kernels::TrellisMatvec(w, x, y); });
+      }
+    }
+  state.SetLabel(format == -1   ? "scalar"
+                 : format == -2 ? "e8p"
+                                : std::string(quip::trellis::CodeName(quip::trellis::Code(format))) + " " +
+                                      quip::kernels::TrellisImplName());
+  const std::vector<float> x = RandomActivations(5632);
+  std::vector<float> y(5632);
+  for (auto _ : state) {
+    for (const auto& product : products) product(x.data(), y.data());
+    benchmark::DoNotOptimize(y.data());
+  }
+  state.counters["tokens_per_s"] = benchmark::Counter(double(state.iterations()), benchmark::Counter::kIsRate);
+}
+BENCHMARK(BM_ModelProducts)->Arg(-1)->Arg(-2)->Arg(0)->Arg(1)->Arg(2)->Arg(3)->Unit(benchmark::kMillisecond);
+
+void TrellisArgs(benchmark::internal::Benchmark* b) {
+  for (const auto& shape : std::vector<std::pair<int, int>>{{5632, 2048}, {2048, 5632}})
+    for (int code = 0; code < 4; ++code)
+      for (int bits : {2, 3, 4})
+        for (int impl : {0, 1})
+          if (impl == 0 || bits == 2) b->Args({shape.first, shape.second, bits, code, impl});
+}
+BENCHMARK(BM_Trellis)->Apply(TrellisArgs)->Unit(benchmark::kMicrosecond);
 
 #if defined(__x86_64__) && defined(__GNUC__)
 // The alternative kept out of the library, measured here (issue 14 asks to try it): every
@@ -219,6 +316,84 @@ void BM_Trellis1MadPrototype(benchmark::State& state) {
 }
 BENCHMARK(BM_Trellis1MadPrototype)->Args({5632, 2048})->Args({2048, 5632})->Unit(benchmark::kMicrosecond);
 
+// A CPU-friendly computed code measured against the QTIP ones (docs/qtip.md "Cost"): the
+// state's 16-bit hash h = 0x9E37·s mod 2^16, its top 6 bits index a 64-entry int8 table
+// (vpermb). 2 bits, 16-bit lanes: per 64 weights two window extractions (vpermb +
+// vpmultishiftqb, 32 states each), two vpmullw, two shifts, one pack (vpermt2b), the table
+// (vpermb), one vpdpbusd with the int8 activations. The +128 offset of the unsigned table
+// bytes and the activation group scales are per-token constants left out.
+struct Hash6Windows {
+  alignas(64) uint8_t index[8][64], shift[8][64];
+  Hash6Windows() {
+    for (int v = 0; v < 8; ++v)
+      for (int k = 0; k < 8; ++k) {
+        const int first = (32 * v + 4 * k) * 2, c = first / 8;
+        for (int i = 0; i < 8; ++i) index[v][8 * k + i] = uint8_t(((c + 7 - i) % 64) ^ 3);
+        for (int d = 0; d < 4; ++d) {
+          shift[v][8 * k + 2 * d] = uint8_t(48 - (first + 2 * d - 8 * c));
+          shift[v][8 * k + 2 * d + 1] = uint8_t(56 - (first + 2 * d - 8 * c));
+        }
+      }
+  }
+};
+
+__attribute__((target("avx512f,avx512bw,avx512vl,avx512vbmi,avx512vnni"))) void TrellisHash6Rows(
+    const uint8_t* codes, int cols, const int8_t* xq, const Hash6Windows& wt, const uint8_t* table, int rb0, int rb1,
+    float* y) {
+  const int tiles = cols / 16;
+  const __m512i values = _mm512_loadu_si512(table);
+  alignas(64) uint8_t even[64];
+  for (int i = 0; i < 64; ++i) even[i] = uint8_t(2 * i);
+  const __m512i pack = _mm512_load_si512(even);
+  const __m512i hash = _mm512_set1_epi16(int16_t(0x9E37));
+  for (int rb = rb0; rb < rb1; ++rb) {
+    __m512i acc[4] = {_mm512_setzero_si512(), _mm512_setzero_si512(), _mm512_setzero_si512(), _mm512_setzero_si512()};
+    for (int j = 0; j < tiles; ++j) {
+      const __m512i tile = _mm512_loadu_si512(codes + (size_t(rb) * tiles + j) * 64);
+      const __m512i xt = _mm512_broadcast_i32x4(_mm_loadu_si128(reinterpret_cast<const __m128i*>(xq + 16 * j)));
+      for (int u = 0; u < 4; ++u) {
+        __m512i index[2];
+        for (int h = 0; h < 2; ++h) {
+          const int v = 2 * u + h;
+          const __m512i s = _mm512_multishift_epi64_epi8(_mm512_load_si512(wt.shift[v]),
+                                                         _mm512_permutexvar_epi8(_mm512_load_si512(wt.index[v]), tile));
+          index[h] = _mm512_srli_epi16(_mm512_mullo_epi16(s, hash), 10);
+        }
+        const __m512i w = _mm512_permutexvar_epi8(_mm512_permutex2var_epi8(index[0], pack, index[1]), values);
+        acc[u] = _mm512_dpbusd_epi32(acc[u], w, xt);
+      }
+    }
+    for (int u = 0; u < 4; ++u) {
+      alignas(64) int32_t lanes[16];
+      _mm512_store_si512(lanes, acc[u]);
+      for (int k = 0; k < 4; ++k)
+        y[16 * rb + 4 * u + k] = float(lanes[4 * k] + lanes[4 * k + 1] + lanes[4 * k + 2] + lanes[4 * k + 3]);
+    }
+  }
+}
+
+void BM_TrellisHash6Prototype(benchmark::State& state) {
+  if (!__builtin_cpu_supports("avx512vbmi")) return state.SkipWithError("needs AVX-512 VBMI");
+  const int rows = int(state.range(0)), cols = int(state.range(1));
+  const std::vector<uint8_t> codes = RandomBytes(size_t(rows) * cols / 4, 5);
+  const std::vector<uint8_t> table = RandomBytes(64, 6);
+  static const Hash6Windows windows;
+  const std::vector<float> x = RandomActivations(cols);
+  std::vector<int8_t> xq(cols);
+  std::vector<float> scale(quip::kernels::Q8Groups(cols)), y(rows);
+  for (auto _ : state) {
+    quip::kernels::QuantizeQ8(x.data(), cols, xq.data(), scale.data());
+    const int blocks = rows / 16, per = 4;
+    quip::ThreadPool::Global().Run((blocks + per - 1) / per, [&](int64_t task) {
+      TrellisHash6Rows(codes.data(), cols, xq.data(), windows, table.data(), int(task) * per,
+                       std::min(blocks, int(task) * per + per), y.data());
+    });
+    benchmark::DoNotOptimize(y.data());
+  }
+  Report(state, rows, cols, int64_t(rows) * cols / 4);
+}
+BENCHMARK(BM_TrellisHash6Prototype)->Args({5632, 2048})->Args({2048, 5632})->Unit(benchmark::kMicrosecond);
+
 BENCHMARK(BM_E8PFullTable)->Args({5632, 2048})->Args({2048, 5632})->Args({768, 256})->Unit(benchmark::kMicrosecond);
 #endif
 
@@ -251,6 +426,21 @@ void BM_PromptE8P(benchmark::State& state) {
   }
   state.counters["tokens_per_s"] = benchmark::Counter(double(state.iterations()) * kPromptTokens, benchmark::Counter::kIsRate);
 }
+void BM_PromptTrellis(benchmark::State& state) {
+  const int rows = int(state.range(0)), cols = int(state.range(1)), bits = int(state.range(2));
+  const auto code = quip::trellis::Code(state.range(3));
+  state.SetLabel(std::string(quip::trellis::CodeName(code)) + " " + quip::kernels::TrellisImplName());
+  const RandomTrellis m(rows, cols, bits, code);
+  std::vector<float> x = RandomActivations(kPromptTokens * cols), y(size_t(kPromptTokens) * rows);
+  for (auto _ : state) {
+    quip::kernels::TiledMatmul(x.data(), kPromptTokens, rows, cols, y.data(), [&](int r0, int nr, float* tile) {
+      quip::kernels::TrellisDecodeRowBlocks(m.view, r0 / 16, nr / 16, tile);
+    });
+    benchmark::DoNotOptimize(y.data());
+  }
+  state.counters["tokens_per_s"] = benchmark::Counter(double(state.iterations()) * kPromptTokens, benchmark::Counter::kIsRate);
+}
+BENCHMARK(BM_PromptTrellis)->Args({5632, 2048, 2, 0})->Args({5632, 2048, 2, 1})->Args({5632, 2048, 2, 2})->Args({5632, 2048, 2, 3})->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_PromptF32)->Args({5632, 2048})->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_PromptE8P)->Args({5632, 2048, 2})->Args({5632, 2048, 4})->Unit(benchmark::kMillisecond);
 

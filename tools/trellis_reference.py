@@ -8,13 +8,17 @@ arithmetic instead of the C++ bit manipulation:
            r's two 16-bit halves read as IEEE float16
   * HYB:   h = (s + 1) * s mod 2^32; row = (h >> 6) & 511; pair = table[row], first value negated
            when bit 15 of h is set
+  * HASH6: i = ((0x9E37 * s) mod 2^16) >> 10; value = round(48 * Phi^-1((i + 1/2) / 64)) / 48 in float32,
+           Phi^-1 from Python's statistics.NormalDist
 
 Usage: trellis_reference.py DIR
   DIR/hyb_table.f32  512 x 2 float32 (row-major)
-Writes DIR/1mad.f32 and DIR/3inst.f32 (65536 values, state order) and DIR/hyb.f32 (65536 x 2).
+Writes DIR/1mad.f32, DIR/3inst.f32 and DIR/hash6.f32 (65536 values, state order) and DIR/hyb.f32
+(65536 x 2).
 """
 import os
 import sys
+from statistics import NormalDist
 
 import numpy as np
 
@@ -42,6 +46,10 @@ def main():
     pairs = table[rows].copy()
     pairs[flip, 0] = -pairs[flip, 0]
     pairs.astype("<f4").tofile(os.path.join(d, "hyb.f32"))
+
+    quantiles = np.array([round(48 * NormalDist().inv_cdf((i + 0.5) / 64)) for i in range(64)], dtype=np.float32)
+    index = (((s * np.uint64(0x9E37)) & np.uint64(0xFFFF)) >> np.uint64(10)).astype(np.int64)
+    (quantiles[index] / np.float32(48)).astype("<f4").tofile(os.path.join(d, "hash6.f32"))
 
 
 if __name__ == "__main__":

@@ -14,12 +14,13 @@ const char* CodeName(Code c) {
     case Code::k1Mad: return "1mad";
     case Code::k3Inst: return "3inst";
     case Code::kHyb: return "hyb";
+    case Code::kHash6: return "hash6";
   }
   return "?";
 }
 
 bool ParseCode(const std::string& name, Code* out) {
-  for (Code c : {Code::k1Mad, Code::k3Inst, Code::kHyb})
+  for (Code c : {Code::k1Mad, Code::k3Inst, Code::kHyb, Code::kHash6})
     if (name == CodeName(c)) {
       *out = c;
       return true;
@@ -38,6 +39,14 @@ float Decode3Inst(uint32_t state) {
   const uint32_t bits = (x & 0x8FFF8FFFu) ^ 0x3B603B60u;  // sign + 12 low bits of each half
   return F16ToFloat(uint16_t(bits >> 16)) + F16ToFloat(uint16_t(bits & 0xFFFF));
 }
+
+// round(48·Φ⁻¹((i + ½)/64)), i = 0..63 (tools/trellis_reference.py computes it from that definition).
+const int8_t kHash6Table[64] = {-116, -95, -85, -77, -71, -66, -61, -57, -53, -50, -47, -44, -41, -39, -36, -34,
+                                -31,  -29, -27, -25, -22, -20, -18, -16, -14, -12, -10, -9,  -7,  -5,  -3,  -1,
+                                1,    3,   5,   7,   9,   10,  12,  14,  16,  18,  20,  22,  25,  27,  29,  31,
+                                34,   36,  39,  41,  44,  47,  50,  53,  57,  61,  66,  71,  77,  85,  95,  116};
+
+float DecodeHash6(uint32_t state) { return float(kHash6Table[Hash6Index(state)]) / float(kHash6Divisor); }
 
 const HybTable& DefaultHybTable() {
   static const HybTable table = FitHybTable(0x48594221);
@@ -94,6 +103,7 @@ std::vector<float> StateValues(Code code, const HybTable* table) {
     switch (code) {
       case Code::k1Mad: values[s] = Decode1Mad(s); break;
       case Code::k3Inst: values[s] = Decode3Inst(s); break;
+      case Code::kHash6: values[s] = DecodeHash6(s); break;
       case Code::kHyb:
         QUIP_ASSERT(table != nullptr && table->values.size() == 2u << kHybTableBits);
         DecodeHyb(s, table->values.data(), &values[2 * size_t(s)]);

@@ -12,8 +12,12 @@
 //   HYB    (V = 2) h = (s + 1)·s mod 2^32; bits 6..14 of h index a 2^9 × 2 table fit by
 //          k-means to a 2-D Gaussian (stored with the model), bit 15 flips the sign of the
 //          pair's first value.
-// The constants are the published ones (QTIP's reference implementation); the names in
-// files are "1mad", "3inst", "hyb" (frozen).
+//   HASH6  (V = 1) not QTIP's: h = 0x9E37·s mod 2^16; its top 6 bits index a 64-entry
+//          table of Gaussian quantiles rounded to 1/48, value = round(48·Φ⁻¹((i + ½)/64)) / 48.
+//          Made for CPUs: 16-bit multiplies (32 lanes) and one byte permute (vpermb) per 64
+//          weights, the table small integers that feed int8 dot products (docs/qtip.md "Cost").
+// The constants of the first three are the published ones (QTIP's reference
+// implementation); the names in files are "1mad", "3inst", "hyb", "hash6" (frozen).
 #pragma once
 
 #include <cstdint>
@@ -22,7 +26,7 @@
 
 namespace quip::trellis {
 
-enum class Code : uint8_t { k1Mad, k3Inst, kHyb };
+enum class Code : uint8_t { k1Mad, k3Inst, kHyb, kHash6 };
 
 constexpr int kStateBits = 16;  // L: the codes above are defined for 16-bit states
 constexpr int kHybTableBits = 9;  // Q: 2^9 table rows
@@ -35,6 +39,13 @@ bool ParseCode(const std::string& name, Code* out);
 
 float Decode1Mad(uint32_t state);
 float Decode3Inst(uint32_t state);
+
+// HASH6's table as integers: value = kHash6Table[(0x9E37·s mod 2^16) >> 10] / kHash6Divisor.
+constexpr int kHash6Divisor = 48;
+extern const int8_t kHash6Table[64];
+// The 6-bit table index of a state.
+constexpr uint32_t Hash6Index(uint32_t state) { return ((state * 0x9E37u) & 0xFFFFu) >> 10; }
+float DecodeHash6(uint32_t state);
 
 // HYB's table: 2^kHybTableBits rows of two values, row-major.
 struct HybTable {

@@ -39,6 +39,7 @@ void DecodeTileReference(const uint32_t* words, int bits, Code code, const float
       case Code::k1Mad: values[0] = Decode1Mad(states[s]); break;
       case Code::k3Inst: values[0] = Decode3Inst(states[s]); break;
       case Code::kHyb: DecodeHyb(states[s], hyb_table, values); break;
+      case Code::kHash6: values[0] = DecodeHash6(states[s]); break;
     }
     for (int k = 0; k < v; ++k) weights[s * v + k] = scale * values[k];
   }

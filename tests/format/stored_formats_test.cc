@@ -55,7 +55,7 @@ struct CodebookCase {
 constexpr CodebookCase kCodebookCases[] = {
     {Codebook::kScalar, 2e-2, 2e-6},
     {Codebook::kE8P, 2e-2, 2e-6},
-    {Codebook::kTrellis, 2e-6, 2e-6},
+    {Codebook::kTrellis, 2e-2, 2e-6},  // int8: 1MAD / HASH6 one token on AVX-512 (kernels/trellis_matvec.h)
 };
 
 struct Shape {
@@ -210,7 +210,9 @@ TEST(StoredFormats, FastProductEqualsReference) {
           }
           ASSERT_GT(scale, 0.0);
           const bool int8 =
-              ntok == 1 && (f.codebook == Codebook::kE8P || (f.codebook == Codebook::kScalar && f.bits != 3));
+              ntok == 1 && (f.codebook == Codebook::kE8P || (f.codebook == Codebook::kScalar && f.bits != 3) ||
+                            (f.codebook == Codebook::kTrellis &&
+                             (f.code == trellis::Code::k1Mad || f.code == trellis::Code::kHash6)));
           const std::string path = std::string(CodebookName(f.codebook)) + (int8 ? " int8" : " float");
           worst[path] = std::max(worst[path], diff / scale);
           EXPECT_LE(diff, (int8 ? bounds->int8_bound : bounds->float_bound) * scale);

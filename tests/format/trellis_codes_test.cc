@@ -30,7 +30,7 @@ TEST(TrellisCodes, MatchNumpyReference) {
   const testing::CommandResult run =
       testing::RunCommand("/usr/bin/python3 " + testing::SourceDir() + "/tools/trellis_reference.py " + dir);
   ASSERT_EQ(run.exit_code, 0) << run.output;
-  for (Code code : {Code::k1Mad, Code::k3Inst, Code::kHyb}) {
+  for (Code code : {Code::k1Mad, Code::k3Inst, Code::kHyb, Code::kHash6}) {
     const std::vector<float> ref = testing::ReadBinary<float>(dir + "/" + CodeName(code) + ".f32");
     const std::vector<float> ours = StateValues(code, &TestTable());
     ASSERT_EQ(ref.size(), ours.size()) << CodeName(code);
@@ -67,6 +67,30 @@ TEST(TrellisCodes, ValuesAreNearlyNormal) {
   }
 }
 
+// HASH6 is a 64-level quantizer of N(0, 1) by construction: the hash of the 2^16 states hits
+// every table entry exactly 1024 times (0x9E37 is odd, so s ↦ h is a bijection), the table
+// is increasing and symmetric, and the values' mean is 0 and variance that of the 64
+// quantiles (0.9811, against 0.9803 unrounded: the 1/48 rounding); their tails are whole
+// entries: P(|x| > 2σ) = 2/64 (the normal law's 0.0455 lies between 2/64 and 4/64).
+TEST(TrellisCodes, Hash6IsAGaussianQuantileTable) {
+  std::vector<int> hits(64);
+  for (uint32_t s = 0; s < (1u << kStateBits); ++s) ++hits[Hash6Index(s)];
+  for (int i = 0; i < 64; ++i) {
+    EXPECT_EQ(hits[i], 1024) << "entry " << i;
+    EXPECT_EQ(kHash6Table[i], -kHash6Table[63 - i]) << "entry " << i;
+    if (i > 0) EXPECT_LT(kHash6Table[i - 1], kHash6Table[i]) << "entry " << i;
+  }
+  const std::vector<float> v = StateValues(Code::kHash6, nullptr);
+  double sum = 0, sq = 0;
+  for (float x : v) sum += x, sq += double(x) * x;
+  const double n = double(v.size()), var = sq / n - (sum / n) * (sum / n);
+  double tail2 = 0;
+  for (float x : v) tail2 += std::abs(x) > 2 * std::sqrt(var);
+  EXPECT_NEAR(sum / n, 0.0, 1e-9);
+  EXPECT_NEAR(var, 0.9811, 0.0001);
+  EXPECT_EQ(tail2 / n, 2.0 / 64);
+}
+
 TEST(TrellisCodes, HybTableFitIsDeterministic) {
   const HybTable a = FitHybTable(11, 1 << 12, 3), b = FitHybTable(11, 1 << 12, 3);
   EXPECT_EQ(a.values, b.values);
@@ -76,7 +100,7 @@ TEST(TrellisCodes, HybTableFitIsDeterministic) {
 }
 
 TEST(TrellisCodes, NamesRoundTrip) {
-  for (Code c : {Code::k1Mad, Code::k3Inst, Code::kHyb}) {
+  for (Code c : {Code::k1Mad, Code::k3Inst, Code::kHyb, Code::kHash6}) {
     Code parsed;
     ASSERT_TRUE(ParseCode(CodeName(c), &parsed));
     EXPECT_EQ(parsed, c);
