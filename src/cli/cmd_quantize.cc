@@ -283,11 +283,11 @@ void RegisterQuantizeCommand(CLI::App& app) {
                   "Mixed precision: NAME=BITS for the linears whose name ends with NAME (v_proj=3, "
                   "layers.0.mlp.down_proj=4); repeatable")
       ->check(AcceptedBy([](const std::string& s) { ParseBitsOverrides({s}); }, "NAME=BITS"));
-  cmd->add_option("--code", o->code, "qtip: the trellis code, 1mad (default), 3inst or hyb")
+  cmd->add_option("--code", o->code, "qtip: the trellis code, one of " + trellis::CodeNames() + " (default 1mad)")
       ->check(AcceptedBy(
           [](const std::string& s) {
             trellis::Code c;
-            QUIP_CHECK_INPUT(trellis::ParseCode(s, &c), "--code", "unknown code '{}' (1mad, 3inst, hyb)", s);
+            QUIP_CHECK_INPUT(trellis::ParseCode(s, &c), "--code", "unknown code '{}' ({})", s, trellis::CodeNames());
           },
           "CODE"));
   cmd->add_option("--codebook", o->codebook,

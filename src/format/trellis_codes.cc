@@ -19,13 +19,23 @@ const char* CodeName(Code c) {
   return "?";
 }
 
+namespace {
+constexpr Code kCodes[] = {Code::k1Mad, Code::k3Inst, Code::kHyb, Code::kHash6};
+}  // namespace
+
 bool ParseCode(const std::string& name, Code* out) {
-  for (Code c : {Code::k1Mad, Code::k3Inst, Code::kHyb, Code::kHash6})
+  for (Code c : kCodes)
     if (name == CodeName(c)) {
       *out = c;
       return true;
     }
   return false;
+}
+
+std::string CodeNames() {
+  std::string s;
+  for (Code c : kCodes) s += (s.empty() ? "" : ", ") + std::string(CodeName(c));
+  return s;
 }
 
 float Decode1Mad(uint32_t state) {

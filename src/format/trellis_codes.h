@@ -36,6 +36,8 @@ constexpr int ValuesPerState(Code c) { return c == Code::kHyb ? 2 : 1; }
 const char* CodeName(Code c);
 // Parses a name of CodeName; false for anything else.
 bool ParseCode(const std::string& name, Code* out);
+// "1mad, 3inst, ...": every code's name, for messages.
+std::string CodeNames();
 
 float Decode1Mad(uint32_t state);
 float Decode3Inst(uint32_t state);

@@ -144,7 +144,7 @@ StoredLinear ReadStoredLinear(TensorSource& source, const std::string& name, int
       QUIP_CHECK_INPUT(info.contains("code") && info["code"].is_string(), where, "trellis layer lacks a string 'code'");
       const std::string code = info["code"].get<std::string>();
       QUIP_CHECK_INPUT(trellis::ParseCode(code, &s.trellis_code), where,
-                       "trellis code '{}' is not known to this build (1mad, 3inst, hyb)", code.substr(0, 40));
+                       "trellis code '{}' is not known to this build ({})", code.substr(0, 40), trellis::CodeNames());
       ReadCodes(source, name, model, &s);
       const TensorView v = source.Get(name + ".scale", {1}, model);
       s.scale.assign(v.data, v.data + 1);

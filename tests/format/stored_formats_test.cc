@@ -78,7 +78,8 @@ struct Format {
   }
 };
 
-constexpr trellis::Code kTrellisCodes[] = {trellis::Code::k1Mad, trellis::Code::k3Inst, trellis::Code::kHyb};
+constexpr trellis::Code kTrellisCodes[] = {trellis::Code::k1Mad, trellis::Code::k3Inst, trellis::Code::kHyb,
+                                           trellis::Code::kHash6};
 
 std::vector<Format> AllFormats() {
   std::vector<Format> formats;
