@@ -132,6 +132,12 @@ bool BlockHasLinear(const LlamaConfig& c, const BlockLinear& b) {
   return true;
 }
 
+int BlockLinearCount(const LlamaConfig& c) {
+  int n = 0;
+  for (const BlockLinear& b : kBlockLinears) n += BlockHasLinear(c, b);
+  return n;
+}
+
 LayerWeights OriginalBlock(const LayerWeights& layer, const std::string& prefix) {
   LayerWeights original;
   original.attn_norm = layer.attn_norm;

@@ -44,6 +44,8 @@ inline constexpr BlockLinear kBlockLinears[] = {
     {"mlp.gate_up_proj", LinearInput::kGateUp, &LayerWeights::gate_up},
 };
 bool BlockHasLinear(const LlamaConfig& c, const BlockLinear& b);
+// How many of kBlockLinears a block of this family has.
+int BlockLinearCount(const LlamaConfig& c);
 inline constexpr int kNumLinearInputs = 4;
 const char* LinearInputName(LinearInput which);  // "qkv", "o", "gate_up", "down"
 int LinearInputWidth(const LlamaConfig& c, LinearInput which);  // dim, q_dim or hidden_dim

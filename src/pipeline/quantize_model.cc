@@ -195,8 +195,8 @@ nlohmann::json QuantizeModel(Model& model, const std::vector<std::vector<int>>& 
     if (!saved.empty()) {
       const std::string where = fmt::format("the checkpoint of block {}", l);
       std::vector<RoundedLinear> done = UnpackRoundedLinears(saved, where);
-      QUIP_CHECK_INPUT(done.size() == std::size(kBlockLinears), where, "holds {} linears, expected {}", done.size(),
-                       std::size(kBlockLinears));
+      QUIP_CHECK_INPUT(done.size() == size_t(BlockLinearCount(c)), where, "holds {} linears, expected {}", done.size(),
+                       BlockLinearCount(c));
       for (RoundedLinear& r : done) {
         layer.*kBlockLinears[BlockLinearIndex(prefix, r.name, where)].slot = std::move(r.linear);
         linears.push_back(std::move(r.report));
@@ -291,7 +291,7 @@ nlohmann::json QuantizeModel(Model& model, const std::vector<std::vector<int>>& 
 
     if (options.resume && group.rank() == 0) {  // the block's linears in the order the report lists them
       std::vector<LinearRef> refs;
-      for (size_t k = linears.size() - std::size(kBlockLinears); k < linears.size(); ++k) {
+      for (size_t k = linears.size() - BlockLinearCount(c); k < linears.size(); ++k) {
         const std::string& name = linears[k]["name"].get_ref<const std::string&>();
         refs.push_back({name, *(layer.*kBlockLinears[BlockLinearIndex(prefix, name, "quant_report")].slot), linears[k]});
       }
