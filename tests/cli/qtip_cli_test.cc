@@ -12,6 +12,7 @@
 #include <regex>
 #include <sstream>
 
+#include "testing/quip_command.h"
 #include "testing/tiny_model.h"
 
 namespace quip {
@@ -19,21 +20,11 @@ namespace {
 using ::testing::HasSubstr;
 using testing::ShellQuote;
 
-std::string Stories() { return testing::SourceDir() + "/models/stories260K"; }
-std::string Calib() { return testing::SourceDir() + "/data/tinystories/tinystories-train-head.txt"; }
+using testing::Match;
+using testing::Quip;
 
-testing::SplitCommandResult Quip(const std::string& args) {
-  return testing::RunCommandSplit(ShellQuote(testing::QuipBinary()) + " " + args);
-}
-
-double Match(const std::string& text, const std::string& pattern) {
-  std::smatch m;
-  if (!std::regex_search(text, m, std::regex(pattern))) {
-    ADD_FAILURE() << "no match for " << pattern << " in:\n" << text;
-    return 0.0;
-  }
-  return std::stod(m[1]);
-}
+std::string Stories() { return testing::StoriesModel(); }
+std::string Calib() { return testing::TinyStoriesText(); }
 
 std::string ReadAll(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
