@@ -87,6 +87,22 @@ inline double CompareLogits(const std::string& what, std::span<const float> ours
   return rel;
 }
 
+// Logits of every token, fed to one session in chunks of the given sizes (which must add
+// up to the token count): each chunk attends to the cache the earlier ones left.
+inline std::vector<float> FeedInChunks(const Model& model, const std::vector<int>& tokens,
+                                       const std::vector<int>& chunks) {
+  Session session(model, int(tokens.size()));
+  std::vector<float> all;
+  size_t at = 0;
+  for (int n : chunks) {
+    const auto logits = session.Feed(std::span<const int>(tokens).subspan(at, n), /*all_logits=*/true);
+    all.insert(all.end(), logits.begin(), logits.end());
+    at += n;
+  }
+  EXPECT_EQ(at, tokens.size()) << "chunk sizes must add up to the token count";
+  return all;
+}
+
 // All three feeding patterns of one model against the reference.
 inline void CheckModel(const std::string& name, const std::string& path, const std::string& script = kLlamaReference) {
   SetThreads(2);
@@ -112,17 +128,7 @@ inline void CheckModel(const std::string& name, const std::string& path, const s
     CompareLogits(name + " decode", all, ref, vocab);
   }
   {  // mixed: a 7-token prefix, then chunks of 1, 5, 2, ... tokens on top of the cache
-    Session session(model, kTokens);
-    std::vector<float> all;
-    const int chunks[] = {7, 1, 5, 2, 11, 1, 13};
-    size_t at = 0;
-    for (int n : chunks) {
-      const auto logits = session.Feed(std::span<const int>(tokens).subspan(at, n), /*all_logits=*/true);
-      all.insert(all.end(), logits.begin(), logits.end());
-      at += n;
-    }
-    ASSERT_EQ(at, tokens.size());
-    CompareLogits(name + " chunked", all, ref, vocab);
+    CompareLogits(name + " chunked", FeedInChunks(model, tokens, {7, 1, 5, 2, 11, 1, 13}), ref, vocab);
   }
 }
 
