@@ -52,7 +52,7 @@ std::vector<double> SumToProcesses(ProcessGroup& group, std::map<WindowNode, std
       to_rank[s].insert(to_rank[s].end(), it->second.begin() + slice_begin(s), it->second.begin() + slice_begin(s + 1));
     mine.erase(it);
   }
-  const std::vector<std::vector<double>> received = group.AllToAll(std::move(to_rank));
+  std::vector<std::vector<double>> received = group.AllToAll(std::move(to_rank));
   const int me = group.rank();
   const size_t slice = slice_begin(me + 1) - slice_begin(me);
   std::map<WindowNode, std::vector<double>> slices;
@@ -62,6 +62,7 @@ std::vector<double> SumToProcesses(ProcessGroup& group, std::map<WindowNode, std
     QUIP_ASSERT(received[r].size() == nodes.size() * slice);
     for (size_t k = 0; k < nodes.size(); ++k)
       slices.emplace(nodes[k], std::vector<double>(received[r].begin() + k * slice, received[r].begin() + (k + 1) * slice));
+    received[r] = {};  // copied into its nodes' slices
   }
   const AddFn<std::vector<double>> add = [](std::vector<double>& a, std::vector<double>& b) {
     for (size_t i = 0; i < a.size(); ++i) a[i] += b[i];
