@@ -69,44 +69,43 @@ class MomentCollector final : public LinearInputObserver {
   const InputRecorder* reference_;
 };
 
-// Moments as one flat vector for SumAcrossProcesses, and back: per input in order, H's
-// lower triangle column by column, then C whole.
-std::vector<double> Flatten(Moments& m) {
+// One input's sums as one flat vector for SumToProcesses (H's lower triangle column by
+// column, then C whole), freeing them; and its means from the flat total of `tokens` tokens.
+std::vector<double> FlattenInput(Moments& m, int input) {
   std::vector<double> flat;
-  for (int i = 0; i < kNumLinearInputs; ++i) {
-    if (m.hessian[i]) {
-      const Eigen::MatrixXd& h = m.hessian[i]->raw_sum();
-      for (Eigen::Index j = 0; j < h.cols(); ++j) flat.insert(flat.end(), &h(j, j), &h(0, j) + h.rows());
-      m.hessian[i].reset();
-    }
-    if (m.cross[i]) {
-      const Eigen::MatrixXd& c = m.cross[i]->raw_sum();
-      flat.insert(flat.end(), c.data(), c.data() + c.size());
-      m.cross[i].reset();
-    }
+  const Eigen::MatrixXd& h = m.hessian[input]->raw_sum();
+  for (Eigen::Index j = 0; j < h.cols(); ++j) flat.insert(flat.end(), &h(j, j), &h(0, j) + h.rows());
+  m.hessian[input].reset();
+  if (m.cross[input]) {
+    const Eigen::MatrixXd& c = m.cross[input]->raw_sum();
+    flat.insert(flat.end(), c.data(), c.data() + c.size());
+    m.cross[input].reset();
   }
   return flat;
 }
 
-void Unflatten(const std::vector<double>& flat, int64_t tokens, Moments& m) {
+void MeansFromFlat(std::vector<double> flat, int64_t tokens, int width, bool cross, int input, InputMoments& out) {
+  std::optional<HessianAccumulator> h(std::in_place, width);
+  std::optional<CrossMomentAccumulator> c;
+  if (cross) c.emplace(width);
   size_t at = 0;
-  for (int i = 0; i < kNumLinearInputs; ++i) {
-    if (m.hessian[i]) {
-      Eigen::MatrixXd& h = m.hessian[i]->raw_sum();
-      for (Eigen::Index j = 0; j < h.cols(); ++j) {
-        std::copy_n(&flat[at], h.rows() - j, &h(j, j));
-        at += size_t(h.rows() - j);
-      }
-      m.hessian[i]->set_count(tokens);
-    }
-    if (m.cross[i]) {
-      Eigen::MatrixXd& c = m.cross[i]->raw_sum();
-      std::copy_n(&flat[at], c.size(), c.data());
-      at += size_t(c.size());
-      m.cross[i]->set_count(tokens);
-    }
+  for (Eigen::Index j = 0; j < width; ++j) {
+    std::copy_n(&flat[at], width - j, &h->raw_sum()(j, j));
+    at += size_t(width - j);
+  }
+  if (c) {
+    std::copy_n(&flat[at], c->raw_sum().size(), c->raw_sum().data());
+    at += size_t(c->raw_sum().size());
   }
   QUIP_ASSERT(at == flat.size());
+  flat = {};  // each sum freed once its mean is made
+  h->set_count(tokens);
+  out.hessian[input] = h->Mean();
+  h.reset();
+  if (c) {
+    c->set_count(tokens);
+    out.cross[input] = c->Mean();
+  }
 }
 
 }  // namespace
@@ -194,7 +193,7 @@ void CalibrationStreams::ForEachWindow(const std::function<void(int, int)>& fn) 
 }
 
 InputMoments CalibrationStreams::Capture(const LayerWeights& current, const LayerWeights& original,
-                                         std::span<const LinearInput> inputs) {
+                                         std::span<const LinearInput> inputs, const MomentReceivers& receivers) {
   std::vector<InputRecorder> references(workers_.size(), InputRecorder(inputs.front()));
   WindowTreeSum<Moments> tree(begin_, end_, windows_, AddMoments);
   ForEachWindow([&](int i, int w) {
@@ -210,20 +209,26 @@ InputMoments CalibrationStreams::Capture(const LayerWeights& current, const Laye
     tree.Add(w, std::move(collector.moments));
   });
   std::map<WindowNode, Moments> nodes = tree.Take();
-  Moments total;
-  if (group_.size() == 1) {
-    total = SumWindowNodes<Moments>(nodes, windows_, AddMoments);
-  } else {
-    total = MomentCollector(config_, inputs, asymmetric_ ? &references[0] : nullptr).moments;  // the shapes
-    std::map<WindowNode, std::vector<double>> flat;
-    for (auto& [node, m] : nodes) flat.emplace(node, Flatten(m));
-    nodes.clear();
-    Unflatten(SumAcrossProcesses(group_, flat, windows_), int64_t(windows_) * length_, total);
-  }
   InputMoments m;
+  if (group_.size() == 1) {
+    Moments total = SumWindowNodes<Moments>(nodes, windows_, AddMoments);
+    for (LinearInput in : inputs) {
+      m.hessian[int(in)] = total.hessian[int(in)]->Mean();
+      if (asymmetric_) m.cross[int(in)] = total.cross[int(in)]->Mean();
+    }
+    return m;
+  }
+  // One reduce per input, to the ranks that need it; each input's node sums are freed as it goes.
   for (LinearInput in : inputs) {
-    m.hessian[int(in)] = total.hessian[int(in)]->Mean();
-    if (asymmetric_) m.cross[int(in)] = total.cross[int(in)]->Mean();
+    std::map<WindowNode, std::vector<double>> flat;
+    for (auto& [node, sums] : nodes) flat.emplace(node, FlattenInput(sums, int(in)));
+    std::vector<int> to = receivers[int(in)];
+    if (to.empty())  // none named: every rank
+      for (int r = 0; r < group_.size(); ++r) to.push_back(r);
+    std::vector<double> total = SumToProcesses(group_, flat, windows_, to);
+    if (!total.empty())
+      MeansFromFlat(std::move(total), int64_t(windows_) * length_, LinearInputWidth(config_, in), asymmetric_,
+                    int(in), m);
   }
   return m;
 }

@@ -12,6 +12,7 @@
 #pragma once
 
 #include <Eigen/Dense>
+#include <array>
 #include <functional>
 #include <memory>
 #include <span>
@@ -61,6 +62,9 @@ struct InputMoments {
   Eigen::MatrixXd cross[kNumLinearInputs];    // C = E[x x̂ᵀ], asymmetric streams only
 };
 
+// Per input (int(LinearInput)), the ranks that need its moments, ascending; empty: every rank.
+using MomentReceivers = std::array<std::vector<int>, kNumLinearInputs>;
+
 class CalibrationStreams {
  public:
   // Embeds this process's windows (WindowRange of all, which have one length); `asymmetric`
@@ -71,9 +75,11 @@ class CalibrationStreams {
 
   // Moments of `inputs` of the block the streams have reached, run with weights
   // `current`; the cross moments against it run with `original` on the original stream.
-  // Over all windows: with several processes, one SumAcrossProcesses per call.
+  // Over all windows: with several processes, one SumToProcesses per input, to the ranks
+  // receivers[int(input)] (those that round one of its linears; empty: every rank). The
+  // other ranks get that input's moments empty: the stage's totals are sharded by input.
   InputMoments Capture(const LayerWeights& current, const LayerWeights& original,
-                       std::span<const LinearInput> inputs);
+                       std::span<const LinearInput> inputs, const MomentReceivers& receivers = {});
   // Moves this process's streams through that block: x through `current`, x_orig through `original`.
   void Advance(const LayerWeights& current, const LayerWeights& original);
 

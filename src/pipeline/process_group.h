@@ -39,4 +39,18 @@ ProcessGroup& SingleProcess();
 std::vector<double> SumAcrossProcesses(ProcessGroup& group, std::map<WindowNode, std::vector<double>>& mine,
                                        int64_t windows);
 
+// The same sum, same bits, delivered only to the ranks in `receivers` (ascending, non-empty):
+// a reduce (to several roots) instead of an all-reduce. After the same reduce-scatter each
+// rank sends its slice to the receivers only; the others return an empty vector, so no rank
+// but a receiver ever holds the whole sum (a non-receiver holds its own nodes, then one slice).
+// Per rank it sends one slice of each node it holds, and its slice to each other receiver.
+std::vector<double> SumToProcesses(ProcessGroup& group, std::map<WindowNode, std::vector<double>>& mine,
+                                   int64_t windows, const std::vector<int>& receivers);
+
+// Which rank rounds each of a stage's linears, from their costs (rounding flops): the most
+// costly first, each to the rank with the least cost so far (the lowest rank on ties). A
+// stage waits for its slowest rank, and linears that share an input tend to share a rank, so
+// that input's moments reach fewer ranks (SumToProcesses). The same on every rank.
+std::vector<int> AssignToProcesses(const std::vector<double>& costs, int ranks);
+
 }  // namespace quip

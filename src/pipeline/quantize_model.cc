@@ -180,6 +180,7 @@ nlohmann::json QuantizeModel(Model& model, const std::vector<std::vector<int>>& 
   const std::vector<std::vector<LinearInput>> stages = CalibrationStages(options.targets);
 
   double capture_s = 0, quantize_s = 0, propagate_s = 0;
+  int64_t most_moment_bytes = 0;  // the most bytes of a stage's moment means this rank held
   nlohmann::json linears = nlohmann::json::array();
   for (int l = 0; l < c.n_layers; ++l) {
     LayerWeights& layer = model.layers[l];
@@ -208,33 +209,48 @@ nlohmann::json QuantizeModel(Model& model, const std::vector<std::vector<int>>& 
     }
 
     for (const std::vector<LinearInput>& stage : stages) {
-      // 1. The stage's Hessians (and cross moments), from the quantized stream.
-      auto t0 = Clock::now();
-      const InputMoments moments = [&] {
-        ScopedPhase phase("calibration_capture", 0, ScopedPhase::Clock::kWall);
-        return streams.Capture(layer, original, stage);
-      }();
-      capture_s += Seconds(t0);
-
-      // 2. Quantize the stage's linears; independent, so they run in parallel, and with
-      // several processes each rank rounds its share (jobs dealt round-robin) and sends it.
-      t0 = Clock::now();
+      // The stage's linears, and the rank that rounds each: with several processes each rank
+      // rounds its share (pipeline/process_group.h AssignToProcesses) and sends it.
       struct Job {
         int index;  // into kBlockLinears
         int bits;
         RoundedLinear rounded;
       };
       std::vector<Job> jobs;
-      std::vector<int> owner;
+      std::vector<double> costs;
       for (int i = 0; i < int(std::size(kBlockLinears)); ++i) {
         if (std::find(stage.begin(), stage.end(), kBlockLinears[i].input) == stage.end()) continue;
         if (!BlockHasLinear(c, kBlockLinears[i])) continue;
         Job job{i, options.config.bits, {prefix + kBlockLinears[i].suffix}};
         for (const BitsOverride& o : options.bits_overrides)
           if (LinearNameMatches(job.rounded.name, o.pattern)) job.bits = o.bits;
-        owner.push_back(int(jobs.size()) % group.size());
+        const Linear& weight = *(original.*kBlockLinears[i].slot);
+        const double rows = weight.out_features(), cols = weight.in_features();
+        costs.push_back(rows * cols * cols + cols * cols * cols / 3);  // LDLQ and the factorization of H
         jobs.push_back(std::move(job));
       }
+      const std::vector<int> owner = AssignToProcesses(costs, group.size());
+      // Each input's moments go only to the ranks that round one of its linears.
+      MomentReceivers receivers;
+      for (size_t j = 0; j < jobs.size(); ++j) {
+        std::vector<int>& to = receivers[int(kBlockLinears[jobs[j].index].input)];
+        if (std::find(to.begin(), to.end(), owner[j]) == to.end()) to.push_back(owner[j]);
+      }
+      for (std::vector<int>& to : receivers) std::sort(to.begin(), to.end());
+
+      // 1. The stage's Hessians (and cross moments), from the quantized stream.
+      auto t0 = Clock::now();
+      const InputMoments moments = [&] {
+        ScopedPhase phase("calibration_capture", 0, ScopedPhase::Clock::kWall);
+        return streams.Capture(layer, original, stage, receivers);
+      }();
+      capture_s += Seconds(t0);
+      int64_t moment_bytes = 0;
+      for (int i = 0; i < kNumLinearInputs; ++i) moment_bytes += (moments.hessian[i].size() + moments.cross[i].size()) * 8;
+      most_moment_bytes = std::max(most_moment_bytes, moment_bytes);
+
+      // 2. Quantize this rank's linears of the stage; independent, so they run in parallel.
+      t0 = Clock::now();
       std::vector<size_t> mine;
       for (size_t j = 0; j < jobs.size(); ++j)
         if (owner[j] == group.rank()) mine.push_back(j);
@@ -322,11 +338,13 @@ nlohmann::json QuantizeModel(Model& model, const std::vector<std::vector<int>>& 
           {"linears", linears}});
   if (group.size() > 1) {
     // Measurements of the distributed run (docs/scale-out.md): every rank's peak RSS and bytes sent.
-    const std::vector<std::vector<double>> rss = group.AllGather({double(PeakRssBytes()), double(group.bytes_sent())});
-    nlohmann::json peaks = nlohmann::json::array(), sent = nlohmann::json::array();
-    for (const auto& r : rss) peaks.push_back(int64_t(r[0])), sent.push_back(int64_t(r[1]));
+    const std::vector<std::vector<double>> rss =
+        group.AllGather({double(PeakRssBytes()), double(group.bytes_sent()), double(most_moment_bytes)});
+    nlohmann::json peaks = nlohmann::json::array(), sent = nlohmann::json::array(), moments = nlohmann::json::array();
+    for (const auto& r : rss) peaks.push_back(int64_t(r[0])), sent.push_back(int64_t(r[1])), moments.push_back(int64_t(r[2]));
     report["distributed"] = {{"ranks", group.size()}, {"peak_rss_bytes_per_rank", peaks},
-                             {"bytes_sent_per_rank", sent}, {"rank0_bytes_sent_per_block", bytes_sent_per_block}};
+                             {"bytes_sent_per_rank", sent}, {"rank0_bytes_sent_per_block", bytes_sent_per_block},
+                             {"stage_moment_bytes_per_rank", moments}};
   }
   return report;
 }

@@ -10,6 +10,7 @@
 
 #include <chrono>
 #include <filesystem>
+#include <map>
 #include <nlohmann/json.hpp>
 
 #include "io/json_file.h"
@@ -73,6 +74,16 @@ TEST(MpiQuantize, StoriesBlockTargetsSameFolderOnTwoRanks) {
   ExpectRuns("OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 " + Stories(dir + "/plain", "--targets block"));
   ExpectRuns(Mpirun(2) + Stories(dir + "/two", "--targets block"));
   testing::ExpectSameFolder(dir + "/plain", dir + "/two");
+  // The moments are sharded by input: down_proj costs more to round than the other six
+  // together, so rank 0 rounds it alone and receives only the down input's Hessian; rank 1
+  // rounds the rest and receives the other three. In double, n² each (the means).
+  const nlohmann::json report = ReadJsonFile(dir + "/two/quant_report.json");
+  std::map<std::string, int64_t> cols;
+  for (const nlohmann::json& l : report.at("linears")) cols[l.at("name").get<std::string>()] = l.at("cols").get<int64_t>();
+  const int64_t dim = cols.at("model.layers.0.self_attn.q_proj"), q_dim = cols.at("model.layers.0.self_attn.o_proj"),
+                hidden = cols.at("model.layers.0.mlp.down_proj");
+  EXPECT_EQ(report.at("distributed").at("stage_moment_bytes_per_rank"),
+            nlohmann::json::array({8 * hidden * hidden, 8 * (2 * dim * dim + q_dim * q_dim)}));
 }
 
 TEST(MpiQuantize, BooksSameFolderOnTwoAndThreeRanks) {

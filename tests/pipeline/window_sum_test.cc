@@ -134,6 +134,8 @@ class ThreadRanks {
     int rank() const override { return rank_; }
     int size() const override { return all_.ranks_; }
     std::vector<Values> AllToAll(std::vector<Values> to_rank) override {
+      for (int r = 0; r < all_.ranks_; ++r)
+        if (r != rank_) bytes_sent_ += int64_t(to_rank[size_t(r)].size() * sizeof(double));
       all_.mail_[rank_] = std::move(to_rank);
       all_.sync_.arrive_and_wait();
       std::vector<Values> out;
@@ -145,11 +147,12 @@ class ThreadRanks {
       return AllToAll(std::vector<Values>(size_t(all_.ranks_), mine));
     }
     void Broadcast(std::vector<uint8_t>&, int) override { ADD_FAILURE() << "not used here"; }
-    int64_t bytes_sent() const override { return 0; }
+    int64_t bytes_sent() const override { return bytes_sent_; }
 
    private:
     ThreadRanks& all_;
     int rank_;
+    int64_t bytes_sent_ = 0;
   };
 
  private:
@@ -180,6 +183,69 @@ TEST(WindowSum, SumAcrossProcessesIsTheSingleProcessSumOnEveryRank) {
         EXPECT_EQ(totals[size_t(r)], reference) << windows << " windows, " << ranks << " ranks, rank " << r;
     }
   }
+}
+
+// The reduce to some ranks (the ranks that round an input's linears) against the all-reduce
+// of the same nodes in the same run: the receivers get the same bits, the others nothing,
+// and a rank sends no more than the all-reduce makes it send (less with fewer receivers).
+TEST(WindowSum, SumToProcessesIsTheAllReduceOnTheReceiversOnly) {
+  for (int windows : {1, 6, 11, 37}) {
+    const std::vector<Values> values = RandomWindows(windows, 13, uint64_t(windows) + 200);
+    for (int ranks = 1; ranks <= std::min(windows, 5); ++ranks) {
+      std::vector<std::vector<int>> receiver_sets = {{0}, {ranks - 1}};
+      if (ranks > 2) receiver_sets.push_back({0, ranks - 1});
+      for (const std::vector<int>& receivers : receiver_sets) {
+        ThreadRanks all(ranks);
+        std::vector<Values> reduced(static_cast<size_t>(ranks)), all_reduced(static_cast<size_t>(ranks));
+        std::vector<int64_t> reduce_bytes(static_cast<size_t>(ranks)), all_reduce_bytes(static_cast<size_t>(ranks));
+        std::vector<std::thread> threads;
+        for (int r = 0; r < ranks; ++r)
+          threads.emplace_back([&, r] {
+            ThreadRanks::Rank group(all, r);
+            const auto [begin, end] = WindowRange(windows, r, ranks);
+            WindowTreeSum<Values> tree(begin, end, windows, kAdd);
+            for (int64_t w = begin; w < end; ++w) tree.Add(w, values[size_t(w)]);
+            std::map<WindowNode, Values> nodes = tree.Take(), copy = nodes;
+            all_reduced[size_t(r)] = SumAcrossProcesses(group, copy, windows);
+            all_reduce_bytes[size_t(r)] = group.bytes_sent();
+            reduced[size_t(r)] = SumToProcesses(group, nodes, windows, receivers);
+            reduce_bytes[size_t(r)] = group.bytes_sent() - all_reduce_bytes[size_t(r)];
+          });
+        for (auto& t : threads) t.join();
+        for (int r = 0; r < ranks; ++r) {
+          SCOPED_TRACE(::testing::Message() << windows << " windows, " << ranks << " ranks, rank " << r);
+          const bool receives = std::count(receivers.begin(), receivers.end(), r) > 0;
+          ASSERT_EQ(all_reduced[size_t(r)].size(), 13u);
+          if (receives) {
+            EXPECT_EQ(reduced[size_t(r)], all_reduced[size_t(r)]);  // operator== on doubles: every bit
+          } else {
+            EXPECT_TRUE(reduced[size_t(r)].empty());
+          }
+          EXPECT_LE(reduce_bytes[size_t(r)], all_reduce_bytes[size_t(r)]);
+        }
+        if (ranks > 1) {
+          int64_t reduce_total = 0, all_reduce_total = 0;
+          for (int r = 0; r < ranks; ++r) reduce_total += reduce_bytes[size_t(r)], all_reduce_total += all_reduce_bytes[size_t(r)];
+          EXPECT_LT(reduce_total, all_reduce_total);
+        }
+      }
+    }
+  }
+}
+
+// Closed forms of the deal: the costliest first, each to the least loaded rank, the lowest on ties.
+TEST(WindowSum, AssignToProcessesBalancesTheCosts) {
+  EXPECT_EQ(AssignToProcesses({1, 1, 1}, 1), (std::vector<int>{0, 0, 0}));
+  EXPECT_EQ(AssignToProcesses({1, 1, 1}, 2), (std::vector<int>{0, 1, 0}));  // round-robin on equal costs
+  EXPECT_EQ(AssignToProcesses({1, 1, 1}, 3), (std::vector<int>{0, 1, 2}));
+  EXPECT_EQ(AssignToProcesses({5}, 3), (std::vector<int>{0}));
+  // A Llama block in one stage (--targets block), costs rows·cols² + cols³/3 with hidden = 2.75·dim:
+  // q, k, v, o 1.33, gate and up 3.08, down 25.0 (dim³ units). down alone on rank 0, so only
+  // rank 0 needs the down input's moments; on 3 ranks gate and up go to ranks 1 and 2.
+  const std::vector<double> block = {4.0 / 3, 4.0 / 3, 4.0 / 3, 4.0 / 3, 2.75 + 1.0 / 3, 2.75 + 1.0 / 3,
+                                     2.75 * 2.75 + 2.75 * 2.75 * 2.75 / 3};
+  EXPECT_EQ(AssignToProcesses(block, 2), (std::vector<int>{1, 1, 1, 1, 1, 1, 0}));
+  EXPECT_EQ(AssignToProcesses(block, 3), (std::vector<int>{1, 2, 1, 2, 1, 2, 0}));
 }
 
 }  // namespace
