@@ -25,6 +25,14 @@ void PhaseProfile::Add(const std::string& phase, double seconds, double flop, bo
   e.thread_seconds = thread_seconds;
 }
 
+void PhaseProfile::AddThreadSeconds(const std::string& phase, double seconds) {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto it = std::find_if(entries_.begin(), entries_.end(), [&](const auto& e) { return e.first == phase; });
+  if (it == entries_.end()) it = entries_.insert(entries_.end(), {phase, Entry{}});
+  it->second.seconds += seconds;
+  it->second.thread_seconds = true;
+}
+
 std::vector<std::pair<std::string, PhaseProfile::Entry>> PhaseProfile::Entries() const {
   std::lock_guard<std::mutex> lock(mu_);
   return entries_;
@@ -60,12 +68,16 @@ PhaseProfile* PhaseProfile::Active() { return g_active.load(std::memory_order_ac
 ActiveProfile::ActiveProfile(PhaseProfile* profile) : previous_(g_active.exchange(profile)) {}
 ActiveProfile::~ActiveProfile() { g_active.store(previous_); }
 
-double ScopedPhase::Now(Clock clock) {
-  if (clock == Clock::kWall)
-    return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
+double ThreadCpuSeconds() {
   timespec ts{};
   clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
   return double(ts.tv_sec) + 1e-9 * double(ts.tv_nsec);
+}
+
+double ScopedPhase::Now(Clock clock) {
+  if (clock == Clock::kWall)
+    return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
+  return ThreadCpuSeconds();
 }
 
 ScopedPhase::~ScopedPhase() {

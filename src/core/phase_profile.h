@@ -28,6 +28,9 @@ class PhaseProfile {
     bool thread_seconds = false;  // CPU seconds summed over worker threads (see above)
   };
   void Add(const std::string& phase, double seconds, double flop, bool thread_seconds);
+  // CPU seconds a helper thread spent inside another thread's ScopedPhase of `phase`
+  // (quant/row_blocks.h): the seconds only, not a call.
+  void AddThreadSeconds(const std::string& phase, double seconds);
   // In the order the phases first ran.
   std::vector<std::pair<std::string, Entry>> Entries() const;
   // {phase: {"seconds", "gflop", "gflops", "calls", "summed_over_threads"}}; gflop and
@@ -43,6 +46,9 @@ class PhaseProfile {
   mutable std::mutex mu_;
   std::vector<std::pair<std::string, Entry>> entries_;
 };
+
+// This thread's CPU seconds so far (what thread-clock phases measure).
+double ThreadCpuSeconds();
 
 // Makes `profile` the active table for this object's lifetime (one run at a time).
 class ActiveProfile {

@@ -152,7 +152,7 @@ void RunBlock(const Model& model, int layer, float* x, int ntok, int pos0, KvCac
 }
 
 void RunBlock(const LlamaConfig& c, const LayerWeights& w, int layer, float* x, int ntok, int pos0, KvCache& cache,
-              ForwardScratch& s, LinearInputObserver* observer) {
+              ForwardScratch& s, LinearInputObserver* observer, LinearInput from) {
   QUIP_ASSERT(ntok <= s.max_tokens && pos0 + ntok <= cache.capacity());
   const int dim = c.dim, qd = c.q_dim(), kvd = c.kv_dim(), hd = c.head_dim, half = hd / 2;
   // Shows a linear's input to the observer; true when the observer needs no more of the block.
@@ -162,95 +162,101 @@ void RunBlock(const LlamaConfig& c, const LayerWeights& w, int layer, float* x, 
     return observer->StopAfter(which);
   };
 
-  // Attention: x += Wo * attention(RoPE(Wq n), RoPE(Wk n), Wv n) with n = RMSNorm(x).
-  RmsNormRows(x, w.attn_norm, ntok, dim, c, s.normed.data());
-  if (observe(LinearInput::kQkv, s.normed.data(), dim)) return;
-  if (w.qkv) {
-    w.qkv->Forward(s.normed.data(), ntok, s.fused.data());
-    SplitColumns(s.fused.data(), ntok, {{s.q.data(), qd}, {s.k.data(), kvd}, {s.v.data(), kvd}});
-  } else {
-    w.q->Forward(s.normed.data(), ntok, s.q.data());
-    w.k->Forward(s.normed.data(), ntok, s.k.data());
-    w.v->Forward(s.normed.data(), ntok, s.v.data());
-  }
-  AddBias(s.q.data(), w.q_bias, ntok);
-  AddBias(s.k.data(), w.k_bias, ntok);
-  AddBias(s.v.data(), w.v_bias, ntok);
-  if (c.qk_norm) {  // each head of each token on its own, before RoPE
-    RmsNormRows(s.q.data(), w.q_norm, ntok * c.n_heads, hd, c, s.q.data());
-    RmsNormRows(s.k.data(), w.k_norm, ntok * c.n_kv_heads, hd, c, s.k.data());
-  }
-  const std::vector<float>& rope_cos = w.local_rope ? s.local_rope_cos : s.rope_cos;
-  const std::vector<float>& rope_sin = w.local_rope ? s.local_rope_sin : s.rope_sin;
-  for (int t = 0; t < ntok; ++t) {
-    const int pos = pos0 + t;
-    const float* cos = &rope_cos[size_t(pos) * half];
-    const float* sin = &rope_sin[size_t(pos) * half];
-    ApplyRope(&s.q[size_t(t) * qd], c.n_heads, hd, cos, sin);
-    ApplyRope(&s.k[size_t(t) * kvd], c.n_kv_heads, hd, cos, sin);
-    std::memcpy(cache.key(layer, pos), &s.k[size_t(t) * kvd], kvd * sizeof(float));
-    std::memcpy(cache.value(layer, pos), &s.v[size_t(t) * kvd], kvd * sizeof(float));
-  }
-
-  // Causal attention as two BLAS products: S = Q K^T / sqrt(d) over all cached
-  // positions, row-wise softmax with future positions masked, out = S V. Query and
-  // key/value heads are read in place with row strides (no copies); a group of
-  // n_heads / n_kv_heads query heads shares one key/value head (GQA).
-  // Many tokens (prompt): one task per query head, M = ntok rows. One token (decoding):
-  // one task per key/value head, its `group` query heads as the M rows, so each cached
-  // K and V row is read once per group instead of once per head.
-  // A sliding window (Mistral) lets position p see only [p - window + 1, p]: S then spans
-  // the cached positions [first, pos0 + ntok) that some query of this batch can see, and
-  // each row masks the positions before its own window.
-  // Gemma scales by 1/sqrt(query_pre_attn_scalar) and Gemma 2 soft-caps the scores before the mask.
-  const int group = c.n_heads / c.n_kv_heads;
-  const int window = w.sliding_window > 0 ? w.sliding_window : pos0 + ntok;
-  const int first = std::max(0, pos0 - window + 1);
-  const int n_pos = pos0 + ntok - first;
-  const float scale = c.AttentionScale();
-  const bool decode = ntok == 1;
-  kernels::ParallelTasks(decode ? c.n_kv_heads : c.n_heads, [&](int task) {
-    thread_local std::vector<float> scores;
-    const int rows = decode ? group : ntok;            // rows of S
-    const int head = decode ? task * group : task;     // first query head
-    const int kv_off = (head / group) * hd;
-    const int q_stride = decode ? hd : qd;             // between rows of S's queries
-    scores.resize(size_t(rows) * n_pos);
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, rows, n_pos, hd, scale, &s.q[size_t(head) * hd],
-                q_stride, cache.key(layer, first) + kv_off, kvd, 0.0f, scores.data(), n_pos);
-    for (int r = 0; r < rows; ++r) {
-      float* row = &scores[size_t(r) * n_pos];
-      const int pos = decode ? pos0 : pos0 + r;
-      const int skip = std::max(0, pos - window + 1 - first);  // before this row's window
-      if (c.attn_softcap > 0.0f) SoftCap(row + skip, size_t(pos + 1 - first - skip), c.attn_softcap);
-      std::fill(row, row + skip, 0.0f);
-      kernels::CausalSoftmax(row + skip, pos + 1 - first - skip, n_pos - skip);
+  if (from == LinearInput::kQkv) {
+    // Attention: x += Wo * attention(RoPE(Wq n), RoPE(Wk n), Wv n) with n = RMSNorm(x).
+    RmsNormRows(x, w.attn_norm, ntok, dim, c, s.normed.data());
+    if (observe(LinearInput::kQkv, s.normed.data(), dim)) return;
+    if (w.qkv) {
+      w.qkv->Forward(s.normed.data(), ntok, s.fused.data());
+      SplitColumns(s.fused.data(), ntok, {{s.q.data(), qd}, {s.k.data(), kvd}, {s.v.data(), kvd}});
+    } else {
+      w.q->Forward(s.normed.data(), ntok, s.q.data());
+      w.k->Forward(s.normed.data(), ntok, s.k.data());
+      w.v->Forward(s.normed.data(), ntok, s.v.data());
     }
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, rows, hd, n_pos, 1.0f, scores.data(), n_pos,
-                cache.value(layer, first) + kv_off, kvd, 0.0f, &s.attn[size_t(head) * hd], q_stride);
-  });
-  if (observe(LinearInput::kO, s.attn.data(), qd)) return;
-  w.o->Forward(s.attn.data(), ntok, s.hidden.data());
-  AddBias(s.hidden.data(), w.o_bias, ntok);
-  if (c.sandwich_norms) RmsNormRows(s.hidden.data(), w.post_attn_norm, ntok, dim, c, s.hidden.data());
-  for (size_t i = 0; i < size_t(ntok) * dim; ++i) x[i] += s.hidden[i];
+    AddBias(s.q.data(), w.q_bias, ntok);
+    AddBias(s.k.data(), w.k_bias, ntok);
+    AddBias(s.v.data(), w.v_bias, ntok);
+    if (c.qk_norm) {  // each head of each token on its own, before RoPE
+      RmsNormRows(s.q.data(), w.q_norm, ntok * c.n_heads, hd, c, s.q.data());
+      RmsNormRows(s.k.data(), w.k_norm, ntok * c.n_kv_heads, hd, c, s.k.data());
+    }
+    const std::vector<float>& rope_cos = w.local_rope ? s.local_rope_cos : s.rope_cos;
+    const std::vector<float>& rope_sin = w.local_rope ? s.local_rope_sin : s.rope_sin;
+    for (int t = 0; t < ntok; ++t) {
+      const int pos = pos0 + t;
+      const float* cos = &rope_cos[size_t(pos) * half];
+      const float* sin = &rope_sin[size_t(pos) * half];
+      ApplyRope(&s.q[size_t(t) * qd], c.n_heads, hd, cos, sin);
+      ApplyRope(&s.k[size_t(t) * kvd], c.n_kv_heads, hd, cos, sin);
+      std::memcpy(cache.key(layer, pos), &s.k[size_t(t) * kvd], kvd * sizeof(float));
+      std::memcpy(cache.value(layer, pos), &s.v[size_t(t) * kvd], kvd * sizeof(float));
+    }
+
+    // Causal attention as two BLAS products: S = Q K^T / sqrt(d) over all cached
+    // positions, row-wise softmax with future positions masked, out = S V. Query and
+    // key/value heads are read in place with row strides (no copies); a group of
+    // n_heads / n_kv_heads query heads shares one key/value head (GQA).
+    // Many tokens (prompt): one task per query head, M = ntok rows. One token (decoding):
+    // one task per key/value head, its `group` query heads as the M rows, so each cached
+    // K and V row is read once per group instead of once per head.
+    // A sliding window (Mistral) lets position p see only [p - window + 1, p]: S then spans
+    // the cached positions [first, pos0 + ntok) that some query of this batch can see, and
+    // each row masks the positions before its own window.
+    // Gemma scales by 1/sqrt(query_pre_attn_scalar) and Gemma 2 soft-caps the scores before the mask.
+    const int group = c.n_heads / c.n_kv_heads;
+    const int window = w.sliding_window > 0 ? w.sliding_window : pos0 + ntok;
+    const int first = std::max(0, pos0 - window + 1);
+    const int n_pos = pos0 + ntok - first;
+    const float scale = c.AttentionScale();
+    const bool decode = ntok == 1;
+    kernels::ParallelTasks(decode ? c.n_kv_heads : c.n_heads, [&](int task) {
+      thread_local std::vector<float> scores;
+      const int rows = decode ? group : ntok;            // rows of S
+      const int head = decode ? task * group : task;     // first query head
+      const int kv_off = (head / group) * hd;
+      const int q_stride = decode ? hd : qd;             // between rows of S's queries
+      scores.resize(size_t(rows) * n_pos);
+      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, rows, n_pos, hd, scale, &s.q[size_t(head) * hd],
+                  q_stride, cache.key(layer, first) + kv_off, kvd, 0.0f, scores.data(), n_pos);
+      for (int r = 0; r < rows; ++r) {
+        float* row = &scores[size_t(r) * n_pos];
+        const int pos = decode ? pos0 : pos0 + r;
+        const int skip = std::max(0, pos - window + 1 - first);  // before this row's window
+        if (c.attn_softcap > 0.0f) SoftCap(row + skip, size_t(pos + 1 - first - skip), c.attn_softcap);
+        std::fill(row, row + skip, 0.0f);
+        kernels::CausalSoftmax(row + skip, pos + 1 - first - skip, n_pos - skip);
+      }
+      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, rows, hd, n_pos, 1.0f, scores.data(), n_pos,
+                  cache.value(layer, first) + kv_off, kvd, 0.0f, &s.attn[size_t(head) * hd], q_stride);
+    });
+  }
+  if (from <= LinearInput::kO) {
+    if (observe(LinearInput::kO, s.attn.data(), qd)) return;
+    w.o->Forward(s.attn.data(), ntok, s.hidden.data());
+    AddBias(s.hidden.data(), w.o_bias, ntok);
+    if (c.sandwich_norms) RmsNormRows(s.hidden.data(), w.post_attn_norm, ntok, dim, c, s.hidden.data());
+    for (size_t i = 0; i < size_t(ntok) * dim; ++i) x[i] += s.hidden[i];
+  }
 
   // Gated MLP: x += Wdown (act(Wgate n) * Wup n) with n = RMSNorm(x), act = SiLU (SwiGLU)
   // or tanh-GELU (GeGLU).
-  RmsNormRows(x, w.ffn_norm, ntok, dim, c, s.normed.data());
-  if (observe(LinearInput::kGateUp, s.normed.data(), dim)) return;
-  if (w.gate_up) {
-    w.gate_up->Forward(s.normed.data(), ntok, s.fused.data());
-    SplitColumns(s.fused.data(), ntok, {{s.gate.data(), c.hidden_dim}, {s.up.data(), c.hidden_dim}});
-  } else {
-    w.gate->Forward(s.normed.data(), ntok, s.gate.data());
-    w.up->Forward(s.normed.data(), ntok, s.up.data());
-  }
-  const size_t n_hidden = size_t(ntok) * c.hidden_dim;
-  if (c.activation == Activation::kGeluTanh) {
-    for (size_t i = 0; i < n_hidden; ++i) s.gate[i] = GeluTanh(s.gate[i]) * s.up[i];
-  } else {
-    for (size_t i = 0; i < n_hidden; ++i) s.gate[i] = Silu(s.gate[i]) * s.up[i];
+  if (from <= LinearInput::kGateUp) {
+    RmsNormRows(x, w.ffn_norm, ntok, dim, c, s.normed.data());
+    if (observe(LinearInput::kGateUp, s.normed.data(), dim)) return;
+    if (w.gate_up) {
+      w.gate_up->Forward(s.normed.data(), ntok, s.fused.data());
+      SplitColumns(s.fused.data(), ntok, {{s.gate.data(), c.hidden_dim}, {s.up.data(), c.hidden_dim}});
+    } else {
+      w.gate->Forward(s.normed.data(), ntok, s.gate.data());
+      w.up->Forward(s.normed.data(), ntok, s.up.data());
+    }
+    const size_t n_hidden = size_t(ntok) * c.hidden_dim;
+    if (c.activation == Activation::kGeluTanh) {
+      for (size_t i = 0; i < n_hidden; ++i) s.gate[i] = GeluTanh(s.gate[i]) * s.up[i];
+    } else {
+      for (size_t i = 0; i < n_hidden; ++i) s.gate[i] = Silu(s.gate[i]) * s.up[i];
+    }
   }
   if (observe(LinearInput::kDown, s.gate.data(), c.hidden_dim)) return;
   w.down->Forward(s.gate.data(), ntok, s.hidden.data());

@@ -71,8 +71,13 @@ void RunBlock(const Model& model, int layer, float* x, int ntok, int pos0, KvCac
               LinearInputObserver* observer = nullptr);
 // The same with the block's weights given: calibration runs the original block next
 // to the one being quantized. `layer` selects the KV cache slot and is passed to the observer.
+// `from` other than kQkv continues a run that an observer stopped after that input
+// (StopAfter), from the state it left: x (for kGateUp and kDown the residual after
+// attention) and, for kO, the attention output in scratch.attn, for kDown the gated
+// activation in scratch.gate. Calibration thus runs each part of a block once while the
+// block's linears are replaced stage by stage (pipeline/calibration_streams.h).
 void RunBlock(const LlamaConfig& c, const LayerWeights& w, int layer, float* x, int ntok, int pos0, KvCache& cache,
-              ForwardScratch& scratch, LinearInputObserver* observer = nullptr);
+              ForwardScratch& scratch, LinearInputObserver* observer = nullptr, LinearInput from = LinearInput::kQkv);
 
 // x [ntok, dim] = embedding rows of tokens (ids checked against the vocabulary).
 void Embed(const Model& model, std::span<const int> tokens, float* x);

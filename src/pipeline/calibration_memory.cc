@@ -93,6 +93,7 @@ CalibrationMemory EstimateCalibrationMemory(const LlamaConfig& c, int64_t window
 
   CalibrationMemory m;
   m.streams = streams * windows * ctx * d * kFloat;
+  if (options.targets != CalibrationTargets::kBlock) m.streams += windows * ctx * std::max(q, h) * kFloat;  // x's stopped activation
   const int64_t kv_cache = 2 * ctx * kv;                                                   // one layer
   const int64_t scratch = ctx * (d + q + 2 * kv + q + 2 * h + d) + int64_t(c.max_seq_len) * c.head_dim;  // + RoPE
   m.shards = workers * (kv_cache + scratch + ctx * d) * kFloat;

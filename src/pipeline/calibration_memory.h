@@ -4,7 +4,8 @@
 // CheckResources) refuses a run that would not fit instead of letting it be killed.
 //
 // Counted, on top of the loaded model (which EstimateQuantize adds as fp32 weights):
-//   streams     every window's residual stream x, and x_orig for --targets original;
+//   streams     every window's residual stream x, and x_orig for --targets original; with
+//               the sequential targets also x's stopped activation (ctx × max(q_dim, ffn));
 //   shards      per calibration worker (min(threads, windows)): a one-layer KV cache, the
 //               ForwardScratch of one window (RoPE tables included), the window's copy;
 //   per thread  per calibration worker: RunBlock's attention scores (ctx × ctx) and the

@@ -17,19 +17,34 @@ namespace {
 // observers here do not use the layer index RunBlock passes on).
 constexpr int kSlot = 0;
 
-// Copies one linear input of the observed block (the original model's, for the cross moments).
+// Copies one linear input of the observed block (the original model's, for the cross
+// moments); the block runs on to the next point where the residual stream alone is its
+// state (CalibrationStreams::Capture).
 class InputRecorder final : public LinearInputObserver {
  public:
   explicit InputRecorder(LinearInput which) : which_(which) {}
   void Observe(int, LinearInput which, const float* x, int ntok, int width) override {
     if (which == which_) recorded.assign(x, x + size_t(ntok) * width);
   }
-  bool StopAfter(LinearInput which) const override { return which == which_; }
+  bool StopAfter(LinearInput which) const override {
+    return which >= which_ && (which == LinearInput::kQkv || which == LinearInput::kGateUp);
+  }
   std::vector<float> recorded;
 
  private:
   LinearInput which_;
 };
+
+// Where the original stream stands after recording `which` (InputRecorder::StopAfter).
+CalibrationStreams::Point PointAfterRecording(LinearInput which) {
+  switch (which) {
+    case LinearInput::kQkv: return CalibrationStreams::Point::kQkv;
+    case LinearInput::kO:
+    case LinearInput::kGateUp: return CalibrationStreams::Point::kGateUp;
+    case LinearInput::kDown: return CalibrationStreams::Point::kOutput;
+  }
+  return CalibrationStreams::Point::kQkv;
+}
 
 // One window's (or a tree node's) sums of the selected inputs, indexed by int(LinearInput).
 struct Moments {
@@ -179,6 +194,7 @@ CalibrationStreams::CalibrationStreams(const Model& model, const std::vector<std
   x_.resize(size_t(end_ - begin_) * length_ * config_.dim);
   for (int w = begin_; w < end_; ++w) Embed(model, windows[size_t(w)], Stream(x_, w));
   if (asymmetric_) x_orig_ = x_;
+  pending_width_ = std::max(config_.q_dim(), config_.hidden_dim);
   const int workers = std::min(ThreadPool::Global().threads(), end_ - begin_);
   for (int i = 0; i < workers; ++i) workers_.push_back(std::make_unique<Worker>(config_, length_));
 }
@@ -192,22 +208,52 @@ void CalibrationStreams::ForEachWindow(const std::function<void(int, int)>& fn) 
   });
 }
 
+void CalibrationStreams::RunOn(int i, int w, const LayerWeights& weights, LinearInputObserver* observer) {
+  Worker& worker = *workers_[size_t(i)];
+  float* pending = at_ == Point::kO || at_ == Point::kDown ? &pending_[size_t(w - begin_) * length_ * pending_width_] : nullptr;
+  if (at_ == Point::kO) std::copy_n(pending, size_t(length_) * config_.q_dim(), worker.scratch.attn.data());
+  if (at_ == Point::kDown) std::copy_n(pending, size_t(length_) * config_.hidden_dim, worker.scratch.gate.data());
+  RunBlock(config_, weights, kSlot, Stream(x_, w), length_, 0, worker.cache, worker.scratch, observer, LinearInput(int(at_)));
+}
+
+void CalibrationStreams::SavePending(int i, int w, Point stop) {
+  const ForwardScratch& s = workers_[size_t(i)]->scratch;
+  float* pending = &pending_[size_t(w - begin_) * length_ * pending_width_];
+  if (stop == Point::kO) std::copy_n(s.attn.data(), size_t(length_) * config_.q_dim(), pending);
+  if (stop == Point::kDown) std::copy_n(s.gate.data(), size_t(length_) * config_.hidden_dim, pending);
+}
+
 InputMoments CalibrationStreams::Capture(const LayerWeights& current, const LayerWeights& original,
                                          std::span<const LinearInput> inputs, const MomentReceivers& receivers) {
   std::vector<InputRecorder> references(workers_.size(), InputRecorder(inputs.front()));
   WindowTreeSum<Moments> tree(begin_, end_, windows_, AddMoments);
+  // One input (the sequential stages): the linears before it keep their weights until
+  // Advance (see the header), so the stream runs on in place from where the last stage
+  // stopped, and stops at this input. Several (--targets block): a copy runs from the block input.
+  const bool in_place = inputs.size() == 1;
+  const Point stop = Point(int(inputs.front()));
+  QUIP_ASSERT(in_place ? stop >= at_ : at_ == Point::kQkv);
+  QUIP_ASSERT(!asymmetric_ || (in_place && stop >= at_orig_));
+  if (in_place && (stop == Point::kO || stop == Point::kDown) && pending_.empty())
+    pending_.resize(size_t(end_ - begin_) * length_ * pending_width_);
   ForEachWindow([&](int i, int w) {
     Worker& worker = *workers_[size_t(i)];
-    const size_t stride = size_t(length_) * config_.dim;
     if (asymmetric_) {
-      std::copy_n(Stream(x_orig_, w), stride, worker.x.data());
-      RunBlock(config_, original, kSlot, worker.x.data(), length_, 0, worker.cache, worker.scratch, &references[size_t(i)]);
+      RunBlock(config_, original, kSlot, Stream(x_orig_, w), length_, 0, worker.cache, worker.scratch,
+               &references[size_t(i)], LinearInput(int(at_orig_)));
     }
     MomentCollector collector(config_, inputs, asymmetric_ ? &references[size_t(i)] : nullptr);
-    std::copy_n(Stream(x_, w), stride, worker.x.data());
-    RunBlock(config_, current, kSlot, worker.x.data(), length_, 0, worker.cache, worker.scratch, &collector);
+    if (in_place) {
+      RunOn(i, w, current, &collector);
+      SavePending(i, w, stop);
+    } else {
+      std::copy_n(Stream(x_, w), size_t(length_) * config_.dim, worker.x.data());
+      RunBlock(config_, current, kSlot, worker.x.data(), length_, 0, worker.cache, worker.scratch, &collector);
+    }
     tree.Add(w, std::move(collector.moments));
   });
+  if (in_place) at_ = stop;
+  if (asymmetric_) at_orig_ = PointAfterRecording(inputs.front());
   std::map<WindowNode, Moments> nodes = tree.Take();
   InputMoments m;
   if (group_.size() == 1) {
@@ -236,9 +282,12 @@ InputMoments CalibrationStreams::Capture(const LayerWeights& current, const Laye
 void CalibrationStreams::Advance(const LayerWeights& current, const LayerWeights& original) {
   ForEachWindow([&](int i, int w) {
     Worker& worker = *workers_[size_t(i)];
-    RunBlock(config_, current, kSlot, Stream(x_, w), length_, 0, worker.cache, worker.scratch);
-    if (asymmetric_) RunBlock(config_, original, kSlot, Stream(x_orig_, w), length_, 0, worker.cache, worker.scratch);
+    RunOn(i, w, current, nullptr);
+    if (asymmetric_ && at_orig_ != Point::kOutput)
+      RunBlock(config_, original, kSlot, Stream(x_orig_, w), length_, 0, worker.cache, worker.scratch, nullptr,
+               LinearInput(int(at_orig_)));
   });
+  at_ = at_orig_ = Point::kQkv;
 }
 
 }  // namespace quip

@@ -75,6 +75,13 @@ class CalibrationStreams {
 
   // Moments of `inputs` of the block the streams have reached, run with weights
   // `current`; the cross moments against it run with `original` on the original stream.
+  // Each part of the block runs once per stream: a one-input capture (the sequential
+  // stages, in block order) continues from where the previous one stopped, so every
+  // linear that reads an earlier input of the block must keep its weights in `current`
+  // until Advance. The quantized stream keeps the stopped state of each window (x, and
+  // the attention output or gated activation: one [ctx][max(q_dim, ffn)] buffer); the
+  // original stream, whose weights never change, runs on to the next point where x alone
+  // is its state. Several inputs (--targets block) run a copy from the block input.
   // Over all windows: with several processes, one SumToProcesses per input, to the ranks
   // receivers[int(input)] (those that round one of its linears; empty: every rank). The
   // other ranks get that input's moments empty: the stage's totals are sharded by input.
@@ -83,8 +90,15 @@ class CalibrationStreams {
   // Moves this process's streams through that block: x through `current`, x_orig through `original`.
   void Advance(const LayerWeights& current, const LayerWeights& original);
 
+  // Where a stream stands in the block: before a linear input (as LinearInput) or past the block.
+  enum class Point { kQkv, kO, kGateUp, kDown, kOutput };
+
  private:
   struct Worker;
+  // Runs window w of x on with `weights` from at_ (its saved activation restored), in place.
+  void RunOn(int worker, int w, const LayerWeights& weights, LinearInputObserver* observer);
+  // Keeps the activation a run stopped at `stop` left in the worker's scratch (kO, kDown).
+  void SavePending(int worker, int w, Point stop);
   // fn(worker, window) for every window of this process, spread over the workers.
   void ForEachWindow(const std::function<void(int, int)>& fn);
   float* Stream(std::vector<float>& x, int window) { return &x[size_t(window - begin_) * length_ * config_.dim]; }
@@ -95,6 +109,9 @@ class CalibrationStreams {
   int begin_, end_;  // this process's windows
   bool asymmetric_;
   std::vector<float> x_, x_orig_;  // [end - begin][length][dim]
+  Point at_ = Point::kQkv, at_orig_ = Point::kQkv;
+  int pending_width_ = 0;
+  std::vector<float> pending_;  // [end - begin][length][pending_width_]: x's attention output or activation
   std::vector<std::unique_ptr<Worker>> workers_;
 };
 

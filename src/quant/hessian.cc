@@ -4,6 +4,7 @@
 
 #include "core/error.h"
 #include "core/phase_profile.h"
+#include "quant/row_blocks.h"
 
 namespace quip {
 namespace {
@@ -89,10 +90,15 @@ Eigen::MatrixXd AsymmetricTarget(const Eigen::MatrixXd& W, const Eigen::MatrixXd
   // practice, so a blocked Cholesky (GEMM-rich) does it; Eigen's pivoted LDLT is
   // unblocked (matrix-vector products: 5x slower at n = 1024, issue 19) and is kept
   // only for a Cholesky that fails.
-  const Eigen::MatrixXd rhs = C.transpose() * W.transpose();
+  // Rows of W' are independent: blocks of them on the idle threads (quant/row_blocks.h).
   const Eigen::LLT<Eigen::MatrixXd> llt(hd);
-  if (llt.info() == Eigen::Success) return llt.solve(rhs).transpose();
-  return hd.ldlt().solve(rhs).transpose();
+  if (llt.info() != Eigen::Success) return hd.ldlt().solve(C.transpose() * W.transpose()).transpose();
+  Eigen::MatrixXd target(W.rows(), W.cols());
+  ForRowBlocks(W.rows(), "asymmetric_target", [&](int64_t r0, int64_t r1) {
+    const Eigen::MatrixXd rhs = C.transpose() * W.middleRows(r0, r1 - r0).transpose();
+    target.middleRows(r0, r1 - r0) = llt.solve(rhs).transpose();
+  });
+  return target;
 }
 
 }  // namespace quip

@@ -6,6 +6,7 @@
 
 #include "core/error.h"
 #include "format/seeded_random.h"
+#include "quant/row_blocks.h"
 
 namespace quip {
 namespace {
@@ -156,8 +157,14 @@ Eigen::MatrixXd Rounder::Round(const Eigen::MatrixXd& X, int maxq, uint64_t seed
       return RoundNearest(X, maxq);
     case Rounding::kStochastic:
       return RoundStochastic(X, maxq, seed);
-    case Rounding::kLdlq:
-      return RoundLdlq(X, ldl_, maxq, false, seed);
+    case Rounding::kLdlq: {
+      // Rows are independent problems: blocks of them on the idle threads (quant/row_blocks.h).
+      Eigen::MatrixXd codes(X.rows(), X.cols());
+      ForRowBlocks(X.rows(), "rounding", [&](int64_t r0, int64_t r1) {
+        codes.middleRows(r0, r1 - r0) = RoundLdlq(X.middleRows(r0, r1 - r0), ldl_, maxq, false, seed);
+      });
+      return codes;
+    }
     case Rounding::kOptq:
       return RoundOptq(X, optq_r_, maxq);
     case Rounding::kLdlqRg: {

@@ -103,7 +103,7 @@ TEST(CalibrationMemory, Llama2_7BClosedForm) {
   const LlamaConfig c = Llama2(4096, 11008, 32, 32, 32);
   const CalibrationMemory m = EstimateCalibrationMemory(c, 128, 256, QuantizeModelOptions{}, 8);
   const int64_t h = 11008, d = 4096, ctx = 256;
-  EXPECT_EQ(m.streams, 2 * 128 * ctx * d * 4);  // x and x_orig
+  EXPECT_EQ(m.streams, 2 * 128 * ctx * d * 4 + 128 * ctx * h * 4);  // x and x_orig, x's stopped activation
   EXPECT_EQ(m.shards, 8 * 4 * (2 * ctx * d + ctx * (d + d + 2 * d + d + 2 * h + d) + 4096 * 128 + ctx * d));
   EXPECT_EQ(m.stage_name, "down capture");
   // H and C (11008² doubles each) of the 8 windows in flight and of the 7 tree nodes waiting
@@ -114,7 +114,7 @@ TEST(CalibrationMemory, Llama2_7BClosedForm) {
   QuantizeModelOptions sequential;
   sequential.targets = CalibrationTargets::kSequential;
   const CalibrationMemory s = EstimateCalibrationMemory(c, 128, 256, sequential, 8);
-  EXPECT_EQ(s.streams, m.streams / 2);
+  EXPECT_EQ(s.streams, 128 * ctx * d * 4 + 128 * ctx * h * 4);
   EXPECT_EQ(s.stage, 15 * h * h * 8 + h * h * 8 + h * h * 8);
   // The run: 27 GB of fp32 weights on top; on disk 6.5e9 linear weights at 2 bits = 1.6 GB,
   // plus fp32 embeddings and head 1.05 GB.
