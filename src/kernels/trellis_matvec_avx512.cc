@@ -93,6 +93,39 @@ const Hash6Bytes& Hash6Constants() {
   return c;
 }
 
+// XOR7's two 128-byte tables (trellis_codes.h), each for one vpermi2b: the hash m(b) of a
+// state's bits 9..15 and the values as unsigned bytes t + 128; and the even byte positions
+// of two registers (the low bytes of 64 16-bit lanes).
+struct Xor7Bytes {
+  alignas(64) uint8_t mix[128];
+  alignas(64) uint8_t table[128];
+  alignas(64) uint8_t even[64];
+};
+const Xor7Bytes& Xor7Constants() {
+  static const Xor7Bytes c = [] {
+    Xor7Bytes b{};
+    for (int i = 0; i < 128; ++i) b.mix[i] = uint8_t(trellis::Xor7Mix(i)), b.table[i] = uint8_t(trellis::kXor7Table[i] + 128);
+    for (int i = 0; i < 64; ++i) b.even[i] = uint8_t(2 * i);
+    return b;
+  }();
+  return c;
+}
+
+// XOR7's value bytes t + 128 of 64 states from their window bits 0..7 (`low`) and 9..16
+// (`high`), one byte each: two 128-entry lookups on the low 7 bits (bit 7 of each is ignored).
+struct Xor7Lookup {
+  __m512i mix0, mix1, table0, table1;
+};
+QUIP_AVX512_TARGET inline Xor7Lookup LoadXor7Lookup() {
+  const Xor7Bytes& c = Xor7Constants();
+  return {_mm512_load_si512(c.mix), _mm512_load_si512(c.mix + 64), _mm512_load_si512(c.table),
+          _mm512_load_si512(c.table + 64)};
+}
+QUIP_AVX512_TARGET inline __m512i Xor7Values(const Xor7Lookup& l, __m512i low, __m512i high) {
+  const __m512i index = _mm512_xor_si512(low, _mm512_permutex2var_epi8(l.mix0, high, l.mix1));
+  return _mm512_permutex2var_epi8(l.table0, index, l.table1);
+}
+
 // A tile's 32·K bytes in two registers (the second zero past the tile: nothing read beyond it).
 struct Tile {
   __m512i lo, hi;
@@ -367,6 +400,115 @@ QUIP_AVX512_TARGET void RowBlocksHash6(const TrellisMatrixView& w, const Trellis
   }
 }
 
+// XOR7 at K = 2, 4: 4 vectors of 64 states, one byte each (8 per qword), cut straight from
+// the split sources twice (window bits 0..7 and 9..16); vector v's byte d of qword k is
+// column 8·(m % 2) + d (m = v % (8/K)), so its activations are one broadcast qword of xq.
+struct Xor7SplitTable {
+  alignas(64) uint8_t low[4][64];
+  alignas(64) uint8_t high[4][64];
+};
+
+Xor7SplitTable MakeXor7SplitTable(int bits) {
+  Xor7SplitTable t{};
+  const int per_half = SplitStatesPerQword(bits) / 8;
+  for (int v = 0; v < 4; ++v) {
+    const int m = v % per_half, base = SplitSource(bits, 8, v) < 2 ? 0 : 32;
+    for (int k = 0; k < 8; ++k)
+      for (int d = 0; d < 8; ++d) {
+        // Bit 16 of the first window in source A wraps to the qword's bit 0: index bit 7, unread.
+        const int offset = bits * (8 * m + d) - base;
+        t.low[v][8 * k + d] = uint8_t(48 - offset);
+        t.high[v][8 * k + d] = uint8_t((57 - offset) & 63);
+      }
+  }
+  return t;
+}
+
+template <int kBits>
+QUIP_AVX512_TARGET void RowBlocksXor7Split(const TrellisMatrixView& w, const TrellisActivations& a, int b0, int b1,
+                                           float* y) {
+  static const Xor7SplitTable split = MakeXor7SplitTable(kBits);
+  const Xor7SplitTable& sp = split;  // a local the lambdas below capture
+  const Xor7Lookup lookup = LoadXor7Lookup();
+  const int tiles = w.cols / kTileSide, tile_bytes = 32 * w.bits;
+  constexpr int kTilesPerGroup = 256 / kTileSide;
+  constexpr int kPerHalf = SplitStatesPerQword(kBits) / 8;
+  const float outer = w.scale / float(trellis::kXor7Divisor);
+  for (int b = b0; b < b1; ++b) {
+    const uint8_t* block = w.codes + size_t(b) * tiles * tile_bytes;
+    __m512 sum[4];
+    for (auto& s : sum) s = _mm512_setzero_ps();
+    for (int j0 = 0, g = 0; j0 < tiles; j0 += kTilesPerGroup, ++g) {
+      // Σ over the group of (t + 128)·xq per lane: ≤ 16·4·253·127 < 2^21, exact.
+      __m512i acc[4] = {_mm512_setzero_si512(), _mm512_setzero_si512(), _mm512_setzero_si512(), _mm512_setzero_si512()};
+      for (int j = j0; j < std::min(tiles, j0 + kTilesPerGroup); ++j) {
+        const Tile t = LoadTile(block + size_t(j) * tile_bytes, w.bits);
+        __m512i src[4];
+        SplitSources<kBits>(t, src);
+        const int8_t* x = a.xq + 16 * size_t(j);
+        Unroll<4>([&](auto v) {
+          const __m512i from = src[SplitSource(kBits, 8, v)];
+          const __m512i low = _mm512_multishift_epi64_epi8(_mm512_load_si512(sp.low[v]), from);
+          const __m512i high = _mm512_multishift_epi64_epi8(_mm512_load_si512(sp.high[v]), from);
+          int64_t pattern;
+          std::memcpy(&pattern, x + 8 * ((v % kPerHalf) % 2), 8);
+          acc[v] = _mm512_dpbusd_epi32(acc[v], Xor7Values(lookup, low, high), _mm512_set1_epi64(pattern));
+        });
+      }
+      const __m512 scale = _mm512_set1_ps(a.group_scale[g]);
+      for (int q = 0; q < 4; ++q) sum[q] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(acc[q]), scale, sum[q]);
+    }
+    // Vectors 0, 1 are the first row of each qword's pair (SplitRow half 0), 2, 3 the second;
+    // a row's two dword lanes are its columns 0..3 + 8..11 and 4..7 + 12..15.
+    alignas(64) float lanes[2][16];
+    _mm512_store_ps(lanes[0], _mm512_add_ps(sum[0], sum[1]));
+    _mm512_store_ps(lanes[1], _mm512_add_ps(sum[2], sum[3]));
+    for (int half = 0; half < 2; ++half)
+      for (int k = 0; k < 8; ++k)
+        y[b * kTileSide + SplitRow(kBits, half, k)] = outer * ((lanes[half][2 * k] + lanes[half][2 * k + 1]) - a.offset_sum);
+  }
+}
+
+// XOR7 at K = 3: two vectors of 32 states in 16-bit lanes (tile rows 4u .. 4u + 3), their
+// low bytes and their high bytes packed (vpermt2b), the high ones shifted right by 1 (bits
+// 9..16), looked up and multiplied with the tile's 16 activations as HASH6's K = 3 kernel.
+QUIP_AVX512_TARGET void RowBlocksXor7(const TrellisMatrixView& w, const TrellisActivations& a, int b0, int b1,
+                                      float* y) {
+  const WindowTable& wt = Windows16(w.bits);
+  const Xor7Lookup lookup = LoadXor7Lookup();
+  const __m512i even = _mm512_load_si512(Xor7Constants().even), odd = _mm512_load_si512(Hash6Constants().odd);
+  const int tiles = w.cols / kTileSide, tile_bytes = 32 * w.bits;
+  constexpr int kTilesPerGroup = 256 / kTileSide;
+  const float outer = w.scale / float(trellis::kXor7Divisor);
+  for (int b = b0; b < b1; ++b) {
+    const uint8_t* block = w.codes + size_t(b) * tiles * tile_bytes;
+    __m512 sum[4];
+    for (auto& s : sum) s = _mm512_setzero_ps();
+    for (int j0 = 0, g = 0; j0 < tiles; j0 += kTilesPerGroup, ++g) {
+      __m512i acc[4] = {_mm512_setzero_si512(), _mm512_setzero_si512(), _mm512_setzero_si512(), _mm512_setzero_si512()};
+      for (int j = j0; j < std::min(tiles, j0 + kTilesPerGroup); ++j) {
+        const Tile t = LoadTile(block + size_t(j) * tile_bytes, w.bits);
+        const __m512i xq = _mm512_broadcast_i32x4(_mm_loadu_si128(reinterpret_cast<const __m128i*>(a.xq + 16 * j)));
+        for (int u = 0; u < 4; ++u) {
+          const __m512i s0 = States16(t, wt, 2 * u), s1 = States16(t, wt, 2 * u + 1);
+          const __m512i low = _mm512_permutex2var_epi8(s0, even, s1);
+          const __m512i high = _mm512_srli_epi16(_mm512_permutex2var_epi8(s0, odd, s1), 1);
+          acc[u] = _mm512_dpbusd_epi32(acc[u], Xor7Values(lookup, low, high), xq);
+        }
+      }
+      const __m512 scale = _mm512_set1_ps(a.group_scale[g]);
+      for (int u = 0; u < 4; ++u) sum[u] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(acc[u]), scale, sum[u]);
+    }
+    for (int u = 0; u < 4; ++u) {
+      alignas(64) float lanes[16];
+      _mm512_store_ps(lanes, sum[u]);
+      for (int k = 0; k < 4; ++k)
+        y[b * kTileSide + 4 * u + k] =
+            outer * ((lanes[4 * k] + lanes[4 * k + 1]) + (lanes[4 * k + 2] + lanes[4 * k + 3]) - a.offset_sum);
+    }
+  }
+}
+
 // fp32 products: 3INST and HYB, each tile row times the tile's 16 activations.
 template <trellis::Code kCode>
 QUIP_AVX512_TARGET void RowBlocksFloat(const TrellisMatrixView& w, const float* x, int b0, int b1, float* y) {
@@ -409,6 +551,10 @@ void TrellisRowBlocks(const TrellisMatrixView& w, const TrellisActivations& a, i
       if (w.bits == 2) return RowBlocksHash6Split<2>(w, a, b0, b1, y);
       if (w.bits == 4) return RowBlocksHash6Split<4>(w, a, b0, b1, y);
       return RowBlocksHash6(w, a, b0, b1, y);
+    case trellis::Code::kXor7:
+      if (w.bits == 2) return RowBlocksXor7Split<2>(w, a, b0, b1, y);
+      if (w.bits == 4) return RowBlocksXor7Split<4>(w, a, b0, b1, y);
+      return RowBlocksXor7(w, a, b0, b1, y);
   }
 }
 
@@ -441,6 +587,23 @@ QUIP_AVX512_TARGET void DecodeTrellisTile(const TrellisMatrixView& w, const uint
         const __m512i biased = _mm512_and_si512(_mm512_permutexvar_epi8(index, table), _mm512_set1_epi32(0xFF));
         const __m512 value = _mm512_div_ps(_mm512_cvtepi32_ps(_mm512_sub_epi32(biased, _mm512_set1_epi32(128))),
                                            _mm512_set1_ps(float(trellis::kHash6Divisor)));
+        _mm512_storeu_ps(weights + 16 * v, _mm512_mul_ps(scale, value));
+      }
+      break;
+    }
+    case trellis::Code::kXor7: {
+      // The index in each lane's low byte, its table byte looked up (vpermi2b), / 47 as DecodeXor7.
+      const WindowTable& wt = Windows(w.bits, 1);
+      const Xor7Lookup l = LoadXor7Lookup();
+      for (int v = 0; v < 16; ++v) {
+        const __m512i s = States(t, wt, v);
+        const __m512i high = _mm512_srli_epi32(s, 9);
+        const __m512i mix = _mm512_srli_epi32(
+            _mm512_and_si512(_mm512_mullo_epi32(high, _mm512_set1_epi32(0x9E37)), _mm512_set1_epi32(0xFFFF)), 9);
+        const __m512i index = _mm512_and_si512(_mm512_xor_si512(s, mix), _mm512_set1_epi32(127));
+        const __m512i biased = _mm512_and_si512(_mm512_permutex2var_epi8(l.table0, index, l.table1), _mm512_set1_epi32(0xFF));
+        const __m512 value = _mm512_div_ps(_mm512_cvtepi32_ps(_mm512_sub_epi32(biased, _mm512_set1_epi32(128))),
+                                           _mm512_set1_ps(float(trellis::kXor7Divisor)));
         _mm512_storeu_ps(weights + 16 * v, _mm512_mul_ps(scale, value));
       }
       break;
