@@ -217,9 +217,11 @@ QUIP_AVX512_TARGET void RowBlocks1Mad(const TrellisMatrixView& w, const TrellisA
 }
 
 // At K = 2 and 4 (V = 1) a tile is whole qwords of the stream, and the windows come from the
-// tile itself instead of a byte permute per vector. Source A (each qword's two words swapped,
-// vprolq) holds stream bits [64k, 64k + 64) in qword k, source B (the tile one word on,
-// valignd, then swapped) bits [64k + 32, 64k + 96); every window starts at most 48 bits into
+// tile itself instead of a byte permute per vector. Source A (the tile) holds stream bits
+// [64k, 64k + 64) in qword k, source B (the tile one word on, valignd) bits [64k + 32, 64k + 96),
+// each as its two words in memory order: stream bit 64k + i at qword bit (95 − i) mod 64, which
+// is the MSB-first qword rotated by 32 bits, and vpmultishiftqb reads its 8 bits modulo 64, so
+// the shifts absorb the rotation (+32) instead of a vprolq per source; every window starts at most 48 bits into
 // one of them, and vpmultishiftqb cuts `lanes` windows (4 in 16-bit lanes, 2 in 32-bit ones)
 // from each qword. With s = 64/K states per qword, vector v's lane (k, d) is the state
 // 128·h + s·k + lanes·m + d (h = 0 at K = 2; v = h·(s/lanes) + m), from A when the group's last
@@ -245,8 +247,8 @@ SplitTable MakeSplitTable(int bits, int lanes) {
     for (int k = 0; k < 8; ++k)
       for (int d = 0; d < lanes; ++d) {
         const int offset = bits * (lanes * m + d) - base;
-        t.shift[v][8 * k + lane_bytes * d] = uint8_t(48 - offset);
-        t.shift[v][8 * k + lane_bytes * d + 1] = uint8_t(56 - offset);
+        t.shift[v][8 * k + lane_bytes * d] = uint8_t((80 - offset) & 63);
+        t.shift[v][8 * k + lane_bytes * d + 1] = uint8_t((88 - offset) & 63);
       }
   }
   return t;
@@ -254,14 +256,14 @@ SplitTable MakeSplitTable(int bits, int lanes) {
 
 template <int kBits>
 QUIP_AVX512_TARGET inline void SplitSources(const Tile& t, __m512i* src) {
-  src[0] = _mm512_rol_epi64(t.lo, 32);
+  src[0] = t.lo;
   if constexpr (kBits == 2) {
     src[1] = src[3] = src[0];  // unused
-    src[2] = _mm512_rol_epi64(_mm512_alignr_epi32(t.lo, t.lo, 1), 32);
+    src[2] = _mm512_alignr_epi32(t.lo, t.lo, 1);
   } else {
-    src[1] = _mm512_rol_epi64(t.hi, 32);
-    src[2] = _mm512_rol_epi64(_mm512_alignr_epi32(t.hi, t.lo, 1), 32);
-    src[3] = _mm512_rol_epi64(_mm512_alignr_epi32(t.lo, t.hi, 1), 32);
+    src[1] = t.hi;
+    src[2] = _mm512_alignr_epi32(t.hi, t.lo, 1);
+    src[3] = _mm512_alignr_epi32(t.lo, t.hi, 1);
   }
 }
 
@@ -415,10 +417,11 @@ Xor7SplitTable MakeXor7SplitTable(int bits) {
     const int m = v % per_half, base = SplitSource(bits, 8, v) < 2 ? 0 : 32;
     for (int k = 0; k < 8; ++k)
       for (int d = 0; d < 8; ++d) {
-        // Bit 16 of the first window in source A wraps to the qword's bit 0: index bit 7, unread.
+        // The split sources' shifts (+32: MakeSplitTable). Bit 16 of a window at the qword's
+        // start is another bit of the qword: index bit 7, which vpermi2b does not read.
         const int offset = bits * (8 * m + d) - base;
-        t.low[v][8 * k + d] = uint8_t(48 - offset);
-        t.high[v][8 * k + d] = uint8_t((57 - offset) & 63);
+        t.low[v][8 * k + d] = uint8_t((80 - offset) & 63);
+        t.high[v][8 * k + d] = uint8_t((89 - offset) & 63);
       }
   }
   return t;
