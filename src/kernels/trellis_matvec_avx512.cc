@@ -111,6 +111,16 @@ const Xor7Bytes& Xor7Constants() {
   return c;
 }
 
+// XOR7's values as DecodeXor7 computes them, t / 47, for the prompt tiles.
+const float* Xor7Floats() {
+  alignas(64) static const auto f = [] {
+    std::array<float, 128> v;
+    for (int i = 0; i < 128; ++i) v[i] = float(trellis::kXor7Table[i]) / float(trellis::kXor7Divisor);
+    return v;
+  }();
+  return f.data();
+}
+
 // XOR7's value bytes t + 128 of 64 states from their window bits 0..7 (`low`) and 9..16
 // (`high`), one byte each: two 128-entry lookups on the low 7 bits (bit 7 of each is ignored).
 struct Xor7Lookup {
@@ -595,18 +605,24 @@ QUIP_AVX512_TARGET void DecodeTrellisTile(const TrellisMatrixView& w, const uint
       break;
     }
     case trellis::Code::kXor7: {
-      // The index in each lane's low byte, its table byte looked up (vpermi2b), / 47 as DecodeXor7.
+      // The index from the mix table (vpermi2b on the lanes' low bytes), then DecodeXor7's
+      // floats t / 47 from four registers of them: two vpermt2ps and a blend on index bit 6.
       const WindowTable& wt = Windows(w.bits, 1);
       const Xor7Lookup l = LoadXor7Lookup();
+      const float* f = Xor7Floats();
+      const __m512 f0 = _mm512_load_ps(f), f1 = _mm512_load_ps(f + 16), f2 = _mm512_load_ps(f + 32),
+                   f3 = _mm512_load_ps(f + 48), f4 = _mm512_load_ps(f + 64), f5 = _mm512_load_ps(f + 80),
+                   f6 = _mm512_load_ps(f + 96), f7 = _mm512_load_ps(f + 112);
       for (int v = 0; v < 16; ++v) {
         const __m512i s = States(t, wt, v);
-        const __m512i high = _mm512_srli_epi32(s, 9);
-        const __m512i mix = _mm512_srli_epi32(
-            _mm512_and_si512(_mm512_mullo_epi32(high, _mm512_set1_epi32(0x9E37)), _mm512_set1_epi32(0xFFFF)), 9);
+        const __m512i mix = _mm512_permutex2var_epi8(l.mix0, _mm512_srli_epi32(s, 9), l.mix1);
         const __m512i index = _mm512_and_si512(_mm512_xor_si512(s, mix), _mm512_set1_epi32(127));
-        const __m512i biased = _mm512_and_si512(_mm512_permutex2var_epi8(l.table0, index, l.table1), _mm512_set1_epi32(0xFF));
-        const __m512 value = _mm512_div_ps(_mm512_cvtepi32_ps(_mm512_sub_epi32(biased, _mm512_set1_epi32(128))),
-                                           _mm512_set1_ps(float(trellis::kXor7Divisor)));
+        const __m512 low = _mm512_permutex2var_ps(f0, index, f1), high = _mm512_permutex2var_ps(f2, index, f3);
+        const __m512 low2 = _mm512_permutex2var_ps(f4, index, f5), high2 = _mm512_permutex2var_ps(f6, index, f7);
+        const __mmask16 bit5 = _mm512_test_epi32_mask(index, _mm512_set1_epi32(32));
+        const __mmask16 bit6 = _mm512_test_epi32_mask(index, _mm512_set1_epi32(64));
+        const __m512 value = _mm512_mask_blend_ps(bit6, _mm512_mask_blend_ps(bit5, low, high),
+                                                  _mm512_mask_blend_ps(bit5, low2, high2));
         _mm512_storeu_ps(weights + 16 * v, _mm512_mul_ps(scale, value));
       }
       break;
