@@ -60,7 +60,7 @@ int main() {
                     {"scalar_best_range", scalar_rho},
                     {"e8p_mse", e8p_mse},
                     {"e8p_codebook", bits == 2 ? "E8P" : bits == 3 ? "E8P + one-bit E8" : "E8P + E8P"}});
-    for (trellis::Code code : {trellis::Code::k1Mad, trellis::Code::k3Inst, trellis::Code::kHyb, trellis::Code::kHash6}) {
+    for (trellis::Code code : {trellis::Code::k1Mad, trellis::Code::k3Inst, trellis::Code::kHyb, trellis::Code::kHash6, trellis::Code::kXor7}) {
       const trellis::BitshiftTrellis t(trellis::kStateBits, bits, trellis::ValuesPerState(code),
                                        trellis::StateValues(code, &hyb));
       // The codes' values have variance ~1 (3INST ~1.55): the best scale is near 1/σ·(1 − ε).

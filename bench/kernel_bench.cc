@@ -120,7 +120,7 @@ ordered_json Suite(const std::string& name, const quip::Model& fp32, int distinc
   // Every codebook of the stored format (format/stored_linear.h's name table, so a new one
   // gets its rows) at 4/3/2 bits with its method's rotation (QuIP: Kronecker, QuIP#:
   // Hadamard; QTIP's trellis with 1MAD), the scalar 2-bit grid with the Hadamard rotation
-  // (what the rotation costs), and QTIP's other codes (and our HASH6) at 2 bits.
+  // (what the rotation costs), and QTIP's other codes (and our HASH6, XOR7) at 2 bits.
   std::vector<quip::bench::SyntheticFormat> formats;
   for (const auto& cb : quip::kCodebookNames)
     for (int bits : {4, 3, 2}) {
@@ -128,7 +128,8 @@ ordered_json Suite(const std::string& name, const quip::Model& fp32, int distinc
       formats.push_back({bits, rotation, cb.value});
       if (cb.value == Codebook::kScalar && bits == 2) formats.push_back({2, RotationKind::kRht, Codebook::kScalar});
       if (cb.value == Codebook::kTrellis && bits == 2)
-        for (quip::trellis::Code code : {quip::trellis::Code::k3Inst, quip::trellis::Code::kHyb, quip::trellis::Code::kHash6})
+        for (quip::trellis::Code code : {quip::trellis::Code::k3Inst, quip::trellis::Code::kHyb,
+                                         quip::trellis::Code::kHash6, quip::trellis::Code::kXor7})
           formats.push_back({2, RotationKind::kRht, Codebook::kTrellis, code});
     }
   for (const auto& f : formats) {

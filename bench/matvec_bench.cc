@@ -202,11 +202,11 @@ void BM_ModelProducts(benchmark::State& state) {
   }
   state.counters["tokens_per_s"] = benchmark::Counter(double(state.iterations()), benchmark::Counter::kIsRate);
 }
-BENCHMARK(BM_ModelProducts)->Arg(-1)->Arg(-2)->Arg(0)->Arg(1)->Arg(2)->Arg(3)->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_ModelProducts)->Arg(-1)->Arg(-2)->Arg(0)->Arg(1)->Arg(2)->Arg(3)->Arg(4)->Unit(benchmark::kMillisecond);
 
 void TrellisArgs(benchmark::internal::Benchmark* b) {
   for (const auto& shape : std::vector<std::pair<int, int>>{{5632, 2048}, {2048, 5632}})
-    for (int code = 0; code < 4; ++code)
+    for (int code = 0; code < 5; ++code)
       for (int bits : {2, 3, 4})
         for (int impl : {0, 1})
           if (impl == 0 || bits == 2) b->Args({shape.first, shape.second, bits, code, impl});
@@ -440,7 +440,7 @@ void BM_PromptTrellis(benchmark::State& state) {
   }
   state.counters["tokens_per_s"] = benchmark::Counter(double(state.iterations()) * kPromptTokens, benchmark::Counter::kIsRate);
 }
-BENCHMARK(BM_PromptTrellis)->Args({5632, 2048, 2, 0})->Args({5632, 2048, 2, 1})->Args({5632, 2048, 2, 2})->Args({5632, 2048, 2, 3})->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_PromptTrellis)->Args({5632, 2048, 2, 0})->Args({5632, 2048, 2, 1})->Args({5632, 2048, 2, 2})->Args({5632, 2048, 2, 3})->Args({5632, 2048, 2, 4})->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_PromptF32)->Args({5632, 2048})->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_PromptE8P)->Args({5632, 2048, 2})->Args({5632, 2048, 4})->Unit(benchmark::kMillisecond);
 

@@ -10,10 +10,12 @@ arithmetic instead of the C++ bit manipulation:
            when bit 15 of h is set
   * HASH6: i = ((0x9E37 * s) mod 2^16) >> 10; value = round(48 * Phi^-1((i + 1/2) / 64)) / 48 in float32,
            Phi^-1 from Python's statistics.NormalDist
+  * XOR7:  m = ((0x9E37 * (s >> 9)) mod 2^16) >> 9; i = (s XOR m) mod 128; value =
+           round(47 * Phi^-1((r + 1/2) / 128)) / 47 in float32, r = i's 7 bits reversed (a string reversal)
 
 Usage: trellis_reference.py DIR
   DIR/hyb_table.f32  512 x 2 float32 (row-major)
-Writes DIR/1mad.f32, DIR/3inst.f32 and DIR/hash6.f32 (65536 values, state order) and DIR/hyb.f32
+Writes DIR/1mad.f32, DIR/3inst.f32, DIR/hash6.f32 and DIR/xor7.f32 (65536 values, state order) and DIR/hyb.f32
 (65536 x 2).
 """
 import os
@@ -50,6 +52,12 @@ def main():
     quantiles = np.array([round(48 * NormalDist().inv_cdf((i + 0.5) / 64)) for i in range(64)], dtype=np.float32)
     index = (((s * np.uint64(0x9E37)) & np.uint64(0xFFFF)) >> np.uint64(10)).astype(np.int64)
     (quantiles[index] / np.float32(48)).astype("<f4").tofile(os.path.join(d, "hash6.f32"))
+
+    ranks = [int(format(i, "07b")[::-1], 2) for i in range(128)]
+    table = np.array([round(47 * NormalDist().inv_cdf((r + 0.5) / 128)) for r in ranks], dtype=np.float32)
+    mix = ((((s >> np.uint64(9)) * np.uint64(0x9E37)) & np.uint64(0xFFFF)) >> np.uint64(9))
+    index = ((s ^ mix) & np.uint64(127)).astype(np.int64)
+    (table[index] / np.float32(47)).astype("<f4").tofile(os.path.join(d, "xor7.f32"))
 
 
 if __name__ == "__main__":

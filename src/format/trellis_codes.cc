@@ -15,12 +15,13 @@ const char* CodeName(Code c) {
     case Code::k3Inst: return "3inst";
     case Code::kHyb: return "hyb";
     case Code::kHash6: return "hash6";
+    case Code::kXor7: return "xor7";
   }
   return "?";
 }
 
 namespace {
-constexpr Code kCodes[] = {Code::k1Mad, Code::k3Inst, Code::kHyb, Code::kHash6};
+constexpr Code kCodes[] = {Code::k1Mad, Code::k3Inst, Code::kHyb, Code::kHash6, Code::kXor7};
 }  // namespace
 
 bool ParseCode(const std::string& name, Code* out) {
@@ -57,6 +58,19 @@ const int8_t kHash6Table[64] = {-116, -95, -85, -77, -71, -66, -61, -57, -53, -5
                                 34,   36,  39,  41,  44,  47,  50,  53,  57,  61,  66,  71,  77,  85,  95,  116};
 
 float DecodeHash6(uint32_t state) { return float(kHash6Table[Hash6Index(state)]) / float(kHash6Divisor); }
+
+// round(47·Φ⁻¹((r(i) + ½)/128)), r(i) the 7-bit bit reversal of i (tools/trellis_reference.py).
+const int8_t kXor7Table[128] = {
+    -125, 0, -31, 32, -53, 15, -14, 55, -71, 8, -22, 42, -41, 23, -7, 74,
+    -85, 4, -27, 37, -47, 19, -11, 63, -61, 12, -18, 48, -36, 28, -3, 90,
+    -97, 2, -29, 35, -50, 17, -13, 59, -65, 10, -20, 45, -38, 26, -5, 81,
+    -77, 6, -25, 40, -44, 21, -9, 68, -57, 14, -16, 51, -33, 30, -1, 107,
+    -107, 1, -30, 33, -51, 16, -14, 57, -68, 9, -21, 44, -40, 25, -6, 77,
+    -81, 5, -26, 38, -45, 20, -10, 65, -59, 13, -17, 50, -35, 29, -2, 97,
+    -90, 3, -28, 36, -48, 18, -12, 61, -63, 11, -19, 47, -37, 27, -4, 85,
+    -74, 7, -23, 41, -42, 22, -8, 71, -55, 14, -15, 53, -32, 31, 0, 125};
+
+float DecodeXor7(uint32_t state) { return float(kXor7Table[Xor7Index(state)]) / float(kXor7Divisor); }
 
 const HybTable& DefaultHybTable() {
   static const HybTable table = FitHybTable(0x48594221);
@@ -114,6 +128,7 @@ std::vector<float> StateValues(Code code, const HybTable* table) {
       case Code::k1Mad: values[s] = Decode1Mad(s); break;
       case Code::k3Inst: values[s] = Decode3Inst(s); break;
       case Code::kHash6: values[s] = DecodeHash6(s); break;
+      case Code::kXor7: values[s] = DecodeXor7(s); break;
       case Code::kHyb:
         QUIP_ASSERT(table != nullptr && table->values.size() == 2u << kHybTableBits);
         DecodeHyb(s, table->values.data(), &values[2 * size_t(s)]);

@@ -16,8 +16,13 @@
 //          table of Gaussian quantiles rounded to 1/48, value = round(48·Φ⁻¹((i + ½)/64)) / 48.
 //          Made for CPUs: 16-bit multiplies (32 lanes) and one byte permute (vpermb) per 64
 //          weights, the table small integers that feed int8 dot products (docs/qtip.md "Cost").
+//   XOR7   (V = 1) not QTIP's: i = (s XOR m(s >> 9)) mod 128 with m(b) = (0x9E37·b mod 2^16) >> 9
+//          (state bits 0..6 XORed with a hash of bits 9..15); value = round(47·Φ⁻¹((r(i) + ½)/128)) / 47,
+//          r the 7-bit bit reversal, so that a state's successors (i's low bits differ) fall in
+//          different strata of the distribution. Made for AVX-512 byte shuffles: two byte windows
+//          (vpmultishiftqb), two 128-byte lookups (vpermi2b) and one vpdpbusd per 64 weights.
 // The constants of the first three are the published ones (QTIP's reference
-// implementation); the names in files are "1mad", "3inst", "hyb", "hash6" (frozen).
+// implementation); the names in files are "1mad", "3inst", "hyb", "hash6", "xor7" (frozen).
 #pragma once
 
 #include <cstdint>
@@ -26,7 +31,7 @@
 
 namespace quip::trellis {
 
-enum class Code : uint8_t { k1Mad, k3Inst, kHyb, kHash6 };
+enum class Code : uint8_t { k1Mad, k3Inst, kHyb, kHash6, kXor7 };
 
 constexpr int kStateBits = 16;  // L: the codes above are defined for 16-bit states
 constexpr int kHybTableBits = 9;  // Q: 2^9 table rows
@@ -48,6 +53,14 @@ extern const int8_t kHash6Table[64];
 // The 6-bit table index of a state.
 constexpr uint32_t Hash6Index(uint32_t state) { return ((state * 0x9E37u) & 0xFFFFu) >> 10; }
 float DecodeHash6(uint32_t state);
+
+// XOR7's table as integers: value = kXor7Table[Xor7Index(s)] / kXor7Divisor.
+constexpr int kXor7Divisor = 47;
+extern const int8_t kXor7Table[128];
+// m(b): the 7-bit hash of the state's bits 9..15 that XOR7 mixes into its low bits.
+constexpr uint32_t Xor7Mix(uint32_t high) { return ((high * 0x9E37u) & 0xFFFFu) >> 9; }
+constexpr uint32_t Xor7Index(uint32_t state) { return (state ^ Xor7Mix((state >> 9) & 127)) & 127; }
+float DecodeXor7(uint32_t state);
 
 // HYB's table: 2^kHybTableBits rows of two values, row-major.
 struct HybTable {

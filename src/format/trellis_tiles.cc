@@ -40,6 +40,7 @@ void DecodeTileReference(const uint32_t* words, int bits, Code code, const float
       case Code::k3Inst: values[0] = Decode3Inst(states[s]); break;
       case Code::kHyb: DecodeHyb(states[s], hyb_table, values); break;
       case Code::kHash6: values[0] = DecodeHash6(states[s]); break;
+      case Code::kXor7: values[0] = DecodeXor7(states[s]); break;
     }
     for (int k = 0; k < v; ++k) weights[s * v + k] = scale * values[k];
   }

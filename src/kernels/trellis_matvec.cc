@@ -59,6 +59,8 @@ avx512::TrellisActivations PrepareInt8(const TrellisMatrixView& w, const float* 
     double offset = 0;
     for (int c = 0; c < cols; ++c) offset += 128.0 * s.group_scale[c / kQ8Group] * s.xq[c];
     s.offset_sum = float(offset);
+  }
+  if (w.code == trellis::Code::kHash6) {
     s.xq_split.resize(8 * size_t(cols));
     for (int j = 0; j < cols / kTileSide; ++j)
       for (int half = 0; half < 4; ++half)  // columns 4·half .. + 3
@@ -90,7 +92,8 @@ void TrellisMatvec(const TrellisMatrixView& w, const float* x, float* y) {
   thread_local Scratch scratch;
   avx512::TrellisActivations a;
   a.x = x;
-  if (avx512 && (w.code == trellis::Code::k1Mad || w.code == trellis::Code::kHash6)) a = PrepareInt8(w, x, scratch);
+  if (avx512 && (w.code == trellis::Code::k1Mad || w.code == trellis::Code::kHash6 || w.code == trellis::Code::kXor7))
+    a = PrepareInt8(w, x, scratch);
   ThreadPool& pool = ThreadPool::Global();
   // ~4 tasks per thread, each at least ~32 KiB of codes.
   const int64_t block_bytes = int64_t(w.cols) * kTileSide * w.bits / 8;

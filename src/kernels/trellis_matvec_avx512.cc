@@ -93,6 +93,49 @@ const Hash6Bytes& Hash6Constants() {
   return c;
 }
 
+// XOR7's two 128-byte tables (trellis_codes.h), each for one vpermi2b: the hash m(b) of a
+// state's bits 9..15 and the values as unsigned bytes t + 128; and the even byte positions
+// of two registers (the low bytes of 64 16-bit lanes).
+struct Xor7Bytes {
+  alignas(64) uint8_t mix[128];
+  alignas(64) uint8_t table[128];
+  alignas(64) uint8_t even[64];
+};
+const Xor7Bytes& Xor7Constants() {
+  static const Xor7Bytes c = [] {
+    Xor7Bytes b{};
+    for (int i = 0; i < 128; ++i) b.mix[i] = uint8_t(trellis::Xor7Mix(i)), b.table[i] = uint8_t(trellis::kXor7Table[i] + 128);
+    for (int i = 0; i < 64; ++i) b.even[i] = uint8_t(2 * i);
+    return b;
+  }();
+  return c;
+}
+
+// XOR7's values as DecodeXor7 computes them, t / 47, for the prompt tiles.
+const float* Xor7Floats() {
+  alignas(64) static const auto f = [] {
+    std::array<float, 128> v;
+    for (int i = 0; i < 128; ++i) v[i] = float(trellis::kXor7Table[i]) / float(trellis::kXor7Divisor);
+    return v;
+  }();
+  return f.data();
+}
+
+// XOR7's value bytes t + 128 of 64 states from their window bits 0..7 (`low`) and 9..16
+// (`high`), one byte each: two 128-entry lookups on the low 7 bits (bit 7 of each is ignored).
+struct Xor7Lookup {
+  __m512i mix0, mix1, table0, table1;
+};
+QUIP_AVX512_TARGET inline Xor7Lookup LoadXor7Lookup() {
+  const Xor7Bytes& c = Xor7Constants();
+  return {_mm512_load_si512(c.mix), _mm512_load_si512(c.mix + 64), _mm512_load_si512(c.table),
+          _mm512_load_si512(c.table + 64)};
+}
+QUIP_AVX512_TARGET inline __m512i Xor7Values(const Xor7Lookup& l, __m512i low, __m512i high) {
+  const __m512i index = _mm512_xor_si512(low, _mm512_permutex2var_epi8(l.mix0, high, l.mix1));
+  return _mm512_permutex2var_epi8(l.table0, index, l.table1);
+}
+
 // A tile's 32·K bytes in two registers (the second zero past the tile: nothing read beyond it).
 struct Tile {
   __m512i lo, hi;
@@ -184,9 +227,11 @@ QUIP_AVX512_TARGET void RowBlocks1Mad(const TrellisMatrixView& w, const TrellisA
 }
 
 // At K = 2 and 4 (V = 1) a tile is whole qwords of the stream, and the windows come from the
-// tile itself instead of a byte permute per vector. Source A (each qword's two words swapped,
-// vprolq) holds stream bits [64k, 64k + 64) in qword k, source B (the tile one word on,
-// valignd, then swapped) bits [64k + 32, 64k + 96); every window starts at most 48 bits into
+// tile itself instead of a byte permute per vector. Source A (the tile) holds stream bits
+// [64k, 64k + 64) in qword k, source B (the tile one word on, valignd) bits [64k + 32, 64k + 96),
+// each as its two words in memory order: stream bit 64k + i at qword bit (95 − i) mod 64, which
+// is the MSB-first qword rotated by 32 bits, and vpmultishiftqb reads its 8 bits modulo 64, so
+// the shifts absorb the rotation (+32) instead of a vprolq per source; every window starts at most 48 bits into
 // one of them, and vpmultishiftqb cuts `lanes` windows (4 in 16-bit lanes, 2 in 32-bit ones)
 // from each qword. With s = 64/K states per qword, vector v's lane (k, d) is the state
 // 128·h + s·k + lanes·m + d (h = 0 at K = 2; v = h·(s/lanes) + m), from A when the group's last
@@ -212,8 +257,8 @@ SplitTable MakeSplitTable(int bits, int lanes) {
     for (int k = 0; k < 8; ++k)
       for (int d = 0; d < lanes; ++d) {
         const int offset = bits * (lanes * m + d) - base;
-        t.shift[v][8 * k + lane_bytes * d] = uint8_t(48 - offset);
-        t.shift[v][8 * k + lane_bytes * d + 1] = uint8_t(56 - offset);
+        t.shift[v][8 * k + lane_bytes * d] = uint8_t((80 - offset) & 63);
+        t.shift[v][8 * k + lane_bytes * d + 1] = uint8_t((88 - offset) & 63);
       }
   }
   return t;
@@ -221,14 +266,14 @@ SplitTable MakeSplitTable(int bits, int lanes) {
 
 template <int kBits>
 QUIP_AVX512_TARGET inline void SplitSources(const Tile& t, __m512i* src) {
-  src[0] = _mm512_rol_epi64(t.lo, 32);
+  src[0] = t.lo;
   if constexpr (kBits == 2) {
     src[1] = src[3] = src[0];  // unused
-    src[2] = _mm512_rol_epi64(_mm512_alignr_epi32(t.lo, t.lo, 1), 32);
+    src[2] = _mm512_alignr_epi32(t.lo, t.lo, 1);
   } else {
-    src[1] = _mm512_rol_epi64(t.hi, 32);
-    src[2] = _mm512_rol_epi64(_mm512_alignr_epi32(t.hi, t.lo, 1), 32);
-    src[3] = _mm512_rol_epi64(_mm512_alignr_epi32(t.lo, t.hi, 1), 32);
+    src[1] = t.hi;
+    src[2] = _mm512_alignr_epi32(t.hi, t.lo, 1);
+    src[3] = _mm512_alignr_epi32(t.lo, t.hi, 1);
   }
 }
 
@@ -367,6 +412,116 @@ QUIP_AVX512_TARGET void RowBlocksHash6(const TrellisMatrixView& w, const Trellis
   }
 }
 
+// XOR7 at K = 2, 4: 4 vectors of 64 states, one byte each (8 per qword), cut straight from
+// the split sources twice (window bits 0..7 and 9..16); vector v's byte d of qword k is
+// column 8·(m % 2) + d (m = v % (8/K)), so its activations are one broadcast qword of xq.
+struct Xor7SplitTable {
+  alignas(64) uint8_t low[4][64];
+  alignas(64) uint8_t high[4][64];
+};
+
+Xor7SplitTable MakeXor7SplitTable(int bits) {
+  Xor7SplitTable t{};
+  const int per_half = SplitStatesPerQword(bits) / 8;
+  for (int v = 0; v < 4; ++v) {
+    const int m = v % per_half, base = SplitSource(bits, 8, v) < 2 ? 0 : 32;
+    for (int k = 0; k < 8; ++k)
+      for (int d = 0; d < 8; ++d) {
+        // The split sources' shifts (+32: MakeSplitTable). Bit 16 of a window at the qword's
+        // start is another bit of the qword: index bit 7, which vpermi2b does not read.
+        const int offset = bits * (8 * m + d) - base;
+        t.low[v][8 * k + d] = uint8_t((80 - offset) & 63);
+        t.high[v][8 * k + d] = uint8_t((89 - offset) & 63);
+      }
+  }
+  return t;
+}
+
+template <int kBits>
+QUIP_AVX512_TARGET void RowBlocksXor7Split(const TrellisMatrixView& w, const TrellisActivations& a, int b0, int b1,
+                                           float* y) {
+  static const Xor7SplitTable split = MakeXor7SplitTable(kBits);
+  const Xor7SplitTable& sp = split;  // a local the lambdas below capture
+  const Xor7Lookup lookup = LoadXor7Lookup();
+  const int tiles = w.cols / kTileSide, tile_bytes = 32 * w.bits;
+  constexpr int kTilesPerGroup = 256 / kTileSide;
+  constexpr int kPerHalf = SplitStatesPerQword(kBits) / 8;
+  const float outer = w.scale / float(trellis::kXor7Divisor);
+  for (int b = b0; b < b1; ++b) {
+    const uint8_t* block = w.codes + size_t(b) * tiles * tile_bytes;
+    __m512 sum[4];
+    for (auto& s : sum) s = _mm512_setzero_ps();
+    for (int j0 = 0, g = 0; j0 < tiles; j0 += kTilesPerGroup, ++g) {
+      // Σ over the group of (t + 128)·xq per lane: ≤ 16·4·253·127 < 2^21, exact.
+      __m512i acc[4] = {_mm512_setzero_si512(), _mm512_setzero_si512(), _mm512_setzero_si512(), _mm512_setzero_si512()};
+      for (int j = j0; j < std::min(tiles, j0 + kTilesPerGroup); ++j) {
+        const Tile t = LoadTile(block + size_t(j) * tile_bytes, w.bits);
+        __m512i src[4];
+        SplitSources<kBits>(t, src);
+        const int8_t* x = a.xq + 16 * size_t(j);
+        Unroll<4>([&](auto v) {
+          const __m512i from = src[SplitSource(kBits, 8, v)];
+          const __m512i low = _mm512_multishift_epi64_epi8(_mm512_load_si512(sp.low[v]), from);
+          const __m512i high = _mm512_multishift_epi64_epi8(_mm512_load_si512(sp.high[v]), from);
+          int64_t pattern;
+          std::memcpy(&pattern, x + 8 * ((v % kPerHalf) % 2), 8);
+          acc[v] = _mm512_dpbusd_epi32(acc[v], Xor7Values(lookup, low, high), _mm512_set1_epi64(pattern));
+        });
+      }
+      const __m512 scale = _mm512_set1_ps(a.group_scale[g]);
+      for (int q = 0; q < 4; ++q) sum[q] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(acc[q]), scale, sum[q]);
+    }
+    // Vectors 0, 1 are the first row of each qword's pair (SplitRow half 0), 2, 3 the second;
+    // a row's two dword lanes are its columns 0..3 + 8..11 and 4..7 + 12..15.
+    alignas(64) float lanes[2][16];
+    _mm512_store_ps(lanes[0], _mm512_add_ps(sum[0], sum[1]));
+    _mm512_store_ps(lanes[1], _mm512_add_ps(sum[2], sum[3]));
+    for (int half = 0; half < 2; ++half)
+      for (int k = 0; k < 8; ++k)
+        y[b * kTileSide + SplitRow(kBits, half, k)] = outer * ((lanes[half][2 * k] + lanes[half][2 * k + 1]) - a.offset_sum);
+  }
+}
+
+// XOR7 at K = 3: two vectors of 32 states in 16-bit lanes (tile rows 4u .. 4u + 3), their
+// low bytes and their high bytes packed (vpermt2b), the high ones shifted right by 1 (bits
+// 9..16), looked up and multiplied with the tile's 16 activations as HASH6's K = 3 kernel.
+QUIP_AVX512_TARGET void RowBlocksXor7(const TrellisMatrixView& w, const TrellisActivations& a, int b0, int b1,
+                                      float* y) {
+  const WindowTable& wt = Windows16(w.bits);
+  const Xor7Lookup lookup = LoadXor7Lookup();
+  const __m512i even = _mm512_load_si512(Xor7Constants().even), odd = _mm512_load_si512(Hash6Constants().odd);
+  const int tiles = w.cols / kTileSide, tile_bytes = 32 * w.bits;
+  constexpr int kTilesPerGroup = 256 / kTileSide;
+  const float outer = w.scale / float(trellis::kXor7Divisor);
+  for (int b = b0; b < b1; ++b) {
+    const uint8_t* block = w.codes + size_t(b) * tiles * tile_bytes;
+    __m512 sum[4];
+    for (auto& s : sum) s = _mm512_setzero_ps();
+    for (int j0 = 0, g = 0; j0 < tiles; j0 += kTilesPerGroup, ++g) {
+      __m512i acc[4] = {_mm512_setzero_si512(), _mm512_setzero_si512(), _mm512_setzero_si512(), _mm512_setzero_si512()};
+      for (int j = j0; j < std::min(tiles, j0 + kTilesPerGroup); ++j) {
+        const Tile t = LoadTile(block + size_t(j) * tile_bytes, w.bits);
+        const __m512i xq = _mm512_broadcast_i32x4(_mm_loadu_si128(reinterpret_cast<const __m128i*>(a.xq + 16 * j)));
+        for (int u = 0; u < 4; ++u) {
+          const __m512i s0 = States16(t, wt, 2 * u), s1 = States16(t, wt, 2 * u + 1);
+          const __m512i low = _mm512_permutex2var_epi8(s0, even, s1);
+          const __m512i high = _mm512_srli_epi16(_mm512_permutex2var_epi8(s0, odd, s1), 1);
+          acc[u] = _mm512_dpbusd_epi32(acc[u], Xor7Values(lookup, low, high), xq);
+        }
+      }
+      const __m512 scale = _mm512_set1_ps(a.group_scale[g]);
+      for (int u = 0; u < 4; ++u) sum[u] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(acc[u]), scale, sum[u]);
+    }
+    for (int u = 0; u < 4; ++u) {
+      alignas(64) float lanes[16];
+      _mm512_store_ps(lanes, sum[u]);
+      for (int k = 0; k < 4; ++k)
+        y[b * kTileSide + 4 * u + k] =
+            outer * ((lanes[4 * k] + lanes[4 * k + 1]) + (lanes[4 * k + 2] + lanes[4 * k + 3]) - a.offset_sum);
+    }
+  }
+}
+
 // fp32 products: 3INST and HYB, each tile row times the tile's 16 activations.
 template <trellis::Code kCode>
 QUIP_AVX512_TARGET void RowBlocksFloat(const TrellisMatrixView& w, const float* x, int b0, int b1, float* y) {
@@ -409,6 +564,10 @@ void TrellisRowBlocks(const TrellisMatrixView& w, const TrellisActivations& a, i
       if (w.bits == 2) return RowBlocksHash6Split<2>(w, a, b0, b1, y);
       if (w.bits == 4) return RowBlocksHash6Split<4>(w, a, b0, b1, y);
       return RowBlocksHash6(w, a, b0, b1, y);
+    case trellis::Code::kXor7:
+      if (w.bits == 2) return RowBlocksXor7Split<2>(w, a, b0, b1, y);
+      if (w.bits == 4) return RowBlocksXor7Split<4>(w, a, b0, b1, y);
+      return RowBlocksXor7(w, a, b0, b1, y);
   }
 }
 
@@ -441,6 +600,29 @@ QUIP_AVX512_TARGET void DecodeTrellisTile(const TrellisMatrixView& w, const uint
         const __m512i biased = _mm512_and_si512(_mm512_permutexvar_epi8(index, table), _mm512_set1_epi32(0xFF));
         const __m512 value = _mm512_div_ps(_mm512_cvtepi32_ps(_mm512_sub_epi32(biased, _mm512_set1_epi32(128))),
                                            _mm512_set1_ps(float(trellis::kHash6Divisor)));
+        _mm512_storeu_ps(weights + 16 * v, _mm512_mul_ps(scale, value));
+      }
+      break;
+    }
+    case trellis::Code::kXor7: {
+      // The index from the mix table (vpermi2b on the lanes' low bytes), then DecodeXor7's
+      // floats t / 47 from four registers of them: two vpermt2ps and a blend on index bit 6.
+      const WindowTable& wt = Windows(w.bits, 1);
+      const Xor7Lookup l = LoadXor7Lookup();
+      const float* f = Xor7Floats();
+      const __m512 f0 = _mm512_load_ps(f), f1 = _mm512_load_ps(f + 16), f2 = _mm512_load_ps(f + 32),
+                   f3 = _mm512_load_ps(f + 48), f4 = _mm512_load_ps(f + 64), f5 = _mm512_load_ps(f + 80),
+                   f6 = _mm512_load_ps(f + 96), f7 = _mm512_load_ps(f + 112);
+      for (int v = 0; v < 16; ++v) {
+        const __m512i s = States(t, wt, v);
+        const __m512i mix = _mm512_permutex2var_epi8(l.mix0, _mm512_srli_epi32(s, 9), l.mix1);
+        const __m512i index = _mm512_and_si512(_mm512_xor_si512(s, mix), _mm512_set1_epi32(127));
+        const __m512 low = _mm512_permutex2var_ps(f0, index, f1), high = _mm512_permutex2var_ps(f2, index, f3);
+        const __m512 low2 = _mm512_permutex2var_ps(f4, index, f5), high2 = _mm512_permutex2var_ps(f6, index, f7);
+        const __mmask16 bit5 = _mm512_test_epi32_mask(index, _mm512_set1_epi32(32));
+        const __mmask16 bit6 = _mm512_test_epi32_mask(index, _mm512_set1_epi32(64));
+        const __m512 value = _mm512_mask_blend_ps(bit6, _mm512_mask_blend_ps(bit5, low, high),
+                                                  _mm512_mask_blend_ps(bit5, low2, high2));
         _mm512_storeu_ps(weights + 16 * v, _mm512_mul_ps(scale, value));
       }
       break;

@@ -87,6 +87,20 @@ HWY_INLINE hn::Vec<DF> ValueHash6(hn::Vec<DU> s) {
   return hn::GatherIndex(DF(), values.data(), hn::BitCast(DI(), index));
 }
 
+// XOR7: the table entry of (s XOR m(s >> 9)) mod 128, as DecodeXor7 (t / 47).
+HWY_INLINE hn::Vec<DF> ValueXor7(hn::Vec<DU> s) {
+  static const auto values = [] {
+    std::array<float, 128> v;
+    for (int i = 0; i < 128; ++i) v[i] = float(trellis::kXor7Table[i]) / float(trellis::kXor7Divisor);
+    return v;
+  }();
+  const DU du;
+  const auto high = hn::And(hn::ShiftRight<9>(s), hn::Set(du, 127u));
+  const auto mix = hn::ShiftRight<9>(hn::And(hn::Mul(high, hn::Set(du, 0x9E37u)), hn::Set(du, 0xFFFFu)));
+  const auto index = hn::And(hn::Xor(s, mix), hn::Set(du, 127u));
+  return hn::GatherIndex(DF(), values.data(), hn::BitCast(DI(), index));
+}
+
 // The tile's 256 weights times `scale`, row-major; `exact`: the reference's floats.
 void DecodeTile(const TrellisMatrixView& w, const uint8_t* tile, float scale, bool exact, float* weights) {
   const DU du;
@@ -106,11 +120,13 @@ void DecodeTile(const TrellisMatrixView& w, const uint8_t* tile, float scale, bo
     case trellis::Code::k1Mad:
     case trellis::Code::k3Inst:
     case trellis::Code::kHash6:
+    case trellis::Code::kXor7:
       for (int s = 0; s < kTileWeights; s += N) {
         const auto st = hn::Load(du, states + s);
         const auto value = w.code == trellis::Code::k1Mad    ? Value1Mad(st, exact)
                        : w.code == trellis::Code::k3Inst ? Value3Inst(st)
-                                                         : ValueHash6(st);
+                       : w.code == trellis::Code::kHash6 ? ValueHash6(st)
+                                                         : ValueXor7(st);
         hn::StoreU(hn::Mul(vscale, value), df, weights + s);
       }
       break;

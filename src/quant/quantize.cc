@@ -283,12 +283,13 @@ double DefaultTrellisRho(int bits, trellis::Code code) {
   QUIP_CHECK_INPUT(bits >= 2 && bits <= 4, "quantization config", "bits must be 2, 3 or 4, got {}", bits);
   // 2, 3, 4 bits.
   constexpr double k1Mad[] = {1.100, 1.069, 1.161}, k3Inst[] = {0.861, 0.888, 0.953}, kHyb[] = {1.085, 1.173, 1.317},
-                   kHash6[] = {1.136, 1.215, 1.358};
+                   kHash6[] = {1.136, 1.215, 1.358}, kXor7[] = {1.055, 1.183, 1.256};
   switch (code) {
     case trellis::Code::k1Mad: return k1Mad[bits - 2];
     case trellis::Code::k3Inst: return k3Inst[bits - 2];
     case trellis::Code::kHyb: return kHyb[bits - 2];
     case trellis::Code::kHash6: return kHash6[bits - 2];
+    case trellis::Code::kXor7: return kXor7[bits - 2];
   }
   return 1.0;
 }

@@ -89,7 +89,7 @@ TEST(QtipCli, CodeErrors) {
   const std::string base = "quantize --model " + ShellQuote(Stories()) + " --calib " + ShellQuote(Calib()) +
                            " --nsamples 8 --ctx 64 ";
   testing::ExpectCleanError(Quip(base + "--method qtip --code e8 -o " + ShellQuote(dir + "/bad")),
-                            {"--code", "unknown code 'e8'", "1mad", "3inst", "hyb", "hash6"});
+                            {"--code", "unknown code 'e8'", "1mad", "3inst", "hyb", "hash6", "xor7"});
   testing::ExpectCleanError(Quip(base + "--method quipsharp --code hyb -o " + ShellQuote(dir + "/bad")),
                             {"--code", "trellis"});
   testing::ExpectCleanError(Quip(base + "--method qtip --rounding optq -o " + ShellQuote(dir + "/bad")),

@@ -79,7 +79,7 @@ struct Format {
 };
 
 constexpr trellis::Code kTrellisCodes[] = {trellis::Code::k1Mad, trellis::Code::k3Inst, trellis::Code::kHyb,
-                                           trellis::Code::kHash6};
+                                           trellis::Code::kHash6, trellis::Code::kXor7};
 
 std::vector<Format> AllFormats() {
   std::vector<Format> formats;
@@ -213,7 +213,8 @@ TEST(StoredFormats, FastProductEqualsReference) {
           const bool int8 =
               ntok == 1 && (f.codebook == Codebook::kE8P || (f.codebook == Codebook::kScalar && f.bits != 3) ||
                             (f.codebook == Codebook::kTrellis &&
-                             (f.code == trellis::Code::k1Mad || f.code == trellis::Code::kHash6)));
+                             (f.code == trellis::Code::k1Mad || f.code == trellis::Code::kHash6 ||
+                              f.code == trellis::Code::kXor7)));
           const std::string path = std::string(CodebookName(f.codebook)) + (int8 ? " int8" : " float");
           worst[path] = std::max(worst[path], diff / scale);
           EXPECT_LE(diff, (int8 ? bounds->int8_bound : bounds->float_bound) * scale);

@@ -30,7 +30,7 @@ TEST(TrellisCodes, MatchNumpyReference) {
   const testing::CommandResult run =
       testing::RunCommand("/usr/bin/python3 " + testing::SourceDir() + "/tools/trellis_reference.py " + dir);
   ASSERT_EQ(run.exit_code, 0) << run.output;
-  for (Code code : {Code::k1Mad, Code::k3Inst, Code::kHyb, Code::kHash6}) {
+  for (Code code : {Code::k1Mad, Code::k3Inst, Code::kHyb, Code::kHash6, Code::kXor7}) {
     const std::vector<float> ref = testing::ReadBinary<float>(dir + "/" + CodeName(code) + ".f32");
     const std::vector<float> ours = StateValues(code, &TestTable());
     ASSERT_EQ(ref.size(), ours.size()) << CodeName(code);
@@ -91,6 +91,30 @@ TEST(TrellisCodes, Hash6IsAGaussianQuantileTable) {
   EXPECT_EQ(tail2 / n, 2.0 / 64);
 }
 
+// XOR7 is a 128-level quantizer of N(0, 1): for each value of bits 7..15 the low 7 bits run
+// over all indices (XOR with a function of the other bits is a bijection), so every entry is
+// hit 512 times; the table is the 128 quantiles rounded to 1/47 in bit-reversed order, so the
+// 2^K successors of a state (indices differing in the low K bits) lie in 2^K different strata.
+TEST(TrellisCodes, Xor7IsABitReversedGaussianQuantileTable) {
+  std::vector<int> hits(128);
+  for (uint32_t s = 0; s < (1u << kStateBits); ++s) ++hits[Xor7Index(s)];
+  for (int i = 0; i < 128; ++i) EXPECT_EQ(hits[i], 512) << "entry " << i;
+  auto reversed = [](int i) {
+    int r = 0;
+    for (int b = 0; b < 7; ++b) r |= ((i >> b) & 1) << (6 - b);
+    return r;
+  };
+  for (int q = 0; q < 128; ++q) {  // q: the quantile's rank
+    EXPECT_EQ(kXor7Table[reversed(q)], -kXor7Table[reversed(127 - q)]) << "rank " << q;
+    if (q > 0) EXPECT_LE(kXor7Table[reversed(q - 1)], kXor7Table[reversed(q)]) << "rank " << q;
+  }
+  for (int prefix = 0; prefix < 32; ++prefix) {  // K = 2: the 4 successors are in 4 quarters
+    int quarters = 0;
+    for (int low = 0; low < 4; ++low) quarters |= 1 << (reversed(4 * prefix + low) / 32);
+    EXPECT_EQ(quarters, 15) << "prefix " << prefix;
+  }
+}
+
 TEST(TrellisCodes, HybTableFitIsDeterministic) {
   const HybTable a = FitHybTable(11, 1 << 12, 3), b = FitHybTable(11, 1 << 12, 3);
   EXPECT_EQ(a.values, b.values);
@@ -100,7 +124,7 @@ TEST(TrellisCodes, HybTableFitIsDeterministic) {
 }
 
 TEST(TrellisCodes, NamesRoundTrip) {
-  for (Code c : {Code::k1Mad, Code::k3Inst, Code::kHyb, Code::kHash6}) {
+  for (Code c : {Code::k1Mad, Code::k3Inst, Code::kHyb, Code::kHash6, Code::kXor7}) {
     Code parsed;
     ASSERT_TRUE(ParseCode(CodeName(c), &parsed));
     EXPECT_EQ(parsed, c);

@@ -32,7 +32,7 @@ TEST(TrellisTiles, DecodeMatchesNumpyReference) {
   constexpr int kTiles = 5;
   constexpr float kScale = 0.37f;
   const HybTable table = FitHybTable(/*seed=*/5, /*samples=*/1 << 12, /*iterations=*/3);
-  for (Code code : {Code::k1Mad, Code::k3Inst, Code::kHyb})
+  for (Code code : {Code::k1Mad, Code::k3Inst, Code::kHyb, Code::kXor7})
     for (int bits : {2, 3, 4}) {
       SCOPED_TRACE(std::string(CodeName(code)) + " " + std::to_string(bits) + " bits");
       const std::string dir = testing::MakeTempDir("trellis_tiles");

@@ -85,7 +85,7 @@ bool Avx512Running() { return std::string(TrellisImplName()) == "avx512-vbmi-vnn
 
 void ExpectMatchesReference(const TrellisMatrixView& w, const std::vector<float>& x, const std::vector<float>& y) {
   const std::vector<float> g = ReferenceWeights(w);
-  const bool int8 = Avx512Running() && (w.code == Code::k1Mad || w.code == Code::kHash6);
+  const bool int8 = Avx512Running() && (w.code == Code::k1Mad || w.code == Code::kHash6 || w.code == Code::kXor7);
   Q8RoundedActivations q = DequantizedQ8Activations(x.data(), int(x.size()));
   if (!int8) {
     q.x_hat.assign(x.begin(), x.end());
@@ -110,7 +110,7 @@ struct Shape {
 // 512: two whole ones; 48 rows: three row blocks, split over threads.
 const Shape kShapes[] = {{16, 16}, {16, 48}, {48, 272}, {32, 512}, {16, 800}};
 const TrellisImpl kImpls[] = {TrellisImpl::kAuto, TrellisImpl::kPortable};
-const Code kCodes[] = {Code::k1Mad, Code::k3Inst, Code::kHyb, Code::kHash6};
+const Code kCodes[] = {Code::k1Mad, Code::k3Inst, Code::kHyb, Code::kHash6, Code::kXor7};
 
 class TrellisKernelTest : public ::testing::TestWithParam<int> {};  // bits
 

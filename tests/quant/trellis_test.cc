@@ -122,7 +122,7 @@ TEST(BitshiftTrellis, TwoPassTailBitingIsNearExact) {
 }
 
 TEST(BitshiftTrellis, PackedStreamHoldsTheStatesInTKBits) {
-  for (Code code : {Code::k1Mad, Code::kHyb, Code::kHash6}) {
+  for (Code code : {Code::k1Mad, Code::kHyb, Code::kHash6, Code::kXor7}) {
     for (int K : {2, 3, 4}) {
       const int V = ValuesPerState(code), length = 256, steps = length / V;
       const BitshiftTrellis t(kStateBits, K, V, StateValues(code, &TestTable()));
