@@ -107,6 +107,7 @@ FP32 = {"valid": 49.7610, "wiki": 348.1235}
 def table_markdown(results_dir=RESULTS):
     runs = [json.load(open(p)) for p in sorted(glob.glob(os.path.join(results_dir, "finetune-*.json")))
             if not os.path.basename(p).startswith("finetune-wiki-")]
+    runs.sort(key=lambda r: (r["method"], r["bits"], r["seed"], r["finetune_args"]))
     wiki_only = [json.load(open(p)) for p in sorted(glob.glob(os.path.join(results_dir, "finetune-wiki-*.json")))]
     fp32 = dict(FP32)
     for w in wiki_only:
