@@ -117,6 +117,9 @@ def main(results_dir):
                 f"bench/run_kernel_bench.sh, {kb['protocol']['prompt_tokens']} prompt and "
                 f"{kb['protocol']['gen_tokens']} decoded tokens, median of {kb['protocol'].get('repeats', 1)} "
                 "runs; analysis in docs/kernels.md.", "", read(p("kernel_bench.md")), ""]
+    if any(f.startswith("finetune-") for f in os.listdir(results_dir)):  # tools/finetune_measure.py (issue 16)
+        import finetune_measure
+        out += ["## Fine-tuning after rounding on books-llama-5m", "", finetune_measure.table_markdown(results_dir), ""]
     print("\n".join(out))
 
 

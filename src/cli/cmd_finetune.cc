@@ -28,7 +28,7 @@ namespace quip {
 namespace {
 
 struct Options {
-  std::string model, teacher, out;
+  std::string model, teacher, out, dump_gradient;
   FinetuneRun run;
   int threads = 0;
   bool force = false;
@@ -52,6 +52,8 @@ std::map<std::string, std::string> RunMetadata(const std::string& dir) {
 void Run(const Options& o) {
   SetThreads(o.threads);
   CheckOutputDir(o.out, {o.model, o.teacher, o.run.calib}, o.force);  // before any work (io/output_dir.h)
+  QUIP_CHECK_INPUT(o.dump_gradient.empty() || o.force || !std::filesystem::exists(o.dump_gradient), o.dump_gradient,
+                   "exists (give --force to replace it)");
   Model student = RunStep("loading " + o.model, [&] { return LoadModel(o.model); });
   QUIP_CHECK_INPUT(student.format == "quip", o.model, "is not a quantized quip folder (quantize it first)");
   const Model teacher = RunStep("loading " + o.teacher, [&] { return LoadModel(o.teacher); });
@@ -60,6 +62,11 @@ void Run(const Options& o) {
   QUIP_CHECK_INPUT(o.run.ctx <= student.config.max_seq_len, o.model, "--ctx {} exceeds max_position_embeddings {}",
                    o.run.ctx, student.config.max_seq_len);
   const auto tokenizer = LoadTokenizer(student);
+  if (!o.dump_gradient.empty()) {
+    DumpFinetuneGradient(student, teacher, *tokenizer, o.run, o.dump_gradient);
+    fmt::print("wrote the loss gradient of the first window to {}\n", o.dump_gradient);
+    return;
+  }
   const train::FinetuneResult r = RunFinetune(student, teacher, *tokenizer, o.run);
   const std::string source_dir = FolderOf(student);
   nlohmann::json report = nlohmann::json::object();
@@ -94,6 +101,9 @@ void RegisterFinetuneCommand(CLI::App& app) {
                   "(removed when the output is written)");
   cmd->add_option("--threads", o->threads, "Worker threads (0 = all cores; capped at the hardware threads)")
       ->check(InRange(0, kNoLimit));
+  cmd->add_option("--dump-gradient", o->dump_gradient,
+                  "Instead of tuning: write the loss gradient of the first window, in double, with the model's "
+                  "frozen parts to this safetensors file (tools/finetune_grad_reference.py); -o is not written");
   cmd->add_flag("--force", o->force, "Replace an existing output folder that quip wrote");
   cmd->callback([o] { Run(*o); });
 }

@@ -10,6 +10,7 @@
 #include "core/progress.h"
 #include "pipeline/calibration.h"
 #include "text/text_file.h"
+#include "train/gradient_dump.h"
 
 namespace quip {
 
@@ -37,13 +38,29 @@ void AddFinetuneOptions(CLI::App& cmd, FinetuneRun& run, const std::string& pref
   cmd.add_option(prefix + "seed", run.seed, "Seed for the windows")->capture_default_str()->check(InRange(0, kNoLimit));
 }
 
-train::FinetuneResult RunFinetune(Model& student, const Model& teacher, const Tokenizer& tokenizer,
-                                  const FinetuneRun& o) {
+namespace {
+
+// The training windows and, last, the held-out ones.
+CalibrationSample FinetuneWindows(const Model& student, const Tokenizer& tokenizer, const FinetuneRun& o) {
   Progress tokenizing("tokenizing " + o.calib);
   CalibrationSample sample =
       SampleCalibrationWindowsFromText(ReadTextFile(o.calib), tokenizer, o.windows + o.valid_windows, o.ctx,
                                        student.config.bos_id, o.seed, o.calib, /*with_bos=*/true);
   tokenizing.Finish();
+  return sample;
+}
+
+}  // namespace
+
+void DumpFinetuneGradient(const Model& student, const Model& teacher, const Tokenizer& tokenizer,
+                          const FinetuneRun& o, const std::string& path) {
+  const std::vector<int> window = FinetuneWindows(student, tokenizer, o).windows.front();
+  train::WriteGradientDump(student, window, train::TeacherLogProbs(teacher, window), path);
+}
+
+train::FinetuneResult RunFinetune(Model& student, const Model& teacher, const Tokenizer& tokenizer,
+                                  const FinetuneRun& o) {
+  CalibrationSample sample = FinetuneWindows(student, tokenizer, o);
   const std::vector<std::vector<int>> valid(sample.windows.end() - o.valid_windows, sample.windows.end());
   sample.windows.resize(o.windows);
 

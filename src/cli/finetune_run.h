@@ -31,6 +31,11 @@ void AddFinetuneOptions(CLI::App& cmd, FinetuneRun& run, const std::string& pref
 train::FinetuneResult RunFinetune(Model& student, const Model& teacher, const Tokenizer& tokenizer,
                                   const FinetuneRun& run);
 
+// Writes train/gradient_dump.h's file for the first training window of `run` (in double)
+// instead of tuning: the input of tools/finetune_grad_reference.py.
+void DumpFinetuneGradient(const Model& student, const Model& teacher, const Tokenizer& tokenizer,
+                          const FinetuneRun& run, const std::string& path);
+
 // quant_report.json's "finetune" section and the "quip.finetune" metadata value.
 nlohmann::json FinetuneReport(const FinetuneRun& run, const train::FinetuneResult& r, const std::string& teacher);
 std::string FinetuneMetadata(const FinetuneRun& run);

@@ -28,11 +28,8 @@ class TeacherTargets {
   }
   const Mat<float>& Get(size_t i) {
     if (cache_[i]) return *cache_[i];
-    const std::vector<int>& w = windows_[i];
-    Session session(teacher_, int(w.size()));
-    const std::span<const float> logits = session.Feed(w, /*all_logits=*/true);
     if (!keep_) std::fill(cache_.begin(), cache_.end(), std::nullopt);
-    cache_[i] = LogSoftmax(logits.data(), int(w.size()), teacher_.config.vocab_size);
+    cache_[i] = TeacherLogProbs(teacher_, windows_[i]);
     return *cache_[i];
   }
 
@@ -44,6 +41,12 @@ class TeacherTargets {
 };
 
 }  // namespace
+
+Mat<float> TeacherLogProbs(const Model& teacher, std::span<const int> window) {
+  Session session(teacher, int(window.size()));
+  const std::span<const float> logits = session.Feed(window, /*all_logits=*/true);
+  return LogSoftmax(logits.data(), int(window.size()), teacher.config.vocab_size);
+}
 
 void CheckSameArchitecture(const Model& student, const Model& teacher) {
   const LlamaConfig &a = student.config, &b = teacher.config;
@@ -134,7 +137,6 @@ FinetuneResult Finetune(Model& student, const Model& teacher, const std::vector<
     r.best_step = c.best_step;
     r.train_loss = c.train_loss;
     first_step = r.resumed_from = c.step;
-    model.Refresh();
   } else {
     r.valid_kl_before = r.valid_kl_after = valid_kl();
     snapshot();
@@ -163,7 +165,6 @@ FinetuneResult Finetune(Model& student, const Model& teacher, const std::vector<
     QUIP_CHECK_INPUT(std::isfinite(loss), student.source, "fine-tuning diverged at step {} (loss {}): lower --lr",
                      step + 1, loss);
     adam.Step(LearningRate(o, step));
-    model.Refresh();
     r.train_loss.push_back(loss);
     double kl = -1;
     if ((step + 1) % o.eval_every == 0 || step + 1 == o.steps) {
@@ -178,7 +179,6 @@ FinetuneResult Finetune(Model& student, const Model& teacher, const std::vector<
     if (progress) progress(step + 1, o.steps, loss, kl);
   }
   for (size_t k = 0; k < params.size(); ++k) params[k]->value = best[k];
-  model.Refresh();
   model.ExportTo(student);
   r.steps = o.steps;
   r.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();

@@ -7,10 +7,12 @@
 #pragma once
 
 #include <functional>
+#include <span>
 #include <string>
 #include <vector>
 
 #include "model/model.h"
+#include "train/train_linear.h"
 
 namespace quip::train {
 
@@ -18,8 +20,11 @@ struct FinetuneOptions {
   int steps = 512;
   double lr = 3e-3;
   int eval_every = 64;
-  // Teacher log-probabilities are kept for all windows up to this many bytes (else recomputed).
-  int64_t teacher_cache_bytes = int64_t(256) << 20;
+  // Teacher log-probabilities are kept for all windows up to this many bytes (else only the
+  // current window's). 0 by default: a window is seen once at the default schedule, and the
+  // held-out windows' teacher pass costs ~1% of a run while their 4 × ctx × vocab floats
+  // (16 MB on books-llama-5m) would be a third of the inference memory (docs/finetune.md).
+  int64_t teacher_cache_bytes = 0;
   // When not empty: train/checkpoint.h's state is written here after every step, and a run
   // that finds one of the same options and windows resumes from it.
   std::string checkpoint;
@@ -37,6 +42,9 @@ struct FinetuneResult {
 // Step `step` of `total` finished with `loss` (mean over the step's window); valid_kl is the
 // held-out KL when it was measured at this step, else negative.
 using FinetuneProgress = std::function<void(int step, int total, double loss, double valid_kl)>;
+
+// Row-wise log-softmax of the teacher's logits on `window` (positions 0, 1, ...): the target.
+Mat<float> TeacherLogProbs(const Model& teacher, std::span<const int> window);
 
 // Throws quip::Error naming the teacher when its architecture differs from the student's.
 void CheckSameArchitecture(const Model& student, const Model& teacher);

@@ -192,11 +192,6 @@ void TrainBlock<T>::Backward(Mat<T>& dx, const Saved& s, const RopeTable<T>& rop
 }
 
 template <typename T>
-void TrainBlock<T>::Refresh() {
-  for (TrainLinear<T>* l : {&q_, &k_, &v_, &o_, &gate_, &up_, &down_}) l->Refresh();
-}
-
-template <typename T>
 std::vector<Param<T>*> TrainBlock<T>::Params() {
   std::vector<Param<T>*> out{&attn_norm_, &ffn_norm_};
   for (TrainLinear<T>* l : {&q_, &k_, &v_, &o_, &gate_, &up_, &down_})

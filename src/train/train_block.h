@@ -37,8 +37,8 @@ class TrainBlock {
   void Forward(Mat<T>& x, Saved& s, const RopeTable<T>& rope) const;
   // dx: ∂L/∂(block output) in, ∂L/∂(block input) out; parameter gradients accumulate.
   void Backward(Mat<T>& dx, const Saved& s, const RopeTable<T>& rope);
-  void Refresh();
   std::vector<Param<T>*> Params();
+  std::vector<const TrainLinear<T>*> Linears() const { return {&q_, &k_, &v_, &o_, &gate_, &up_, &down_}; }
   // Writes the tuned norms and quantized linears into `w` (norm storage kept by `owners`).
   void ExportTo(LayerWeights& w, std::vector<StorageOwner>& owners) const;
 

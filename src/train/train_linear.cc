@@ -50,9 +50,14 @@ void Param<T>::Init(std::string n, std::vector<T> v, bool keep_positive) {
 
 template <typename T>
 TrainLinear<T>::TrainLinear(const Linear& layer, const std::string& name)
-    : rows_(layer.out_features()), cols_(layer.in_features()) {
+    : name_(name), rows_(layer.out_features()), cols_(layer.in_features()) {
   if (const TensorView* w = layer.dense_weight()) {
-    weight_ = Eigen::Map<const Mat<float>>(w->data, rows_, cols_).template cast<T>();
+    if constexpr (std::is_same_v<T, float>) {
+      dense_ = w->data;  // the Model outlives this layer
+    } else {
+      weight_ = Eigen::Map<const Mat<float>>(w->data, rows_, cols_).template cast<T>();
+      dense_ = weight_.data();
+    }
     return;
   }
   const StoredLinear* s = layer.stored_linear();
@@ -82,19 +87,15 @@ TrainLinear<T>::TrainLinear(const Linear& layer, const std::string& name)
     fast_u_.emplace(*u_);
     fast_v_.emplace(*v_);
   }
-  Refresh();
 }
 
 template <typename T>
-void TrainLinear<T>::Refresh() {
-  if (!quantized()) return;
-  if (per_row_scale_) {
-    weight_ = Eigen::Map<const Eigen::Matrix<T, Eigen::Dynamic, 1>>(scale_.value.data(), rows_).asDiagonal() *
-              basis_[0];
-  } else {
-    weight_ = Mat<T>::Zero(rows_, cols_);
-    for (size_t k = 0; k < basis_.size(); ++k) weight_ += scale_.value[k] * basis_[k];
-  }
+Mat<T> TrainLinear<T>::G() const {
+  if (per_row_scale_)
+    return Eigen::Map<const Eigen::Matrix<T, Eigen::Dynamic, 1>>(scale_.value.data(), rows_).asDiagonal() * basis_[0];
+  Mat<T> g = scale_.value[0] * basis_[0];
+  for (size_t k = 1; k < basis_.size(); ++k) g += scale_.value[k] * basis_[k];
+  return g;
 }
 
 template <typename T>
@@ -114,7 +115,7 @@ void TrainLinear<T>::Forward(const Mat<T>& x, Mat<T>& y, Saved& saved) const {
   const int ntok = int(x.rows());
   saved.x = x;
   if (!quantized()) {
-    y.noalias() = x * weight_.transpose();
+    y.noalias() = x * Dense().transpose();
     return;
   }
   const auto mult = Eigen::Map<const Eigen::Array<T, 1, Eigen::Dynamic>>(in_mult_.value.data(), cols_);
@@ -142,7 +143,7 @@ void TrainLinear<T>::Backward(const Mat<T>& dy, const Saved& saved, Mat<T>* dx) 
   const int ntok = int(dy.rows());
   if (dx && dx->size() == 0) *dx = Mat<T>::Zero(ntok, cols_);
   if (!quantized()) {
-    if (dx) dx->noalias() += dy * weight_;
+    if (dx) dx->noalias() += dy * Dense();
     return;
   }
   const auto out = Eigen::Map<const Eigen::Array<T, 1, Eigen::Dynamic>>(out_mult_.value.data(), rows_);
@@ -156,7 +157,7 @@ void TrainLinear<T>::Backward(const Mat<T>& dy, const Saved& saved, Mat<T>* dx) 
   } else {
     for (size_t k = 0; k < basis_.size(); ++k) scale_.grad[k] += (dz.array() * saved.stage[k].array()).sum();
   }
-  Mat<T> da = dz * weight_;  // ∂L/∂(V diag(m) x)
+  Mat<T> da = dz * G();  // ∂L/∂(V diag(m) x)
   if (v_) Rotate(da.data(), ntok, false, true);
   const Eigen::Array<T, 1, Eigen::Dynamic> dm = (da.array() * saved.x.array()).colwise().sum();
   for (int c = 0; c < cols_; ++c) in_mult_.grad[c] += dm(c);
@@ -181,6 +182,26 @@ std::unique_ptr<Linear> TrainLinear<T>::Export() const {
   for (size_t k = 0; k < s.scale.size(); ++k) s.scale[k] = float(scale_.value[k]);
   s.incoherence.output_scale.assign(out_mult_.value.begin(), out_mult_.value.end());
   return std::make_unique<IncoherentLinear>(std::move(s));
+}
+
+template <typename T>
+typename TrainLinear<T>::Frozen TrainLinear<T>::FrozenForm() const {
+  Frozen f;
+  if (!quantized()) {
+    f.weight = Dense();
+    return f;
+  }
+  f.basis = basis_;
+  f.per_row_scale = per_row_scale_;
+  if (v_) {
+    f.v_rows = Mat<T>::Identity(cols_, cols_);
+    Rotate(f.v_rows.data(), cols_, false, false);
+  }
+  if (u_) {
+    f.ut_rows = Mat<T>::Identity(rows_, rows_);
+    Rotate(f.ut_rows.data(), rows_, true, true);
+  }
+  return f;
 }
 
 template struct Param<float>;

@@ -64,19 +64,35 @@ class TrainLinear {
   // Adds ∂L/∂x to *dx (when dx is not null; resized and zeroed when empty) and the parameters'
   // gradients to their grad, from dy = ∂L/∂y.
   void Backward(const Mat<T>& dy, const Saved& saved, Mat<T>* dx);
-  // Rebuilds G after the parameters changed.
-  void Refresh();
   std::vector<Param<T>*> Params();
   // The inference layer with the tuned parameters (codes borrowed from the source layer,
   // which must outlive it); null for a frozen dense layer.
   std::unique_ptr<Linear> Export() const;
 
+  // The frozen parts as dense matrices, for an independent autograd to rebuild the layer
+  // (train/gradient_dump.h): y = o ⊙ (((m ⊙ x)ᵀ·v_rows) · Gᵀ)·ut_rows with G = Σ s_k B_k
+  // (per-row scales: diag(s)·B). v_rows [cols, cols] has row i = V eᵢ, ut_rows [rows, rows]
+  // row i = Uᵀ eᵢ (both empty without rotations); a dense layer has only `weight`.
+  struct Frozen {
+    std::vector<Mat<T>> basis;
+    Mat<T> v_rows, ut_rows, weight;
+    bool per_row_scale = false;
+  };
+  Frozen FrozenForm() const;
+  const std::string& name() const { return name_; }
+
  private:
   void Rotate(T* rows_data, int ntok, bool output_side, bool transposed) const;
+  // Dense layers: W, the model's fp32 tensor in place (float) or weight_ (double).
+  Eigen::Map<const Mat<T>> Dense() const { return {dense_, rows_, cols_}; }
+  // Quantized layers: G = Σ s_k B_k or diag(s)·B, built when needed (only the bases are kept).
+  Mat<T> G() const;
 
+  std::string name_;
   int rows_ = 0, cols_ = 0;
-  Mat<T> weight_;             // dense: W; quantized: G (the padding columns dropped)
-  std::vector<Mat<T>> basis_;  // B_k, or the one B of a per-row scale
+  const T* dense_ = nullptr;
+  Mat<T> weight_;              // the double copy of a dense W
+  std::vector<Mat<T>> basis_;  // B_k, or the one B of a per-row scale (the padding columns dropped)
   bool per_row_scale_ = false;
   Param<T> in_mult_, scale_, out_mult_;
   std::optional<StoredLinear> stored_;

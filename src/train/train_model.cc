@@ -8,14 +8,15 @@
 namespace quip::train {
 
 template <typename T>
-TrainModel<T>::TrainModel(const Model& model, int max_tokens)
-    : model_(model), rope_(model.config, max_tokens), head_(*model.lm_head, "lm_head") {
+TrainModel<T>::TrainModel(const Model& model, int max_tokens, bool checkpoint_blocks)
+    : model_(model), rope_(model.config, max_tokens), head_(*model.lm_head, "lm_head"), checkpoint_(checkpoint_blocks) {
   const LlamaConfig& c = model.config;
   blocks_.reserve(c.n_layers);
   for (int l = 0; l < c.n_layers; ++l)
     blocks_.emplace_back(c, model.layers[l], "model.layers." + std::to_string(l) + ".");
   final_norm_.Init("model.norm.weight", std::vector<T>(model.final_norm.data, model.final_norm.data + c.dim));
-  saved_.resize(c.n_layers);
+  saved_.resize(checkpoint_ ? 1 : c.n_layers);
+  if (checkpoint_) block_inputs_.resize(c.n_layers);
 }
 
 template <typename T>
@@ -31,7 +32,10 @@ void TrainModel<T>::Logits(std::span<const int> tokens, Mat<T>& logits) {
     const float* row = model_.token_embedding.row(tokens[t]);
     for (int i = 0; i < c.dim; ++i) x(t, i) = T(row[i]);
   }
-  for (int l = 0; l < c.n_layers; ++l) blocks_[l].Forward(x, saved_[l], rope_);
+  for (int l = 0; l < c.n_layers; ++l) {
+    if (checkpoint_) block_inputs_[l] = x;
+    blocks_[l].Forward(x, saved_[checkpoint_ ? 0 : l], rope_);
+  }
   RmsNormForward(x, final_norm_.value, c.norm_eps, normed_final_, inv_rms_final_);
   head_.Forward(normed_final_, logits, head_saved_);
 }
@@ -43,19 +47,23 @@ double TrainModel<T>::Loss(std::span<const int> tokens, const Mat<float>& teache
   QUIP_ASSERT(teacher.rows() == ntok && teacher.cols() == vocab);
   Mat<T> logits;
   Logits(tokens, logits);
-  // KL(p ‖ q) = Σ p (log p − log q); ∂/∂logits of the mean over tokens = (q − p) / ntok.
+  // KL(p ‖ q) = Σ p (log p − log q); ∂/∂logits of the mean over tokens = (q·Σp − p) / ntok
+  // (Σp is 1 up to the rounding of the teacher's float log-probabilities).
   double loss = 0;
   Mat<T> dlogits(ntok, vocab);
   for (int t = 0; t < ntok; ++t) {
-    double max = logits(t, 0);
+    double max = logits(t, 0), p_sum = 0;
     for (int v = 1; v < vocab; ++v) max = std::max(max, double(logits(t, v)));
     double sum = 0;
-    for (int v = 0; v < vocab; ++v) sum += std::exp(double(logits(t, v)) - max);
+    for (int v = 0; v < vocab; ++v) {
+      sum += std::exp(double(logits(t, v)) - max);
+      p_sum += std::exp(double(teacher(t, v)));
+    }
     const double log_sum = max + std::log(sum);
     for (int v = 0; v < vocab; ++v) {
       const double log_q = double(logits(t, v)) - log_sum, log_p = teacher(t, v), p = std::exp(log_p);
       if (p > 0) loss += p * (log_p - log_q);
-      dlogits(t, v) = T((std::exp(log_q) - p) / ntok);
+      dlogits(t, v) = T((std::exp(log_q) * p_sum - p) / ntok);
     }
   }
   loss /= ntok;
@@ -64,7 +72,17 @@ double TrainModel<T>::Loss(std::span<const int> tokens, const Mat<float>& teache
   head_.Backward(dlogits, head_saved_, &dnormed);
   Mat<T> dx = Mat<T>::Zero(ntok, c.dim);
   RmsNormBackward(x_final_, final_norm_.value, inv_rms_final_, dnormed, dx, final_norm_.grad);
-  for (int l = c.n_layers - 1; l >= 0; --l) blocks_[l].Backward(dx, saved_[l], rope_);
+  for (int l = c.n_layers - 1; l >= 0; --l) {
+    if (!checkpoint_) {
+      blocks_[l].Backward(dx, saved_[l], rope_);
+      continue;
+    }
+    if (l < c.n_layers - 1) {  // the last block's activations are still those of the forward pass
+      Mat<T> x = block_inputs_[l];
+      blocks_[l].Forward(x, saved_[0], rope_);
+    }
+    blocks_[l].Backward(dx, saved_[0], rope_);
+  }
   return loss;
 }
 
@@ -79,14 +97,17 @@ std::vector<Param<T>*> TrainModel<T>::Params() {
 }
 
 template <typename T>
-void TrainModel<T>::ZeroGrad() {
-  for (Param<T>* p : Params()) std::fill(p->grad.begin(), p->grad.end(), T(0));
+std::vector<const TrainLinear<T>*> TrainModel<T>::Linears() const {
+  std::vector<const TrainLinear<T>*> out;
+  for (const TrainBlock<T>& b : blocks_)
+    for (const TrainLinear<T>* l : b.Linears()) out.push_back(l);
+  out.push_back(&head_);
+  return out;
 }
 
 template <typename T>
-void TrainModel<T>::Refresh() {
-  for (TrainBlock<T>& b : blocks_) b.Refresh();
-  head_.Refresh();
+void TrainModel<T>::ZeroGrad() {
+  for (Param<T>* p : Params()) std::fill(p->grad.begin(), p->grad.end(), T(0));
 }
 
 template <typename T>

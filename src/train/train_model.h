@@ -14,8 +14,11 @@ namespace quip::train {
 template <typename T>
 class TrainModel {
  public:
-  // `max_tokens`: the longest window (RoPE table).
-  TrainModel(const Model& model, int max_tokens);
+  // `max_tokens`: the longest window (RoPE table). `checkpoint_blocks`: keep only each
+  // block's input during the forward pass and recompute the block's activations in the
+  // backward pass (one block's activations live at a time instead of all of them; one more
+  // forward pass of every block but the last; the same gradient bit for bit).
+  TrainModel(const Model& model, int max_tokens, bool checkpoint_blocks = true);
 
   // Logits [ntok, vocab] of the window `tokens` (positions 0, 1, ...).
   void Logits(std::span<const int> tokens, Mat<T>& logits);
@@ -24,9 +27,9 @@ class TrainModel {
   double Loss(std::span<const int> tokens, const Mat<float>& teacher_log_probs, bool gradient);
 
   std::vector<Param<T>*> Params();
+  // Every linear layer, blocks first, then the head.
+  std::vector<const TrainLinear<T>*> Linears() const;
   void ZeroGrad();
-  // After the parameters changed.
-  void Refresh();
   // The tuned parameters into `model`, the Model this was built from (or a fresh load of
   // the same folder): norms and quantized linears; dense layers and embeddings are unchanged.
   void ExportTo(Model& model) const;
@@ -37,8 +40,11 @@ class TrainModel {
   std::vector<TrainBlock<T>> blocks_;
   Param<T> final_norm_;
   TrainLinear<T> head_;
-  // Activations of the last forward pass.
+  // Activations of the last forward pass: every block's (saved_), or with checkpointing
+  // every block's input (block_inputs_) and the last block's activations (saved_[0]).
+  bool checkpoint_;
   std::vector<typename TrainBlock<T>::Saved> saved_;
+  std::vector<Mat<T>> block_inputs_;
   Mat<T> x_final_, normed_final_;
   std::vector<T> inv_rms_final_;
   typename TrainLinear<T>::Saved head_saved_;

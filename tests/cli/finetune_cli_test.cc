@@ -10,6 +10,7 @@
 #include <nlohmann/json.hpp>
 #include <regex>
 
+#include "io/safetensors.h"
 #include "testing/scratch.h"
 #include "testing/quip_command.h"
 #include "testing/tiny_model.h"
@@ -58,6 +59,29 @@ TEST(FinetuneCli, TunesReloadsAndKeepsTheOutputRules) {
   const auto again = Quip("finetune --model " + ShellQuote(quantized) + common);
   testing::ExpectCleanError(again, {tuned});
   EXPECT_EQ(std::filesystem::last_write_time(tuned + "/model.safetensors"), mtime);
+
+  // --dump-gradient (tools/finetune_grad_reference.py's input): one file of float64 tensors,
+  // a gradient for every tuned tensor, -o left alone, never overwritten without --force.
+  const std::string dump = dir + "/grad.safetensors";
+  const std::string dump_cmd = "finetune --model " + ShellQuote(quantized) + " --teacher " + ShellQuote(Stories()) +
+                               " --calib " + ShellQuote(Calib()) + " --ctx 16 --threads 1 -o " +
+                               ShellQuote(dir + "/unused") + " --dump-gradient " + ShellQuote(dump);
+  const auto d = Quip(dump_cmd);
+  ASSERT_EQ(d.exit_code, 0) << d.err;
+  EXPECT_FALSE(std::filesystem::exists(dir + "/unused"));
+  {
+    const SafetensorsFile f(dump);
+    const SafetensorsTensor* loss = f.Find("loss");
+    ASSERT_NE(loss, nullptr);
+    EXPECT_EQ(loss->dtype, DType::kF64);
+    EXPECT_GT(*reinterpret_cast<const double*>(f.RawBytes(*loss)), 0.0);
+    int grads = 0;
+    for (const SafetensorsTensor& t : f.tensors()) grads += t.name.rfind("grad/", 0) == 0;
+    EXPECT_EQ(grads, 5 * 23 + 1);  // stories260K: 5 blocks × 23 tensors and the final norm
+    ASSERT_NE(f.Find("tokens"), nullptr);
+    EXPECT_EQ(f.Find("tokens")->shape, std::vector<int64_t>{16});
+  }
+  testing::ExpectCleanError(Quip(dump_cmd), {dump, "exists"});
 
   const std::string other = " --calib " + ShellQuote(Calib()) + " -o " + ShellQuote(dir + "/bad");
   testing::ExpectCleanError(Quip("finetune --model " + ShellQuote(Stories()) + " --teacher " + ShellQuote(Stories()) +

@@ -72,7 +72,6 @@ TEST(TrainModelTest, ExportedParametersReproduceTrainingLogits) {
   std::uniform_real_distribution<float> jitter(0.9f, 1.1f);
   for (Param<float>* p : train.Params())
     for (float& v : p->value) v *= jitter(rng);
-  train.Refresh();
   Mat<float> tuned;
   train.Logits(tokens, tuned);
   train.ExportTo(model);
