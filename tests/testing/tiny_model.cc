@@ -12,6 +12,7 @@
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <random>
+#include <regex>
 #include <stdexcept>
 #include <cmath>
 #include <cstdlib>
@@ -270,10 +271,20 @@ void ExpectCleanError(const SplitCommandResult& r, const std::vector<std::string
   EXPECT_NE(r.exit_code, 0);
   EXPECT_LT(r.exit_code, 128) << "killed by a signal (crash)";
   EXPECT_EQ(r.out, "") << "stdout must stay empty";
-  EXPECT_EQ(r.err.rfind("quip: error: ", 0), 0u) << "stderr must start with 'quip: error: '";
-  EXPECT_TRUE(!r.err.empty() && r.err.back() == '\n' && std::count(r.err.begin(), r.err.end(), '\n') == 1)
-      << "stderr must be exactly one line";
-  for (const auto& needle : needles) EXPECT_NE(r.err.find(needle), std::string::npos) << "missing '" << needle << "'";
+  ASSERT_TRUE(!r.err.empty() && r.err.back() == '\n') << "stderr must end with a whole line";
+  const size_t last = r.err.rfind('\n', r.err.size() - 2) + 1;  // 0 when there is one line
+  const std::string error = r.err.substr(last);
+  EXPECT_EQ(error.rfind("quip: error: ", 0), 0u) << "the last stderr line must start with 'quip: error: '";
+  // A progress line: "<step> (<seconds> s)" when a step ends, "<step> i/n, <seconds> s elapsed..." while it runs.
+  static const std::regex kProgressLine(R"(^[^\n]* (\([0-9]+\.[0-9] s\)|[0-9]+/[0-9]+, [0-9]+ s elapsed[^\n]*)\n)");
+  for (size_t at = 0; at < last;) {
+    const size_t end = r.err.find('\n', at) + 1;
+    const std::string line = r.err.substr(at, end - at);
+    EXPECT_TRUE(std::regex_match(line, kProgressLine) && line.find("error") == std::string::npos)
+        << "only progress lines may come before the error, not '" << line << "'";
+    at = end;
+  }
+  for (const auto& needle : needles) EXPECT_NE(error.find(needle), std::string::npos) << "missing '" << needle << "'";
 }
 
 }  // namespace quip::testing

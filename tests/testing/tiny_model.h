@@ -64,7 +64,10 @@ struct SplitCommandResult {
 SplitCommandResult RunCommandSplit(const std::string& command);
 
 // The error contract of every quip command: non-zero exit without a crash, nothing on
-// stdout, exactly one stderr line starting "quip: error: " that contains every needle.
+// stdout, one stderr line starting "quip: error: " that contains every needle. Before it
+// stderr may hold only the plain progress lines of steps that were slow enough to report
+// (core/progress.h: a piped run prints a step that took >= 2 s), which a loaded machine
+// produces and a quiet one does not.
 void ExpectCleanError(const SplitCommandResult& result, const std::vector<std::string>& needles);
 // Shell-quotes `s` with single quotes.
 std::string ShellQuote(const std::string& s);
