@@ -12,6 +12,8 @@
 //
 // Usage: kernel_bench [--threads T] [--prompt N] [--gen N] [--out FILE] [--markdown FILE]
 //                     [--bandwidth-mib M] [--no-books] [--no-synthetic] [--repeats R (3)]
+//                     [--only S1,S2,...]  (formats whose label, e.g. "2-bit rht trellis xor7",
+//                                          contains one of these; fp32 always runs)
 #include <fmt/core.h>
 #include <fmt/format.h>
 
@@ -22,6 +24,7 @@
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
+#include <sstream>
 #include <string>
 #include <vector>
 
@@ -99,6 +102,12 @@ void AddRatios(ordered_json& rows) {
 // Repeats of every measurement; the run with the median decode speed is reported. On a
 // shared VM single runs vary by up to 1.5x (some runs get less than their cores).
 int g_repeats = 3;
+std::vector<std::string> g_only;  // --only: label substrings; empty = every format
+
+bool Selected(const std::string& label) {
+  if (g_only.empty()) return true;
+  return std::any_of(g_only.begin(), g_only.end(), [&](const std::string& s) { return label.find(s) != std::string::npos; });
+}
 
 quip::SpeedResult MedianSpeed(const quip::Model& m, int prompt, int gen) {
   std::vector<quip::SpeedResult> runs;
@@ -133,9 +142,11 @@ ordered_json Suite(const std::string& name, const quip::Model& fp32, int distinc
           formats.push_back({2, RotationKind::kRht, Codebook::kTrellis, code});
     }
   for (const auto& f : formats) {
-    const std::string label =
-        fmt::format("{} {}-bit {} {}{}", name, f.bits, quip::RotationName(f.rotation), quip::CodebookName(f.codebook),
+    const std::string format =
+        fmt::format("{}-bit {} {}{}", f.bits, quip::RotationName(f.rotation), quip::CodebookName(f.codebook),
                     f.codebook == Codebook::kTrellis ? std::string(" ") + quip::trellis::CodeName(f.code) : "");
+    if (!Selected(format)) continue;
+    const std::string label = name + " " + format;
     fmt::print(stderr, "{}: quantizing ...\n", label);
     const double t0 = Seconds();
     const quip::Model q = quip::bench::QuantizeNearIncoherent(fp32, f, distinct_layers, 17);
@@ -212,6 +223,10 @@ int main(int argc, char** argv) {
     else if (a == "--no-books") books = false;
     else if (a == "--no-synthetic") synthetic = false;
     else if (a == "--repeats") g_repeats = std::max(1, std::stoi(next()));
+    else if (a == "--only") {
+      std::stringstream list(next());
+      for (std::string item; std::getline(list, item, ',');) g_only.push_back(item);
+    }
     else {
       fmt::print(stderr, "kernel_bench: unknown argument {}\n", a);
       return 2;
