@@ -94,14 +94,14 @@ def main(results_dir):
                 "bench/codebook_mse.cc), each at its best scale (scalar, QTIP) or default scale (E8P); QTIP: "
                 "16-bit bitshift trellis over 256-weight tiles, two-pass tail-biting:", "",
                 "| bits | scalar grid (QuIP) | E8P codebook (QuIP#) | codebook | QTIP 1MAD | QTIP 3INST | QTIP HYB "
-                "| QTIP HASH6 | bound 2^(-2b) |",
-                "|---|---|---|---|---|---|---|---|---|"]
+                "| QTIP HASH6 | QTIP XOR7 | bound 2^(-2b) |",
+                "|---|---|---|---|---|---|---|---|---|---|"]
         def qtip(c, code):
             v = c.get(f"qtip_{code}_mse")
             return "" if v is None else f"{v:.4f}"
         for c in mse["codebooks"]:
             out.append(f"| {c['bits']} | {c['scalar_mse']:.4f} | {c['e8p_mse']:.4f} | {c['e8p_codebook']} | "
-                       f"{qtip(c, '1mad')} | {qtip(c, '3inst')} | {qtip(c, 'hyb')} | {qtip(c, 'hash6')} | {c['bound']:.4f} |")
+                       f"{qtip(c, '1mad')} | {qtip(c, '3inst')} | {qtip(c, 'hyb')} | {qtip(c, 'hash6')} | {qtip(c, 'xor7')} | {c['bound']:.4f} |")
         out.append("")
 
     stories = load(p("ablate-stories260K", "ablate.json"))
