@@ -373,31 +373,30 @@ QUIP_AVX512_TARGET void RowBlocksHash6Split(const TrellisMatrixView& w, const Tr
   }
 }
 
-// HASH6 at K = 3: two vectors of 32 states (tile rows 4u .. 4u + 3) packed to 64 index bytes, looked up
-// (vpermb) and multiplied with the tile's 16 int8 activations, repeated in each 128-bit lane:
-// dword lane l of acc[u] sums row 4u + l/4 over columns 4(l % 4) .. + 3.
-QUIP_AVX512_TARGET void RowBlocksHash6(const TrellisMatrixView& w, const TrellisActivations& a, int b0, int b1,
-                                       float* y) {
+// HASH6 and XOR7 at K = 3: two vectors of 32 states in 16-bit lanes (tile rows 4u .. 4u + 3)
+// made into 64 value bytes by the code (Values below), multiplied with the tile's 16 int8
+// activations, repeated in each 128-bit lane: dword lane l of acc[u] sums row 4u + l/4 over
+// columns 4(l % 4) .. + 3.
+template <class Values>
+QUIP_AVX512_TARGET void RowBlocksStates16(const TrellisMatrixView& w, const TrellisActivations& a, int b0, int b1,
+                                          float* y) {
   const WindowTable& wt = Windows16(w.bits);
-  const Hash6Bytes& hc = Hash6Constants();
-  const __m512i table = _mm512_load_si512(hc.table), odd = _mm512_load_si512(hc.odd);
+  const Values values;
   const int tiles = w.cols / kTileSide, tile_bytes = 32 * w.bits;
   constexpr int kTilesPerGroup = 256 / kTileSide;
-  const float outer = w.scale / float(trellis::kHash6Divisor);
+  const float outer = w.scale / float(Values::kDivisor);
   for (int b = b0; b < b1; ++b) {
     const uint8_t* block = w.codes + size_t(b) * tiles * tile_bytes;
     __m512 sum[4];
     for (auto& s : sum) s = _mm512_setzero_ps();
     for (int j0 = 0, g = 0; j0 < tiles; j0 += kTilesPerGroup, ++g) {
-      // Σ over the group of (t + 128)·xq per lane: ≤ 16·4·244·127 < 2^21, exact.
+      // Σ over the group of value byte·xq per lane: ≤ 16·4·255·128 < 2^21, exact.
       __m512i acc[4] = {_mm512_setzero_si512(), _mm512_setzero_si512(), _mm512_setzero_si512(), _mm512_setzero_si512()};
       for (int j = j0; j < std::min(tiles, j0 + kTilesPerGroup); ++j) {
         const Tile t = LoadTile(block + size_t(j) * tile_bytes, w.bits);
         const __m512i xq = _mm512_broadcast_i32x4(_mm_loadu_si128(reinterpret_cast<const __m128i*>(a.xq + 16 * j)));
-        for (int u = 0; u < 4; ++u) {
-          const __m512i index = Hash6Indices(States16(t, wt, 2 * u), States16(t, wt, 2 * u + 1), odd);
-          acc[u] = _mm512_dpbusd_epi32(acc[u], _mm512_permutexvar_epi8(index, table), xq);
-        }
+        for (int u = 0; u < 4; ++u)
+          acc[u] = _mm512_dpbusd_epi32(acc[u], values(States16(t, wt, 2 * u), States16(t, wt, 2 * u + 1)), xq);
       }
       const __m512 scale = _mm512_set1_ps(a.group_scale[g]);
       for (int u = 0; u < 4; ++u) sum[u] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(acc[u]), scale, sum[u]);
@@ -411,6 +410,34 @@ QUIP_AVX512_TARGET void RowBlocksHash6(const TrellisMatrixView& w, const Trellis
     }
   }
 }
+
+// HASH6's values of 64 states: their packed hash indices looked up (vpermb).
+struct Hash6Values16 {
+  static constexpr int kDivisor = trellis::kHash6Divisor;
+  __m512i table, odd;
+  QUIP_AVX512_TARGET Hash6Values16()
+      : table(_mm512_load_si512(Hash6Constants().table)), odd(_mm512_load_si512(Hash6Constants().odd)) {}
+  QUIP_AVX512_TARGET __m512i operator()(__m512i s0, __m512i s1) const {
+    return _mm512_permutexvar_epi8(Hash6Indices(s0, s1, odd), table);
+  }
+};
+
+// XOR7's values of 64 states: their low bytes and their high bytes packed (vpermt2b), the
+// high ones shifted right by 1 (bits 9..16), then XOR7's lookup.
+struct Xor7Values16 {
+  static constexpr int kDivisor = trellis::kXor7Divisor;
+  Xor7Lookup lookup;
+  __m512i even, odd;
+  QUIP_AVX512_TARGET Xor7Values16()
+      : lookup(LoadXor7Lookup()),
+        even(_mm512_load_si512(Xor7Constants().even)),
+        odd(_mm512_load_si512(Hash6Constants().odd)) {}
+  QUIP_AVX512_TARGET __m512i operator()(__m512i s0, __m512i s1) const {
+    const __m512i low = _mm512_permutex2var_epi8(s0, even, s1);
+    const __m512i high = _mm512_srli_epi16(_mm512_permutex2var_epi8(s0, odd, s1), 1);
+    return Xor7Values(lookup, low, high);
+  }
+};
 
 // XOR7 at K = 2, 4: 4 vectors of 64 states, one byte each (8 per qword), cut straight from
 // the split sources twice (window bits 0..7 and 9..16); vector v's byte d of qword k is
@@ -482,46 +509,6 @@ QUIP_AVX512_TARGET void RowBlocksXor7Split(const TrellisMatrixView& w, const Tre
   }
 }
 
-// XOR7 at K = 3: two vectors of 32 states in 16-bit lanes (tile rows 4u .. 4u + 3), their
-// low bytes and their high bytes packed (vpermt2b), the high ones shifted right by 1 (bits
-// 9..16), looked up and multiplied with the tile's 16 activations as HASH6's K = 3 kernel.
-QUIP_AVX512_TARGET void RowBlocksXor7(const TrellisMatrixView& w, const TrellisActivations& a, int b0, int b1,
-                                      float* y) {
-  const WindowTable& wt = Windows16(w.bits);
-  const Xor7Lookup lookup = LoadXor7Lookup();
-  const __m512i even = _mm512_load_si512(Xor7Constants().even), odd = _mm512_load_si512(Hash6Constants().odd);
-  const int tiles = w.cols / kTileSide, tile_bytes = 32 * w.bits;
-  constexpr int kTilesPerGroup = 256 / kTileSide;
-  const float outer = w.scale / float(trellis::kXor7Divisor);
-  for (int b = b0; b < b1; ++b) {
-    const uint8_t* block = w.codes + size_t(b) * tiles * tile_bytes;
-    __m512 sum[4];
-    for (auto& s : sum) s = _mm512_setzero_ps();
-    for (int j0 = 0, g = 0; j0 < tiles; j0 += kTilesPerGroup, ++g) {
-      __m512i acc[4] = {_mm512_setzero_si512(), _mm512_setzero_si512(), _mm512_setzero_si512(), _mm512_setzero_si512()};
-      for (int j = j0; j < std::min(tiles, j0 + kTilesPerGroup); ++j) {
-        const Tile t = LoadTile(block + size_t(j) * tile_bytes, w.bits);
-        const __m512i xq = _mm512_broadcast_i32x4(_mm_loadu_si128(reinterpret_cast<const __m128i*>(a.xq + 16 * j)));
-        for (int u = 0; u < 4; ++u) {
-          const __m512i s0 = States16(t, wt, 2 * u), s1 = States16(t, wt, 2 * u + 1);
-          const __m512i low = _mm512_permutex2var_epi8(s0, even, s1);
-          const __m512i high = _mm512_srli_epi16(_mm512_permutex2var_epi8(s0, odd, s1), 1);
-          acc[u] = _mm512_dpbusd_epi32(acc[u], Xor7Values(lookup, low, high), xq);
-        }
-      }
-      const __m512 scale = _mm512_set1_ps(a.group_scale[g]);
-      for (int u = 0; u < 4; ++u) sum[u] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(acc[u]), scale, sum[u]);
-    }
-    for (int u = 0; u < 4; ++u) {
-      alignas(64) float lanes[16];
-      _mm512_store_ps(lanes, sum[u]);
-      for (int k = 0; k < 4; ++k)
-        y[b * kTileSide + 4 * u + k] =
-            outer * ((lanes[4 * k] + lanes[4 * k + 1]) + (lanes[4 * k + 2] + lanes[4 * k + 3]) - a.offset_sum);
-    }
-  }
-}
-
 // fp32 products: 3INST and HYB, each tile row times the tile's 16 activations.
 template <trellis::Code kCode>
 QUIP_AVX512_TARGET void RowBlocksFloat(const TrellisMatrixView& w, const float* x, int b0, int b1, float* y) {
@@ -563,11 +550,11 @@ void TrellisRowBlocks(const TrellisMatrixView& w, const TrellisActivations& a, i
     case trellis::Code::kHash6:
       if (w.bits == 2) return RowBlocksHash6Split<2>(w, a, b0, b1, y);
       if (w.bits == 4) return RowBlocksHash6Split<4>(w, a, b0, b1, y);
-      return RowBlocksHash6(w, a, b0, b1, y);
+      return RowBlocksStates16<Hash6Values16>(w, a, b0, b1, y);
     case trellis::Code::kXor7:
       if (w.bits == 2) return RowBlocksXor7Split<2>(w, a, b0, b1, y);
       if (w.bits == 4) return RowBlocksXor7Split<4>(w, a, b0, b1, y);
-      return RowBlocksXor7(w, a, b0, b1, y);
+      return RowBlocksStates16<Xor7Values16>(w, a, b0, b1, y);
   }
 }
 
