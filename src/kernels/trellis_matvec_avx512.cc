@@ -280,136 +280,158 @@ QUIP_AVX512_TARGET inline void SplitSources(const Tile& t, __m512i* src) {
 // Tile row of lane k in the first (second) half of a split tile's vectors.
 constexpr int SplitRow(int bits, int half, int k) { return bits == 2 ? 2 * k + half : 8 * half + k; }
 
-// 1MAD at K = 2, 4: 16 vectors of 16 states in 32-bit lanes; vector v's lanes (k, d) are
-// columns 2m + d (m = v % 8), their activations one broadcast qword of xq4.
-template <int kBits>
-QUIP_AVX512_TARGET void RowBlocks1MadSplit(const TrellisMatrixView& w, const TrellisActivations& a, int b0, int b1,
-                                           float* y) {
-  static const SplitTable split = MakeSplitTable(kBits, 2);
-  const SplitTable& sp = split;  // a local the lambdas below capture
+// The loop the int8 codes' row-block kernels share (all but 1MAD at K = 3): per row block of
+// 16 rows, 256-column activation groups (q8_activations.h) whose four integer accumulators
+// stay exact, each group's sums taken to float with its activation scale a_g. The kernel
+// supplies the group's starting accumulators (Start), one tile's products (AddTile) and the
+// reduction of the four float sums to the block's 16 outputs (Store).
+template <class Kernel>
+QUIP_AVX512_TARGET void RowBlocksInGroups(const Kernel& kernel, const TrellisMatrixView& w,
+                                          const TrellisActivations& a, int b0, int b1, float* y) {
   const int tiles = w.cols / kTileSide, tile_bytes = 32 * w.bits;
   constexpr int kTilesPerGroup = 256 / kTileSide;
-  const float outer = w.scale / 147.800537109375f;
   for (int b = b0; b < b1; ++b) {
     const uint8_t* block = w.codes + size_t(b) * tiles * tile_bytes;
     __m512 sum[4];
     for (auto& s : sum) s = _mm512_setzero_ps();
     for (int j0 = 0, g = 0; j0 < tiles; j0 += kTilesPerGroup, ++g) {
-      // −510·Σxq of the group, once per row: in lane (k, 0) of the first accumulator per half.
-      int start = 0;
-      for (int l = 0; l < 16; ++l) start += a.start[16 * g + l];
-      const __m512i first = _mm512_set1_epi64(uint32_t(start));
-      __m512i acc[4] = {first, _mm512_setzero_si512(), first, _mm512_setzero_si512()};
-      for (int j = j0; j < std::min(tiles, j0 + kTilesPerGroup); ++j) {
-        const Tile t = LoadTile(block + size_t(j) * tile_bytes, w.bits);
-        __m512i src[4];
-        SplitSources<kBits>(t, src);
-        const int8_t* x = a.xq4 + 64 * size_t(j);
-        Unroll<16>([&](auto v) {
-          const __m512i s = _mm512_maskz_multishift_epi64_epi8(0x3333333333333333ull, _mm512_load_si512(sp.shift[v]),
-                                                               src[SplitSource(kBits, 2, v)]);
-          int64_t pattern;
-          std::memcpy(&pattern, x + 8 * (v % 8), 8);
-          acc[2 * (v / 8) + v % 2] = _mm512_dpbusd_epi32(acc[2 * (v / 8) + v % 2], Mad(s), _mm512_set1_epi64(pattern));
-        });
-      }
+      __m512i acc[4];
+      kernel.Start(a, g, acc);
+      for (int j = j0; j < std::min(tiles, j0 + kTilesPerGroup); ++j)
+        kernel.AddTile(LoadTile(block + size_t(j) * tile_bytes, w.bits), a, j, acc);
       const __m512 scale = _mm512_set1_ps(a.group_scale[g]);
       for (int q = 0; q < 4; ++q) sum[q] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(acc[q]), scale, sum[q]);
     }
-    alignas(64) float lanes[2][16];
-    _mm512_store_ps(lanes[0], _mm512_add_ps(sum[0], sum[1]));
-    _mm512_store_ps(lanes[1], _mm512_add_ps(sum[2], sum[3]));
-    for (int half = 0; half < 2; ++half)
-      for (int k = 0; k < 8; ++k)
-        y[b * kTileSide + SplitRow(kBits, half, k)] = outer * (lanes[half][2 * k] + lanes[half][2 * k + 1]);
+    kernel.Store(sum, a, y + b * kTileSide);
   }
 }
+
+QUIP_AVX512_TARGET inline void ZeroStart(__m512i* acc) {
+  for (int q = 0; q < 4; ++q) acc[q] = _mm512_setzero_si512();
+}
+
+// Store for the split kernels whose sums 0, 1 hold the first row of each qword's pair
+// (SplitRow half 0) and 2, 3 the second, a row in two adjacent dword lanes:
+// y = outer · (row sum − offset).
+template <int kBits>
+QUIP_AVX512_TARGET inline void StoreSplitPairs(const __m512* sum, float outer, float offset, float* y) {
+  alignas(64) float lanes[2][16];
+  _mm512_store_ps(lanes[0], _mm512_add_ps(sum[0], sum[1]));
+  _mm512_store_ps(lanes[1], _mm512_add_ps(sum[2], sum[3]));
+  for (int half = 0; half < 2; ++half)
+    for (int k = 0; k < 8; ++k)
+      y[SplitRow(kBits, half, k)] = outer * ((lanes[half][2 * k] + lanes[half][2 * k + 1]) - offset);
+}
+
+// 1MAD at K = 2, 4: 16 vectors of 16 states in 32-bit lanes; vector v's lanes (k, d) are
+// columns 2m + d (m = v % 8), their activations one broadcast qword of xq4.
+template <int kBits>
+struct Split1Mad {
+  static const SplitTable& Shifts() {
+    static const SplitTable t = MakeSplitTable(kBits, 2);
+    return t;
+  }
+  const SplitTable& sp = Shifts();
+  // y = scale · Σ_c (sum_c − 510)/147.8005 · x_c.
+  float outer;
+  explicit Split1Mad(const TrellisMatrixView& w) : outer(w.scale / 147.800537109375f) {}
+
+  // −510·Σxq of the group, once per row: in lane (k, 0) of the first accumulator per half.
+  QUIP_AVX512_TARGET void Start(const TrellisActivations& a, int g, __m512i* acc) const {
+    int start = 0;
+    for (int l = 0; l < 16; ++l) start += a.start[16 * g + l];
+    const __m512i first = _mm512_set1_epi64(uint32_t(start));
+    acc[0] = acc[2] = first;
+    acc[1] = acc[3] = _mm512_setzero_si512();
+  }
+  QUIP_AVX512_TARGET void AddTile(const Tile& t, const TrellisActivations& a, int j, __m512i* acc) const {
+    __m512i src[4];
+    SplitSources<kBits>(t, src);
+    const int8_t* x = a.xq4 + 64 * size_t(j);
+    Unroll<16>([&](auto v) {
+      const __m512i s = _mm512_maskz_multishift_epi64_epi8(0x3333333333333333ull, _mm512_load_si512(sp.shift[v]),
+                                                           src[SplitSource(kBits, 2, v)]);
+      int64_t pattern;
+      std::memcpy(&pattern, x + 8 * (v % 8), 8);
+      acc[2 * (v / 8) + v % 2] = _mm512_dpbusd_epi32(acc[2 * (v / 8) + v % 2], Mad(s), _mm512_set1_epi64(pattern));
+    });
+  }
+  QUIP_AVX512_TARGET void Store(const __m512* sum, const TrellisActivations&, float* y) const {
+    StoreSplitPairs<kBits>(sum, outer, 0.0f, y);
+  }
+};
 
 // HASH6 at K = 2, 4: two vectors of 32 states in 16-bit lanes per packed 64 bytes; in a pair,
 // lane k of the first is columns 0..3 (8..11), of the second 4..7 (12..15).
 template <int kBits>
-QUIP_AVX512_TARGET void RowBlocksHash6Split(const TrellisMatrixView& w, const TrellisActivations& a, int b0, int b1,
-                                            float* y) {
-  static const SplitTable split = MakeSplitTable(kBits, 4);
-  const SplitTable& sp = split;  // a local the lambdas below capture
-  const Hash6Bytes& hc = Hash6Constants();
-  const __m512i table = _mm512_load_si512(hc.table), odd = _mm512_load_si512(hc.odd);
-  const int tiles = w.cols / kTileSide, tile_bytes = 32 * w.bits;
-  constexpr int kTilesPerGroup = 256 / kTileSide;
-  const float outer = w.scale / float(trellis::kHash6Divisor);
-  for (int b = b0; b < b1; ++b) {
-    const uint8_t* block = w.codes + size_t(b) * tiles * tile_bytes;
-    __m512 sum[4];
-    for (auto& s : sum) s = _mm512_setzero_ps();
-    for (int j0 = 0, g = 0; j0 < tiles; j0 += kTilesPerGroup, ++g) {
-      __m512i acc[4] = {_mm512_setzero_si512(), _mm512_setzero_si512(), _mm512_setzero_si512(), _mm512_setzero_si512()};
-      for (int j = j0; j < std::min(tiles, j0 + kTilesPerGroup); ++j) {
-        const Tile t = LoadTile(block + size_t(j) * tile_bytes, w.bits);
-        __m512i src[4];
-        SplitSources<kBits>(t, src);
-        // Columns 0..3 | 4..7 and 8..11 | 12..15, each repeated over the 8 rows' lanes.
-        const __m512i x01 = _mm512_loadu_si512(a.xq_split + 128 * size_t(j));
-        const __m512i x23 = _mm512_loadu_si512(a.xq_split + 128 * size_t(j) + 64);
-        Unroll<4>([&](auto q) {
-          const __m512i s0 = _mm512_multishift_epi64_epi8(_mm512_load_si512(sp.shift[2 * q]), src[SplitSource(kBits, 4, 2 * q)]);
-          const __m512i s1 =
-              _mm512_multishift_epi64_epi8(_mm512_load_si512(sp.shift[2 * q + 1]), src[SplitSource(kBits, 4, 2 * q + 1)]);
-          const __m512i weights = _mm512_permutexvar_epi8(Hash6Indices(s0, s1, odd), table);
-          acc[q] = _mm512_dpbusd_epi32(acc[q], weights, q % 2 ? x23 : x01);
-        });
-      }
-      const __m512 scale = _mm512_set1_ps(a.group_scale[g]);
-      for (int q = 0; q < 4; ++q) sum[q] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(acc[q]), scale, sum[q]);
-    }
-    // Lanes k and 8 + k of pairs 0 and 1 are one row, of pairs 2 and 3 another.
+struct SplitHash6 {
+  static const SplitTable& Shifts() {
+    static const SplitTable t = MakeSplitTable(kBits, 4);
+    return t;
+  }
+  const SplitTable& sp = Shifts();
+  __m512i table, odd;
+  float outer;
+  QUIP_AVX512_TARGET explicit SplitHash6(const TrellisMatrixView& w)
+      : table(_mm512_load_si512(Hash6Constants().table)),
+        odd(_mm512_load_si512(Hash6Constants().odd)),
+        outer(w.scale / float(trellis::kHash6Divisor)) {}
+
+  QUIP_AVX512_TARGET void Start(const TrellisActivations&, int, __m512i* acc) const { ZeroStart(acc); }
+  QUIP_AVX512_TARGET void AddTile(const Tile& t, const TrellisActivations& a, int j, __m512i* acc) const {
+    __m512i src[4];
+    SplitSources<kBits>(t, src);
+    // Columns 0..3 | 4..7 and 8..11 | 12..15, each repeated over the 8 rows' lanes.
+    const __m512i x01 = _mm512_loadu_si512(a.xq_split + 128 * size_t(j));
+    const __m512i x23 = _mm512_loadu_si512(a.xq_split + 128 * size_t(j) + 64);
+    Unroll<4>([&](auto q) {
+      const __m512i s0 = _mm512_multishift_epi64_epi8(_mm512_load_si512(sp.shift[2 * q]), src[SplitSource(kBits, 4, 2 * q)]);
+      const __m512i s1 =
+          _mm512_multishift_epi64_epi8(_mm512_load_si512(sp.shift[2 * q + 1]), src[SplitSource(kBits, 4, 2 * q + 1)]);
+      const __m512i weights = _mm512_permutexvar_epi8(Hash6Indices(s0, s1, odd), table);
+      acc[q] = _mm512_dpbusd_epi32(acc[q], weights, q % 2 ? x23 : x01);
+    });
+  }
+  // Lanes k and 8 + k of pairs 0 and 1 are one row, of pairs 2 and 3 another.
+  QUIP_AVX512_TARGET void Store(const __m512* sum, const TrellisActivations& a, float* y) const {
     const __m512 first = _mm512_add_ps(sum[0], sum[1]), second = _mm512_add_ps(sum[2], sum[3]);
     alignas(32) float rows0[8], rows1[8];
     _mm256_store_ps(rows0, _mm256_add_ps(_mm512_castps512_ps256(first), _mm512_extractf32x8_ps(first, 1)));
     _mm256_store_ps(rows1, _mm256_add_ps(_mm512_castps512_ps256(second), _mm512_extractf32x8_ps(second, 1)));
     for (int k = 0; k < 8; ++k) {
-      y[b * kTileSide + SplitRow(kBits, 0, k)] = outer * (rows0[k] - a.offset_sum);
-      y[b * kTileSide + SplitRow(kBits, 1, k)] = outer * (rows1[k] - a.offset_sum);
+      y[SplitRow(kBits, 0, k)] = outer * (rows0[k] - a.offset_sum);
+      y[SplitRow(kBits, 1, k)] = outer * (rows1[k] - a.offset_sum);
     }
   }
-}
+};
 
 // HASH6 and XOR7 at K = 3: two vectors of 32 states in 16-bit lanes (tile rows 4u .. 4u + 3)
 // made into 64 value bytes by the code (Values below), multiplied with the tile's 16 int8
 // activations, repeated in each 128-bit lane: dword lane l of acc[u] sums row 4u + l/4 over
-// columns 4(l % 4) .. + 3.
+// columns 4(l % 4) .. + 3. Σ over a group of value byte·xq per lane: ≤ 16·4·255·128 < 2^21, exact.
 template <class Values>
-QUIP_AVX512_TARGET void RowBlocksStates16(const TrellisMatrixView& w, const TrellisActivations& a, int b0, int b1,
-                                          float* y) {
-  const WindowTable& wt = Windows16(w.bits);
+struct States16Kernel {
+  const WindowTable& wt;
   const Values values;
-  const int tiles = w.cols / kTileSide, tile_bytes = 32 * w.bits;
-  constexpr int kTilesPerGroup = 256 / kTileSide;
-  const float outer = w.scale / float(Values::kDivisor);
-  for (int b = b0; b < b1; ++b) {
-    const uint8_t* block = w.codes + size_t(b) * tiles * tile_bytes;
-    __m512 sum[4];
-    for (auto& s : sum) s = _mm512_setzero_ps();
-    for (int j0 = 0, g = 0; j0 < tiles; j0 += kTilesPerGroup, ++g) {
-      // Σ over the group of value byte·xq per lane: ≤ 16·4·255·128 < 2^21, exact.
-      __m512i acc[4] = {_mm512_setzero_si512(), _mm512_setzero_si512(), _mm512_setzero_si512(), _mm512_setzero_si512()};
-      for (int j = j0; j < std::min(tiles, j0 + kTilesPerGroup); ++j) {
-        const Tile t = LoadTile(block + size_t(j) * tile_bytes, w.bits);
-        const __m512i xq = _mm512_broadcast_i32x4(_mm_loadu_si128(reinterpret_cast<const __m128i*>(a.xq + 16 * j)));
-        for (int u = 0; u < 4; ++u)
-          acc[u] = _mm512_dpbusd_epi32(acc[u], values(States16(t, wt, 2 * u), States16(t, wt, 2 * u + 1)), xq);
-      }
-      const __m512 scale = _mm512_set1_ps(a.group_scale[g]);
-      for (int u = 0; u < 4; ++u) sum[u] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(acc[u]), scale, sum[u]);
-    }
+  float outer;
+  QUIP_AVX512_TARGET explicit States16Kernel(const TrellisMatrixView& w)
+      : wt(Windows16(w.bits)), outer(w.scale / float(Values::kDivisor)) {}
+
+  QUIP_AVX512_TARGET void Start(const TrellisActivations&, int, __m512i* acc) const { ZeroStart(acc); }
+  QUIP_AVX512_TARGET void AddTile(const Tile& t, const TrellisActivations& a, int j, __m512i* acc) const {
+    const __m512i xq = _mm512_broadcast_i32x4(_mm_loadu_si128(reinterpret_cast<const __m128i*>(a.xq + 16 * j)));
+    for (int u = 0; u < 4; ++u)
+      acc[u] = _mm512_dpbusd_epi32(acc[u], values(States16(t, wt, 2 * u), States16(t, wt, 2 * u + 1)), xq);
+  }
+  QUIP_AVX512_TARGET void Store(const __m512* sum, const TrellisActivations& a, float* y) const {
     for (int u = 0; u < 4; ++u) {
       alignas(64) float lanes[16];
       _mm512_store_ps(lanes, sum[u]);
       for (int k = 0; k < 4; ++k)
-        y[b * kTileSide + 4 * u + k] =
-            outer * ((lanes[4 * k] + lanes[4 * k + 1]) + (lanes[4 * k + 2] + lanes[4 * k + 3]) - a.offset_sum);
+        y[4 * u + k] = outer * ((lanes[4 * k] + lanes[4 * k + 1]) + (lanes[4 * k + 2] + lanes[4 * k + 3]) - a.offset_sum);
     }
   }
-}
+};
 
 // HASH6's values of 64 states: their packed hash indices looked up (vpermb).
 struct Hash6Values16 {
@@ -464,51 +486,47 @@ Xor7SplitTable MakeXor7SplitTable(int bits) {
   return t;
 }
 
+// Σ over a group of (t + 128)·xq per lane: ≤ 16·4·253·127 < 2^21, exact. Vectors 0, 1 are the
+// first row of each qword's pair, 2, 3 the second; a row's two dword lanes are its columns
+// 0..3 + 8..11 and 4..7 + 12..15.
 template <int kBits>
-QUIP_AVX512_TARGET void RowBlocksXor7Split(const TrellisMatrixView& w, const TrellisActivations& a, int b0, int b1,
-                                           float* y) {
-  static const Xor7SplitTable split = MakeXor7SplitTable(kBits);
-  const Xor7SplitTable& sp = split;  // a local the lambdas below capture
-  const Xor7Lookup lookup = LoadXor7Lookup();
-  const int tiles = w.cols / kTileSide, tile_bytes = 32 * w.bits;
-  constexpr int kTilesPerGroup = 256 / kTileSide;
-  constexpr int kPerHalf = SplitStatesPerQword(kBits) / 8;
-  const float outer = w.scale / float(trellis::kXor7Divisor);
-  for (int b = b0; b < b1; ++b) {
-    const uint8_t* block = w.codes + size_t(b) * tiles * tile_bytes;
-    __m512 sum[4];
-    for (auto& s : sum) s = _mm512_setzero_ps();
-    for (int j0 = 0, g = 0; j0 < tiles; j0 += kTilesPerGroup, ++g) {
-      // Σ over the group of (t + 128)·xq per lane: ≤ 16·4·253·127 < 2^21, exact.
-      __m512i acc[4] = {_mm512_setzero_si512(), _mm512_setzero_si512(), _mm512_setzero_si512(), _mm512_setzero_si512()};
-      for (int j = j0; j < std::min(tiles, j0 + kTilesPerGroup); ++j) {
-        const Tile t = LoadTile(block + size_t(j) * tile_bytes, w.bits);
-        __m512i src[4];
-        SplitSources<kBits>(t, src);
-        const int8_t* x = a.xq + 16 * size_t(j);
-        Unroll<4>([&](auto v) {
-          const __m512i from = src[SplitSource(kBits, 8, v)];
-          const __m512i low = _mm512_multishift_epi64_epi8(_mm512_load_si512(sp.low[v]), from);
-          const __m512i high = _mm512_multishift_epi64_epi8(_mm512_load_si512(sp.high[v]), from);
-          int64_t pattern;
-          std::memcpy(&pattern, x + 8 * ((v % kPerHalf) % 2), 8);
-          acc[v] = _mm512_dpbusd_epi32(acc[v], Xor7Values(lookup, low, high), _mm512_set1_epi64(pattern));
-        });
-      }
-      const __m512 scale = _mm512_set1_ps(a.group_scale[g]);
-      for (int q = 0; q < 4; ++q) sum[q] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(acc[q]), scale, sum[q]);
-    }
-    // Vectors 0, 1 are the first row of each qword's pair (SplitRow half 0), 2, 3 the second;
-    // a row's two dword lanes are its columns 0..3 + 8..11 and 4..7 + 12..15.
-    alignas(64) float lanes[2][16];
-    _mm512_store_ps(lanes[0], _mm512_add_ps(sum[0], sum[1]));
-    _mm512_store_ps(lanes[1], _mm512_add_ps(sum[2], sum[3]));
-    for (int half = 0; half < 2; ++half)
-      for (int k = 0; k < 8; ++k)
-        y[b * kTileSide + SplitRow(kBits, half, k)] = outer * ((lanes[half][2 * k] + lanes[half][2 * k + 1]) - a.offset_sum);
+struct SplitXor7 {
+  static const Xor7SplitTable& Shifts() {
+    static const Xor7SplitTable t = MakeXor7SplitTable(kBits);
+    return t;
   }
-}
+  static constexpr int kPerHalf = SplitStatesPerQword(kBits) / 8;
+  const Xor7SplitTable& sp = Shifts();
+  const Xor7Lookup lookup;
+  float outer;
+  QUIP_AVX512_TARGET explicit SplitXor7(const TrellisMatrixView& w)
+      : lookup(LoadXor7Lookup()), outer(w.scale / float(trellis::kXor7Divisor)) {}
 
+  QUIP_AVX512_TARGET void Start(const TrellisActivations&, int, __m512i* acc) const { ZeroStart(acc); }
+  QUIP_AVX512_TARGET void AddTile(const Tile& t, const TrellisActivations& a, int j, __m512i* acc) const {
+    __m512i src[4];
+    SplitSources<kBits>(t, src);
+    const int8_t* x = a.xq + 16 * size_t(j);
+    Unroll<4>([&](auto v) {
+      const __m512i from = src[SplitSource(kBits, 8, v)];
+      const __m512i low = _mm512_multishift_epi64_epi8(_mm512_load_si512(sp.low[v]), from);
+      const __m512i high = _mm512_multishift_epi64_epi8(_mm512_load_si512(sp.high[v]), from);
+      int64_t pattern;
+      std::memcpy(&pattern, x + 8 * ((v % kPerHalf) % 2), 8);
+      acc[v] = _mm512_dpbusd_epi32(acc[v], Xor7Values(lookup, low, high), _mm512_set1_epi64(pattern));
+    });
+  }
+  QUIP_AVX512_TARGET void Store(const __m512* sum, const TrellisActivations& a, float* y) const {
+    StoreSplitPairs<kBits>(sum, outer, a.offset_sum, y);
+  }
+};
+
+// One instance of kernel K for matrix w, run over row blocks [b0, b1).
+template <class K>
+QUIP_AVX512_TARGET void RunInGroups(const TrellisMatrixView& w, const TrellisActivations& a, int b0, int b1, float* y) {
+  const K kernel(w);
+  RowBlocksInGroups(kernel, w, a, b0, b1, y);
+}
 // fp32 products: 3INST and HYB, each tile row times the tile's 16 activations.
 template <trellis::Code kCode>
 QUIP_AVX512_TARGET void RowBlocksFloat(const TrellisMatrixView& w, const float* x, int b0, int b1, float* y) {
@@ -542,19 +560,19 @@ QUIP_AVX512_TARGET void RowBlocksFloat(const TrellisMatrixView& w, const float* 
 void TrellisRowBlocks(const TrellisMatrixView& w, const TrellisActivations& a, int b0, int b1, float* y) {
   switch (w.code) {
     case trellis::Code::k1Mad:
-      if (w.bits == 2) return RowBlocks1MadSplit<2>(w, a, b0, b1, y);
-      if (w.bits == 4) return RowBlocks1MadSplit<4>(w, a, b0, b1, y);
+      if (w.bits == 2) return RunInGroups<Split1Mad<2>>(w, a, b0, b1, y);
+      if (w.bits == 4) return RunInGroups<Split1Mad<4>>(w, a, b0, b1, y);
       return RowBlocks1Mad(w, a, b0, b1, y);
     case trellis::Code::k3Inst: return RowBlocksFloat<trellis::Code::k3Inst>(w, a.x, b0, b1, y);
     case trellis::Code::kHyb: return RowBlocksFloat<trellis::Code::kHyb>(w, a.x, b0, b1, y);
     case trellis::Code::kHash6:
-      if (w.bits == 2) return RowBlocksHash6Split<2>(w, a, b0, b1, y);
-      if (w.bits == 4) return RowBlocksHash6Split<4>(w, a, b0, b1, y);
-      return RowBlocksStates16<Hash6Values16>(w, a, b0, b1, y);
+      if (w.bits == 2) return RunInGroups<SplitHash6<2>>(w, a, b0, b1, y);
+      if (w.bits == 4) return RunInGroups<SplitHash6<4>>(w, a, b0, b1, y);
+      return RunInGroups<States16Kernel<Hash6Values16>>(w, a, b0, b1, y);
     case trellis::Code::kXor7:
-      if (w.bits == 2) return RowBlocksXor7Split<2>(w, a, b0, b1, y);
-      if (w.bits == 4) return RowBlocksXor7Split<4>(w, a, b0, b1, y);
-      return RowBlocksStates16<Xor7Values16>(w, a, b0, b1, y);
+      if (w.bits == 2) return RunInGroups<SplitXor7<2>>(w, a, b0, b1, y);
+      if (w.bits == 4) return RunInGroups<SplitXor7<4>>(w, a, b0, b1, y);
+      return RunInGroups<States16Kernel<Xor7Values16>>(w, a, b0, b1, y);
   }
 }
 
