@@ -295,6 +295,11 @@ const std::vector<float>& CalibrationStreams::BlockInput() const {
   return x_;
 }
 
+const std::vector<float>& CalibrationStreams::OriginalBlockOutput() const {
+  QUIP_ASSERT(asymmetric_ && at_orig_ == Point::kOutput);
+  return x_orig_;
+}
+
 void CalibrationStreams::Rewind(std::vector<float> block_input) {
   QUIP_ASSERT(block_input.size() == x_.size());
   x_ = std::move(block_input);

@@ -115,7 +115,8 @@ int BlockLinearIndex(const std::string& prefix, const std::string& name, const s
 }
 
 nlohmann::json BlockTuneSettings(const train::BlockTuneOptions& o) {
-  return {{"steps", o.steps}, {"lr", o.lr}, {"valid_windows", o.valid_windows}, {"eval_every", o.eval_every}};
+  return {{"steps", o.steps}, {"lr", o.lr}, {"valid_windows", o.valid_windows}, {"eval_every", o.eval_every},
+          {"target", o.original_stream ? "original" : "block"}};
 }
 
 // --block-tune on block `l`, whose linears are rounded: tuned on the quantized stream at its
@@ -125,8 +126,9 @@ nlohmann::json TuneRoundedBlock(Model& model, int l, const LayerWeights& origina
                                 const train::BlockTuneOptions& o) {
   ScopedPhase phase("block_tune", 0, ScopedPhase::Clock::kWall);
   const train::BlockTuneResult r =
-      train::TuneBlock(model.config, model.layers[l], original, block_input, windows, length, o, model.owners,
-                       "model.layers." + std::to_string(l) + ".");
+      train::TuneBlock(model.config, model.layers[l], original, block_input,
+                       o.original_stream ? std::span<const float>(streams.OriginalBlockOutput()) : std::span<const float>(),
+                       windows, length, o, model.owners, "model.layers." + std::to_string(l) + ".");
   streams.Rewind(std::move(block_input));
   return {{"layer", l}, {"mse_before", r.mse_before}, {"mse_after", r.mse_after},
           {"target_mean_square", r.target_mean_square}, {"best_step", r.best_step}, {"seconds", r.seconds}};
@@ -226,6 +228,8 @@ nlohmann::json QuantizeModel(Model& model, const std::vector<std::vector<int>>& 
   nlohmann::json tuned_blocks = nlohmann::json::array();  // --block-tune's per-block record
   const bool block_tune = options.block_tune.steps > 0;
   QUIP_CHECK_INPUT(!block_tune || group.size() == 1, "--block-tune", "runs in one process only, not {}", group.size());
+  QUIP_CHECK_INPUT(!block_tune || !options.block_tune.original_stream || asymmetric, "--block-tune-target",
+                   "original needs the original stream of --targets original");
   for (int l = 0; l < c.n_layers; ++l) {
     LayerWeights& layer = model.layers[l];
     const std::string prefix = "model.layers." + std::to_string(l) + ".";

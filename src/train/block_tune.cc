@@ -31,8 +31,9 @@ double BlockMse(TrainBlock<T>& block, const Mat<T>& input, const Mat<T>& target,
 }
 
 BlockTuneResult TuneBlock(const LlamaConfig& config, LayerWeights& layer, const LayerWeights& original,
-                          std::span<const float> inputs, int windows, int length, const BlockTuneOptions& o,
-                          std::vector<StorageOwner>& owners, const std::string& prefix) {
+                          std::span<const float> inputs, std::span<const float> original_outputs, int windows,
+                          int length, const BlockTuneOptions& o, std::vector<StorageOwner>& owners,
+                          const std::string& prefix) {
   const auto start = std::chrono::steady_clock::now();
   const int dim = config.dim;
   QUIP_ASSERT(inputs.size() == size_t(windows) * length * dim && o.steps > 0);
@@ -45,9 +46,14 @@ BlockTuneResult TuneBlock(const LlamaConfig& config, LayerWeights& layer, const 
   TrainBlock<float> block(config, layer, prefix);
   auto input = [&](int w) { return Eigen::Map<const Mat<float>>(&inputs[size_t(w) * length * dim], length, dim); };
 
-  // The fp32 block's output on the quantized stream (QuIP#'s target), for every window.
+  // The fp32 block's output on the quantized stream (QuIP#'s target), or the original stream's.
   std::vector<Mat<float>> target(windows);
+  QUIP_ASSERT(!o.original_stream || original_outputs.size() == inputs.size());
   ParallelFor(windows, [&](int64_t w) {
+    if (o.original_stream) {
+      target[w] = Eigen::Map<const Mat<float>>(&original_outputs[size_t(w) * length * dim], length, dim);
+      return;
+    }
     typename TrainBlock<float>::Saved saved;
     target[w] = input(int(w));
     fp32.Forward(target[w], saved, rope);

@@ -22,6 +22,10 @@ struct BlockTuneOptions {
   // every eval_every steps; the best parameters are kept (the untuned ones when none beats them).
   int valid_windows = 8;
   int eval_every = 32;
+  // The target: the fp32 block on the same (quantized) input, as QuIP# does; or, with
+  // `original_stream`, the original model's residual stream after this block (the fp32 model
+  // run on the fp32 stream), which also asks the block to undo the earlier blocks' error.
+  bool original_stream = false;
 };
 
 struct BlockTuneResult {
@@ -41,9 +45,11 @@ double BlockMse(TrainBlock<T>& block, const Mat<T>& input, const Mat<T>& target,
 // Tunes the quantized block `layer` (norms and quantized linears replaced by tuned ones, new
 // storage kept by `owners`) towards `original`, the same block with its fp32 weights, on the
 // windows of `inputs` ([windows][length][dim], the quantized stream at the block's input).
+// `original_outputs`: the original stream after this block, same layout (options.original_stream).
 // Throws quip::Error naming `prefix` for a block the training form does not support.
 BlockTuneResult TuneBlock(const LlamaConfig& config, LayerWeights& layer, const LayerWeights& original,
-                          std::span<const float> inputs, int windows, int length, const BlockTuneOptions& options,
-                          std::vector<StorageOwner>& owners, const std::string& prefix);
+                          std::span<const float> inputs, std::span<const float> original_outputs, int windows,
+                          int length, const BlockTuneOptions& options, std::vector<StorageOwner>& owners,
+                          const std::string& prefix);
 
 }  // namespace quip::train
