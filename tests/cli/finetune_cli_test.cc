@@ -118,28 +118,42 @@ TEST(FinetuneCli, QuantizeWithFinetune) {
   EXPECT_NEAR(Match(ppl.out, R"(ppl ([0-9.]+) over)"), Match(q.out, R"(quantized ([0-9.]+) \(ratio)"), 1e-4);
 }
 
-// `quantize --block-tune`: each block's held-out MSE to the fp32 block's output (the report's
-// before: the rounded block, measured by the same code) falls; the folder reloads to the
-// perplexity measured in memory; 1 and 2 threads write the same bytes.
+// `quantize --block-tune`: each block's held-out MSE (the report's before: the rounded block,
+// measured by the same code) falls with QuIP#'s target (the fp32 block on the same input) in
+// every block, and with the default target (the fp32 model's stream, which carries the earlier
+// blocks' error) never rises and falls in total; the folder reloads to the perplexity measured
+// in memory; 1 and 2 threads write the same bytes.
 TEST(FinetuneCli, QuantizeWithBlockTune) {
   const std::string dir = testing::MakeTempDir("cli-quantize-block-tune");
-  auto quantize = [&](const std::string& out, int threads) {
+  auto quantize = [&](const std::string& out, int threads, const std::string& extra = "") {
     return Quip("quantize --model " + ShellQuote(Stories()) + " --calib " + ShellQuote(Calib()) +
                 " --nsamples 12 --ctx 64 --threads " + std::to_string(threads) +
                 " --method quipsharp --bits 2 --block-tune --block-tune-steps 60 --block-tune-lr 3e-3 -o " +
-                ShellQuote(out) + " --eval " + ShellQuote(Calib()) + " --eval-windows 4");
+                ShellQuote(out) + " --eval " + ShellQuote(Calib()) + " --eval-windows 4 " + extra);
   };
-  const auto q = quantize(dir + "/t2", 2);
-  ASSERT_EQ(q.exit_code, 0) << q.err;
-  const nlohmann::json report = nlohmann::json::parse(testing::ReadFileText(dir + "/t2/quant_report.json"));
-  ASSERT_TRUE(report.contains("block_tune"));
-  EXPECT_EQ(report["block_tune"]["steps"], 60);
-  ASSERT_EQ(report["block_tune"]["blocks"].size(), 5u);  // stories260K's blocks
-  for (const nlohmann::json& b : report["block_tune"]["blocks"]) {
+  auto blocks = [&](const std::string& out) {
+    const nlohmann::json report = nlohmann::json::parse(testing::ReadFileText(out + "/quant_report.json"));
+    EXPECT_EQ(report["block_tune"]["steps"], 60);
+    EXPECT_EQ(report["block_tune"]["blocks"].size(), 5u);  // stories260K's blocks
+    return report["block_tune"]["blocks"];
+  };
+  const auto quipsharp_target = quantize(dir + "/block", 2, "--block-tune-target block");
+  ASSERT_EQ(quipsharp_target.exit_code, 0) << quipsharp_target.err;
+  for (const nlohmann::json& b : blocks(dir + "/block")) {
     SCOPED_TRACE(b.dump());
     EXPECT_GT(b["best_step"].get<int>(), 0);
     EXPECT_LT(b["mse_after"].get<double>(), b["mse_before"].get<double>());
   }
+  const auto q = quantize(dir + "/t2", 2);
+  ASSERT_EQ(q.exit_code, 0) << q.err;
+  double before = 0, after = 0;
+  for (const nlohmann::json& b : blocks(dir + "/t2")) {
+    SCOPED_TRACE(b.dump());
+    EXPECT_LE(b["mse_after"].get<double>(), b["mse_before"].get<double>());
+    before += b["mse_before"].get<double>();
+    after += b["mse_after"].get<double>();
+  }
+  EXPECT_LT(after, before);
   const auto ppl = Quip("ppl --threads 1 --ctx 64 --max-windows 4 --model " + ShellQuote(dir + "/t2") + " --text " +
                         ShellQuote(Calib()));
   ASSERT_EQ(ppl.exit_code, 0) << ppl.err;
@@ -149,10 +163,14 @@ TEST(FinetuneCli, QuantizeWithBlockTune) {
   const auto one = quantize(dir + "/t1", 1);
   ASSERT_EQ(one.exit_code, 0) << one.err;
   testing::ExpectSameFolder(dir + "/t1", dir + "/t2");
-  // A usage error names the option.
+  // A usage error names the option; the default target needs the original stream.
   testing::ExpectCleanError(Quip("quantize --model " + ShellQuote(Stories()) + " --calib " + ShellQuote(Calib()) +
                                  " --block-tune --block-tune-steps 0 -o " + ShellQuote(dir + "/bad")),
                             {"--block-tune-steps"});
+  testing::ExpectCleanError(Quip("quantize --model " + ShellQuote(Stories()) + " --calib " + ShellQuote(Calib()) +
+                                 " --nsamples 4 --ctx 16 --targets block --block-tune -o " + ShellQuote(dir + "/bad")),
+                            {"--block-tune-target", "--targets original"});
+  EXPECT_FALSE(std::filesystem::exists(dir + "/bad"));
 }
 
 }  // namespace
