@@ -330,9 +330,9 @@ void RegisterQuantizeCommand(CLI::App& app) {
   cmd->add_option_function<std::string>(
          "--block-tune-target",
          [o](const std::string& t) { o->block_tune_options.original_stream = t == "original"; },
-         "What each block is tuned to reproduce: original (the fp32 model's stream after the block; needs "
-         "--targets original) or block (the fp32 block on the quantized stream, QuIP#'s)")
-      ->default_str("original")
+         "What each block is tuned to reproduce: block (the fp32 block on the quantized stream, QuIP#'s) or "
+         "original (the fp32 model's stream after the block; needs --targets original)")
+      ->default_str("block")
       ->check(CLI::IsMember({"block", "original"}));
   cmd->add_option("--block-tune-valid-windows", o->block_tune_options.valid_windows,
                   "Calibration windows held out to pick each block's best step (at most a quarter)")

@@ -229,8 +229,7 @@ nlohmann::json QuantizeModel(Model& model, const std::vector<std::vector<int>>& 
   const bool block_tune = options.block_tune.steps > 0;
   QUIP_CHECK_INPUT(!block_tune || group.size() == 1, "--block-tune", "runs in one process only, not {}", group.size());
   QUIP_CHECK_INPUT(!block_tune || !options.block_tune.original_stream || asymmetric, "--block-tune-target",
-                   "original (the default) needs the original stream of --targets original; give "
-                   "--block-tune-target block");
+                   "original needs the original stream of --targets original");
   for (int l = 0; l < c.n_layers; ++l) {
     LayerWeights& layer = model.layers[l];
     const std::string prefix = "model.layers." + std::to_string(l) + ".";

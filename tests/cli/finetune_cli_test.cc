@@ -119,10 +119,10 @@ TEST(FinetuneCli, QuantizeWithFinetune) {
 }
 
 // `quantize --block-tune`: each block's held-out MSE (the report's before: the rounded block,
-// measured by the same code) falls with QuIP#'s target (the fp32 block on the same input) in
-// every block, and with the default target (the fp32 model's stream, which carries the earlier
-// blocks' error) never rises and falls in total; the folder reloads to the perplexity measured
-// in memory; 1 and 2 threads write the same bytes.
+// measured by the same code) falls with QuIP#'s target (the default: the fp32 block on the same
+// input) in every block, and with the fp32 model's stream as the target (which carries the
+// earlier blocks' error) never rises and falls in total; the folder reloads to the perplexity
+// measured in memory; 1 and 2 threads write the same bytes.
 TEST(FinetuneCli, QuantizeWithBlockTune) {
   const std::string dir = testing::MakeTempDir("cli-quantize-block-tune");
   auto quantize = [&](const std::string& out, int threads, const std::string& extra = "") {
@@ -137,23 +137,23 @@ TEST(FinetuneCli, QuantizeWithBlockTune) {
     EXPECT_EQ(report["block_tune"]["blocks"].size(), 5u);  // stories260K's blocks
     return report["block_tune"]["blocks"];
   };
-  const auto quipsharp_target = quantize(dir + "/block", 2, "--block-tune-target block");
-  ASSERT_EQ(quipsharp_target.exit_code, 0) << quipsharp_target.err;
-  for (const nlohmann::json& b : blocks(dir + "/block")) {
-    SCOPED_TRACE(b.dump());
-    EXPECT_GT(b["best_step"].get<int>(), 0);
-    EXPECT_LT(b["mse_after"].get<double>(), b["mse_before"].get<double>());
-  }
-  const auto q = quantize(dir + "/t2", 2);
-  ASSERT_EQ(q.exit_code, 0) << q.err;
+  const auto original = quantize(dir + "/original", 2, "--block-tune-target original");
+  ASSERT_EQ(original.exit_code, 0) << original.err;
   double before = 0, after = 0;
-  for (const nlohmann::json& b : blocks(dir + "/t2")) {
+  for (const nlohmann::json& b : blocks(dir + "/original")) {
     SCOPED_TRACE(b.dump());
     EXPECT_LE(b["mse_after"].get<double>(), b["mse_before"].get<double>());
     before += b["mse_before"].get<double>();
     after += b["mse_after"].get<double>();
   }
   EXPECT_LT(after, before);
+  const auto q = quantize(dir + "/t2", 2);
+  ASSERT_EQ(q.exit_code, 0) << q.err;
+  for (const nlohmann::json& b : blocks(dir + "/t2")) {
+    SCOPED_TRACE(b.dump());
+    EXPECT_GT(b["best_step"].get<int>(), 0);
+    EXPECT_LT(b["mse_after"].get<double>(), b["mse_before"].get<double>());
+  }
   const auto ppl = Quip("ppl --threads 1 --ctx 64 --max-windows 4 --model " + ShellQuote(dir + "/t2") + " --text " +
                         ShellQuote(Calib()));
   ASSERT_EQ(ppl.exit_code, 0) << ppl.err;
@@ -163,12 +163,12 @@ TEST(FinetuneCli, QuantizeWithBlockTune) {
   const auto one = quantize(dir + "/t1", 1);
   ASSERT_EQ(one.exit_code, 0) << one.err;
   testing::ExpectSameFolder(dir + "/t1", dir + "/t2");
-  // A usage error names the option; the default target needs the original stream.
+  // A usage error names the option; the original-stream target needs that stream.
   testing::ExpectCleanError(Quip("quantize --model " + ShellQuote(Stories()) + " --calib " + ShellQuote(Calib()) +
                                  " --block-tune --block-tune-steps 0 -o " + ShellQuote(dir + "/bad")),
                             {"--block-tune-steps"});
   testing::ExpectCleanError(Quip("quantize --model " + ShellQuote(Stories()) + " --calib " + ShellQuote(Calib()) +
-                                 " --nsamples 4 --ctx 16 --targets block --block-tune -o " + ShellQuote(dir + "/bad")),
+                                  " --nsamples 4 --ctx 16 --targets block --block-tune --block-tune-target original -o " + ShellQuote(dir + "/bad")),
                             {"--block-tune-target", "--targets original"});
   EXPECT_FALSE(std::filesystem::exists(dir + "/bad"));
 }
