@@ -155,7 +155,7 @@ def table_markdown(results_dir=RESULTS):
         ppl = {os.path.basename(d.rstrip("/")): v["ppl"] for d, v in w["ppl"].items()}
         q = [p for d, p in ppl.items() if d != "books-llama-5m"]
         if len(q) == 2:
-            out.append(f"| quipsharp | 2 | 0 | defaults | – | {q[0] / fp32['wiki']:.4f} → **{q[1] / fp32['wiki']:.4f}** "
+            out.append(f"| {w.get('row', 'quipsharp | 2 | 0 | defaults')} | – | {q[0] / fp32['wiki']:.4f} → **{q[1] / fp32['wiki']:.4f}** "
                        "| – | – | – |")
     out += [""] + [f"¹ {n}." for n in notes[:1]]
     return "\n".join(out)
