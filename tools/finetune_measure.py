@@ -144,7 +144,7 @@ def table_markdown(results_dir=RESULTS):
            "|---|---|---|---|---|---|---|---|---|"]
     for r in runs:
         f, rep = r["finetune"], r["finetune"]["report"]
-        out.append(f"| {r['method']} | {r['bits']} | {r['seed']} | {' '.join(r['finetune_args']) or 'defaults'} | "
+        out.append(f"| {r['method']} | {r['bits']} | {r['seed']} | {' '.join(r.get('quantize_args', []) + r['finetune_args']) or 'defaults'} | "
                    f"{cell(r, 'valid')} | {cell(r, 'wiki')} | "
                    f"{rep['valid_kl_before']:.4f} → {rep['valid_kl_after']:.4f} (step {rep['best_step']}) | "
                    f"{f['wall_seconds']:.0f} ({f['cpu_seconds']:.0f}) | "
