@@ -56,6 +56,12 @@ def run(argv):
     wiki_windows = int(opt("--wiki-windows", "-1"))  # -1: no WikiText; 0: all of it
     # Everything after "--" goes to quip finetune (--steps, --lr, --windows, ...).
     tune_args = rest[rest.index("--") + 1:] if "--" in rest else []
+    # --block-tune and --block-tune-* (with their values) before "--" go to quip quantize;
+    # "--no-finetune" measures the quantized folder only (after = before).
+    own = rest[:rest.index("--")] if "--" in rest else rest
+    quantize_args = [a for i, a in enumerate(own)
+                     if a.startswith("--block-tune") or (i > 0 and own[i - 1].startswith("--block-tune-"))]
+    no_finetune = "--no-finetune" in own
     work = os.path.join(os.environ.get("FINETUNE_WORK", "/tmp"), f"finetune-{name}")
     qdir, tdir = work + "-q", work + "-tuned"
     # --from OTHER: tune OTHER's quantized folder again (another schedule); its "before" is reused.
@@ -67,23 +73,34 @@ def run(argv):
             shutil.rmtree(d)
     texts = {"valid": (VALID, 0)} | ({"wiki": (WIKI, wiki_windows)} if wiki_windows >= 0 else {})
     r = {"name": name, "method": method, "bits": int(bits), "seed": int(seed), "threads": int(THREADS),
-         "finetune_args": tune_args, "wiki_windows": wiki_windows}
+         "finetune_args": ["(none)"] if no_finetune else tune_args, "wiki_windows": wiki_windows,
+         "quantize_args": quantize_args}
     if source:
         earlier = json.load(open(os.path.join(RESULTS, f"finetune-{source}.json")))
         r["quantize_seconds"], r["before"] = earlier["quantize_seconds"], earlier["before"]
         texts = {k: t for k, t in texts.items() if k in r["before"]}
     else:
-        _, r["quantize_seconds"], _, _ = timed([QUIP, "quantize", "--model", MODEL, "--calib", TRAIN, "--method",
+        _, r["quantize_seconds"], r["quantize_cpu_seconds"], _ = timed([QUIP, "quantize", "--model", MODEL, "--calib", TRAIN, "--method",
                                                 method, "--bits", bits, "--seed", seed, "-o", qdir, "--threads",
-                                                THREADS])
+                                                THREADS] + quantize_args)
+        report = json.load(open(os.path.join(qdir, "quant_report.json")))
+        if "block_tune" in report:
+            r["block_tune"] = report["block_tune"]
         r["before"] = {k: ppl(qdir, *t) for k, t in texts.items()}
+    if no_finetune:
+        r["after"] = r["before"]
+        return save(r)
     out, wall, cpu, rss = timed([QUIP, "finetune", "--model", qdir, "--teacher", MODEL, "--calib", TRAIN, "-o", tdir,
                                  "--seed", seed, "--threads", THREADS] + tune_args)
     r["finetune"] = {"wall_seconds": wall, "cpu_seconds": cpu, "peak_rss_mib": rss,
                      "report": json.load(open(os.path.join(tdir, "quant_report.json")))["finetune"],
                      "stdout": out.strip()}
     r["after"] = {k: ppl(tdir, *t) for k, t in texts.items()}
-    path = os.path.join(RESULTS, f"finetune-{name}.json")
+    save(r)
+
+
+def save(r):
+    path = os.path.join(RESULTS, f"finetune-{r['name']}.json")
     with open(path + ".tmp", "w") as f:
         json.dump(r, f, indent=1)
     os.replace(path + ".tmp", path)
@@ -127,7 +144,7 @@ def table_markdown(results_dir=RESULTS):
            "|---|---|---|---|---|---|---|---|---|"]
     for r in runs:
         f, rep = r["finetune"], r["finetune"]["report"]
-        out.append(f"| {r['method']} | {r['bits']} | {r['seed']} | {' '.join(r['finetune_args']) or 'defaults'} | "
+        out.append(f"| {r['method']} | {r['bits']} | {r['seed']} | {' '.join(r.get('quantize_args', []) + r['finetune_args']) or 'defaults'} | "
                    f"{cell(r, 'valid')} | {cell(r, 'wiki')} | "
                    f"{rep['valid_kl_before']:.4f} → {rep['valid_kl_after']:.4f} (step {rep['best_step']}) | "
                    f"{f['wall_seconds']:.0f} ({f['cpu_seconds']:.0f}) | "
@@ -138,7 +155,7 @@ def table_markdown(results_dir=RESULTS):
         ppl = {os.path.basename(d.rstrip("/")): v["ppl"] for d, v in w["ppl"].items()}
         q = [p for d, p in ppl.items() if d != "books-llama-5m"]
         if len(q) == 2:
-            out.append(f"| quipsharp | 2 | 0 | defaults | – | {q[0] / fp32['wiki']:.4f} → **{q[1] / fp32['wiki']:.4f}** "
+            out.append(f"| {w.get('row', 'quipsharp | 2 | 0 | defaults')} | – | {q[0] / fp32['wiki']:.4f} → **{q[1] / fp32['wiki']:.4f}** "
                        "| – | – | – |")
     out += [""] + [f"¹ {n}." for n in notes[:1]]
     return "\n".join(out)

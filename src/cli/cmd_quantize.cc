@@ -43,6 +43,8 @@ struct Options {
   double rho = 0.0, rho2 = 0.0, damping = 0.01;
   bool finetune = false;
   FinetuneRun finetune_run;  // --finetune-*: calib, ctx and seed are quantize's
+  bool block_tune = false;
+  train::BlockTuneOptions block_tune_options{.steps = 256};  // --block-tune-*
   bool calib_bos = false, no_rescale = false, clip = false, range_tuning = false, force = false, verbose = false, mu_h = false,
        resume = false;
 };
@@ -135,6 +137,7 @@ void Run(const Options& o, ProcessGroup& group) {
   QUIP_CHECK_INPUT(model.format != "quip", o.model, "is already quantized (quantize the original model instead)");
   QuantizeModelOptions options{config, o.method, ParseBitsOverrides(o.bits_for),
                                ParseCalibrationTargets(o.targets), &group};
+  if (o.block_tune) options.block_tune = o.block_tune_options;
   CheckResources(EstimateQuantize(model.config, o.nsamples, o.ctx, options, WorkerThreads(), TokenizerBytes(model)),
                  o.model, o.out);  // fail early, with numbers
   phase.emplace("tokenize", 0, ScopedPhase::Clock::kWall);
@@ -315,6 +318,26 @@ void RegisterQuantizeCommand(CLI::App& app) {
                 "Then tune the continuous parameters (codes frozen) to the original model on --calib "
                 "(docs/finetune.md; options --finetune-*)");
   AddFinetuneOptions(*cmd, o->finetune_run, "--finetune-", /*with_framing=*/false);
+  cmd->add_flag("--block-tune", o->block_tune,
+                "After each block's linears are rounded, tune its continuous parameters to the fp32 block's output "
+                "(MSE) before the next block is calibrated (QuIP#'s first fine-tuning stage; docs/finetune.md)");
+  cmd->add_option("--block-tune-steps", o->block_tune_options.steps, "Adam steps per block, one calibration window each")
+      ->capture_default_str()
+      ->check(InRange(1, kNoLimit));
+  cmd->add_option("--block-tune-lr", o->block_tune_options.lr, "Per-block learning rate (relative change per step)")
+      ->capture_default_str()
+      ->check(InRange(0, 1, /*lo_open=*/true));
+  cmd->add_option_function<std::string>(
+         "--block-tune-target",
+         [o](const std::string& t) { o->block_tune_options.original_stream = t == "original"; },
+         "What each block is tuned to reproduce: block (the fp32 block on the quantized stream, QuIP#'s) or "
+         "original (the fp32 model's stream after the block; needs --targets original)")
+      ->default_str("block")
+      ->check(CLI::IsMember({"block", "original"}));
+  cmd->add_option("--block-tune-valid-windows", o->block_tune_options.valid_windows,
+                  "Calibration windows held out to pick each block's best step (at most a quarter)")
+      ->capture_default_str()
+      ->check(InRange(1, kNoLimit));
   cmd->add_flag("--force", o->force, "Replace an existing output folder that quip wrote");
   cmd->add_flag("--resume", o->resume,
                 "Keep each finished block in OUT_DIR.checkpoint and continue from the blocks there: rerun the same "

@@ -50,11 +50,24 @@ void BlockCheckpoints::Save(int layer, const std::vector<uint8_t>& bytes) const 
   file.Commit();
 }
 
+std::string BlockCheckpoints::TuningPath(int layer) const {
+  return (fs::path(dir_) / fmt::format("block-{:05d}.tune.json", layer)).string();
+}
+
+nlohmann::json BlockCheckpoints::LoadTuning(int layer) const {
+  const std::string path = TuningPath(layer);
+  return fs::exists(path) ? ReadJsonFile(path) : nlohmann::json();
+}
+
+void BlockCheckpoints::SaveTuning(int layer, const nlohmann::json& record) const {
+  WriteFileAtomically(TuningPath(layer), record.dump() + "\n");
+}
+
 void BlockCheckpoints::Remove() const {
   std::error_code ec;
   for (const auto& e : fs::directory_iterator(dir_, ec)) {
     const std::string name = e.path().filename().string();
-    if (name == kRunFile || (name.rfind("block-", 0) == 0 && name.ends_with(".safetensors"))) fs::remove(e.path(), ec);
+    if (name == kRunFile || (name.rfind("block-", 0) == 0 && (name.ends_with(".safetensors") || name.ends_with(".tune.json")))) fs::remove(e.path(), ec);
   }
   if (fs::is_empty(dir_, ec)) fs::remove(dir_, ec);
 }

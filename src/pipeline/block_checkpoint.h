@@ -25,11 +25,16 @@ class BlockCheckpoints {
   // Block `layer`'s bytes, empty when it was not finished.
   std::vector<uint8_t> Load(int layer) const;
   void Save(int layer, const std::vector<uint8_t>& bytes) const;
+  // --block-tune: what a tuned block adds (its norms and report entry), saved before the block's
+  // linears; null when absent.
+  nlohmann::json LoadTuning(int layer) const;
+  void SaveTuning(int layer, const nlohmann::json& record) const;
   // Removes the block files and run.json it wrote, then the folder if nothing else is in it.
   void Remove() const;
 
  private:
   std::string Path(int layer) const;
+  std::string TuningPath(int layer) const;
   std::string dir_;
 };
 

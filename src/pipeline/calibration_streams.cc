@@ -290,4 +290,20 @@ void CalibrationStreams::Advance(const LayerWeights& current, const LayerWeights
   at_ = at_orig_ = Point::kQkv;
 }
 
+const std::vector<float>& CalibrationStreams::BlockInput() const {
+  QUIP_ASSERT(at_ == Point::kQkv);
+  return x_;
+}
+
+const std::vector<float>& CalibrationStreams::OriginalBlockOutput() const {
+  QUIP_ASSERT(asymmetric_ && at_orig_ == Point::kOutput);
+  return x_orig_;
+}
+
+void CalibrationStreams::Rewind(std::vector<float> block_input) {
+  QUIP_ASSERT(block_input.size() == x_.size());
+  x_ = std::move(block_input);
+  at_ = Point::kQkv;
+}
+
 }  // namespace quip

@@ -89,6 +89,14 @@ class CalibrationStreams {
                        std::span<const LinearInput> inputs, const MomentReceivers& receivers = {});
   // Moves this process's streams through that block: x through `current`, x_orig through `original`.
   void Advance(const LayerWeights& current, const LayerWeights& original);
+  // This process's quantized stream x at the block's input, [windows][length][dim], before
+  // the block's first Capture (per-block tuning's inputs, train/block_tune.h).
+  const std::vector<float>& BlockInput() const;
+  // The original stream x_orig (asymmetric streams), past the block once its last input was captured.
+  const std::vector<float>& OriginalBlockOutput() const;
+  // Puts x back at the block's input, which BlockInput returned: the next Advance runs the
+  // whole block, since its weights changed after the captures ran parts of it.
+  void Rewind(std::vector<float> block_input);
 
   // Where a stream stands in the block: before a linear input (as LinearInput) or past the block.
   enum class Point { kQkv, kO, kGateUp, kDown, kOutput };

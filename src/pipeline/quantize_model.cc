@@ -114,6 +114,47 @@ int BlockLinearIndex(const std::string& prefix, const std::string& name, const s
   Fail(where, "holds '{}', not a linear of {}", name, prefix.substr(0, prefix.size() - 1));
 }
 
+nlohmann::json BlockTuneSettings(const train::BlockTuneOptions& o) {
+  return {{"steps", o.steps}, {"lr", o.lr}, {"valid_windows", o.valid_windows}, {"eval_every", o.eval_every},
+          {"target", o.original_stream ? "original" : "block"}};
+}
+
+// --block-tune on block `l`, whose linears are rounded: tuned on the quantized stream at its
+// input, which the stream is rewound to so that Advance runs the tuned block. The report entry.
+nlohmann::json TuneRoundedBlock(Model& model, int l, const LayerWeights& original, CalibrationStreams& streams,
+                                std::vector<float> block_input, int windows, int length,
+                                const train::BlockTuneOptions& o) {
+  ScopedPhase phase("block_tune", 0, ScopedPhase::Clock::kWall);
+  const train::BlockTuneResult r =
+      train::TuneBlock(model.config, model.layers[l], original, block_input,
+                       o.original_stream ? std::span<const float>(streams.OriginalBlockOutput()) : std::span<const float>(),
+                       windows, length, o, model.owners, "model.layers." + std::to_string(l) + ".");
+  streams.Rewind(std::move(block_input));
+  return {{"layer", l}, {"mse_before", r.mse_before}, {"mse_after", r.mse_after},
+          {"target_mean_square", r.target_mean_square}, {"best_step", r.best_step}, {"seconds", r.seconds}};
+}
+
+// --resume with --block-tune: a tuned block's norms (the linears travel in the block's
+// checkpoint) and its report entry. Floats as JSON numbers read back to the same bits.
+nlohmann::json TunedNormsRecord(const LayerWeights& layer, const nlohmann::json& report) {
+  auto values = [](const TensorView& t) { return std::vector<float>(t.data, t.data + t.numel()); };
+  return {{"attn_norm", values(layer.attn_norm)}, {"ffn_norm", values(layer.ffn_norm)}, {"report", report}};
+}
+
+nlohmann::json RestoreTunedNorms(const nlohmann::json& record, LayerWeights& layer, std::vector<StorageOwner>& owners,
+                                 const std::string& where) {
+  QUIP_CHECK_INPUT(record.is_object() && record.contains("attn_norm") && record.contains("ffn_norm") &&
+                       record.contains("report"),
+                   where, "has no tuned norms next to it (remove the checkpoint folder and rerun)");
+  for (auto [key, slot] : {std::pair{"attn_norm", &layer.attn_norm}, std::pair{"ffn_norm", &layer.ffn_norm}}) {
+    std::vector<float> v = record.at(key).get<std::vector<float>>();
+    QUIP_CHECK_INPUT(int64_t(v.size()) == slot->numel(), where, "{} has {} values, the model {}", key, v.size(),
+                     slot->numel());
+    *slot = OwnFloats(std::move(v), slot->shape, owners);
+  }
+  return record.at("report");
+}
+
 }  // namespace
 
 nlohmann::json CheckpointRun(const Model& model, const std::vector<std::vector<int>>& windows,
@@ -124,7 +165,7 @@ nlohmann::json CheckpointRun(const Model& model, const std::vector<std::vector<i
   nlohmann::json overrides = nlohmann::json::array();
   for (const BitsOverride& o : options.bits_overrides) overrides.push_back({o.pattern, o.bits});
   const LlamaConfig& c = model.config;
-  return {{"model", model.source},
+  nlohmann::json run = {{"model", model.source},
           {"shape", {c.n_layers, c.dim, c.hidden_dim, c.n_heads, c.n_kv_heads, c.vocab_size}},
           {"settings", RunSettings(windows, options)},
           {"rounding_passes", options.config.rg_passes},
@@ -132,6 +173,8 @@ nlohmann::json CheckpointRun(const Model& model, const std::vector<std::vector<i
           {"rho2", options.config.rho2},
           {"bits_for", overrides},
           {"tokens_fnv1a", tokens}};
+  if (options.block_tune.steps > 0) run["block_tune"] = BlockTuneSettings(options.block_tune);
+  return run;
 }
 
 LinearStorage MeasureLinearStorage(const Model& model) {
@@ -182,6 +225,11 @@ nlohmann::json QuantizeModel(Model& model, const std::vector<std::vector<int>>& 
   double capture_s = 0, quantize_s = 0, propagate_s = 0;
   int64_t most_moment_bytes = 0;  // the most bytes of a stage's moment means this rank held
   nlohmann::json linears = nlohmann::json::array();
+  nlohmann::json tuned_blocks = nlohmann::json::array();  // --block-tune's per-block record
+  const bool block_tune = options.block_tune.steps > 0;
+  QUIP_CHECK_INPUT(!block_tune || group.size() == 1, "--block-tune", "runs in one process only, not {}", group.size());
+  QUIP_CHECK_INPUT(!block_tune || !options.block_tune.original_stream || asymmetric, "--block-tune-target",
+                   "original needs the original stream of --targets original");
   for (int l = 0; l < c.n_layers; ++l) {
     LayerWeights& layer = model.layers[l];
     const std::string prefix = "model.layers." + std::to_string(l) + ".";
@@ -202,12 +250,15 @@ nlohmann::json QuantizeModel(Model& model, const std::vector<std::vector<int>>& 
         layer.*kBlockLinears[BlockLinearIndex(prefix, r.name, where)].slot = std::move(r.linear);
         linears.push_back(std::move(r.report));
       }
+      if (block_tune) tuned_blocks.push_back(RestoreTunedNorms(options.checkpoints->LoadTuning(l), layer, model.owners, where));
       streams.Advance(layer, original);
       bytes_sent_per_block.push_back(group.bytes_sent() - bytes_sent_before_block);
       if (progress) progress(l + 1, c.n_layers);
       continue;
     }
 
+    std::vector<float> block_input;
+    if (block_tune) block_input = streams.BlockInput();
     for (const std::vector<LinearInput>& stage : stages) {
       // The stage's linears, and the rank that rounds each: with several processes each rank
       // rounds its share (pipeline/process_group.h AssignToProcesses) and sends it.
@@ -305,6 +356,11 @@ nlohmann::json QuantizeModel(Model& model, const std::vector<std::vector<int>>& 
       quantize_s += Seconds(t0);
     }
 
+    if (block_tune) {
+      tuned_blocks.push_back(TuneRoundedBlock(model, l, original, streams, std::move(block_input), int(windows.size()),
+                                              length, options.block_tune));
+      if (options.resume) options.checkpoints->SaveTuning(l, TunedNormsRecord(layer, tuned_blocks.back()));
+    }
     if (options.resume && group.rank() == 0) {  // the block's linears in the order the report lists them
       std::vector<LinearRef> refs;
       for (size_t k = linears.size() - BlockLinearCount(c); k < linears.size(); ++k) {
@@ -336,6 +392,10 @@ nlohmann::json QuantizeModel(Model& model, const std::vector<std::vector<int>>& 
           {"rss_at_start_bytes", rss_at_start},
           {"memory_estimate_bytes", memory_estimate},
           {"linears", linears}});
+  if (block_tune) {
+    report["block_tune"] = BlockTuneSettings(options.block_tune);
+    report["block_tune"]["blocks"] = tuned_blocks;
+  }
   if (group.size() > 1) {
     // Measurements of the distributed run (docs/scale-out.md): every rank's peak RSS and bytes sent.
     const std::vector<std::vector<double>> rss =

@@ -3,7 +3,8 @@
 //      quantized blocks 0..l-1) and accumulate H = E[x xᵀ] per distinct linear input
 //      (q/k/v share one, gate/up share one, o_proj and down_proj have their own);
 //   2. quantize the block's linears (pre-processing, rounding: src/quant);
-//   3. rerun block l with its quantized weights to produce block l+1's inputs.
+//   3. rerun block l with its quantized weights to produce block l+1's inputs
+//      (with --block-tune, after tuning the block's continuous parameters: train/block_tune.h).
 // CalibrationTargets says how step 1 sees the block (measured on books-llama-5m, 2 bits,
 // first 120 windows of books valid, ppl ratio to fp32):
 //   block       the paper's protocol: all inputs from one run of the block's fp32 linears
@@ -28,6 +29,7 @@
 #include "pipeline/block_checkpoint.h"
 #include "pipeline/process_group.h"
 #include "quant/quantize.h"
+#include "train/block_tune.h"
 
 namespace quip {
 
@@ -59,6 +61,10 @@ struct QuantizeModelOptions {
   // others get them from rank 0).
   bool resume = false;
   BlockCheckpoints* checkpoints = nullptr;
+  // --block-tune: after each block's linears are rounded, its continuous parameters are tuned
+  // to the fp32 block's output (train/block_tune.h) before the stream moves on; steps 0: off.
+  // One process only. The report's "block_tune" has each block's held-out MSE before/after.
+  train::BlockTuneOptions block_tune = {};
 };
 
 // What makes a run's blocks, for BlockCheckpoints: the model's shape and source, the options

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <numbers>
 
 namespace quip::train {
 
@@ -32,6 +33,13 @@ void Adam<T>::Step(double lr) {
       p.value[j] = T(value);
     }
   }
+}
+
+double WarmupCosineRate(double lr, int steps, int step) {
+  const int warmup = std::max(1, steps / 20);
+  if (step < warmup) return lr * (step + 1) / warmup;
+  const double progress = double(step - warmup) / std::max(1, steps - warmup);
+  return lr * 0.5 * (1 + std::cos(std::numbers::pi * progress));
 }
 
 template class Adam<float>;

@@ -29,4 +29,8 @@ class Adam {
   std::vector<std::vector<T>> m_, v_;
 };
 
+// The learning rate of step `step` in [0, steps): linear warm-up over the first 5% of the
+// steps, then a cosine to zero (end-to-end and per-block tuning share it).
+double WarmupCosineRate(double lr, int steps, int step);
+
 }  // namespace quip::train

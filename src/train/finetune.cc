@@ -5,7 +5,6 @@
 #include <chrono>
 #include <filesystem>
 #include <cmath>
-#include <numbers>
 #include <optional>
 
 #include "core/error.h"
@@ -75,13 +74,6 @@ std::string Fingerprint(const FinetuneOptions& o, const std::vector<std::vector<
     }
   }
   return fmt::format("steps={} lr={} eval_every={} windows={:016x}", o.steps, o.lr, o.eval_every, h);
-}
-
-double LearningRate(const FinetuneOptions& o, int step) {  // step in [0, steps)
-  const int warmup = std::max(1, o.steps / 20);
-  if (step < warmup) return o.lr * (step + 1) / warmup;
-  const double progress = double(step - warmup) / std::max(1, o.steps - warmup);
-  return o.lr * 0.5 * (1 + std::cos(std::numbers::pi * progress));
 }
 
 }  // namespace
@@ -164,7 +156,7 @@ FinetuneResult Finetune(Model& student, const Model& teacher, const std::vector<
     const double loss = model.Loss(train_windows[i], train_targets.Get(i), /*gradient=*/true);
     QUIP_CHECK_INPUT(std::isfinite(loss), student.source, "fine-tuning diverged at step {} (loss {}): lower --lr",
                      step + 1, loss);
-    adam.Step(LearningRate(o, step));
+    adam.Step(WarmupCosineRate(o.lr, o.steps, step));
     r.train_loss.push_back(loss);
     double kl = -1;
     if ((step + 1) % o.eval_every == 0 || step + 1 == o.steps) {

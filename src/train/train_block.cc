@@ -36,6 +36,20 @@ T Sigmoid(T x) {
   return T(1) / (T(1) + std::exp(-x));
 }
 
+// The Llama block this training form computes: separate q/k/v and gate/up, no biases, no
+// per-head or sandwich norms, full causal attention.
+const LlamaConfig& CheckTrainable(const LlamaConfig& c, const LayerWeights& w, const std::string& prefix) {
+  QUIP_CHECK_INPUT(c.sliding_window == 0 && w.sliding_window == 0, prefix,
+                   "fine-tuning supports full causal attention only, not a sliding window");
+  QUIP_CHECK_INPUT(w.q && w.k && w.v && w.o && w.gate && w.up && w.down && !w.q_bias.data && !w.k_bias.data &&
+                       !w.v_bias.data && !w.o_bias.data && !w.q_norm.data && !w.k_norm.data &&
+                       !w.post_attn_norm.data && !w.post_ffn_norm.data,
+                   prefix,
+                   "fine-tuning supports the Llama block only (no fused q/k/v or gate/up, biases, q/k norms or "
+                   "sandwich norms)");
+  return c;
+}
+
 }  // namespace
 
 template <typename T>
@@ -88,7 +102,7 @@ void RmsNormBackward(const Mat<T>& x, const std::vector<T>& gain, const std::vec
 
 template <typename T>
 TrainBlock<T>::TrainBlock(const LlamaConfig& c, const LayerWeights& w, const std::string& prefix)
-    : c_(c),
+    : c_(CheckTrainable(c, w, prefix)),
       q_(*w.q, prefix + "self_attn.q_proj"),
       k_(*w.k, prefix + "self_attn.k_proj"),
       v_(*w.v, prefix + "self_attn.v_proj"),
@@ -96,8 +110,6 @@ TrainBlock<T>::TrainBlock(const LlamaConfig& c, const LayerWeights& w, const std
       gate_(*w.gate, prefix + "mlp.gate_proj"),
       up_(*w.up, prefix + "mlp.up_proj"),
       down_(*w.down, prefix + "mlp.down_proj") {
-  QUIP_CHECK_INPUT(c.sliding_window == 0, prefix,
-                   "fine-tuning supports full causal attention only, not a sliding window");
   attn_norm_.Init(prefix + "input_layernorm.weight", std::vector<T>(w.attn_norm.data, w.attn_norm.data + c.dim));
   ffn_norm_.Init(prefix + "post_attention_layernorm.weight", std::vector<T>(w.ffn_norm.data, w.ffn_norm.data + c.dim));
 }

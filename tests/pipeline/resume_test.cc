@@ -53,5 +53,25 @@ TEST(Resume, AKilledRunContinuesToTheUninterruptedFolder) {
   EXPECT_FALSE(fs::exists(checkpoint)) << "removed once OUT_DIR is written";
 }
 
+// With --block-tune a finished block is tuned before it is checkpointed: its norms and report
+// entry are kept beside its linears, and the resumed folder equals the uninterrupted one.
+TEST(Resume, AKilledBlockTuneRunContinuesToTheUninterruptedFolder) {
+  const std::string dir = testing::MakeTempDir("resume-block-tune");
+  const std::string tune = "--block-tune --block-tune-steps 6 ";
+  const auto plain = testing::RunCommandSplit(Books(dir + "/plain", tune));
+  ASSERT_EQ(plain.exit_code, 0) << plain.err;
+  const std::string out = dir + "/out", checkpoint = out + ".checkpoint";
+  ASSERT_EQ(testing::RunCommandSplit(KillAfterBlocks(Books(out, tune + "--resume"), checkpoint, 2)).exit_code, 0);
+  ASSERT_FALSE(fs::exists(out)) << "the run finished before the kill";
+  EXPECT_TRUE(fs::exists(checkpoint + "/block-00000.tune.json"));
+  // Other tuning options cannot continue these blocks.
+  testing::ExpectCleanError(testing::RunCommandSplit(Books(out, tune + "--resume --block-tune-lr 0.01")),
+                            {checkpoint, "another run"});
+  const auto resumed = testing::RunCommandSplit(Books(out, tune + "--resume"));
+  ASSERT_EQ(resumed.exit_code, 0) << resumed.err;
+  testing::ExpectSameFolder(dir + "/plain", out);
+  EXPECT_FALSE(fs::exists(checkpoint)) << "removed once OUT_DIR is written";
+}
+
 }  // namespace
 }  // namespace quip

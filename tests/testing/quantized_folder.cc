@@ -79,6 +79,8 @@ nlohmann::json ReportWithoutMeasurements(const std::string& path) {
                           "distributed"})
     r.erase(key);
   for (auto& linear : r["linears"]) linear.erase("seconds");
+  if (r.contains("block_tune"))
+    for (auto& block : r["block_tune"]["blocks"]) block.erase("seconds");
   return r;
 }
 

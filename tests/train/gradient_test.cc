@@ -3,7 +3,8 @@
 // random model of tests/testing quantized by each method. Checked: the quantized and dense
 // linear w.r.t. input, input multipliers and scales; a whole block w.r.t. its input (RMSNorm,
 // RoPE, GQA causal attention, SwiGLU); the whole model's KL loss w.r.t. every parameter
-// tensor (which also runs every input gradient of every later block and the head).
+// tensor (which also runs every input gradient of every later block and the head); the
+// per-block tuning objective (MSE to the fp32 block's output) w.r.t. every block parameter.
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -14,6 +15,7 @@
 #include "model/forward.h"
 #include "pipeline/load.h"
 #include "testing/quantized_folder.h"
+#include "train/block_tune.h"
 #include "train/train_model.h"
 
 namespace quip::train {
@@ -166,6 +168,38 @@ TEST(TrainGradientTest, WholeModelKlEveryParameter) {
     EXPECT_EQ(checked, student.config.n_layers * 23 + 1);
     RecordProperty("worst_" + CaseName(c), std::to_string(worst_seen));
     std::printf("%s: worst error %.3g\n", CaseName(c).c_str(), worst_seen);
+  }
+}
+
+// --block-tune's objective, mean (block(x) − fp32 block(x))², w.r.t. every parameter of the
+// quantized block (its norms, and each linear's input/output multipliers and scales).
+TEST(TrainGradientTest, BlockTuneObjectiveEveryParameter) {
+  for (const QuantizedCase& c : kCases) {
+    SCOPED_TRACE(CaseName(c));
+    const Model student = LoadModel(Folder(c));
+    const Model teacher = LoadModel(Folder(c) + "/../fp32");
+    const int ntok = 9, dim = student.config.dim;
+    const RopeTable<double> rope(student.config, ntok);
+    TrainBlock<double> block(student.config, student.layers[1], "model.layers.1.");
+    TrainBlock<double> fp32(teacher.config, teacher.layers[1], "model.layers.1.");
+    const Mat<double> input = Random(ntok, dim, 21);
+    Mat<double> target = input;
+    typename TrainBlock<double>::Saved saved;
+    fp32.Forward(target, saved, rope);
+    std::vector<Param<double>*> params = block.Params();
+    for (Param<double>* p : params) std::fill(p->grad.begin(), p->grad.end(), 0.0);
+    const double mse = BlockMse(block, input, target, rope, /*gradient=*/true);
+    EXPECT_GT(mse, 0.0);  // the rounded block differs from the fp32 one
+    auto loss = [&] { return BlockMse(block, input, target, rope, /*gradient=*/false); };
+    EXPECT_EQ(loss(), mse);
+    ASSERT_EQ(params.size(), 23u);  // 2 norms + 7 linears × 3
+    double worst_seen = 0;
+    for (Param<double>* p : params) {
+      const double e = WorstRelativeError(p->value, p->grad, loss, p->unit, 8);
+      EXPECT_LT(e, kTolerance) << p->name;
+      worst_seen = std::max(worst_seen, e);
+    }
+    std::printf("%s block objective: worst error %.3g\n", CaseName(c).c_str(), worst_seen);
   }
 }
 
