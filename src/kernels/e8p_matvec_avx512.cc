@@ -72,11 +72,13 @@ struct Consts {
   __m512i bit_of_lane;        // byte 8g + i: 1 << i, selects coordinate i of a plane byte
   __m512i gather[2][4];       // per stage kind and step of a half block: where its matrix bytes are
   __mmask64 matrix_bytes[2];  // the nonzero bytes of those matrices (E8P 3..6, one-bit 3..7)
+  __m512i rvq_gather[2];      // 4-bit RVQ: per 8-group step of a 16-group quad (RvqWeights)
+  __m512i low_nibbles;
 };
 
 // Byte vectors of Consts, built at compile time (MakeConsts runs once per task of rows).
 struct ByteConstants {
-  alignas(64) uint8_t even[64], odd[64], bit_of_lane[64], gather[2][4][64];
+  alignas(64) uint8_t even[64], odd[64], bit_of_lane[64], gather[2][4][64], rvq_gather[2][64];
 };
 
 constexpr ByteConstants MakeByteConstants() {
@@ -91,6 +93,10 @@ constexpr ByteConstants MakeByteConstants() {
       b.gather[0][step][i] = uint8_t(std::max(0, 32 * kE8PPlane[byte] + 8 * step + group));
       b.gather[1][step][i] = uint8_t(std::max(0, 32 * kOneBitPlane[byte] + 8 * step + group));
     }
+    // 4-bit RVQ: qword j of step s holds group 8s + j's planes S, HS, LS, D of stage 2 (bytes
+    // 0..3) and stage 1 (bytes 4..7); a quad holds plane p of stage k at byte 32p + 16k + group.
+    for (int step = 0; step < 2; ++step)
+      b.rvq_gather[step][i] = uint8_t(32 * (byte % 4) + (byte < 4 ? 16 : 0) + 8 * step + group);
   }
   return b;
 }
@@ -109,6 +115,8 @@ QUIP_AVX512_TARGET Consts MakeConsts(const simd::E8PTables& t) {
   c.bit_of_lane = _mm512_load_si512(b.bit_of_lane);
   for (int k = 0; k < 2; ++k)
     for (int step = 0; step < 4; ++step) c.gather[k][step] = _mm512_load_si512(b.gather[k][step]);
+  for (int step = 0; step < 2; ++step) c.rvq_gather[step] = _mm512_load_si512(b.rvq_gather[step]);
+  c.low_nibbles = _mm512_set1_epi8(0x0F);
   c.matrix_bytes[0] = _cvtu64_mask64(0x7878787878787878ull);
   c.matrix_bytes[1] = _cvtu64_mask64(0xF8F8F8F8F8F8F8F8ull);
   c.sign_map = _mm512_set1_epi64(int64_t(kSignMap));
@@ -144,20 +152,29 @@ QUIP_AVX512_TARGET inline DecodedBlock Pair(__m512i p0, __m512i p1, __m512i p2, 
 
 // Groups [0, n) of a stage's indices, n ≤ 64 (indices past n read as 0: they meet zero
 // activations, or are not stored).
+// The E8P planes S, HS, LS, D (one byte per group) of 64 groups' u16 indices, whose bytes
+// are in c0, c1 (group g at bytes 2g, 2g + 1 of the 128).
+struct E8PPlanes {
+  __m512i s, hs, ls, d;
+};
+QUIP_AVX512_TARGET inline E8PPlanes DecodeE8PPlanes(__m512i c0, __m512i c1, const Consts& c) {
+  const __m512i lo = _mm512_permutex2var_epi8(c0, c.even, c1);  // index bits 7..0
+  const __m512i hi = _mm512_permutex2var_epi8(c0, c.odd, c1);   // pattern entry
+  const __mmask64 upper = _mm512_movepi8_mask(hi);
+  const __m512i low = Lookup256(c.low, hi, upper);
+  const __m512i high = Lookup256(c.high, hi, upper);
+  const __m512i sign = _mm512_xor_si512(_mm512_gf2p8affine_epi64_epi8(lo, c.sign_map, 0),
+                                        _mm512_gf2p8affine_epi64_epi8(low, c.parity_map, 0));
+  const __m512i shift = _mm512_gf2p8affine_epi64_epi8(lo, c.shift_map, 0);
+  return {sign, _mm512_xor_si512(high, sign), _mm512_xor_si512(low, sign), shift};
+}
+
 template <Stage kStage>
 QUIP_AVX512_TARGET inline DecodedBlock DecodeBlock(const uint8_t* indices, int n, const Consts& c) {
   if constexpr (kStage == Stage::kE8P) {  // u16 indices
-    const __m512i c0 = _mm512_maskz_loadu_epi8(FirstLanes(2 * n), indices);
-    const __m512i c1 = _mm512_maskz_loadu_epi8(FirstLanes(2 * n - 64), indices + 64);
-    const __m512i lo = _mm512_permutex2var_epi8(c0, c.even, c1);  // index bits 7..0
-    const __m512i hi = _mm512_permutex2var_epi8(c0, c.odd, c1);   // pattern entry
-    const __mmask64 upper = _mm512_movepi8_mask(hi);
-    const __m512i low = Lookup256(c.low, hi, upper);
-    const __m512i high = Lookup256(c.high, hi, upper);
-    const __m512i sign = _mm512_xor_si512(_mm512_gf2p8affine_epi64_epi8(lo, c.sign_map, 0),
-                                          _mm512_gf2p8affine_epi64_epi8(low, c.parity_map, 0));
-    const __m512i shift = _mm512_gf2p8affine_epi64_epi8(lo, c.shift_map, 0);
-    return Pair(sign, _mm512_xor_si512(high, sign), _mm512_xor_si512(low, sign), shift);
+    const E8PPlanes p = DecodeE8PPlanes(_mm512_maskz_loadu_epi8(FirstLanes(2 * n), indices),
+                                        _mm512_maskz_loadu_epi8(FirstLanes(2 * n - 64), indices + 64), c);
+    return Pair(p.s, p.hs, p.ls, p.d);
   } else {  // byte indices into the one-bit codebook's plane tables
     const __m512i idx = _mm512_maskz_loadu_epi8(FirstLanes(n), indices);
     const __mmask64 upper = _mm512_movepi8_mask(idx);
@@ -235,6 +252,68 @@ QUIP_AVX512_TARGET __attribute__((always_inline)) inline __m512 StageDot(const u
   return acc_f;
 }
 
+// 4-bit RVQ (two E8P stages), both stages in one pass. Per activation group (32 groups) the
+// two stages' indices are decoded together, stage 1 in bytes 0..31 of each plane and stage
+// 2 in bytes 32..63, and each 8-group step becomes one vector of nibble pairs: byte 8j + i
+// holds v₁ + 16·v₂, v = d + 2·LS + 4·HS + 8·¬S of coordinate i of group j in stage 1 and 2
+// (u = 4·point + 16 = 1 + 2v), from one byte permute (both stages' planes into qword j)
+// and one affine map (the 8×8 bit transpose). Two vpdpbusd with the same activations
+// give Σ v₁·xq (the low nibbles) and Σ (v₁ + 16·v₂)·xq: 64 weights of both stages per
+// permute, affine, and, two vpdpbusd, where decoding the stages apart takes two of each
+// (Weights()).
+struct RvqQuad {  // planes of 16 groups, both stages: S₁ S₂ HS₁ HS₂ | LS₁ LS₂ D₁ D₂, 16 bytes each
+  __m512i sh, ld;
+};
+
+QUIP_AVX512_TARGET inline __m512i RvqWeights(const RvqQuad& q, int step, const Consts& c) {
+  const __m512i matrices = _mm512_permutex2var_epi8(q.sh, c.rvq_gather[step], q.ld);
+  return _mm512_gf2p8affine_epi64_epi8(c.bit_of_lane, matrices, 0x88);  // 0x88: ¬S of both nibbles
+}
+
+// Activation group g0 / 32 (n ≤ 32 groups from g0) of both stages as two quads.
+struct RvqGroup {
+  RvqQuad quad[2];
+};
+QUIP_AVX512_TARGET inline RvqGroup DecodeRvqGroup(const uint8_t* row, const uint8_t* second, int g0, int n,
+                                                 const Consts& c) {
+  const __mmask64 valid = FirstLanes(2 * n);
+  const E8PPlanes p = DecodeE8PPlanes(_mm512_maskz_loadu_epi8(valid, row + 2 * g0),
+                                      _mm512_maskz_loadu_epi8(valid, second + 2 * g0), c);
+  return {{{_mm512_shuffle_i64x2(p.s, p.hs, 0x88), _mm512_shuffle_i64x2(p.ls, p.d, 0x88)},
+           {_mm512_shuffle_i64x2(p.s, p.hs, 0xDD), _mm512_shuffle_i64x2(p.ls, p.d, 0xDD)}}};
+}
+
+// (Σ_g a_g Σ_{c∈g} v₁·xq, Σ_g a_g Σ_{c∈g} (v₁ + 16·v₂)·xq) of one row as 16 partial sums each.
+// The next activation group is decoded before this one's products are issued, so that the
+// long decode chain overlaps the products in the out-of-order window.
+QUIP_AVX512_TARGET __attribute__((always_inline)) inline void RvqDot(const uint8_t* row, int groups, const Consts& c,
+                                                                    const simd::E8PActivations& a, __m512& low_dot,
+                                                                    __m512& full_dot) {
+  const __m512i zero = _mm512_setzero_si512();
+  const uint8_t* second = row + 2 * groups;
+  low_dot = _mm512_setzero_ps();
+  full_dot = _mm512_setzero_ps();
+  RvqGroup next = DecodeRvqGroup(row, second, 0, std::min(kGroupsPerScale, groups), c);
+  for (int g0 = 0; g0 < groups; g0 += kGroupsPerScale) {
+    const int n = std::min(kGroupsPerScale, groups - g0);  // < 32: the row's last, partial group
+    const RvqGroup cur = next;
+    if (g0 + kGroupsPerScale < groups)
+      next = DecodeRvqGroup(row, second, g0 + kGroupsPerScale, std::min(kGroupsPerScale, groups - g0 - kGroupsPerScale), c);
+    const int8_t* x = a.xq + 8 * g0;
+    __m512i low = zero, full = zero;
+    for (int t = 0; t < 4 && 8 * t < n; ++t) {
+      const __m512i xs = n == kGroupsPerScale ? _mm512_loadu_si512(x + 64 * t)
+                                              : _mm512_maskz_loadu_epi8(FirstLanes(8 * (n - 8 * t)), x + 64 * t);
+      const __m512i w = RvqWeights(cur.quad[t / 2], t % 2, c);
+      low = _mm512_dpbusd_epi32(low, _mm512_and_si512(w, c.low_nibbles), xs);
+      full = _mm512_dpbusd_epi32(full, w, xs);
+    }
+    const __m512 scale = _mm512_set1_ps(a.group_scale[g0 / kGroupsPerScale]);
+    low_dot = _mm512_fmadd_ps(_mm512_cvtepi32_ps(low), scale, low_dot);
+    full_dot = _mm512_fmadd_ps(_mm512_cvtepi32_ps(full), scale, full_dot);
+  }
+}
+
 template <int kQuarter>
 QUIP_AVX512_TARGET inline __m512 QuarterFloats(__m512i p) {
   return _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm512_extracti32x4_epi32(p, kQuarter)));
@@ -288,15 +367,27 @@ QUIP_AVX512_TARGET void E8PRows(const E8PMatrixView& w, const simd::E8PTables& t
                                 int r0, int r1, float* y) {
   const Consts c = MakeConsts(t);
   const int G = w.groups;
+  const float s1 = w.stage_scale[0], s2 = w.bits > 2 ? w.stage_scale[1] : 0.0f;
+  if (w.bits == 4) {
+    // Stage k's dot in units of ¼ is Σ_g a_g Σ (u − 16)·xq = 2·V_k − 15·Σ a_g·xq with
+    // V₁ = low_dot and V₂ = (full_dot − low_dot)/16.
+    const __m512 low_weight = _mm512_set1_ps(2.0f * s1 - 0.125f * s2), full_weight = _mm512_set1_ps(0.125f * s2);
+    const float offset_sum = 15.0f * a.scaled_sum * (s1 + s2);
+    for (int r = r0; r < r1; ++r) {
+      __m512 low_dot, full_dot;
+      RvqDot(w.codes + int64_t(r) * w.row_bytes, G, c, a, low_dot, full_dot);
+      const __m512 dot = _mm512_fmadd_ps(full_weight, full_dot, _mm512_mul_ps(low_weight, low_dot));
+      y[r] = 0.25f * (_mm512_reduce_add_ps(dot) - offset_sum);
+    }
+    return;
+  }
   // What the +16 of every weight byte added: 16·Σ xq in each stage.
-  const float offset_sum = float(kWeightOffset) * a.scaled_sum * (w.stage_scale[0] + (w.bits > 2 ? w.stage_scale[1] : 0.0f));
+  const float offset_sum = float(kWeightOffset) * a.scaled_sum * (s1 + s2);
   for (int r = r0; r < r1; ++r) {
     const uint8_t* row = w.codes + int64_t(r) * w.row_bytes;
-    __m512 dot = _mm512_mul_ps(_mm512_set1_ps(w.stage_scale[0]), StageDot<Stage::kE8P>(row, G, c, a));
+    __m512 dot = _mm512_mul_ps(_mm512_set1_ps(s1), StageDot<Stage::kE8P>(row, G, c, a));
     if (w.bits == 3)
-      dot = _mm512_fmadd_ps(_mm512_set1_ps(w.stage_scale[1]), StageDot<Stage::kOneBit>(row + 2 * G, G, c, a), dot);
-    if (w.bits == 4)
-      dot = _mm512_fmadd_ps(_mm512_set1_ps(w.stage_scale[1]), StageDot<Stage::kE8P>(row + 2 * G, G, c, a), dot);
+      dot = _mm512_fmadd_ps(_mm512_set1_ps(s2), StageDot<Stage::kOneBit>(row + 2 * G, G, c, a), dot);
     y[r] = 0.25f * (_mm512_reduce_add_ps(dot) - offset_sum);
   }
 }
