@@ -209,9 +209,13 @@ template <Stage kStage>
 QUIP_AVX512_TARGET __attribute__((always_inline)) inline __m512 StageDot(const uint8_t* codes, int groups, const Consts& c, const simd::E8PActivations& a) {
   __m512 acc_f = _mm512_setzero_ps();
   const __m512i zero = _mm512_setzero_si512();
+  DecodedBlock next = DecodeBlock<kStage>(codes, std::min(kBlockGroups, groups), c);
   for (int g0 = 0; g0 < groups; g0 += kBlockGroups) {
     const int n = std::min(kBlockGroups, groups - g0);
-    const DecodedBlock d = DecodeBlock<kStage>(codes + kIndexBytes<kStage> * g0, n, c);
+    const DecodedBlock d = next;  // the next block is decoded before this one's products (RvqDot)
+    if (g0 + kBlockGroups < groups)
+      next = DecodeBlock<kStage>(codes + kIndexBytes<kStage> * (g0 + kBlockGroups),
+                                 std::min(kBlockGroups, groups - g0 - kBlockGroups), c);
     const int8_t* x = a.xq + 8 * g0;
     if (n == kBlockGroups) {
       // Four independent accumulators (activation group × even/odd step): vpdpbusd's
