@@ -376,24 +376,35 @@ QUIP_AVX512_TARGET void E8PRows(const E8PMatrixView& w, const simd::E8PTables& t
   const Consts c = MakeConsts(t);
   const int G = w.groups;
   const float s1 = w.stage_scale[0], s2 = w.bits > 2 ? w.stage_scale[1] : 0.0f;
-  if (w.bits == 4) {
-    // Stage k's dot in units of ¼ is Σ_g a_g Σ (u − 16)·xq = 2·V_k − 15·Σ a_g·xq with
-    // V₁ = low_dot and V₂ = (full_dot − low_dot)/16.
-    const __m512 low_weight = _mm512_set1_ps(2.0f * s1 - 0.125f * s2), full_weight = _mm512_set1_ps(0.125f * s2);
-    const float offset_sum = 15.0f * a.scaled_sum * (s1 + s2);
+  // Pairs of E8P index rows 2·G bytes apart multiplied with the same activations (RvqDot):
+  // at 4 bits a row's two stages, at 2 bits rows r and r + 1. A pair's dot products in
+  // units of ¼ are Σ_g a_g Σ (u − 16)·xq = 2·V − 15·Σ a_g·xq with V₁ = low_dot and
+  // V₂ = (full_dot − low_dot)/16.
+  const int rows_per_pair = w.bits == 4 ? 1 : 2;
+  const int pairs_end = w.bits == 4 ? r1 : w.bits == 2 ? r0 + ((r1 - r0) & ~1) : r0;
+  if (pairs_end > r0) {
+    const float offset_sum = 15.0f * a.scaled_sum;
+    const __m512 second_weight = _mm512_set1_ps(1.0f / 16);
     RvqGroup next = DecodeRvqGroup(w.codes + int64_t(r0) * w.row_bytes, G, std::min(kGroupsPerScale, G), c);
-    for (int r = r0; r < r1; ++r) {
+    for (int r = r0; r < pairs_end; r += rows_per_pair) {
       const uint8_t* row = w.codes + int64_t(r) * w.row_bytes;
+      const uint8_t* next_pair = r + rows_per_pair < pairs_end ? row + rows_per_pair * w.row_bytes : nullptr;
       __m512 low_dot, full_dot;
-      RvqDot(row, r + 1 < r1 ? row + w.row_bytes : nullptr, G, c, a, next, low_dot, full_dot);
-      const __m512 dot = _mm512_fmadd_ps(full_weight, full_dot, _mm512_mul_ps(low_weight, low_dot));
-      y[r] = 0.25f * (_mm512_reduce_add_ps(dot) - offset_sum);
+      RvqDot(row, next_pair, G, c, a, next, low_dot, full_dot);
+      const float first = 2.0f * _mm512_reduce_add_ps(low_dot) - offset_sum;
+      const float second = 2.0f * _mm512_reduce_add_ps(_mm512_mul_ps(second_weight, _mm512_sub_ps(full_dot, low_dot))) - offset_sum;
+      if (w.bits == 4) {
+        y[r] = 0.25f * (s1 * first + s2 * second);
+      } else {
+        y[r] = 0.25f * s1 * first;
+        y[r + 1] = 0.25f * s1 * second;
+      }
     }
-    return;
   }
+  // 3 bits, and a task's last row at 2 bits: each stage on its own (Weights()).
   // What the +16 of every weight byte added: 16·Σ xq in each stage.
   const float offset_sum = float(kWeightOffset) * a.scaled_sum * (s1 + s2);
-  for (int r = r0; r < r1; ++r) {
+  for (int r = pairs_end; r < r1; ++r) {
     const uint8_t* row = w.codes + int64_t(r) * w.row_bytes;
     __m512 dot = _mm512_mul_ps(_mm512_set1_ps(s1), StageDot<Stage::kE8P>(row, G, c, a));
     if (w.bits == 3)
