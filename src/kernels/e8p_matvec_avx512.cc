@@ -72,13 +72,13 @@ struct Consts {
   __m512i bit_of_lane;        // byte 8g + i: 1 << i, selects coordinate i of a plane byte
   __m512i gather[2][4];       // per stage kind and step of a half block: where its matrix bytes are
   __mmask64 matrix_bytes[2];  // the nonzero bytes of those matrices (E8P 3..6, one-bit 3..7)
-  __m512i rvq_gather[2];      // 4-bit RVQ: per 8-group step of a 16-group quad (RvqWeights)
+  __m512i pair_gather[2];     // row pairs: per 8-group step of a 16-group quad (RowPairWeights)
   __m512i low_nibbles;
 };
 
 // Byte vectors of Consts, built at compile time (MakeConsts runs once per task of rows).
 struct ByteConstants {
-  alignas(64) uint8_t even[64], odd[64], bit_of_lane[64], gather[2][4][64], rvq_gather[2][64];
+  alignas(64) uint8_t even[64], odd[64], bit_of_lane[64], gather[2][4][64], pair_gather[2][64];
 };
 
 constexpr ByteConstants MakeByteConstants() {
@@ -93,10 +93,10 @@ constexpr ByteConstants MakeByteConstants() {
       b.gather[0][step][i] = uint8_t(std::max(0, 32 * kE8PPlane[byte] + 8 * step + group));
       b.gather[1][step][i] = uint8_t(std::max(0, 32 * kOneBitPlane[byte] + 8 * step + group));
     }
-    // 4-bit RVQ: qword j of step s holds group 8s + j's planes S, HS, LS, D of stage 2 (bytes
-    // 0..3) and stage 1 (bytes 4..7); a quad holds plane p of stage k at byte 32p + 16k + group.
+    // Row pairs: qword j of step s holds group 8s + j's planes S, HS, LS, D of row 2 (bytes
+    // 0..3) and row 1 (bytes 4..7); a quad holds plane p of row k at byte 32p + 16k + group.
     for (int step = 0; step < 2; ++step)
-      b.rvq_gather[step][i] = uint8_t(32 * (byte % 4) + (byte < 4 ? 16 : 0) + 8 * step + group);
+      b.pair_gather[step][i] = uint8_t(32 * (byte % 4) + (byte < 4 ? 16 : 0) + 8 * step + group);
   }
   return b;
 }
@@ -115,7 +115,7 @@ QUIP_AVX512_TARGET Consts MakeConsts(const simd::E8PTables& t) {
   c.bit_of_lane = _mm512_load_si512(b.bit_of_lane);
   for (int k = 0; k < 2; ++k)
     for (int step = 0; step < 4; ++step) c.gather[k][step] = _mm512_load_si512(b.gather[k][step]);
-  for (int step = 0; step < 2; ++step) c.rvq_gather[step] = _mm512_load_si512(b.rvq_gather[step]);
+  for (int step = 0; step < 2; ++step) c.pair_gather[step] = _mm512_load_si512(b.pair_gather[step]);
   c.low_nibbles = _mm512_set1_epi8(0x0F);
   c.matrix_bytes[0] = _cvtu64_mask64(0x7878787878787878ull);
   c.matrix_bytes[1] = _cvtu64_mask64(0xF8F8F8F8F8F8F8F8ull);
@@ -150,8 +150,6 @@ QUIP_AVX512_TARGET inline DecodedBlock Pair(__m512i p0, __m512i p1, __m512i p2, 
   return d;
 }
 
-// Groups [0, n) of a stage's indices, n ≤ 64 (indices past n read as 0: they meet zero
-// activations, or are not stored).
 // The E8P planes S, HS, LS, D (one byte per group) of 64 groups' u16 indices, whose bytes
 // are in c0, c1 (group g at bytes 2g, 2g + 1 of the 128).
 struct E8PPlanes {
@@ -169,6 +167,8 @@ QUIP_AVX512_TARGET inline E8PPlanes DecodeE8PPlanes(__m512i c0, __m512i c1, cons
   return {sign, _mm512_xor_si512(high, sign), _mm512_xor_si512(low, sign), shift};
 }
 
+// Groups [0, n) of a stage's indices, n ≤ 64 (indices past n read as 0: they meet zero
+// activations, or are not stored).
 template <Stage kStage>
 QUIP_AVX512_TARGET inline DecodedBlock DecodeBlock(const uint8_t* indices, int n, const Consts& c) {
   if constexpr (kStage == Stage::kE8P) {  // u16 indices
@@ -212,7 +212,7 @@ QUIP_AVX512_TARGET __attribute__((always_inline)) inline __m512 StageDot(const u
   DecodedBlock next = DecodeBlock<kStage>(codes, std::min(kBlockGroups, groups), c);
   for (int g0 = 0; g0 < groups; g0 += kBlockGroups) {
     const int n = std::min(kBlockGroups, groups - g0);
-    const DecodedBlock d = next;  // the next block is decoded before this one's products (RvqDot)
+    const DecodedBlock d = next;  // the next block is decoded before this one's products (RowPairDot)
     if (g0 + kBlockGroups < groups)
       next = DecodeBlock<kStage>(codes + kIndexBytes<kStage> * (g0 + kBlockGroups),
                                  std::min(kBlockGroups, groups - g0 - kBlockGroups), c);
@@ -256,30 +256,31 @@ QUIP_AVX512_TARGET __attribute__((always_inline)) inline __m512 StageDot(const u
   return acc_f;
 }
 
-// 4-bit RVQ (two E8P stages), both stages in one pass. Per activation group (32 groups) the
-// two stages' indices are decoded together, stage 1 in bytes 0..31 of each plane and stage
-// 2 in bytes 32..63, and each 8-group step becomes one vector of nibble pairs: byte 8j + i
-// holds v₁ + 16·v₂, v = d + 2·LS + 4·HS + 8·¬S of coordinate i of group j in stage 1 and 2
-// (u = 4·point + 16 = 1 + 2v), from one byte permute (both stages' planes into qword j)
-// and one affine map (the 8×8 bit transpose). Two vpdpbusd with the same activations
-// give Σ v₁·xq (the low nibbles) and Σ (v₁ + 16·v₂)·xq: 64 weights of both stages per
-// permute, affine, and, two vpdpbusd, where decoding the stages apart takes two of each
+// Two E8P index rows that meet the same activations, 2·groups bytes apart — a 4-bit row's
+// two stages (RVQ), or 2-bit rows r and r + 1 — in one pass (the header's "Pairs"). Per
+// activation group (32 groups) both rows' indices are decoded together, row 1 in bytes
+// 0..31 of each plane and row 2 in bytes 32..63, and each 8-group step becomes one vector
+// of nibble pairs: byte 8j + i holds v₁ + 16·v₂, v = d + 2·LS + 4·HS + 8·¬S of coordinate i
+// of group j in row 1 and 2 (u = 4·point + 16 = 1 + 2v), from one byte permute (both rows'
+// planes into qword j) and one affine map (the 8×8 bit transpose). Two vpdpbusd with the
+// same activations give Σ v₁·xq (the low nibbles) and Σ (v₁ + 16·v₂)·xq: 64 weights of both
+// rows per permute, affine, and, two vpdpbusd, where the rows apart take two of each
 // (Weights()).
-struct RvqQuad {  // planes of 16 groups, both stages: S₁ S₂ HS₁ HS₂ | LS₁ LS₂ D₁ D₂, 16 bytes each
+struct RowPairQuad {  // planes of 16 groups, both rows: S₁ S₂ HS₁ HS₂ | LS₁ LS₂ D₁ D₂, 16 bytes each
   __m512i sh, ld;
 };
 
-QUIP_AVX512_TARGET inline __m512i RvqWeights(const RvqQuad& q, int step, const Consts& c) {
-  const __m512i matrices = _mm512_permutex2var_epi8(q.sh, c.rvq_gather[step], q.ld);
+QUIP_AVX512_TARGET inline __m512i RowPairWeights(const RowPairQuad& q, int step, const Consts& c) {
+  const __m512i matrices = _mm512_permutex2var_epi8(q.sh, c.pair_gather[step], q.ld);
   return _mm512_gf2p8affine_epi64_epi8(c.bit_of_lane, matrices, 0x88);  // 0x88: ¬S of both nibbles
 }
 
-// One activation group (n ≤ 32 groups) of both stages as two quads: stage 1's indices at
-// `indices`, stage 2's a row's stage (2·groups bytes) later.
-struct RvqGroup {
-  RvqQuad quad[2];
+// One activation group (n ≤ 32 groups) of both rows as two quads: row 1's indices at
+// `indices`, row 2's 2·groups bytes later.
+struct RowPairGroup {
+  RowPairQuad quad[2];
 };
-QUIP_AVX512_TARGET inline RvqGroup DecodeRvqGroup(const uint8_t* indices, int groups, int n, const Consts& c) {
+QUIP_AVX512_TARGET inline RowPairGroup DecodeRowPairGroup(const uint8_t* indices, int groups, int n, const Consts& c) {
   const __mmask64 valid = FirstLanes(2 * n);
   const E8PPlanes p = DecodeE8PPlanes(_mm512_maskz_loadu_epi8(valid, indices),
                                       _mm512_maskz_loadu_epi8(valid, indices + 2 * groups), c);
@@ -292,27 +293,28 @@ QUIP_AVX512_TARGET inline RvqGroup DecodeRvqGroup(const uint8_t* indices, int gr
 // first of next_row (when not null). Each activation group's successor is decoded before
 // its products are issued, across rows too, so that the long decode chain overlaps the
 // products in the out-of-order window (~15 % faster than decoding in order).
-QUIP_AVX512_TARGET __attribute__((always_inline)) inline void RvqDot(const uint8_t* row, const uint8_t* next_row,
+QUIP_AVX512_TARGET __attribute__((always_inline)) inline void RowPairDot(const uint8_t* row, const uint8_t* next_row,
                                                                     int groups, const Consts& c,
-                                                                    const simd::E8PActivations& a, RvqGroup& next,
+                                                                    const simd::E8PActivations& a, RowPairGroup& next,
                                                                     __m512& low_dot, __m512& full_dot) {
   const __m512i zero = _mm512_setzero_si512();
   low_dot = _mm512_setzero_ps();
   full_dot = _mm512_setzero_ps();
   for (int g0 = 0; g0 < groups; g0 += kGroupsPerScale) {
     const int n = std::min(kGroupsPerScale, groups - g0);  // < 32: the row's last, partial group
-    const RvqGroup cur = next;
+    const RowPairGroup cur = next;
     if (g0 + kGroupsPerScale < groups) {
-      next = DecodeRvqGroup(row + 2 * g0 + 2 * kGroupsPerScale, groups, std::min(kGroupsPerScale, groups - g0 - kGroupsPerScale), c);
+      const int next_n = std::min(kGroupsPerScale, groups - g0 - kGroupsPerScale);
+      next = DecodeRowPairGroup(row + 2 * (g0 + kGroupsPerScale), groups, next_n, c);
     } else if (next_row) {
-      next = DecodeRvqGroup(next_row, groups, std::min(kGroupsPerScale, groups), c);
+      next = DecodeRowPairGroup(next_row, groups, std::min(kGroupsPerScale, groups), c);
     }
     const int8_t* x = a.xq + 8 * g0;
     __m512i low = zero, full = zero;
     for (int t = 0; t < 4 && 8 * t < n; ++t) {
       const __m512i xs = n == kGroupsPerScale ? _mm512_loadu_si512(x + 64 * t)
                                               : _mm512_maskz_loadu_epi8(FirstLanes(8 * (n - 8 * t)), x + 64 * t);
-      const __m512i w = RvqWeights(cur.quad[t / 2], t % 2, c);
+      const __m512i w = RowPairWeights(cur.quad[t / 2], t % 2, c);
       low = _mm512_dpbusd_epi32(low, _mm512_and_si512(w, c.low_nibbles), xs);
       full = _mm512_dpbusd_epi32(full, w, xs);
     }
@@ -376,7 +378,7 @@ QUIP_AVX512_TARGET void E8PRows(const E8PMatrixView& w, const simd::E8PTables& t
   const Consts c = MakeConsts(t);
   const int G = w.groups;
   const float s1 = w.stage_scale[0], s2 = w.bits > 2 ? w.stage_scale[1] : 0.0f;
-  // Pairs of E8P index rows 2·G bytes apart multiplied with the same activations (RvqDot):
+  // Pairs of E8P index rows 2·G bytes apart multiplied with the same activations (RowPairDot):
   // at 4 bits a row's two stages, at 2 bits rows r and r + 1. A pair's dot products in
   // units of ¼ are Σ_g a_g Σ (u − 16)·xq = 2·V − 15·Σ a_g·xq with V₁ = low_dot and
   // V₂ = (full_dot − low_dot)/16.
@@ -385,14 +387,15 @@ QUIP_AVX512_TARGET void E8PRows(const E8PMatrixView& w, const simd::E8PTables& t
   if (pairs_end > r0) {
     const float offset_sum = 15.0f * a.scaled_sum;
     const __m512 second_weight = _mm512_set1_ps(1.0f / 16);
-    RvqGroup next = DecodeRvqGroup(w.codes + int64_t(r0) * w.row_bytes, G, std::min(kGroupsPerScale, G), c);
+    RowPairGroup next = DecodeRowPairGroup(w.codes + int64_t(r0) * w.row_bytes, G, std::min(kGroupsPerScale, G), c);
     for (int r = r0; r < pairs_end; r += rows_per_pair) {
       const uint8_t* row = w.codes + int64_t(r) * w.row_bytes;
       const uint8_t* next_pair = r + rows_per_pair < pairs_end ? row + rows_per_pair * w.row_bytes : nullptr;
       __m512 low_dot, full_dot;
-      RvqDot(row, next_pair, G, c, a, next, low_dot, full_dot);
+      RowPairDot(row, next_pair, G, c, a, next, low_dot, full_dot);
       const float first = 2.0f * _mm512_reduce_add_ps(low_dot) - offset_sum;
-      const float second = 2.0f * _mm512_reduce_add_ps(_mm512_mul_ps(second_weight, _mm512_sub_ps(full_dot, low_dot))) - offset_sum;
+      const __m512 second_dot = _mm512_mul_ps(second_weight, _mm512_sub_ps(full_dot, low_dot));
+      const float second = 2.0f * _mm512_reduce_add_ps(second_dot) - offset_sum;
       if (w.bits == 4) {
         y[r] = 0.25f * (s1 * first + s2 * second);
       } else {
