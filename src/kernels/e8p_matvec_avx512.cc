@@ -33,6 +33,7 @@ namespace {
 
 constexpr int kBlockGroups = 64;     // groups of 8 columns decoded together: 512 columns
 constexpr int kGroupsPerScale = 32;  // 256-column activation groups (q8_activations.h)
+constexpr int kPrefetchBytes = 4096;
 
 // GF(2) affine maps (vgf2p8affineqb: output bit i = parity(matrix byte 7 − i AND input) XOR
 // imm bit i). Signs from an index's low byte: bit i < 7 ← input bit 1 + i; bit 7 ← parity of
@@ -281,6 +282,10 @@ struct RowPairGroup {
   RowPairQuad quad[2];
 };
 QUIP_AVX512_TARGET inline RowPairGroup DecodeRowPairGroup(const uint8_t* indices, int groups, int n, const Consts& c) {
+  // Both rows' streams 4 KiB ahead: a whole model's codes come from DRAM, and without this the
+  // products of a streamed model ran ~1.6x slower than in cache (BM_ModelProducts -4 / -2).
+  _mm_prefetch(reinterpret_cast<const char*>(indices) + kPrefetchBytes, _MM_HINT_T0);
+  _mm_prefetch(reinterpret_cast<const char*>(indices + 2 * groups) + kPrefetchBytes, _MM_HINT_T0);
   const __mmask64 valid = FirstLanes(2 * n);
   const E8PPlanes p = DecodeE8PPlanes(_mm512_maskz_loadu_epi8(valid, indices),
                                       _mm512_maskz_loadu_epi8(valid, indices + 2 * groups), c);
