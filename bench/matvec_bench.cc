@@ -160,7 +160,7 @@ void BM_Trellis(benchmark::State& state) {
 // One token through all products of the synthetic model (bench/kernel_bench: 8 layers of
 // q, k, v, o 2048² / 256×2048, gate and up 5632×2048, down 2048×5632; 352M weights, 88 MB at
 // 2 bits: streamed from memory, past the L3 cache) at 2 bits: range(0) = −1 the scalar grid,
-// −2 E8P, else that trellis code. No rotations, attention or norms: the products' share of
+// −2 E8P, else that trellis code; −3 and −4 the scalar grid and E8P (RVQ) at 4 bits. No rotations, attention or norms: the products' share of
 // a decoded token, which kernel_bench measures whole. Counter tokens_per_s (CPU time of the
 // calling thread: run with --threads 1 to count all of it).
 void BM_ModelProducts(benchmark::State& state) {
@@ -174,14 +174,15 @@ void BM_ModelProducts(benchmark::State& state) {
   const std::vector<float> row_scale(5632, 0.01f), row_zero(5632, 1.5f);
   for (int layer = 0; layer < 8; ++layer)
     for (const auto& [rows, cols] : shapes) {
-      if (format == -1) {
-        const int64_t row_bytes = quip::PackedBytes(cols, 2);
+      const int bits = format <= -3 ? 4 : 2;
+      if (format == -1 || format == -3) {
+        const int64_t row_bytes = quip::PackedBytes(cols, bits);
         scalar_codes.push_back(RandomBytes(size_t(rows) * row_bytes, layer));
-        const quip::kernels::PackedMatrixView w{rows, cols, 2, row_bytes, scalar_codes.back().data(), row_scale.data(),
-                                                row_zero.data()};
+        const quip::kernels::PackedMatrixView w{rows, cols, bits, row_bytes, scalar_codes.back().data(),
+                                                row_scale.data(), row_zero.data()};
         products.push_back([w](const float* x, float* y) { quip::kernels::QuantMatmul(w, x, 1, y); });
-      } else if (format == -2) {
-        e8p.push_back(std::make_unique<RandomE8P>(rows, cols, 2));
+      } else if (format == -2 || format == -4) {
+        e8p.push_back(std::make_unique<RandomE8P>(rows, cols, bits));
         const quip::kernels::E8PMatrixView w = e8p.back()->view;
         products.push_back([w](const float* x, float* y) { quip::kernels::E8PMatvec(w, x, y); });
       } else {
@@ -192,6 +193,8 @@ void BM_ModelProducts(benchmark::State& state) {
     }
   state.SetLabel(format == -1   ? "scalar"
                  : format == -2 ? "e8p"
+                 : format == -3 ? "scalar 4-bit"
+                 : format == -4 ? "e8p 4-bit"
                                 : std::string(quip::trellis::CodeName(quip::trellis::Code(format))) + " " +
                                       quip::kernels::TrellisImplName());
   const std::vector<float> x = RandomActivations(5632);
@@ -202,7 +205,7 @@ void BM_ModelProducts(benchmark::State& state) {
   }
   state.counters["tokens_per_s"] = benchmark::Counter(double(state.iterations()), benchmark::Counter::kIsRate);
 }
-BENCHMARK(BM_ModelProducts)->Arg(-1)->Arg(-2)->Arg(0)->Arg(1)->Arg(2)->Arg(3)->Arg(4)->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_ModelProducts)->Arg(-3)->Arg(-4)->Arg(-1)->Arg(-2)->Arg(0)->Arg(1)->Arg(2)->Arg(3)->Arg(4)->Unit(benchmark::kMillisecond);
 
 void TrellisArgs(benchmark::internal::Benchmark* b) {
   for (const auto& shape : std::vector<std::pair<int, int>>{{5632, 2048}, {2048, 5632}})

@@ -127,7 +127,8 @@ void E8PMatvec(const E8PMatrixView& w, const float* x, float* y) {
   ThreadPool& pool = ThreadPool::Global();
   // ~4 tasks per thread, each at least ~32 KiB of codes.
   const int min_rows = std::max(8, int((1 << 15) / std::max<int64_t>(1, w.row_bytes)));
-  const int per = std::max(min_rows, (w.rows + 4 * pool.threads() - 1) / (4 * pool.threads()));
+  // Even at 2 bits, where the AVX-512 kernel takes rows in pairs.
+  const int per = (std::max(min_rows, (w.rows + 4 * pool.threads() - 1) / (4 * pool.threads())) + 1) & ~1;
   const int tasks = (w.rows + per - 1) / per;
   pool.Run(tasks, [&](int64_t task) {
     const int r0 = int(task) * per, r1 = std::min(w.rows, r0 + per);

@@ -15,11 +15,24 @@
 //     bytes: bit i < 7 is index bit 1 + i, bit 7 the parity of bits 7..1; coordinate 7's
 //     other parity term, Σa = 4 + Σc ≡ popcount(c & 1), is a second affine map of the low
 //     bit plane, XORed in;
-//   - each byte of those planes is a lane mask for 8 consecutive weights, so per 64 weights:
-//     the signs negate activations (masked subtract), two masked blends build |4a| ∈
-//     {2, 6, 10}, and one vpdpbusd multiplies and sums;
-//   - the shift δ = ±1 adds δ·Σ_{group} xq: 2·Σ over groups with the shift bit set (masked
-//     int16 group sums, vpdpwssd), minus Σ over all groups (a per-token constant).
+//   - the shift bit d (δ = 2d − 1) is a fourth plane, one byte 0x00/0xFF per group; one byte
+//     permute gathers a group's four plane bytes into a qword and one affine map with that
+//     qword as its matrix transposes them into the weight bytes u = 4·point + 16 =
+//     1 + 2d + 4(low ⊕ s) + 8(high ⊕ s) + 16(1 ⊕ s) (Weights() in the .cc);
+//   - one vpdpbusd per 64 weights multiplies them with the int8 activations (the +16 adds
+//     16·Σ xq, a per-token constant).
+//
+// Pairs (4-bit RVQ, and 2-bit rows two at a time). Two E8P index rows multiplied with the
+// same activations — a 4-bit row's two stages, or 2-bit rows r and r + 1 (both 2·groups
+// bytes apart) — are decoded together, 32 groups of each per activation group, and every
+// byte permute + affine map makes 64 bytes v₁ + 16·v₂ with v = (u − 1)/2 a nibble: one
+// vpdpbusd of those bytes masked to the low nibbles gives Σ v₁·xq, one of the whole bytes
+// Σ (v₁ + 16·v₂)·xq, so 64 weights of both rows take a permute, an affine map, an and and two
+// vpdpbusd instead of two of each. The next activation group (also across rows) is decoded
+// before this one's products are issued, so that the long decode chain overlaps them. In
+// cache, one thread (bench/matvec_bench): 4-bit ~1.35x, 2-bit ~1.25x the one-row-at-a-time
+// loop. 3-bit rows (E8P + the one-bit codebook) and a task's odd last row at 2 bits run the
+// single-row loop (StageDot).
 #pragma once
 
 #include "kernels/e8p_matvec_simd.h"
