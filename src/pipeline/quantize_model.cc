@@ -272,7 +272,7 @@ nlohmann::json QuantizeModel(Model& model, const std::vector<std::vector<int>>& 
       for (int i = 0; i < int(std::size(kBlockLinears)); ++i) {
         if (std::find(stage.begin(), stage.end(), kBlockLinears[i].input) == stage.end()) continue;
         if (!BlockHasLinear(c, kBlockLinears[i])) continue;
-        Job job{i, options.config.bits, {prefix + kBlockLinears[i].suffix}};
+        Job job{i, options.config.bits, {prefix + kBlockLinears[i].suffix, nullptr, {}}};
         for (const BitsOverride& o : options.bits_overrides)
           if (LinearNameMatches(job.rounded.name, o.pattern)) job.bits = o.bits;
         const Linear& weight = *(original.*kBlockLinears[i].slot);
