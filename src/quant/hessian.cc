@@ -1,9 +1,12 @@
 #include "quant/hessian.h"
 
+#include <cblas.h>
+
 #include <algorithm>
 
 #include "core/error.h"
 #include "core/phase_profile.h"
+#include "kernels/dense_matmul.h"
 #include "quant/row_blocks.h"
 
 namespace quip {
@@ -12,6 +15,8 @@ namespace {
 // Tokens converted to double per rank-k update: bounds the scratch to 256·n doubles
 // while keeping the update a cache-friendly matrix product.
 constexpr int kChunk = 256;
+using RowMatF = Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
+using RowMatD = Eigen::Matrix<double, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
 
 }  // namespace
 
@@ -23,15 +28,16 @@ HessianAccumulator::HessianAccumulator(int n) : n_(n) {
 void HessianAccumulator::Add(const float* x, int ntok) {
   QUIP_CHECK_INPUT(ntok >= 0, "HessianAccumulator", "negative token count {}", ntok);
   ScopedPhase phase("hessian_accumulation", double(ntok) * n_ * (n_ + 1));  // SYRK: one triangle
-  using RowMatF = Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
+  kernels::UseSingleThreadedBlas();
   for (int t0 = 0; t0 < ntok; t0 += kChunk) {
     const int k = std::min(kChunk, ntok - t0);
     Eigen::Map<const RowMatF> block(x + int64_t(t0) * n_, k, n_);
     QUIP_CHECK_INPUT(block.allFinite(), "Hessian inputs", "activations contain NaN or Inf (tokens {}..{})",
                      count_ + t0, count_ + t0 + k - 1);
-    // Column-major n×k: the k token vectors as columns, so sum += Xᵀ·X is a rank-k update.
-    const Eigen::MatrixXd xt = block.transpose().cast<double>();
-    sum_.selfadjointView<Eigen::Lower>().rankUpdate(xt);
+    // Row-major k×n doubles are the column-major n×k matrix of the k token vectors, so
+    // sum += Xᵀ·X is one rank-k update (OpenBLAS's DSYRK: ~1.4x Eigen's, issue 19).
+    const RowMatD xd = block.cast<double>();
+    cblas_dsyrk(CblasColMajor, CblasLower, CblasNoTrans, n_, k, 1.0, xd.data(), n_, 1.0, sum_.data(), n_);
   }
   count_ += ntok;
 }
@@ -56,14 +62,16 @@ CrossMomentAccumulator::CrossMomentAccumulator(int n) : n_(n) {
 void CrossMomentAccumulator::Add(const float* x, const float* x_hat, int ntok) {
   QUIP_CHECK_INPUT(ntok >= 0, "CrossMomentAccumulator", "negative token count {}", ntok);
   ScopedPhase phase("cross_moment_accumulation", 2.0 * ntok * n_ * n_);
-  using RowMatF = Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
+  kernels::UseSingleThreadedBlas();
   for (int t0 = 0; t0 < ntok; t0 += kChunk) {
     const int k = std::min(kChunk, ntok - t0);
-    const Eigen::MatrixXd a = Eigen::Map<const RowMatF>(x + int64_t(t0) * n_, k, n_).cast<double>();
-    const Eigen::MatrixXd b = Eigen::Map<const RowMatF>(x_hat + int64_t(t0) * n_, k, n_).cast<double>();
+    const RowMatD a = Eigen::Map<const RowMatF>(x + int64_t(t0) * n_, k, n_).cast<double>();
+    const RowMatD b = Eigen::Map<const RowMatF>(x_hat + int64_t(t0) * n_, k, n_).cast<double>();
     QUIP_CHECK_INPUT(a.allFinite() && b.allFinite(), "Hessian inputs",
                      "activations contain NaN or Inf (tokens {}..{})", count_ + t0, count_ + t0 + k - 1);
-    sum_.noalias() += a.transpose() * b;
+    // sum += aᵀ·b, with a and b read as the column-major n×k matrices aᵀ and bᵀ (OpenBLAS DGEMM).
+    cblas_dgemm(CblasColMajor, CblasNoTrans, CblasTrans, n_, n_, k, 1.0, a.data(), n_, b.data(), n_, 1.0, sum_.data(),
+                n_);
   }
   count_ += ntok;
 }
