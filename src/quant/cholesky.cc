@@ -1,7 +1,7 @@
 #include "quant/cholesky.h"
 
 #include "core/error.h"
-#include "kernels/dense_matmul.h"
+#include "core/parallel.h"
 
 // LAPACK's Cholesky (Debian's OpenBLAS ships no LAPACKE header).
 extern "C" void dpotrf_(const char* uplo, const int* n, double* a, const int* lda, int* info);
@@ -10,7 +10,7 @@ namespace quip {
 
 bool CholeskyLower(const Eigen::MatrixXd& H, Eigen::MatrixXd* L) {
   QUIP_ASSERT(H.rows() == H.cols());
-  kernels::UseSingleThreadedBlas();
+  UseSingleThreadedBlas();
   const int n = static_cast<int>(H.rows());
   *L = H;
   if (n == 0) return true;

@@ -1,7 +1,7 @@
 // Cholesky factors for the quantizer's O(n³) steps (the asymmetric target, LDL for LDLQ
 // and block LDLQ) from LAPACK's DPOTRF, which OpenBLAS provides: about twice the rate of
 // Eigen's blocked LLT on this project's machines (bench/results/quantize_bench*.json).
-// OpenBLAS is kept single-threaded (kernels/dense_matmul.h): matrices run one per core.
+// OpenBLAS is kept single-threaded (core/parallel.h): matrices run one per core.
 #pragma once
 
 #include <Eigen/Dense>

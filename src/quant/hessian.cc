@@ -6,8 +6,8 @@
 #include <vector>
 
 #include "core/error.h"
+#include "core/parallel.h"
 #include "core/phase_profile.h"
-#include "kernels/dense_matmul.h"
 #include "quant/cholesky.h"
 #include "quant/row_blocks.h"
 
@@ -60,7 +60,7 @@ HessianAccumulator::HessianAccumulator(int n) : n_(n) {
 void HessianAccumulator::Add(const float* x, int ntok) {
   QUIP_CHECK_INPUT(ntok >= 0, "HessianAccumulator", "negative token count {}", ntok);
   ScopedPhase phase("hessian_accumulation", double(ntok) * n_ * (n_ + 1));  // SYRK: one triangle
-  kernels::UseSingleThreadedBlas();
+  UseSingleThreadedBlas();
   for (int t0 = 0; t0 < ntok; t0 += kChunk) {
     const int k = std::min(kChunk, ntok - t0);
     Eigen::Map<const RowMatF> block(x + int64_t(t0) * n_, k, n_);
@@ -91,7 +91,7 @@ CrossMomentAccumulator::CrossMomentAccumulator(int n) : n_(n) {
 void CrossMomentAccumulator::Add(const float* x, const float* x_hat, int ntok) {
   QUIP_CHECK_INPUT(ntok >= 0, "CrossMomentAccumulator", "negative token count {}", ntok);
   ScopedPhase phase("cross_moment_accumulation", 2.0 * ntok * n_ * n_);
-  kernels::UseSingleThreadedBlas();
+  UseSingleThreadedBlas();
   for (int t0 = 0; t0 < ntok; t0 += kChunk) {
     const int k = std::min(kChunk, ntok - t0);
     Eigen::Map<const RowMatF> a(x + int64_t(t0) * n_, k, n_), b(x_hat + int64_t(t0) * n_, k, n_);
@@ -125,7 +125,7 @@ Eigen::MatrixXd AsymmetricTarget(const Eigen::MatrixXd& W, const Eigen::MatrixXd
   // OpenBLAS (~1.5x Eigen's blocked LLT and products here, issue 19). The damped H is
   // positive definite in practice; Eigen's pivoted LDLT is kept for a Cholesky that fails.
   // Rows of W' are independent: blocks of them on the idle threads (quant/row_blocks.h).
-  kernels::UseSingleThreadedBlas();
+  UseSingleThreadedBlas();
   const int n = int(W.cols());
   Eigen::MatrixXd factor;
   if (!CholeskyLower(hd, &factor)) return hd.ldlt().solve(C.transpose() * W.transpose()).transpose();

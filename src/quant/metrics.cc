@@ -7,9 +7,9 @@
 #include <vector>
 
 #include "core/error.h"
+#include "core/parallel.h"
 #include "core/phase_profile.h"
 #include "core/thread_pool.h"
-#include "kernels/dense_matmul.h"
 #include "quant/quantize.h"
 
 namespace quip {
@@ -31,7 +31,7 @@ ProxyLossTerms ProxyLossAndTotal(const Eigen::MatrixXd& W_hat, const Eigen::Matr
   // this machine), so only a panel is ever held, and panels run on the pool's idle
   // threads. Each panel's sum is kept apart and they are added in order, so the value
   // does not depend on the thread count.
-  kernels::UseSingleThreadedBlas();
+  UseSingleThreadedBlas();
   const int m = int(W.rows()), n = int(W.cols());
   const Eigen::MatrixXd delta = W_hat - W;
   const int panels = (n + kPanel - 1) / kPanel;

@@ -7,8 +7,8 @@
 #include <numeric>
 
 #include "core/error.h"
+#include "core/parallel.h"
 #include "format/seeded_random.h"
-#include "kernels/dense_matmul.h"
 #include "quant/cholesky.h"
 #include "quant/row_blocks.h"
 
@@ -58,7 +58,7 @@ void AddFeedbackAfterBlock(const Eigen::MatrixXd& err, const Eigen::MatrixXd& u,
   const int64_t m = err.rows(), n = err.cols();
   QUIP_ASSERT(target->rows() == m && target->cols() == n && u.rows() == n && u.cols() == n);
   if (b1 >= n || m == 0) return;
-  kernels::UseSingleThreadedBlas();
+  UseSingleThreadedBlas();
   cblas_dgemm(CblasColMajor, CblasNoTrans, CblasNoTrans, int(m), int(n - b1), b1 - b0, 1.0, err.data() + b0 * m,
               int(m), u.data() + b1 * n + b0, int(n), 1.0, target->data() + b1 * m, int(m));
 }
