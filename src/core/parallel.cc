@@ -1,5 +1,6 @@
 #include "core/parallel.h"
 
+#include <cblas.h>
 #include <fmt/core.h>
 #include <sched.h>
 
@@ -63,6 +64,14 @@ void ParallelFor(int64_t n, const std::function<void(int64_t)>& fn) {
   worker();
   for (auto& th : pool) th.join();
   if (failure) std::rethrow_exception(failure);
+}
+
+void UseSingleThreadedBlas() {
+  static const bool done = [] {
+    openblas_set_num_threads(1);
+    return true;
+  }();
+  (void)done;
 }
 
 }  // namespace quip

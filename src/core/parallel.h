@@ -23,6 +23,11 @@ int HardwareThreads();
 // note on stderr. 0 (all cores) and smaller requests pass unchanged.
 int CapAtHardwareThreads(int requested);
 
+// Makes OpenBLAS single-threaded, once per process: all parallel work runs on our own
+// threads, one BLAS call per thread (kernels/dense_matmul.h says why). Every caller of
+// BLAS/LAPACK calls it first (the quantizer's dense steps, kernels' products).
+void UseSingleThreadedBlas();
+
 // Runs fn(i) for every i in [0, n), items handed out dynamically to up to
 // WorkerThreads() threads. The first exception thrown by any item is rethrown.
 void ParallelFor(int64_t n, const std::function<void(int64_t)>& fn);

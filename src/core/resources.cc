@@ -1,10 +1,12 @@
 #include "core/resources.h"
 
+#include <malloc.h>
 #include <pthread.h>
 #include <sys/resource.h>
 #include <sys/statvfs.h>
 
 #include <algorithm>
+#include <climits>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -233,6 +235,15 @@ int64_t CurrentRssBytes() {
     if (fields >> key >> kb && key == "VmRSS:" && kb >= 0) return kb * 1024;
   }
   return -1;
+}
+
+void ReuseFreedMemory() {
+  static const bool done = [] {
+    mallopt(M_MMAP_MAX, 0);
+    mallopt(M_TRIM_THRESHOLD, INT_MAX);
+    return true;
+  }();
+  (void)done;
 }
 
 }  // namespace quip

@@ -82,4 +82,13 @@ void CheckResources(const ResourceEstimate& need, const std::string& model, cons
 // "1.50 GB", "12.0 MB", "512 B".
 std::string FormatBytes(int64_t bytes);
 
+// Makes freed memory reusable by later allocations of this process: glibc serves blocks
+// above its mmap threshold (at most 32 MB) with fresh mmap()s, so every n×n double matrix
+// the quantizer allocates (254 MB at n = 5632, a dozen per linear) page-faults and zeroes
+// its memory again; at the 0.38B shape with 4 windows that kernel time was ~25 % of the
+// CPU (issue 19). With mmap off and heap trimming off, freed blocks are reused; the
+// resident set stays at its peak until exit, which the peak already was. Process-wide
+// (mallopt); QuantizeModel calls it. Idempotent.
+void ReuseFreedMemory();
+
 }  // namespace quip

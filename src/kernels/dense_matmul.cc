@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <vector>
 
+#include "core/parallel.h"
 #include "core/thread_pool.h"
 
 namespace quip::kernels {
@@ -22,13 +23,7 @@ int RowsPerTask(int rows, int cols, int max_rows) {
 
 }  // namespace
 
-void UseSingleThreadedBlas() {
-  static const bool done = [] {
-    openblas_set_num_threads(1);
-    return true;
-  }();
-  (void)done;
-}
+void UseSingleThreadedBlas() { quip::UseSingleThreadedBlas(); }
 
 void DenseMatmul(const float* x, int ntok, const float* w, int rows, int cols, float* y) {
   if (ntok <= 0 || rows <= 0) return;

@@ -13,7 +13,7 @@
 
 namespace quip::kernels {
 
-// Makes OpenBLAS single-threaded, once per process; the entry points below call it.
+// Makes OpenBLAS single-threaded, once per process (core/parallel.h); the entry points below call it.
 void UseSingleThreadedBlas();
 
 // y[t·rows + r] = Σ_c x[t·cols + c] · w[r·cols + c]  (Y = X Wᵀ), rows split over the pool.

@@ -13,9 +13,9 @@ namespace quip {
 namespace {
 
 constexpr int64_t kFloat = 4, kDouble = 8;
-// Tokens HessianAccumulator / CrossMomentAccumulator convert to double per rank-k update
-// (kChunk in quant/hessian.cc).
-constexpr int64_t kAccumulatorChunkTokens = 256;
+// Columns of the fp32 panel HessianAccumulator / CrossMomentAccumulator keep per thread
+// (an n × 256 float scratch; kPanel in quant/hessian.cc).
+constexpr int64_t kAccumulatorPanelColumns = 256;
 // Double matrices one linear's rounding holds at once, n×n and rows×cols, counted on the
 // default paths (QuantizeLinear, QuantizeMatrix, ComputeLdl, RoundLdlq) in its two fullest
 // moments: factoring H (H, its symmetrized copy h_orig, H in the transformed basis, and
@@ -35,8 +35,10 @@ constexpr int64_t kGreedyRefineWeightMatrices = 4;
 // the caller's arena: on books-llama-5m, 2 threads grew 32 MB more than 1.
 constexpr int64_t kMmapThresholdMaxBytes = int64_t{32} << 20;
 // The rest, measured on books-llama-5m (tests/pipeline/calibration_memory_test.cc): heap
-// fragmentation, Eigen's and OpenBLAS's packing buffers; a fixed part and per thread.
-constexpr int64_t kSlackBytes = int64_t{8} << 20, kSlackPerThreadBytes = int64_t{8} << 20;
+// fragmentation, Eigen's and OpenBLAS's packing buffers; a fixed part and per thread. Per
+// thread 8 → 20 MB with OpenBLAS's SGEMM in the accumulators and the heap kept for reuse
+// (issue 19): 8 windows of 128 then grew 128 MB against an estimate of 114 MB.
+constexpr int64_t kSlackBytes = int64_t{8} << 20, kSlackPerThreadBytes = int64_t{20} << 20;
 
 // Output features of a block linear.
 int64_t RowsOf(const LlamaConfig& c, const BlockLinear& b) {
@@ -97,7 +99,7 @@ CalibrationMemory EstimateCalibrationMemory(const LlamaConfig& c, int64_t window
   const int64_t kv_cache = 2 * ctx * kv;                                                   // one layer
   const int64_t scratch = ctx * (d + q + 2 * kv + q + 2 * h + d) + int64_t(c.max_seq_len) * c.head_dim;  // + RoPE
   m.shards = workers * (kv_cache + scratch + ctx * d) * kFloat;
-  m.per_thread = workers * (ctx * ctx * kFloat + streams * kAccumulatorChunkTokens * widest * kDouble);
+  m.per_thread = workers * (ctx * ctx * kFloat + kAccumulatorPanelColumns * widest * kFloat);
   m.quantized = QuantizedLinearBytes(c, options);
   int64_t arena_kept = 0, most_jobs = 1;  // per rounding thread besides the caller; linears of a stage
 

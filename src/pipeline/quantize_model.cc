@@ -215,6 +215,7 @@ nlohmann::json QuantizeModel(Model& model, const std::vector<std::vector<int>>& 
       EstimateCalibrationMemory(c, int64_t(windows.size()), length, options, WorkerThreads()).total();
   ::malloc_trim(0);
   const int64_t rss_at_start = CurrentRssBytes();
+  ReuseFreedMemory();  // after the trim: big matrices reuse freed heap instead of fresh pages
   const bool asymmetric = options.targets == CalibrationTargets::kOriginal;
   ProcessGroup& group = options.group ? *options.group : SingleProcess();
   CalibrationStreams streams(model, windows, asymmetric, group);

@@ -6,6 +6,8 @@
 #include "core/error.h"
 #include "format/e8p.h"
 #include "format/seeded_random.h"
+#include "quant/cholesky.h"
+#include "quant/rounding.h"
 
 namespace quip {
 namespace {
@@ -57,9 +59,8 @@ double GaussianMse(const VectorCodebook& cb, int nvec, uint64_t seed) {
 bool ComputeBlockLdl(const Eigen::MatrixXd& H, int g, BlockLdlFactor* f) {
   const int n = static_cast<int>(H.rows());
   QUIP_CHECK_INPUT(g > 0 && n % g == 0, "block LDL", "{} columns are not a multiple of the group size {}", n, g);
-  Eigen::LLT<Eigen::MatrixXd> llt(H.reverse());
-  if (llt.info() != Eigen::Success) return false;
-  const Eigen::MatrixXd c = Eigen::MatrixXd(llt.matrixL()).reverse();  // upper, H = C Cᵀ
+  Eigen::MatrixXd c;  // upper, H = C Cᵀ
+  if (!CholeskyUpperReversed(H, &c)) return false;
   const Eigen::VectorXd diag = c.diagonal();
   if (!diag.allFinite() || diag.minCoeff() <= 0.0) return false;
   f->g = g;
@@ -106,8 +107,7 @@ Eigen::MatrixXd RoundBlockLdlqWith(const Eigen::MatrixXd& W, const BlockLdlFacto
       round(k0, v, w_hat.middleCols(k0, g));
       err.middleCols(k0, g) = W.middleCols(k0, g) - w_hat.middleCols(k0, g);
     }
-    if (b1 < n)
-      target.rightCols(n - b1).noalias() += err.middleCols(b0, b1 - b0) * f.u.block(b0, b1, b1 - b0, n - b1);
+    AddFeedbackAfterBlock(err, f.u, b0, b1, &target);
   }
   return w_hat;
 }

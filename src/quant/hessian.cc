@@ -1,9 +1,14 @@
 #include "quant/hessian.h"
 
+#include <cblas.h>
+
 #include <algorithm>
+#include <vector>
 
 #include "core/error.h"
+#include "core/parallel.h"
 #include "core/phase_profile.h"
+#include "quant/cholesky.h"
 #include "quant/row_blocks.h"
 
 namespace quip {
@@ -12,6 +17,38 @@ namespace {
 // Tokens converted to double per rank-k update: bounds the scratch to 256·n doubles
 // while keeping the update a cache-friendly matrix product.
 constexpr int kChunk = 256;
+using RowMatF = Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
+// Columns of the sum per fp32 panel (the scratch is n × kPanel floats).
+constexpr int kPanel = 256;
+
+// sum += aᵀ·b for one chunk of k ≤ kChunk tokens (a, b row-major k×n; only the lower
+// triangle when lower_only, i.e. a = b). The chunk's products are summed in fp32 by
+// OpenBLAS's SGEMM (twice its DGEMM rate here) and each panel of the result is added to
+// the fp64 total at once: a float sum runs over at most kChunk products, so its relative
+// error stays ~1e-7 of the entries however many tokens the run has, while the running
+// total stays in double (issue 19; the measured effect on codes and ppl is in
+// docs/quantize-speed.md). A row-major k×n chunk is the column-major n×k matrix aᵀ.
+void AddChunkProducts(const float* a, const float* b, int k, int n, bool lower_only, Eigen::MatrixXd* sum) {
+  thread_local std::vector<float> scratch;
+  scratch.resize(size_t(n) * kPanel);
+  for (int j0 = 0; j0 < n; j0 += kPanel) {
+    const int cols = std::min(kPanel, n - j0);
+    if (!lower_only) {
+      cblas_sgemm(CblasColMajor, CblasNoTrans, CblasTrans, n, cols, k, 1.0f, a, n, b + j0, n, 0.0f, scratch.data(), n);
+      sum->middleCols(j0, cols) += Eigen::Map<const Eigen::MatrixXf>(scratch.data(), n, cols).cast<double>();
+      continue;
+    }
+    // The panel's diagonal block (its lower triangle, SSYRK) and the rows below it (SGEMM).
+    const int below = n - j0 - cols;
+    Eigen::Map<Eigen::MatrixXf> diag(scratch.data(), cols, cols), rest(scratch.data() + cols * cols, below, cols);
+    cblas_ssyrk(CblasColMajor, CblasLower, CblasNoTrans, cols, k, 1.0f, a + j0, n, 0.0f, diag.data(), cols);
+    sum->block(j0, j0, cols, cols).triangularView<Eigen::Lower>() += diag.cast<double>();
+    if (below == 0) continue;
+    cblas_sgemm(CblasColMajor, CblasNoTrans, CblasTrans, below, cols, k, 1.0f, a + j0 + cols, n, b + j0, n, 0.0f,
+                rest.data(), below);
+    sum->block(j0 + cols, j0, below, cols) += rest.cast<double>();
+  }
+}
 
 }  // namespace
 
@@ -23,15 +60,13 @@ HessianAccumulator::HessianAccumulator(int n) : n_(n) {
 void HessianAccumulator::Add(const float* x, int ntok) {
   QUIP_CHECK_INPUT(ntok >= 0, "HessianAccumulator", "negative token count {}", ntok);
   ScopedPhase phase("hessian_accumulation", double(ntok) * n_ * (n_ + 1));  // SYRK: one triangle
-  using RowMatF = Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
+  UseSingleThreadedBlas();
   for (int t0 = 0; t0 < ntok; t0 += kChunk) {
     const int k = std::min(kChunk, ntok - t0);
     Eigen::Map<const RowMatF> block(x + int64_t(t0) * n_, k, n_);
     QUIP_CHECK_INPUT(block.allFinite(), "Hessian inputs", "activations contain NaN or Inf (tokens {}..{})",
                      count_ + t0, count_ + t0 + k - 1);
-    // Column-major n×k: the k token vectors as columns, so sum += Xᵀ·X is a rank-k update.
-    const Eigen::MatrixXd xt = block.transpose().cast<double>();
-    sum_.selfadjointView<Eigen::Lower>().rankUpdate(xt);
+    AddChunkProducts(x + int64_t(t0) * n_, x + int64_t(t0) * n_, k, n_, /*lower_only=*/true, &sum_);
   }
   count_ += ntok;
 }
@@ -56,14 +91,13 @@ CrossMomentAccumulator::CrossMomentAccumulator(int n) : n_(n) {
 void CrossMomentAccumulator::Add(const float* x, const float* x_hat, int ntok) {
   QUIP_CHECK_INPUT(ntok >= 0, "CrossMomentAccumulator", "negative token count {}", ntok);
   ScopedPhase phase("cross_moment_accumulation", 2.0 * ntok * n_ * n_);
-  using RowMatF = Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
+  UseSingleThreadedBlas();
   for (int t0 = 0; t0 < ntok; t0 += kChunk) {
     const int k = std::min(kChunk, ntok - t0);
-    const Eigen::MatrixXd a = Eigen::Map<const RowMatF>(x + int64_t(t0) * n_, k, n_).cast<double>();
-    const Eigen::MatrixXd b = Eigen::Map<const RowMatF>(x_hat + int64_t(t0) * n_, k, n_).cast<double>();
+    Eigen::Map<const RowMatF> a(x + int64_t(t0) * n_, k, n_), b(x_hat + int64_t(t0) * n_, k, n_);
     QUIP_CHECK_INPUT(a.allFinite() && b.allFinite(), "Hessian inputs",
                      "activations contain NaN or Inf (tokens {}..{})", count_ + t0, count_ + t0 + k - 1);
-    sum_.noalias() += a.transpose() * b;
+    AddChunkProducts(x + int64_t(t0) * n_, x_hat + int64_t(t0) * n_, k, n_, /*lower_only=*/false, &sum_);
   }
   count_ += ntok;
 }
@@ -86,17 +120,28 @@ Eigen::MatrixXd AsymmetricTarget(const Eigen::MatrixXd& W, const Eigen::MatrixXd
                    W.cols(), W.cols(), W.cols(), C.rows(), C.cols(), H.rows(), H.cols());
   Eigen::MatrixXd hd = H;
   hd.diagonal().array() += std::max(damping * H.diagonal().mean(), 1e-12);
-  // W' = W C H⁻¹  ⇔  H W'ᵀ = Cᵀ Wᵀ (H symmetric). The damped H is positive definite in
-  // practice, so a blocked Cholesky (GEMM-rich) does it; Eigen's pivoted LDLT is
-  // unblocked (matrix-vector products: 5x slower at n = 1024, issue 19) and is kept
-  // only for a Cholesky that fails.
+  // W' = W C H⁻¹  ⇔  H W'ᵀ = Cᵀ Wᵀ (H symmetric): a Cholesky of the damped H
+  // (quant/cholesky.h), then per block of rows Cᵀ·Wᵀ (DGEMM) and two triangular solves (DTRSM), all
+  // OpenBLAS (~1.5x Eigen's blocked LLT and products here, issue 19). The damped H is
+  // positive definite in practice; Eigen's pivoted LDLT is kept for a Cholesky that fails.
   // Rows of W' are independent: blocks of them on the idle threads (quant/row_blocks.h).
-  const Eigen::LLT<Eigen::MatrixXd> llt(hd);
-  if (llt.info() != Eigen::Success) return hd.ldlt().solve(C.transpose() * W.transpose()).transpose();
+  UseSingleThreadedBlas();
+  const int n = int(W.cols());
+  Eigen::MatrixXd factor;
+  if (!CholeskyLower(hd, &factor)) return hd.ldlt().solve(C.transpose() * W.transpose()).transpose();
   Eigen::MatrixXd target(W.rows(), W.cols());
   ForRowBlocks(W.rows(), "asymmetric_target", [&](int64_t r0, int64_t r1) {
-    const Eigen::MatrixXd rhs = C.transpose() * W.middleRows(r0, r1 - r0).transpose();
-    target.middleRows(r0, r1 - r0) = llt.solve(rhs).transpose();
+    const int k = int(r1 - r0);
+    // rhs (n×k) = Cᵀ·W[r0:r1]ᵀ, then L·Lᵀ·X = rhs.
+    const Eigen::MatrixXd w_rows = W.middleRows(r0, k);
+    Eigen::MatrixXd rhs(n, k);
+    cblas_dgemm(CblasColMajor, CblasTrans, CblasTrans, n, k, n, 1.0, C.data(), n, w_rows.data(), k, 0.0, rhs.data(),
+                n);
+    cblas_dtrsm(CblasColMajor, CblasLeft, CblasLower, CblasNoTrans, CblasNonUnit, n, k, 1.0, factor.data(), n,
+                rhs.data(), n);
+    cblas_dtrsm(CblasColMajor, CblasLeft, CblasLower, CblasTrans, CblasNonUnit, n, k, 1.0, factor.data(), n,
+                rhs.data(), n);
+    target.middleRows(r0, k) = rhs.transpose();
   });
   return target;
 }

@@ -387,9 +387,9 @@ QuantizedMatrix QuantizeMatrix(const float* w, int rows, int cols, Eigen::Matrix
     {
       // Two proxy losses (SYRK, mn² each) and the inverse transforms of Dequantize.
       ScopedPhase phase("diagnostics", 2.0 * rows * cols * cols + PreprocessFlop(effective, rows, cols) / 3);
-      s.proxy_loss = ProxyLoss(Dequantize(q), w_orig, h_orig);
-      const double total = ProxyLoss(Eigen::MatrixXd::Zero(rows, cols), w_orig, h_orig);
-      s.relative_proxy_loss = total > 0.0 ? s.proxy_loss / total : 0.0;
+      const ProxyLossTerms terms = ProxyLossAndTotal(Dequantize(q), w_orig, h_orig);
+      s.proxy_loss = terms.loss;
+      s.relative_proxy_loss = terms.total > 0.0 ? terms.loss / terms.total : 0.0;
       s.mu_w_before = IncoherenceMuW(w_orig);
       s.mu_w_after = IncoherenceMuW(a.wp);
     }

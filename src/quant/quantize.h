@@ -95,6 +95,13 @@ Eigen::MatrixXd Dequantize(const QuantizedMatrix& q);
 
 // tr((Ŵ−W) H (Ŵ−W)ᵀ) for a symmetric H (only its lower triangle is read).
 double ProxyLoss(const Eigen::MatrixXd& W_hat, const Eigen::MatrixXd& W, const Eigen::MatrixXd& H);
+// The proxy loss and tr(W H Wᵀ) (the relative loss's denominator) in one pass over H, on
+// the thread pool's idle threads; CPU seconds of helper threads go to the "diagnostics" phase.
+struct ProxyLossTerms {
+  double loss = 0;   // tr((Ŵ−W) H (Ŵ−W)ᵀ)
+  double total = 0;  // tr(W H Wᵀ)
+};
+ProxyLossTerms ProxyLossAndTotal(const Eigen::MatrixXd& W_hat, const Eigen::MatrixXd& W, const Eigen::MatrixXd& H);
 // The paper's incoherence parameters (Definition 1):
 //   μ_H = √n · max |Q_ij| for an eigendecomposition H = QΛQᵀ,
 //   μ_W = √(mn) · max |W_ij| / ‖W‖_F.

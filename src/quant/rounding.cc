@@ -1,11 +1,15 @@
 #include "quant/rounding.h"
 
+#include <cblas.h>
+
 #include <algorithm>
 #include <cmath>
 #include <numeric>
 
 #include "core/error.h"
+#include "core/parallel.h"
 #include "format/seeded_random.h"
+#include "quant/cholesky.h"
 #include "quant/row_blocks.h"
 
 namespace quip {
@@ -36,10 +40,8 @@ Eigen::MatrixXd RoundStochastic(const Eigen::MatrixXd& X, int maxq, uint64_t see
 
 bool ComputeLdl(const Eigen::MatrixXd& H, LdlFactor* f) {
   const int n = static_cast<int>(H.rows());
-  const Eigen::MatrixXd flipped = H.reverse();
-  Eigen::LLT<Eigen::MatrixXd> llt(flipped);
-  if (llt.info() != Eigen::Success) return false;
-  const Eigen::MatrixXd c = Eigen::MatrixXd(llt.matrixL()).reverse();  // upper, H = C Cᵀ
+  Eigen::MatrixXd c;  // upper, H = C Cᵀ
+  if (!CholeskyUpperReversed(H, &c)) return false;
   const Eigen::VectorXd diag = c.diagonal();
   if (!diag.allFinite() || diag.minCoeff() <= 0.0) return false;
   f->d = diag.cwiseAbs2();
@@ -49,6 +51,16 @@ bool ComputeLdl(const Eigen::MatrixXd& H, LdlFactor* f) {
   if (!f->u.allFinite()) return false;
   QUIP_ASSERT(f->u.rows() == n);
   return true;
+}
+
+void AddFeedbackAfterBlock(const Eigen::MatrixXd& err, const Eigen::MatrixXd& u, int b0, int b1,
+                           Eigen::MatrixXd* target) {
+  const int64_t m = err.rows(), n = err.cols();
+  QUIP_ASSERT(target->rows() == m && target->cols() == n && u.rows() == n && u.cols() == n);
+  if (b1 >= n || m == 0) return;
+  UseSingleThreadedBlas();
+  cblas_dgemm(CblasColMajor, CblasNoTrans, CblasNoTrans, int(m), int(n - b1), b1 - b0, 1.0, err.data() + b0 * m,
+              int(m), u.data() + b1 * n + b0, int(n), 1.0, target->data() + b1 * m, int(m));
 }
 
 Eigen::MatrixXd RoundLdlq(const Eigen::MatrixXd& X, const LdlFactor& f, int maxq, bool stochastic, uint64_t seed) {
@@ -75,8 +87,7 @@ Eigen::MatrixXd RoundLdlq(const Eigen::MatrixXd& X, const LdlFactor& f, int maxq
       }
       err.col(k) = X.col(k) - codes.col(k);
     }
-    if (b1 < n)
-      target.rightCols(n - b1).noalias() += err.middleCols(b0, b1 - b0) * f.u.block(b0, b1, b1 - b0, n - b1);
+    AddFeedbackAfterBlock(err, f.u, b0, b1, &target);
   }
   return codes;
 }

@@ -25,6 +25,12 @@ struct LdlFactor {
 // J L J upper triangular). False when H is not numerically positive definite.
 bool ComputeLdl(const Eigen::MatrixXd& H, LdlFactor* f);
 
+// target[:, b1:] += err[:, b0:b1] · u[b0:b1, b1:]: the feedback of a finished block of
+// columns to the columns after it, one OpenBLAS GEMM (~1.4x Eigen's product here, issue 19).
+// LDLQ and block LDLQ share it, so block LDLQ with groups of 1 reproduces LDLQ bit for bit.
+void AddFeedbackAfterBlock(const Eigen::MatrixXd& err, const Eigen::MatrixXd& u, int b0, int b1,
+                           Eigen::MatrixXd* target);
+
 // LDLQ (Algorithm 3 step 3): column k ← Q(X_k + (X − Ŵ)_{<k} Û_{<k,k}), clamped.
 // Blocked: feedback from finished blocks of columns is applied with one GEMM.
 Eigen::MatrixXd RoundLdlq(const Eigen::MatrixXd& X, const LdlFactor& f, int maxq, bool stochastic, uint64_t seed);
