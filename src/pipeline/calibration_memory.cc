@@ -13,9 +13,9 @@ namespace quip {
 namespace {
 
 constexpr int64_t kFloat = 4, kDouble = 8;
-// Columns of the fp32 panel HessianAccumulator / CrossMomentAccumulator keep per thread
-// (an n × 256 float scratch; kPanel in quant/hessian.cc).
-constexpr int64_t kAccumulatorPanelColumns = 256;
+// Tokens HessianAccumulator / CrossMomentAccumulator convert to double per rank-k update
+// (kChunk in quant/hessian.cc).
+constexpr int64_t kAccumulatorChunkTokens = 256;
 // Double matrices one linear's rounding holds at once, n×n and rows×cols, counted on the
 // default paths (QuantizeLinear, QuantizeMatrix, ComputeLdl, RoundLdlq) in its two fullest
 // moments: factoring H (H, its symmetrized copy h_orig, H in the transformed basis, and
@@ -99,7 +99,7 @@ CalibrationMemory EstimateCalibrationMemory(const LlamaConfig& c, int64_t window
   const int64_t kv_cache = 2 * ctx * kv;                                                   // one layer
   const int64_t scratch = ctx * (d + q + 2 * kv + q + 2 * h + d) + int64_t(c.max_seq_len) * c.head_dim;  // + RoPE
   m.shards = workers * (kv_cache + scratch + ctx * d) * kFloat;
-  m.per_thread = workers * (ctx * ctx * kFloat + kAccumulatorPanelColumns * widest * kFloat);
+  m.per_thread = workers * (ctx * ctx * kFloat + streams * kAccumulatorChunkTokens * widest * kDouble);
   m.quantized = QuantizedLinearBytes(c, options);
   int64_t arena_kept = 0, most_jobs = 1;  // per rounding thread besides the caller; linears of a stage
 

@@ -32,21 +32,10 @@ void AddChunkProducts(const float* a, const float* b, int k, int n, bool lower_o
   thread_local std::vector<float> scratch;
   scratch.resize(size_t(n) * kPanel);
   for (int j0 = 0; j0 < n; j0 += kPanel) {
-    const int cols = std::min(kPanel, n - j0);
-    if (!lower_only) {
-      cblas_sgemm(CblasColMajor, CblasNoTrans, CblasTrans, n, cols, k, 1.0f, a, n, b + j0, n, 0.0f, scratch.data(), n);
-      sum->middleCols(j0, cols) += Eigen::Map<const Eigen::MatrixXf>(scratch.data(), n, cols).cast<double>();
-      continue;
-    }
-    // The panel's diagonal block (its lower triangle, SSYRK) and the rows below it (SGEMM).
-    const int below = n - j0 - cols;
-    Eigen::Map<Eigen::MatrixXf> diag(scratch.data(), cols, cols), rest(scratch.data() + cols * cols, below, cols);
-    cblas_ssyrk(CblasColMajor, CblasLower, CblasNoTrans, cols, k, 1.0f, a + j0, n, 0.0f, diag.data(), cols);
-    sum->block(j0, j0, cols, cols).triangularView<Eigen::Lower>() += diag.cast<double>();
-    if (below == 0) continue;
-    cblas_sgemm(CblasColMajor, CblasNoTrans, CblasTrans, below, cols, k, 1.0f, a + j0 + cols, n, b + j0, n, 0.0f,
-                rest.data(), below);
-    sum->block(j0 + cols, j0, below, cols) += rest.cast<double>();
+    const int cols = std::min(kPanel, n - j0), r0 = lower_only ? j0 : 0, rows = n - r0;
+    cblas_sgemm(CblasColMajor, CblasNoTrans, CblasTrans, rows, cols, k, 1.0f, a + r0, n, b + j0, n, 0.0f,
+                scratch.data(), rows);
+    sum->block(r0, j0, rows, cols) += Eigen::Map<const Eigen::MatrixXf>(scratch.data(), rows, cols).cast<double>();
   }
 }
 

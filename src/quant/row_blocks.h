@@ -2,11 +2,10 @@
 // alone (o_proj, down_proj) or leave a core idle (q/k/v on two cores): the rows of the
 // asymmetric target and of LDLQ are independent problems.
 //
-// Bit for bit the result of the unsplit call: Eigen's and OpenBLAS's kernels (the target's
-// DGEMM/DTRSM, LDLQ's block feedback) sum each element over the inner dimension in an order
-// set by that dimension alone (its k-blocking), and treat a row by its position in the
-// 24-row register tiles of the GEMM kernel and the 64-row chunks of the matrix-vector
-// kernel (AVX-512 doubles; 4 and 32 with AVX2). Blocks start
+// Bit for bit the result of the unsplit call: Eigen's kernels sum each element over the
+// inner dimension in an order set by that dimension alone (its k-blocking), and treat a
+// row by its position in the 24-row register tiles of the GEMM kernel and the 64-row
+// chunks of the matrix-vector kernel (AVX-512 doubles; 4 and 32 with AVX2). Blocks start
 // at multiples of kRowBlockAlign, and the tail that is not a whole multiple stays in the
 // last block, so every row meets the same code path as before
 // (tests/quant/row_blocks_test.cc compares the codes and targets with the unsplit ones).

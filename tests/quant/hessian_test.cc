@@ -38,21 +38,6 @@ TEST(QuantHessianAccumulator, MatchesDenseDefinitionAcrossChunksAndCalls) {
   EXPECT_EQ((h - h.transpose()).cwiseAbs().maxCoeff(), 0.0);
 }
 
-// Wider than one 256-column panel (a diagonal block, the rows below it, a ragged last
-// panel): both accumulators against the dense definitions.
-TEST(QuantHessianAccumulator, PanelsCoverWideInputs) {
-  const int n = 300, ntok = 280;
-  const Eigen::MatrixXd x = testing::RandomGaussian(ntok, n, 12), x_hat = testing::RandomGaussian(ntok, n, 13);
-  const std::vector<float> xf = testing::ToRowMajorFloats(x), hf = testing::ToRowMajorFloats(x_hat);
-  HessianAccumulator h(n);
-  CrossMomentAccumulator c(n);
-  h.Add(xf.data(), ntok);
-  c.Add(xf.data(), hf.data(), ntok);
-  const Eigen::MatrixXd xd = testing::FloatRounded(x), hd = testing::FloatRounded(x_hat);
-  EXPECT_LT((h.Mean() - xd.transpose() * xd / double(ntok)).cwiseAbs().maxCoeff(), kFloatChunkTolerance);
-  EXPECT_LT((c.Mean() - xd.transpose() * hd / double(ntok)).cwiseAbs().maxCoeff(), kFloatChunkTolerance);
-}
-
 TEST(QuantHessianAccumulator, RejectsBadInput) {
   HessianAccumulator acc(3);
   EXPECT_THROW(acc.Mean(), Error);  // nothing added
