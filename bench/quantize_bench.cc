@@ -66,7 +66,9 @@ int main(int argc, char** argv) {
     std::vector<std::vector<int>> windows(nsamples, std::vector<int>(ctx));
     for (auto& w : windows)
       for (int& t : w) t = int(rng.Below(uint64_t(c.vocab_size)));
-    quip::QuantizeModelOptions options{quip::ConfigForMethod(arg["method"], std::stoi(arg["bits"])), arg["method"]};
+    quip::QuantizeModelOptions options;
+    options.config = quip::ConfigForMethod(arg["method"], std::stoi(arg["bits"]));
+    options.method = arg["method"];
     if (arg["mu_h"] == "0") options.config.mu_h_max_dim = 0;
     quip::PhaseProfile profile;
     fmt::print(stderr, "hidden {} ffn {} layers {}: quantizing ...\n", c.dim, c.hidden_dim, layers);

@@ -139,7 +139,9 @@ TEST(StoredFormats, BitsAndBytesAndRoundTrip) {
       const StoredLinear s = QuantizeIn(f, shape, ++seed);
       ASSERT_EQ(s.codebook, f.codebook);
       ASSERT_EQ(s.incoherence.incoherent, f.rotation.has_value());
-      if (f.rotation) ASSERT_EQ(s.incoherence.rotation, *f.rotation);
+      if (f.rotation) {
+        ASSERT_EQ(s.incoherence.rotation, *f.rotation);
+      }
       ASSERT_EQ(s.incoherence.rescale.empty(), !f.rescale);
       EXPECT_EQ(8 * s.CodeRows() * s.RowBytes(), PaddedRows(s) * ((int64_t(f.bits) * PaddedCols(s) + 7) / 8 * 8));
       EXPECT_EQ(s.owned_codes.size(), size_t(s.CodeRows()) * s.RowBytes());

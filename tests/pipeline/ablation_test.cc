@@ -81,7 +81,9 @@ TEST(AblationRows, EachRowIsTheConfigurationTheDocsName) {
     EXPECT_EQ(r.method, e.method);
     EXPECT_EQ(r.config.rounding, e.rounding);
     EXPECT_EQ(r.config.incoherence, e.incoherence);
-    if (e.incoherence) EXPECT_EQ(r.config.rotation, e.rotation);
+    if (e.incoherence) {
+      EXPECT_EQ(r.config.rotation, e.rotation);
+    }
     EXPECT_EQ(r.config.codebook, e.codebook);
     EXPECT_EQ(r.config.rescale, e.rescale);
     EXPECT_EQ(r.config.range_tuning, e.range_tuning);

@@ -76,7 +76,7 @@ struct Pin {
 //   (calibration_streams.cc; CalibrationStreams.* fail too)
 //   2-bit codes packed with each group's bytes reversed (packing.cc) QuIP  717.4
 constexpr Pin kBooksPins[] = {
-    {"quip", 2, 1.2203, 0.010},  // 1.2475 before the fp32 chunk sums of issue 19 (seeds 1, 2: docs/quantize-speed.md)
+    {"quip", 2, 1.2475, 0.010},
     {"quipsharp", 2, 1.1532, 0.010},
 };
 

@@ -39,7 +39,9 @@ TEST(QuantBlockLdlq, BlockLdlReconstructsH) {
     EXPECT_LT((l * d * l.transpose() - h).cwiseAbs().maxCoeff(), 1e-10 * h.cwiseAbs().maxCoeff()) << g;
     for (int i = 0; i < n; ++i)
       for (int j = 0; j < n; ++j)
-        if (j / g <= i / g) ASSERT_EQ(f.u(i, j), 0.0) << g;
+        if (j / g <= i / g) {
+          ASSERT_EQ(f.u(i, j), 0.0) << g;
+        }
   }
   Eigen::MatrixXd bad = h;
   bad(5, 5) = -1;
