@@ -35,9 +35,9 @@ std::string Stories(const std::string& out, const std::string& extra = "") {
          ShellQuote(out) + " " + extra;
 }
 
-std::string Books(const std::string& out, int nsamples = 6) {
-  return ShellQuote(testing::QuipBinary()) + " quantize --threads 1 --seed 2 --ctx 64 --nsamples " +
-         std::to_string(nsamples) + " --model " + ShellQuote(testing::BooksModel()) + " --calib " +
+std::string Books(const std::string& out, int nsamples = 6, int ctx = 64) {
+  return ShellQuote(testing::QuipBinary()) + " quantize --threads 1 --seed 2 --ctx " + std::to_string(ctx) +
+         " --nsamples " + std::to_string(nsamples) + " --model " + ShellQuote(testing::BooksModel()) + " --calib " +
          ShellQuote(testing::SourceDir() + "/data/books/train.txt") + " -o " + ShellQuote(out);
 }
 
@@ -117,9 +117,12 @@ TEST(MpiQuantize, AKilledRankEndsEveryRankWithoutOutput) {
   const std::string dir = testing::MakeTempDir("mpi-kill");
   const std::string out = dir + "/out";
   // The shell becomes quip (exec keeps its pid), a background subshell kills it after 2 s.
+  // The run must outlast that by a wide margin on a fast, idle machine: 128 windows of 128
+  // take 7.4 s on 2 idle cores (24 of 64 took 1.9 s, which finished before the kill once
+  // calibration got faster).
   const std::string kill_rank_1 =
       "sh -c 'if [ \"$OMPI_COMM_WORLD_RANK\" = 1 ]; then (sleep 2; kill -9 $$) & fi; exec \"$0\" \"$@\"' ";
-  const auto r = testing::RunCommandSplit(Mpirun(2) + kill_rank_1 + Books(out, 24));
+  const auto r = testing::RunCommandSplit(Mpirun(2) + kill_rank_1 + Books(out, 128, 128));
   EXPECT_NE(r.exit_code, 0);
   EXPECT_NE(r.exit_code, 124) << "timed out: rank 0 hung";
   EXPECT_THAT(r.out + r.err, HasSubstr("rank 1"));
