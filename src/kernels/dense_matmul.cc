@@ -23,8 +23,6 @@ int RowsPerTask(int rows, int cols, int max_rows) {
 
 }  // namespace
 
-void UseSingleThreadedBlas() { quip::UseSingleThreadedBlas(); }
-
 void DenseMatmul(const float* x, int ntok, const float* w, int rows, int cols, float* y) {
   if (ntok <= 0 || rows <= 0) return;
   UseSingleThreadedBlas();

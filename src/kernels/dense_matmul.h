@@ -13,9 +13,6 @@
 
 namespace quip::kernels {
 
-// Makes OpenBLAS single-threaded, once per process (core/parallel.h); the entry points below call it.
-void UseSingleThreadedBlas();
-
 // y[t·rows + r] = Σ_c x[t·cols + c] · w[r·cols + c]  (Y = X Wᵀ), rows split over the pool.
 void DenseMatmul(const float* x, int ntok, const float* w, int rows, int cols, float* y);
 

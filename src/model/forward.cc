@@ -306,7 +306,7 @@ std::span<const float> Session::Feed(std::span<const int> tokens, bool all_logit
 
 void SetThreads(int threads) {
   SetWorkerThreads(CapAtHardwareThreads(threads));
-  kernels::UseSingleThreadedBlas();  // all parallel work runs on our pool
+  UseSingleThreadedBlas();  // all parallel work runs on our pool (core/parallel.h)
 }
 
 }  // namespace quip
