@@ -33,6 +33,9 @@ namespace {
 
 constexpr int kBlockGroups = 64;     // groups of 8 columns decoded together: 512 columns
 constexpr int kGroupsPerScale = 32;  // 256-column activation groups (q8_activations.h)
+// Software prefetch distance of the code stream. Every loop prefetches in address order, one
+// cache line per 64 bytes it reads, so that the stream it asks for is the one it reads
+// (a whole model's codes come from DRAM).
 constexpr int kPrefetchBytes = 4096;
 
 // GF(2) affine maps (vgf2p8affineqb: output bit i = parity(matrix byte 7 − i AND input) XOR
@@ -214,6 +217,10 @@ QUIP_AVX512_TARGET __attribute__((always_inline)) inline __m512 StageDot(const u
   for (int g0 = 0; g0 < groups; g0 += kBlockGroups) {
     const int n = std::min(kBlockGroups, groups - g0);
     const DecodedBlock d = next;  // the next block is decoded before this one's products (RowPairDot)
+    // A 3-bit row's stages are read one after the other, so rows stream in address order.
+    const char* ahead = reinterpret_cast<const char*>(codes) + kPrefetchBytes + kIndexBytes<kStage> * g0;
+    _mm_prefetch(ahead, _MM_HINT_T0);
+    if constexpr (kIndexBytes<kStage> == 2) _mm_prefetch(ahead + 64, _MM_HINT_T0);
     if (g0 + kBlockGroups < groups)
       next = DecodeBlock<kStage>(codes + kIndexBytes<kStage> * (g0 + kBlockGroups),
                                  std::min(kBlockGroups, groups - g0 - kBlockGroups), c);
@@ -282,10 +289,6 @@ struct RowPairGroup {
   RowPairQuad quad[2];
 };
 QUIP_AVX512_TARGET inline RowPairGroup DecodeRowPairGroup(const uint8_t* indices, int groups, int n, const Consts& c) {
-  // Both rows' streams 4 KiB ahead: a whole model's codes come from DRAM, and without this the
-  // products of a streamed model ran ~1.6x slower than in cache (BM_ModelProducts -4 / -2).
-  _mm_prefetch(reinterpret_cast<const char*>(indices) + kPrefetchBytes, _MM_HINT_T0);
-  _mm_prefetch(reinterpret_cast<const char*>(indices + 2 * groups) + kPrefetchBytes, _MM_HINT_T0);
   const __mmask64 valid = FirstLanes(2 * n);
   const E8PPlanes p = DecodeE8PPlanes(_mm512_maskz_loadu_epi8(valid, indices),
                                       _mm512_maskz_loadu_epi8(valid, indices + 2 * groups), c);
@@ -308,6 +311,12 @@ QUIP_AVX512_TARGET __attribute__((always_inline)) inline void RowPairDot(const u
   for (int g0 = 0; g0 < groups; g0 += kGroupsPerScale) {
     const int n = std::min(kGroupsPerScale, groups - g0);  // < 32: the row's last, partial group
     const RowPairGroup cur = next;
+    // The pair's 4·groups bytes as one stream: 128 bytes per activation group, in address
+    // order. Prefetching each row's two streams instead (2·groups bytes apart) left a
+    // streamed model ~10 % slower than in cache on one thread (bench/matvec_bench -4).
+    const char* ahead = reinterpret_cast<const char*>(row) + kPrefetchBytes + 4 * g0;
+    _mm_prefetch(ahead, _MM_HINT_T0);
+    _mm_prefetch(ahead + 64, _MM_HINT_T0);
     if (g0 + kGroupsPerScale < groups) {
       const int next_n = std::min(kGroupsPerScale, groups - g0 - kGroupsPerScale);
       next = DecodeRowPairGroup(row + 2 * (g0 + kGroupsPerScale), groups, next_n, c);
