@@ -315,8 +315,8 @@ QUIP_AVX512_TARGET __attribute__((always_inline)) inline void RowPairDot(const u
     const int n = std::min(kGroupsPerScale, groups - g0);  // < 32: the row's last, partial group
     const RowPairGroup cur = next;
     // The pair's 4·groups bytes as one stream: 128 bytes per activation group, in address
-    // order. Prefetching each row's two streams instead (2·groups bytes apart) left a
-    // streamed model ~10 % slower than in cache on one thread (bench/matvec_bench -4).
+    // order. Prefetching each row's two streams instead (2·groups bytes apart) left the
+    // synthetic model's products, streamed, 5–10 % slower than in cache on one thread.
     const char* ahead = reinterpret_cast<const char*>(row) + kPrefetchBytes + 4 * g0;
     _mm_prefetch(ahead, _MM_HINT_T0);
     _mm_prefetch(ahead + 64, _MM_HINT_T0);
