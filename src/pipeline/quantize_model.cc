@@ -4,6 +4,7 @@
 #include <malloc.h>
 
 #include <algorithm>
+#include <array>
 #include <chrono>
 #include <optional>
 
@@ -69,13 +70,17 @@ uint64_t LayerSeed(uint64_t seed, const std::string& name) {
 }
 
 // One linear rounded against its inputs' Hessian h: the source weight itself or, given
-// the cross moments, the weight fitted to the original model's outputs.
+// the cross moments, the weight fitted to the original model's outputs -- by the input's
+// shared map C·H⁻¹ when the stage formed one (`map`), else on its own.
 std::unique_ptr<Linear> QuantizeLinear(const TensorView& weight, const Eigen::MatrixXd& h, const Eigen::MatrixXd* cross,
-                                       const QuantConfig& config, QuantStats* stats) {
+                                       const Eigen::MatrixXd* map, const QuantConfig& config, QuantStats* stats) {
   const int rows = int(weight.shape.at(0)), cols = int(weight.shape.at(1));
   using RowMatF = Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
   RowMatF target = Eigen::Map<const RowMatF>(weight.data, rows, cols);
-  if (cross) {
+  if (map) {
+    ScopedPhase phase("asymmetric_target", 2.0 * rows * cols * cols);  // W·A, one DGEMM
+    target = ApplyAsymmetricMap(target.cast<double>(), *map).cast<float>();
+  } else if (cross) {
     // LDLᵀ of H (n³/3), Cᵀ·Wᵀ (2mn²) and two triangular solves for m right-hand sides (mn² each).
     ScopedPhase phase("asymmetric_target", double(cols) * cols * cols / 3 + 4.0 * rows * cols * cols);
     target = AsymmetricTarget(target.cast<double>(), *cross, h, config.damping).cast<float>();
@@ -306,6 +311,26 @@ nlohmann::json QuantizeModel(Model& model, const std::vector<std::vector<int>>& 
       std::vector<size_t> mine;
       for (size_t j = 0; j < jobs.size(); ++j)
         if (owner[j] == group.rank()) mine.push_back(j);
+      // The asymmetric fit's map C·H⁻¹ once per input where its linears together make that
+      // cheaper (q/k/v, gate/up; quant/hessian.h ShareAsymmetricMap). The choice counts all of
+      // the stage's linears, whichever rank rounds them, so every rank fits the same targets.
+      std::array<Eigen::MatrixXd, kNumLinearInputs> maps;
+      if (asymmetric)
+        for (int input = 0; input < kNumLinearInputs; ++input) {
+          int64_t rows = 0;
+          int count = 0;
+          bool here = false;
+          for (size_t j = 0; j < jobs.size(); ++j)
+            if (int(kBlockLinears[jobs[j].index].input) == input) {
+              rows += (original.*kBlockLinears[jobs[j].index].slot)->out_features();
+              ++count;
+              here = here || owner[j] == group.rank();
+            }
+          const int n = int(moments.hessian[input].cols());
+          if (!here || count == 0 || !ShareAsymmetricMap(rows, count, n)) continue;
+          ScopedPhase phase("asymmetric_target", double(n) * n * n / 3 + 2.0 * n * n * n);  // DPOTRF, two DTRSM
+          maps[input] = AsymmetricMap(moments.cross[input], moments.hessian[input], options.config.damping);
+        }
       std::optional<ScopedPhase> quantize_phase(std::in_place, "quantize_linears", 0, ScopedPhase::Clock::kWall);
       ParallelFor(int64_t(mine.size()), [&](int64_t m) {
         Job& job = jobs[mine[size_t(m)]];
@@ -320,7 +345,8 @@ nlohmann::json QuantizeModel(Model& model, const std::vector<std::vector<int>>& 
         QuantStats stats{};
         try {
           job.rounded.linear = QuantizeLinear(dense.weight(), moments.hessian[int(input)],
-                                              asymmetric ? &moments.cross[int(input)] : nullptr, config, &stats);
+                                              asymmetric ? &moments.cross[int(input)] : nullptr,
+                                              maps[int(input)].size() > 0 ? &maps[int(input)] : nullptr, config, &stats);
         } catch (const Error& e) {
           Fail(model.source, "{}: {}", job.rounded.name, e.what());  // name the tensor, e.g. NaN in its weight
         }

@@ -83,7 +83,8 @@ bool ComputeBlockLdl(const Eigen::MatrixXd& H, int g, BlockLdlFactor* f) {
   return f->u.allFinite();
 }
 
-Eigen::MatrixXd RoundBlockLdlqWith(const Eigen::MatrixXd& W, const BlockLdlFactor& f, const GroupRounding& round) {
+Eigen::MatrixXd RoundBlockLdlqWith(const Eigen::MatrixXd& W, const BlockLdlFactor& f, const GroupRounding& round,
+                                   Eigen::VectorXd* row_loss) {
   const int m = static_cast<int>(W.rows()), n = static_cast<int>(W.cols()), g = f.g;
   QUIP_ASSERT(f.u.rows() == n && n % g == 0);
   const int block = std::max(g, (kBlockColumns / g) * g);
@@ -92,6 +93,7 @@ Eigen::MatrixXd RoundBlockLdlqWith(const Eigen::MatrixXd& W, const BlockLdlFacto
   Eigen::MatrixXd target = W;     // W plus feedback from finished blocks
   Eigen::MatrixXd v(m, g);
   Eigen::VectorXd v1(m);
+  if (row_loss != nullptr) row_loss->setZero(m);
   for (int b0 = 0; b0 < n; b0 += block) {
     const int b1 = std::min(n, b0 + block);
     for (int k0 = b0; k0 < b1; k0 += g) {
@@ -106,13 +108,18 @@ Eigen::MatrixXd RoundBlockLdlqWith(const Eigen::MatrixXd& W, const BlockLdlFacto
       }
       round(k0, v, w_hat.middleCols(k0, g));
       err.middleCols(k0, g) = W.middleCols(k0, g) - w_hat.middleCols(k0, g);
+      if (row_loss != nullptr) {
+        const Eigen::MatrixXd eta = v - w_hat.middleCols(k0, g);
+        *row_loss += (eta * f.d[k0 / g]).cwiseProduct(eta).rowwise().sum();
+      }
     }
     AddFeedbackAfterBlock(err, f.u, b0, b1, &target);
   }
   return w_hat;
 }
 
-VqResult RoundBlockLdlq(const Eigen::MatrixXd& W, const BlockLdlFactor& f, const VectorCodebook& cb) {
+VqResult RoundBlockLdlq(const Eigen::MatrixXd& W, const BlockLdlFactor& f, const VectorCodebook& cb,
+                        Eigen::VectorXd* row_loss) {
   const int m = static_cast<int>(W.rows()), n = static_cast<int>(W.cols()), g = cb.dim();
   QUIP_ASSERT(f.g == g && n % g == 0);
   const int ng = n / g, cpg = cb.codes_per_group();
@@ -126,7 +133,7 @@ VqResult RoundBlockLdlq(const Eigen::MatrixXd& W, const BlockLdlFactor& f, const
       cb.Round(in.data(), out.data(), &res.codes[(size_t(i) * ng + k0 / g) * cpg]);
       for (int t = 0; t < g; ++t) rounded(i, t) = out[t];
     }
-  });
+  }, row_loss);
   return res;
 }
 

@@ -69,11 +69,16 @@ struct VqResult {
 // target of columns [k0, k0 + g) (W plus the feedback of the columns rounded before) and
 // writes their rounded values; returns Ŵ. Groups run left to right, feedback in lazy
 // blocks of ~128 columns (one GEMM per block).
+// row_loss, if non-null, receives each row's proxy loss (ŵ_r − w_r) H (ŵ_r − w_r)ᵀ as
+// Σ_J η_rJ D_J η_rJᵀ, η_J = target_J − Ŵ_J the group's residual after its feedback: as
+// for scalar LDLQ (rounding.h RoundLdlq), (W − Ŵ)(U + I) = η, O(m·n·g) instead of O(m·n²).
 using GroupRounding =
     std::function<void(int k0, const Eigen::MatrixXd& target, Eigen::Ref<Eigen::MatrixXd> rounded)>;
-Eigen::MatrixXd RoundBlockLdlqWith(const Eigen::MatrixXd& W, const BlockLdlFactor& f, const GroupRounding& round);
+Eigen::MatrixXd RoundBlockLdlqWith(const Eigen::MatrixXd& W, const BlockLdlFactor& f, const GroupRounding& round,
+                                   Eigen::VectorXd* row_loss = nullptr);
 // Each row's g-vectors rounded with cb. Requires n % g == 0 and f.g == cb.dim().
-VqResult RoundBlockLdlq(const Eigen::MatrixXd& W, const BlockLdlFactor& f, const VectorCodebook& cb);
+VqResult RoundBlockLdlq(const Eigen::MatrixXd& W, const BlockLdlFactor& f, const VectorCodebook& cb,
+                        Eigen::VectorXd* row_loss = nullptr);
 // Each group of each row rounded on its own (no feedback): the baseline.
 VqResult RoundNearestVector(const Eigen::MatrixXd& W, const VectorCodebook& cb);
 // Ŵ from codes (the inverse of the layout above).

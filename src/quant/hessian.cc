@@ -3,6 +3,7 @@
 #include <cblas.h>
 
 #include <algorithm>
+#include <functional>
 
 #include "core/error.h"
 #include "core/parallel.h"
@@ -88,37 +89,79 @@ Eigen::MatrixXd CrossMomentAccumulator::Mean() const {
   return sum_ / double(count_);
 }
 
+namespace {
+
+// X = M·H_d⁻¹ for an m×n matrix M (H_d = H + max(damping·mean(diag H), 1e-12)·I), given
+// rhs(r0, k) = (rows [r0, r0 + k) of M)ᵀ: H_d Xᵀ = Mᵀ (H symmetric) by a Cholesky of H_d
+// (quant/cholesky.h) and, per block of rows, two triangular solves (DTRSM), all OpenBLAS
+// (~1.5x Eigen's blocked LLT and products here, issue 19). The damped H is positive
+// definite in practice; Eigen's pivoted LDLT is kept for a Cholesky that fails. Rows of X
+// are independent: blocks of them on the idle threads (quant/row_blocks.h).
+Eigen::MatrixXd SolveDampedFromRight(const Eigen::MatrixXd& H, double damping, int64_t m,
+                                     const std::function<Eigen::MatrixXd(int64_t r0, int k)>& rhs) {
+  Eigen::MatrixXd hd = H;
+  hd.diagonal().array() += std::max(damping * H.diagonal().mean(), 1e-12);
+  UseSingleThreadedBlas();
+  const int n = int(H.cols());
+  Eigen::MatrixXd factor;
+  if (!CholeskyLower(hd, &factor)) return hd.ldlt().solve(rhs(0, int(m))).transpose();
+  Eigen::MatrixXd x(m, n);
+  ForRowBlocks(m, "asymmetric_target", [&](int64_t r0, int64_t r1) {
+    const int k = int(r1 - r0);
+    Eigen::MatrixXd b = rhs(r0, k);  // n×k; L·Lᵀ·X = b
+    cblas_dtrsm(CblasColMajor, CblasLeft, CblasLower, CblasNoTrans, CblasNonUnit, n, k, 1.0, factor.data(), n,
+                b.data(), n);
+    cblas_dtrsm(CblasColMajor, CblasLeft, CblasLower, CblasTrans, CblasNonUnit, n, k, 1.0, factor.data(), n,
+                b.data(), n);
+    x.middleRows(r0, k) = b.transpose();
+  });
+  return x;
+}
+
+}  // namespace
+
 Eigen::MatrixXd AsymmetricTarget(const Eigen::MatrixXd& W, const Eigen::MatrixXd& C, const Eigen::MatrixXd& H,
                                  double damping) {
   QUIP_CHECK_INPUT(C.rows() == W.cols() && C.cols() == W.cols() && H.rows() == W.cols() && H.cols() == W.cols(),
                    "AsymmetricTarget", "weight {}x{} needs {}x{} moments, got C {}x{} and H {}x{}", W.rows(),
                    W.cols(), W.cols(), W.cols(), C.rows(), C.cols(), H.rows(), H.cols());
-  Eigen::MatrixXd hd = H;
-  hd.diagonal().array() += std::max(damping * H.diagonal().mean(), 1e-12);
-  // W' = W C H⁻¹  ⇔  H W'ᵀ = Cᵀ Wᵀ (H symmetric): a Cholesky of the damped H
-  // (quant/cholesky.h), then per block of rows Cᵀ·Wᵀ (DGEMM) and two triangular solves (DTRSM), all
-  // OpenBLAS (~1.5x Eigen's blocked LLT and products here, issue 19). The damped H is
-  // positive definite in practice; Eigen's pivoted LDLT is kept for a Cholesky that fails.
-  // Rows of W' are independent: blocks of them on the idle threads (quant/row_blocks.h).
-  UseSingleThreadedBlas();
+  // W' = W C H⁻¹, M = W·C: each block's Mᵀ = Cᵀ·W[r0:r1]ᵀ is one DGEMM.
   const int n = int(W.cols());
-  Eigen::MatrixXd factor;
-  if (!CholeskyLower(hd, &factor)) return hd.ldlt().solve(C.transpose() * W.transpose()).transpose();
-  Eigen::MatrixXd target(W.rows(), W.cols());
-  ForRowBlocks(W.rows(), "asymmetric_target", [&](int64_t r0, int64_t r1) {
-    const int k = int(r1 - r0);
-    // rhs (n×k) = Cᵀ·W[r0:r1]ᵀ, then L·Lᵀ·X = rhs.
+  return SolveDampedFromRight(H, damping, W.rows(), [&](int64_t r0, int k) {
     const Eigen::MatrixXd w_rows = W.middleRows(r0, k);
     Eigen::MatrixXd rhs(n, k);
     cblas_dgemm(CblasColMajor, CblasTrans, CblasTrans, n, k, n, 1.0, C.data(), n, w_rows.data(), k, 0.0, rhs.data(),
                 n);
-    cblas_dtrsm(CblasColMajor, CblasLeft, CblasLower, CblasNoTrans, CblasNonUnit, n, k, 1.0, factor.data(), n,
-                rhs.data(), n);
-    cblas_dtrsm(CblasColMajor, CblasLeft, CblasLower, CblasTrans, CblasNonUnit, n, k, 1.0, factor.data(), n,
-                rhs.data(), n);
-    target.middleRows(r0, k) = rhs.transpose();
+    return rhs;
+  });
+}
+
+Eigen::MatrixXd AsymmetricMap(const Eigen::MatrixXd& C, const Eigen::MatrixXd& H, double damping) {
+  QUIP_CHECK_INPUT(C.rows() == C.cols() && H.rows() == C.rows() && H.cols() == C.rows(), "AsymmetricMap",
+                   "needs square moments of one size, got C {}x{} and H {}x{}", C.rows(), C.cols(), H.rows(), H.cols());
+  return SolveDampedFromRight(H, damping, C.rows(),
+                              [&](int64_t r0, int k) { return Eigen::MatrixXd(C.middleRows(r0, k).transpose()); });
+}
+
+Eigen::MatrixXd ApplyAsymmetricMap(const Eigen::MatrixXd& W, const Eigen::MatrixXd& map) {
+  QUIP_CHECK_INPUT(map.rows() == W.cols() && map.cols() == W.cols(), "ApplyAsymmetricMap",
+                   "weight {}x{} needs a {}x{} map, got {}x{}", W.rows(), W.cols(), W.cols(), W.cols(), map.rows(),
+                   map.cols());
+  UseSingleThreadedBlas();
+  const int n = int(W.cols());
+  const int64_t m = W.rows();
+  Eigen::MatrixXd target(m, n);
+  // Row blocks of W·A (DGEMM), on the idle threads; each row's sums are the unsplit call's.
+  ForRowBlocks(m, "asymmetric_target", [&](int64_t r0, int64_t r1) {
+    const int k = int(r1 - r0);
+    cblas_dgemm(CblasColMajor, CblasNoTrans, CblasNoTrans, k, n, n, 1.0, W.data() + r0, int(m), map.data(), n, 0.0,
+                target.data() + r0, int(m));
   });
   return target;
+}
+
+bool ShareAsymmetricMap(int64_t rows, int count, int n) {
+  return count * double(n) / 3 + 4.0 * double(rows) > 7.0 * n / 3 + 2.0 * double(rows);
 }
 
 }  // namespace quip

@@ -20,22 +20,20 @@ namespace {
 // n = 5632), and its GEMM is wide enough for OpenBLAS's kernels.
 constexpr int kPanel = 128;
 
-}  // namespace
-
-ProxyLossTerms ProxyLossAndTotal(const Eigen::MatrixXd& W_hat, const Eigen::MatrixXd& W, const Eigen::MatrixXd& H) {
-  QUIP_ASSERT(W_hat.rows() == W.rows() && W_hat.cols() == W.cols());
-  QUIP_ASSERT(H.rows() == W.cols() && H.cols() == W.cols());
-  // tr(X H Xᵀ) = ⟨H, XᵀX⟩ with XᵀX's lower triangle only (mn² flops for each of X = Δ and
-  // X = W, half of the product X·H). The triangle is formed by panels of kPanel columns:
+// tr(X H Xᵀ) for each X of xs (all m×n), in one pass over H.
+std::vector<double> HessianTraces(const std::vector<const Eigen::MatrixXd*>& xs, const Eigen::MatrixXd& H) {
+  // tr(X H Xᵀ) = ⟨H, XᵀX⟩ with XᵀX's lower triangle only (mn² flops for each X, half of
+  // the product X·H). The triangle is formed by panels of kPanel columns:
   // panel [j0, j1) is X[:, j0:]ᵀ·X[:, j0:j1] (one OpenBLAS GEMM, ~1.5x Eigen's SYRK on
   // this machine), so only a panel is ever held, and panels run on the pool's idle
   // threads. Each panel's sum is kept apart and they are added in order, so the value
   // does not depend on the thread count.
   UseSingleThreadedBlas();
-  const int m = int(W.rows()), n = int(W.cols());
-  const Eigen::MatrixXd delta = W_hat - W;
+  const int m = int(xs.at(0)->rows()), n = int(xs.at(0)->cols());
+  QUIP_ASSERT(H.rows() == n && H.cols() == n);
+  for (const Eigen::MatrixXd* x : xs) QUIP_ASSERT(x->rows() == m && x->cols() == n);
   const int panels = (n + kPanel - 1) / kPanel;
-  std::vector<ProxyLossTerms> part(static_cast<size_t>(panels));
+  std::vector<std::vector<double>> part(static_cast<size_t>(panels), std::vector<double>(xs.size(), 0.0));
   const std::thread::id caller = std::this_thread::get_id();
   ThreadPool::Global().Run(panels, [&](int64_t p) {
     const double start = ThreadCpuSeconds();
@@ -51,17 +49,27 @@ ProxyLossTerms ProxyLossAndTotal(const Eigen::MatrixXd& W_hat, const Eigen::Matr
       }
       return diagonal + 2.0 * below;
     };
-    part[size_t(p)] = {m > 0 ? weighted(delta) : 0.0, m > 0 ? weighted(W) : 0.0};
+    if (m > 0)
+      for (size_t i = 0; i < xs.size(); ++i) part[size_t(p)][i] = weighted(*xs[i]);
     if (std::this_thread::get_id() != caller)
       if (PhaseProfile* profile = PhaseProfile::Active()) profile->AddThreadSeconds("diagnostics", ThreadCpuSeconds() - start);
   });
-  ProxyLossTerms sum;
-  for (const ProxyLossTerms& t : part) {
-    sum.loss += t.loss;
-    sum.total += t.total;
-  }
+  std::vector<double> sum(xs.size(), 0.0);
+  for (const std::vector<double>& t : part)
+    for (size_t i = 0; i < xs.size(); ++i) sum[i] += t[i];
   return sum;
 }
+
+}  // namespace
+
+ProxyLossTerms ProxyLossAndTotal(const Eigen::MatrixXd& W_hat, const Eigen::MatrixXd& W, const Eigen::MatrixXd& H) {
+  QUIP_ASSERT(W_hat.rows() == W.rows() && W_hat.cols() == W.cols());
+  const Eigen::MatrixXd delta = W_hat - W;
+  const std::vector<double> t = HessianTraces({&delta, &W}, H);
+  return {t[0], t[1]};
+}
+
+double HessianTrace(const Eigen::MatrixXd& W, const Eigen::MatrixXd& H) { return HessianTraces({&W}, H)[0]; }
 
 double ProxyLoss(const Eigen::MatrixXd& W_hat, const Eigen::MatrixXd& W, const Eigen::MatrixXd& H) {
   return ProxyLossAndTotal(W_hat, W, H).loss;

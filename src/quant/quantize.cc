@@ -65,6 +65,12 @@ double RoundingFlop(const QuantConfig& cfg, int m, int n) {
   return once;
 }
 
+// What the rounding left, for the proxy loss without an O(mn²) product (LossFromResiduals).
+struct Residuals {
+  Eigen::VectorXd row_loss;  // per row, tr(Δ' H' Δ'ᵀ)'s terms (transformed basis, real units); empty: none
+  Eigen::MatrixXd delta;     // Δ' = Ŵ' − W', m×n
+};
+
 struct Attempt {
   LayerTransform transform;
   Eigen::MatrixXd wp;  // weights in the transformed basis
@@ -94,26 +100,42 @@ Attempt Transform(const Eigen::MatrixXd& W, const Eigen::MatrixXd& H, double alp
   return a;
 }
 
-// Steps 5–6 and the rounding: picks the grid (tuning ρ if asked) and the codes.
-void RoundAttempt(const Rounder& rounder, const QuantConfig& cfg, double rho, Attempt* a, double* rho_used) {
+// Residuals of a scalar-grid rounding from its grid-unit row losses: real units are the
+// row scale squared.
+void ScalarResiduals(const Attempt& a, Eigen::VectorXd row_loss, Residuals* r) {
+  if (r == nullptr || row_loss.size() == 0) return;
+  r->row_loss = row_loss.cwiseProduct(a.transform.row_scale.cwiseAbs2());
+  r->delta = FromGridUnits(a.codes, a.transform) - a.wp;
+}
+
+// Steps 5–6 and the rounding: picks the grid (tuning ρ if asked) and the codes. With
+// `residuals`, fills them when the rounding provides its row losses (LDLQ on the unclipped
+// target, one grid).
+void RoundAttempt(const Rounder& rounder, const QuantConfig& cfg, double rho, Attempt* a, double* rho_used,
+                  Residuals* residuals) {
   const int maxq = (1 << cfg.bits) - 1;
   const uint64_t round_seed = MixSeed(cfg.seed ^ 0x5DEECE66Dull);
-  auto round_with = [&](LayerTransform* t) {
+  Eigen::VectorXd row_loss;
+  // The residual identity needs the rounding's target to be the grid-unit weights themselves.
+  Eigen::VectorXd* losses = residuals != nullptr && !cfg.clip_before_rounding ? &row_loss : nullptr;
+  auto round_with = [&](LayerTransform* t, Eigen::VectorXd* l) {
     const Eigen::MatrixXd x = ToGridUnits(a->wp, *t);
     // Algorithm 1 step 6: the rounding target itself is clipped to the grid.
-    if (!cfg.clip_before_rounding) return std::make_pair(rounder.Round(x, maxq, round_seed), x);
-    return std::make_pair(rounder.Round(x.cwiseMax(0.0).cwiseMin(double(maxq)), maxq, round_seed), x);
+    if (!cfg.clip_before_rounding) return std::make_pair(rounder.Round(x, maxq, round_seed, l), x);
+    return std::make_pair(rounder.Round(x.cwiseMax(0.0).cwiseMin(double(maxq)), maxq, round_seed, l), x);
   };
   if (!cfg.incoherence) {
     SetMinMaxGrid(a->wp, cfg.bits, &a->transform);
-    a->codes = round_with(&a->transform).first;
+    a->codes = round_with(&a->transform, losses).first;
     *rho_used = 0.0;
+    ScalarResiduals(*a, std::move(row_loss), residuals);
     return;
   }
   if (!cfg.range_tuning) {
     SetSymmetricGrid(a->wp, rho, cfg.bits, &a->transform);
-    a->codes = round_with(&a->transform).first;
+    a->codes = round_with(&a->transform, losses).first;
     *rho_used = rho;
+    ScalarResiduals(*a, std::move(row_loss), residuals);
     return;
   }
   // Range tuning: the loss in real units is scale² · (grid-unit loss against the
@@ -122,7 +144,7 @@ void RoundAttempt(const Rounder& rounder, const QuantConfig& cfg, double rho, At
   for (double mult : kRhoSearch) {
     LayerTransform t = a->transform;
     SetSymmetricGrid(a->wp, rho * mult, cfg.bits, &t);
-    auto [codes, x] = round_with(&t);
+    auto [codes, x] = round_with(&t, nullptr);
     const double loss = t.row_scale[0] * t.row_scale[0] * GridLoss(codes, x, a->hp);
     if (loss < best) {
       best = loss;
@@ -193,7 +215,8 @@ Eigen::MatrixXd PadWeights(const Eigen::MatrixXd& w, Codebook codebook) {
 // and rounded to the E8P codebook (+ a residual stage at 3/4 bits) by block LDLQ, or
 // each group on its own when `ldl` is null. Scales are ρ·RMS(W'), rounded to float
 // first so the codes are chosen against exactly the stored codebook.
-QuantizedMatrix RoundE8P(const QuantConfig& cfg, const BlockLdlFactor* ldl, const Attempt& a, double* rho_used) {
+QuantizedMatrix RoundE8P(const QuantConfig& cfg, const BlockLdlFactor* ldl, const Attempt& a, double* rho_used,
+                         Residuals* residuals) {
   const double rms = RmsOf(a.wp);
   const double base = rms > 0.0 ? rms : 1.0;  // an all-zero matrix still needs a valid codebook
   const double rho1 = cfg.rho > 0.0 ? cfg.rho : DefaultE8PRho(cfg.bits);
@@ -202,8 +225,12 @@ QuantizedMatrix RoundE8P(const QuantConfig& cfg, const BlockLdlFactor* ldl, cons
   if (E8PStages(cfg.bits) == 2) stage_scale.push_back(float(rho2 * base));
   const std::unique_ptr<VectorCodebook> cb = E8PCodebookFromScales(cfg.bits, stage_scale);
   const Eigen::MatrixXd wp = PadWeights(a.wp, Codebook::kE8P);
-  VqResult r = ldl != nullptr ? RoundBlockLdlq(wp, *ldl, *cb) : RoundNearestVector(wp, *cb);
+  // Padded columns would add their own residuals: the identity is used without padding only.
+  const bool residual_loss = residuals != nullptr && wp.cols() == a.wp.cols();
+  VqResult r = ldl != nullptr ? RoundBlockLdlq(wp, *ldl, *cb, residual_loss ? &residuals->row_loss : nullptr)
+                              : RoundNearestVector(wp, *cb);
   *rho_used = rho1;
+  if (residual_loss && residuals->row_loss.size() > 0) residuals->delta = r.w_hat - a.wp;
 
   const LayerTransform& t = a.transform;
   QuantizedMatrix q;
@@ -219,7 +246,8 @@ QuantizedMatrix RoundE8P(const QuantConfig& cfg, const BlockLdlFactor* ldl, cons
 
 // QTIP's path: the same block LDLQ with 16-column groups, each group rounded in 16×16
 // tiles of the bitshift trellis at scale ρ·RMS(W'), or each tile on its own without `ldl`.
-QuantizedMatrix RoundTrellis(const QuantConfig& cfg, const BlockLdlFactor* ldl, const Attempt& a, double* rho_used) {
+QuantizedMatrix RoundTrellis(const QuantConfig& cfg, const BlockLdlFactor* ldl, const Attempt& a, double* rho_used,
+                             Residuals* residuals) {
   const double rms = RmsOf(a.wp);
   const double rho = cfg.rho > 0.0 ? cfg.rho : DefaultTrellisRho(cfg.bits, cfg.trellis_code);
   const float scale = float(rho * (rms > 0.0 ? rms : 1.0));
@@ -227,9 +255,12 @@ QuantizedMatrix RoundTrellis(const QuantConfig& cfg, const BlockLdlFactor* ldl, 
   const trellis::BitshiftTrellis t(trellis::kStateBits, cfg.bits, trellis::ValuesPerState(cfg.trellis_code),
                                    trellis::StateValues(cfg.trellis_code, hyb ? &trellis::DefaultHybTable() : nullptr));
   const Eigen::MatrixXd wp = PadWeights(a.wp, Codebook::kTrellis);
+  const bool residual_loss = residuals != nullptr && wp.rows() == a.wp.rows() && wp.cols() == a.wp.cols();
   trellis::TrellisRounding r =
-      ldl != nullptr ? trellis::RoundTrellisLdlq(wp, *ldl, t, scale) : trellis::RoundTrellisNearest(wp, t, scale);
+      ldl != nullptr ? trellis::RoundTrellisLdlq(wp, *ldl, t, scale, residual_loss ? &residuals->row_loss : nullptr)
+                     : trellis::RoundTrellisNearest(wp, t, scale);
   *rho_used = rho;
+  if (residual_loss && residuals->row_loss.size() > 0) residuals->delta = r.w_hat - a.wp;
 
   QuantizedMatrix q;
   q.rows = a.transform.rows;
@@ -242,6 +273,26 @@ QuantizedMatrix RoundTrellis(const QuantConfig& cfg, const BlockLdlFactor* ldl, 
   if (hyb) q.code_table = trellis::DefaultHybTable().values;
   q.incoherence = a.transform.incoherence;
   return q;
+}
+
+// The reported proxy loss tr((Ŵ − W) H (Ŵ − W)ᵀ) (original basis, H undamped) from the
+// rounding's residuals, O(mn(p+q)) instead of O(mn²). They give tr(Δ' H' Δ'ᵀ), which is
+// tr(Δ H_d Δᵀ) for Δ = Ŵ − W_dz = Uᵀ Δ' V D̃⁻¹ (W_dz: W with the dead columns zeroed; U, V
+// orthogonal). H_d = H_live + δ·I with δ the damping added, and H_live = H + Σ_dead e_i e_iᵀ
+// (a dead input's row and column of H are zero, checked by the caller), so
+//   loss = Σ_r row_loss_r − δ‖Δ‖² − Σ_dead ‖Δ_{:,i}‖²,
+// and the dead columns of Ŵ − W do not count against H either. Δ's column norms need
+// only Δ'·V·D̃⁻¹ (U drops out of them).
+double LossFromResiduals(const Residuals& r, const LayerTransform& t, double damping_added,
+                         const std::vector<int>& dead) {
+  const Incoherence& inc = t.incoherence;
+  Eigen::MatrixXd delta = inc.incoherent ? Rotation(inc.rotation, t.cols, inc.seed_v).RightMultiply(r.delta) : r.delta;
+  Eigen::VectorXd col_norm2 = delta.colwise().squaredNorm().transpose();
+  if (!inc.rescale.empty())
+    for (int j = 0; j < t.cols; ++j) col_norm2[j] /= double(inc.rescale[size_t(j)]) * double(inc.rescale[size_t(j)]);
+  double loss = r.row_loss.sum() - damping_added * col_norm2.sum();
+  for (int i : dead) loss -= col_norm2[i];
+  return loss;
 }
 
 }  // namespace
@@ -312,16 +363,18 @@ QuantizedMatrix QuantizeMatrix(const float* w, int rows, int cols, Eigen::Matrix
   // Dead inputs (never active in calibration), as OPTQ handles them: their weights
   // cannot matter to the proxy loss, so zero them and give H a unit diagonal there.
   Eigen::MatrixXd W = w_orig;
-  int dead = 0;
+  std::vector<int> dead;
+  bool dead_rows_zero = true;  // as for a Gram matrix; LossFromResiduals relies on it
   for (int i = 0; i < cols; ++i)
     if (H(i, i) == 0.0) {
+      dead_rows_zero = dead_rows_zero && (H.col(i).array() == 0.0).all();
       H(i, i) = 1.0;
       W.col(i).setZero();
-      ++dead;
+      dead.push_back(i);
     }
 
   std::string note;
-  if (dead > 0) note += fmt::format("{} dead input(s) zeroed; ", dead);
+  if (!dead.empty()) note += fmt::format("{} dead input(s) zeroed; ", dead.size());
   if (cfg.range_tuning && !cfg.incoherence) note += "range tuning needs incoherence, ignored; ";
   // A size the chosen rotation cannot handle (rht without a Hadamard order) falls back
   // to the Kronecker transform for this matrix, and the report says so.
@@ -367,17 +420,19 @@ QuantizedMatrix QuantizeMatrix(const float* w, int rows, int cols, Eigen::Matrix
   if (!prepared) note += fmt::format("Cholesky failed even with damping {}: fell back to nearest rounding; ", alpha);
 
   QuantizedMatrix q;
+  Residuals residuals;
+  Residuals* want_residuals = stats != nullptr && dead_rows_zero ? &residuals : nullptr;
   std::optional<ScopedPhase> rounding_phase(std::in_place, "rounding", RoundingFlop(cfg, rows, cols));
   if (vector) {
     const BlockLdlFactor* ldl = prepared && cfg.rounding == Rounding::kLdlq ? &block_ldl : nullptr;
-    q = cfg.codebook == Codebook::kTrellis ? RoundTrellis(effective, ldl, a, &rho_used)
-                                           : RoundE8P(effective, ldl, a, &rho_used);
+    q = cfg.codebook == Codebook::kTrellis ? RoundTrellis(effective, ldl, a, &rho_used, want_residuals)
+                                           : RoundE8P(effective, ldl, a, &rho_used, want_residuals);
   } else {
     if (!prepared) {
       rounder = Rounder(Rounding::kNearest, 0);
       rounder.Prepare(a.hp);
     }
-    RoundAttempt(rounder, cfg, rho, &a, &rho_used);
+    RoundAttempt(rounder, cfg, rho, &a, &rho_used, want_residuals);
     q = ToQuantizedMatrix(a, cfg.bits);
   }
   rounding_phase.reset();
@@ -385,11 +440,20 @@ QuantizedMatrix QuantizeMatrix(const float* w, int rows, int cols, Eigen::Matrix
   if (stats != nullptr) {
     QuantStats s;
     {
-      // Two proxy losses (SYRK, mn² each) and the inverse transforms of Dequantize.
-      ScopedPhase phase("diagnostics", 2.0 * rows * cols * cols + PreprocessFlop(effective, rows, cols) / 3);
-      const ProxyLossTerms terms = ProxyLossAndTotal(Dequantize(q), w_orig, h_orig);
-      s.proxy_loss = terms.loss;
-      s.relative_proxy_loss = terms.total > 0.0 ? terms.loss / terms.total : 0.0;
+      const bool from_residuals = residuals.row_loss.size() > 0;
+      // tr(WHWᵀ) by one SYRK-like pass (mn²); the loss from the residuals (Δ'·V, a third of
+      // the transforms) or, where the rounding gives none, a second pass over Δ = Dequantize(q) − W.
+      ScopedPhase phase("diagnostics", from_residuals ? 1.0 * rows * cols * cols + PreprocessFlop(effective, rows, cols) / 6
+                                                      : 2.0 * rows * cols * cols + PreprocessFlop(effective, rows, cols) / 3);
+      if (from_residuals) {
+        s.proxy_loss = LossFromResiduals(residuals, a.transform, alpha * H.diagonal().mean(), dead);
+        const double total = HessianTrace(w_orig, h_orig);
+        s.relative_proxy_loss = total > 0.0 ? s.proxy_loss / total : 0.0;
+      } else {
+        const ProxyLossTerms terms = ProxyLossAndTotal(Dequantize(q), w_orig, h_orig);
+        s.proxy_loss = terms.loss;
+        s.relative_proxy_loss = terms.total > 0.0 ? terms.loss / terms.total : 0.0;
+      }
       s.mu_w_before = IncoherenceMuW(w_orig);
       s.mu_w_after = IncoherenceMuW(a.wp);
     }

@@ -68,7 +68,8 @@ double DefaultE8PRho(int bits);
 double DefaultTrellisRho(int bits, trellis::Code code);
 
 struct QuantStats {
-  double proxy_loss = 0;           // tr((Ŵ−W)H(Ŵ−W)ᵀ), original basis, H as given (undamped)
+  double proxy_loss = 0;           // tr((Ŵ−W)H(Ŵ−W)ᵀ), original basis, H as given (undamped); from
+                                   // LDLQ's residuals where it rounded (quantize.cc LossFromResiduals)
   double relative_proxy_loss = 0;  // proxy_loss / tr(WHWᵀ)
   double mu_h_before = 0, mu_h_after = 0;  // IncoherenceMuH of the given H / of the H rounded against
   double mu_w_before = 0, mu_w_after = 0;  // IncoherenceMuW of the given W / of the W rounded
@@ -102,6 +103,8 @@ struct ProxyLossTerms {
   double total = 0;  // tr(W H Wᵀ)
 };
 ProxyLossTerms ProxyLossAndTotal(const Eigen::MatrixXd& W_hat, const Eigen::MatrixXd& W, const Eigen::MatrixXd& H);
+// tr(W H Wᵀ) alone, the same pass (QuantizeMatrix's denominator when the rounding gave its loss).
+double HessianTrace(const Eigen::MatrixXd& W, const Eigen::MatrixXd& H);
 // The paper's incoherence parameters (Definition 1):
 //   μ_H = √n · max |Q_ij| for an eigendecomposition H = QΛQᵀ,
 //   μ_W = √(mn) · max |W_ij| / ‖W‖_F.

@@ -63,13 +63,15 @@ void AddFeedbackAfterBlock(const Eigen::MatrixXd& err, const Eigen::MatrixXd& u,
               int(m), u.data() + b1 * n + b0, int(n), 1.0, target->data() + b1 * m, int(m));
 }
 
-Eigen::MatrixXd RoundLdlq(const Eigen::MatrixXd& X, const LdlFactor& f, int maxq, bool stochastic, uint64_t seed) {
+Eigen::MatrixXd RoundLdlq(const Eigen::MatrixXd& X, const LdlFactor& f, int maxq, bool stochastic, uint64_t seed,
+                          double* row_loss) {
   const int m = static_cast<int>(X.rows()), n = static_cast<int>(X.cols());
   QUIP_ASSERT(f.u.rows() == n);
   SeededRandom rng(MixSeed(seed));
   Eigen::MatrixXd codes(m, n), err(m, n);  // err = X − Ŵ of rounded columns
   Eigen::MatrixXd target = X;              // X plus feedback from finished blocks
   Eigen::VectorXd v(m);
+  if (row_loss != nullptr) std::fill(row_loss, row_loss + m, 0.0);
   for (int b0 = 0; b0 < n; b0 += kLdlqBlock) {
     const int b1 = std::min(n, b0 + kLdlqBlock);
     for (int k = b0; k < b1; ++k) {
@@ -86,6 +88,8 @@ Eigen::MatrixXd RoundLdlq(const Eigen::MatrixXd& X, const LdlFactor& f, int maxq
         codes(i, k) = Clamp(q, maxq);
       }
       err.col(k) = X.col(k) - codes.col(k);
+      if (row_loss != nullptr)
+        for (int i = 0; i < m; ++i) row_loss[i] += f.d[k] * (v[i] - codes(i, k)) * (v[i] - codes(i, k));
     }
     AddFeedbackAfterBlock(err, f.u, b0, b1, &target);
   }
@@ -162,7 +166,8 @@ bool Rounder::Prepare(const Eigen::MatrixXd& H) {
   return false;
 }
 
-Eigen::MatrixXd Rounder::Round(const Eigen::MatrixXd& X, int maxq, uint64_t seed) const {
+Eigen::MatrixXd Rounder::Round(const Eigen::MatrixXd& X, int maxq, uint64_t seed, Eigen::VectorXd* row_loss) const {
+  if (row_loss != nullptr) row_loss->resize(method_ == Rounding::kLdlq ? X.rows() : 0);
   switch (method_) {
     case Rounding::kNearest:
       return RoundNearest(X, maxq);
@@ -172,7 +177,8 @@ Eigen::MatrixXd Rounder::Round(const Eigen::MatrixXd& X, int maxq, uint64_t seed
       // Rows are independent problems: blocks of them on the idle threads (quant/row_blocks.h).
       Eigen::MatrixXd codes(X.rows(), X.cols());
       ForRowBlocks(X.rows(), "rounding", [&](int64_t r0, int64_t r1) {
-        codes.middleRows(r0, r1 - r0) = RoundLdlq(X.middleRows(r0, r1 - r0), ldl_, maxq, false, seed);
+        codes.middleRows(r0, r1 - r0) = RoundLdlq(X.middleRows(r0, r1 - r0), ldl_, maxq, false, seed,
+                                                  row_loss != nullptr ? row_loss->data() + r0 : nullptr);
       });
       return codes;
     }

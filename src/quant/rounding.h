@@ -33,7 +33,14 @@ void AddFeedbackAfterBlock(const Eigen::MatrixXd& err, const Eigen::MatrixXd& u,
 
 // LDLQ (Algorithm 3 step 3): column k ← Q(X_k + (X − Ŵ)_{<k} Û_{<k,k}), clamped.
 // Blocked: feedback from finished blocks of columns is applied with one GEMM.
-Eigen::MatrixXd RoundLdlq(const Eigen::MatrixXd& X, const LdlFactor& f, int maxq, bool stochastic, uint64_t seed);
+//
+// With row_loss, also each row's proxy loss (ŵ_r − x_r) H (ŵ_r − x_r)ᵀ in O(n) per row
+// (QuIP, Theorem 1's proof): with E = X − Ŵ and η = (X + E·Û) − Ŵ the rounding residuals
+// (what each column's rounding left, after its feedback), E·(Û + I) = η, so
+// E·H·Eᵀ = η·D·ηᵀ and the loss of row r is Σ_k d_k η_rk² -- no O(n²) product.
+// row_loss, if non-null, receives m values.
+Eigen::MatrixXd RoundLdlq(const Eigen::MatrixXd& X, const LdlFactor& f, int maxq, bool stochastic, uint64_t seed,
+                          double* row_loss = nullptr);
 
 // OPTQ/GPTQ as published (Frantar et al. 2023, Algorithm 1): the upper Cholesky factor
 // R of H⁻¹ (H⁻¹ = RᵀR), then column-by-column rounding with the error spread over the
@@ -56,7 +63,9 @@ class Rounder {
   Rounder(Rounding method, int rg_passes) : method_(method), rg_passes_(rg_passes) {}
   // False when the method needs a Cholesky and H is not positive definite.
   bool Prepare(const Eigen::MatrixXd& H);
-  Eigen::MatrixXd Round(const Eigen::MatrixXd& X, int maxq, uint64_t seed) const;
+  // row_loss (if non-null): LDLQ's per-row proxy losses from its residuals (RoundLdlq);
+  // resized to 0 for the other methods, which have no such identity.
+  Eigen::MatrixXd Round(const Eigen::MatrixXd& X, int maxq, uint64_t seed, Eigen::VectorXd* row_loss = nullptr) const;
 
  private:
   Rounding method_;

@@ -36,7 +36,7 @@ void CheckShape(const Eigen::MatrixXd& W) {
 }  // namespace
 
 TrellisRounding RoundTrellisLdlq(const Eigen::MatrixXd& W, const BlockLdlFactor& f, const BitshiftTrellis& t,
-                                 double scale) {
+                                 double scale, Eigen::VectorXd* row_loss) {
   CheckShape(W);
   QUIP_ASSERT(f.g == kTileSide);
   const int m = int(W.rows()), n = int(W.cols());
@@ -44,7 +44,7 @@ TrellisRounding RoundTrellisLdlq(const Eigen::MatrixXd& W, const BlockLdlFactor&
   r.words.assign(size_t(m / kTileSide) * (n / kTileSide) * TileWords(t.bits()), 0u);
   r.w_hat = RoundBlockLdlqWith(W, f, [&](int k0, const Eigen::MatrixXd& v, Eigen::Ref<Eigen::MatrixXd> rounded) {
     RoundGroup(v, k0, t, scale, n, rounded, &r.words);
-  });
+  }, row_loss);
   return r;
 }
 

@@ -21,8 +21,9 @@ struct TrellisRounding {
 };
 
 // W is m×n with m, n multiples of 16; f.g == 16. Tiles of a column group run in parallel.
+// row_loss as RoundBlockLdlqWith's.
 TrellisRounding RoundTrellisLdlq(const Eigen::MatrixXd& W, const BlockLdlFactor& f, const BitshiftTrellis& t,
-                                 double scale);
+                                 double scale, Eigen::VectorXd* row_loss = nullptr);
 // Each tile rounded on its own target (no feedback): the baseline.
 TrellisRounding RoundTrellisNearest(const Eigen::MatrixXd& W, const BitshiftTrellis& t, double scale);
 // Ŵ of stored tiles (the definition the inference kernels are tested against).

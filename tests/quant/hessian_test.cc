@@ -97,6 +97,19 @@ TEST(QuantAsymmetricTarget, EqualsRidgeLeastSquaresSolvedByQr) {
   const Eigen::MatrixXd expected = design.householderQr().solve(rhs).transpose();
   EXPECT_LT((AsymmetricTarget(W, C, H, alpha) - expected).cwiseAbs().maxCoeff(), 1e-10);
   EXPECT_THROW(AsymmetricTarget(W, C.topRows(n - 1), H, alpha), Error);
+  // The shared map (q/k/v, gate/up): W·(C·H⁻¹) is the same fit in another order.
+  EXPECT_LT((ApplyAsymmetricMap(W, AsymmetricMap(C, H, alpha)) - expected).cwiseAbs().maxCoeff(), 1e-10);
+  EXPECT_THROW(AsymmetricMap(C.topRows(n - 1), H, alpha), Error);
+  EXPECT_THROW(ApplyAsymmetricMap(W.leftCols(n - 1), C), Error);
+}
+
+TEST(QuantAsymmetricTarget, MapIsSharedWhenItCostsLess) {
+  // count·n/3 + 4·rows > 7n/3 + 2·rows: q/k/v and gate/up of the 0.38B shape share, o and
+  // down do not; a lone square linear costs the same either way and keeps its own.
+  EXPECT_TRUE(ShareAsymmetricMap(2048 + 512 + 512, 3, 2048));
+  EXPECT_TRUE(ShareAsymmetricMap(2 * 5632, 2, 2048));
+  EXPECT_FALSE(ShareAsymmetricMap(2048, 1, 2048));
+  EXPECT_FALSE(ShareAsymmetricMap(2048, 1, 5632));
 }
 
 }  // namespace

@@ -1,4 +1,4 @@
-// Row-parallel AsymmetricTarget and LDLQ (quant/row_blocks.h) against the same calls on one
+// Row-parallel AsymmetricTarget, AsymmetricMap / ApplyAsymmetricMap and LDLQ (quant/row_blocks.h) against the same calls on one
 // thread, which run the unsplit products: the results must be equal bit for bit, for row
 // counts below, at and past the block alignment with tails of every kind (the GEMM and
 // matrix-vector kernels' remainder rows), and for inner dimensions below and past Eigen's
@@ -19,7 +19,7 @@ namespace quip {
 namespace {
 
 struct Results {
-  Eigen::MatrixXd target, codes;
+  Eigen::MatrixXd target, mapped, codes;
 };
 
 Results TargetAndCodes(int rows, int n, int threads) {
@@ -29,6 +29,7 @@ Results TargetAndCodes(int rows, int n, int threads) {
   const Eigen::MatrixXd W = testing::RandomGaussian(rows, n, 23);
   Results r;
   r.target = AsymmetricTarget(W, C, H, 0.01);
+  r.mapped = ApplyAsymmetricMap(W, AsymmetricMap(C, H, 0.01));
   Rounder rounder(Rounding::kLdlq, 0);
   Eigen::MatrixXd hd = H;
   hd.diagonal().array() += 0.01 * H.diagonal().mean();
@@ -45,6 +46,7 @@ TEST(RowBlocks, SplitCallsEqualUnsplitBitForBit) {
       for (int threads : {2, 3}) {
         const Results split = TargetAndCodes(rows, n, threads);
         EXPECT_EQ((split.target - one.target).cwiseAbs().maxCoeff(), 0.0) << threads << " threads";
+        EXPECT_EQ((split.mapped - one.mapped).cwiseAbs().maxCoeff(), 0.0) << threads << " threads";
         EXPECT_EQ((split.codes - one.codes).cwiseAbs().maxCoeff(), 0.0) << threads << " threads";
       }
     }
