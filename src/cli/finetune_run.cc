@@ -31,6 +31,8 @@ void AddFinetuneOptions(CLI::App& cmd, FinetuneRun& run, const std::string& pref
   cmd.add_option(prefix + "eval-every", run.eval_every, "Fine-tuning: steps between held-out measurements")
       ->capture_default_str()
       ->check(InRange(1, kNoLimit));
+  cmd.add_flag(prefix + "freeze-code-table", run.freeze_code_table,
+               "Fine-tuning: keep QTIP's HYB table as stored (by default it is tuned with the other parameters)");
   if (!with_framing) return;
   cmd.add_option(prefix + "ctx", run.ctx, "Tokens per window including BOS")
       ->capture_default_str()
@@ -69,6 +71,7 @@ train::FinetuneResult RunFinetune(Model& student, const Model& teacher, const To
   options.lr = o.lr;
   options.eval_every = o.eval_every;
   options.checkpoint = o.checkpoint;
+  options.tune_code_table = !o.freeze_code_table;
   // One progress step per stretch between held-out measurements: its final line carries the
   // mean training loss of the stretch and the held-out KL.
   std::optional<Progress> stretch;
@@ -103,6 +106,7 @@ nlohmann::json FinetuneReport(const FinetuneRun& o, const train::FinetuneResult&
           {"lr", o.lr},
           {"eval_every", o.eval_every},
           {"seed", o.seed},
+          {"freeze_code_table", o.freeze_code_table},
           {"threads", WorkerThreads()},
           {"valid_kl_before", r.valid_kl_before},
           {"valid_kl_after", r.valid_kl_after},

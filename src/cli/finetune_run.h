@@ -20,9 +20,10 @@ struct FinetuneRun {
   int steps = 512, windows = 512, valid_windows = 4, ctx = 256, eval_every = 64;
   double lr = 3e-3;
   uint64_t seed = 0;
+  bool freeze_code_table = false;  // QTIP's HYB table stays as stored
 };
 
-// --steps, --lr, --windows, --valid-windows, --eval-every, --ctx, --seed with `prefix`
+// --steps, --lr, --windows, --valid-windows, --eval-every, --freeze-code-table, --ctx, --seed with `prefix`
 // ("--" or "--finetune-"; quantize shares its --ctx and --seed, so `with_framing` false skips them).
 void AddFinetuneOptions(CLI::App& cmd, FinetuneRun& run, const std::string& prefix, bool with_framing = true);
 

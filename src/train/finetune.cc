@@ -73,7 +73,8 @@ std::string Fingerprint(const FinetuneOptions& o, const std::vector<std::vector<
       for (int t : w) mix(uint64_t(t));
     }
   }
-  return fmt::format("steps={} lr={} eval_every={} windows={:016x}", o.steps, o.lr, o.eval_every, h);
+  return fmt::format("steps={} lr={} eval_every={} windows={:016x}{}", o.steps, o.lr, o.eval_every, h,
+                     o.tune_code_table ? "" : " frozen_table");
 }
 
 }  // namespace
@@ -87,7 +88,7 @@ FinetuneResult Finetune(Model& student, const Model& teacher, const std::vector<
   int max_len = 0;
   for (const auto& w : train_windows) max_len = std::max(max_len, int(w.size()));
   for (const auto& w : valid_windows) max_len = std::max(max_len, int(w.size()));
-  TrainModel<float> model(student, max_len);
+  TrainModel<float> model(student, max_len, /*checkpoint_blocks=*/true, o.tune_code_table);
   std::vector<Param<float>*> params = model.Params();
   Adam<float> adam(params);
   TeacherTargets train_targets(teacher, train_windows, o.teacher_cache_bytes);

@@ -28,6 +28,8 @@ struct FinetuneOptions {
   // When not empty: train/checkpoint.h's state is written here after every step, and a run
   // that finds one of the same options and windows resumes from it.
   std::string checkpoint;
+  // QTIP's HYB code: tune the model's table too (train/train_model.h).
+  bool tune_code_table = true;
 };
 
 struct FinetuneResult {

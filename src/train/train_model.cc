@@ -7,13 +7,38 @@
 
 namespace quip::train {
 
+namespace {
+
+// The HYB table the model's HYB layers share, or null when none has the HYB code. Throws
+// quip::Error when two layers' tables differ (a file stores one).
+const std::vector<float>* SharedHybTable(const Model& model) {
+  const std::vector<float>* table = nullptr;
+  auto visit = [&](const Linear* l) {
+    const StoredLinear* s = l ? l->stored_linear() : nullptr;
+    if (!s || s->codebook != Codebook::kTrellis || s->trellis_code != trellis::Code::kHyb) return;
+    if (!table) table = &s->code_table;
+    QUIP_CHECK_INPUT(*table == s->code_table, model.source, "its HYB layers do not share one table");
+  };
+  for (const LayerWeights& w : model.layers)
+    for (const Linear* l : {w.q.get(), w.k.get(), w.v.get(), w.o.get(), w.gate.get(), w.up.get(), w.down.get()})
+      visit(l);
+  visit(model.lm_head.get());
+  return table;
+}
+
+}  // namespace
+
 template <typename T>
-TrainModel<T>::TrainModel(const Model& model, int max_tokens, bool checkpoint_blocks)
-    : model_(model), rope_(model.config, max_tokens), head_(*model.lm_head, "lm_head"), checkpoint_(checkpoint_blocks) {
+TrainModel<T>::TrainModel(const Model& model, int max_tokens, bool checkpoint_blocks, bool tune_code_table)
+    : model_(model), rope_(model.config, max_tokens), checkpoint_(checkpoint_blocks) {
   const LlamaConfig& c = model.config;
+  const std::vector<float>* table = tune_code_table ? SharedHybTable(model) : nullptr;
+  if (table) code_table_.Init(kHybTableParam, std::vector<T>(table->begin(), table->end()));
+  Param<T>* tuned_table = table ? &code_table_ : nullptr;
+  head_ = TrainLinear<T>(*model.lm_head, "lm_head", tuned_table);
   blocks_.reserve(c.n_layers);
   for (int l = 0; l < c.n_layers; ++l)
-    blocks_.emplace_back(c, model.layers[l], "model.layers." + std::to_string(l) + ".");
+    blocks_.emplace_back(c, model.layers[l], "model.layers." + std::to_string(l) + ".", tuned_table);
   final_norm_.Init("model.norm.weight", std::vector<T>(model.final_norm.data, model.final_norm.data + c.dim));
   saved_.resize(checkpoint_ ? 1 : c.n_layers);
   if (checkpoint_) block_inputs_.resize(c.n_layers);
@@ -93,6 +118,7 @@ std::vector<Param<T>*> TrainModel<T>::Params() {
     for (Param<T>* p : b.Params()) out.push_back(p);
   out.push_back(&final_norm_);
   for (Param<T>* p : head_.Params()) out.push_back(p);
+  if (!code_table_.value.empty()) out.push_back(&code_table_);
   return out;
 }
 

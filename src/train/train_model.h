@@ -14,11 +14,15 @@ namespace quip::train {
 template <typename T>
 class TrainModel {
  public:
+  TrainModel(const TrainModel&) = delete;
+  TrainModel& operator=(const TrainModel&) = delete;
   // `max_tokens`: the longest window (RoPE table). `checkpoint_blocks`: keep only each
   // block's input during the forward pass and recompute the block's activations in the
   // backward pass (one block's activations live at a time instead of all of them; one more
   // forward pass of every block but the last; the same gradient bit for bit).
-  TrainModel(const Model& model, int max_tokens, bool checkpoint_blocks = true);
+  // `tune_code_table`: a model quantized with QTIP's HYB code has its table (one per model,
+  // shared by every HYB layer) as one more parameter tensor, kHybTableParam; else it stays frozen.
+  TrainModel(const Model& model, int max_tokens, bool checkpoint_blocks = true, bool tune_code_table = true);
 
   // Logits [ntok, vocab] of the window `tokens` (positions 0, 1, ...).
   void Logits(std::span<const int> tokens, Mat<T>& logits);
@@ -26,6 +30,7 @@ class TrainModel {
   // the teacher's logits); with `gradient`, adds the parameters' gradients.
   double Loss(std::span<const int> tokens, const Mat<float>& teacher_log_probs, bool gradient);
 
+  // The blocks' tensors, the final norm, the head's (none: it is dense), then the HYB table.
   std::vector<Param<T>*> Params();
   // Every linear layer, blocks first, then the head.
   std::vector<const TrainLinear<T>*> Linears() const;
@@ -37,6 +42,7 @@ class TrainModel {
  private:
   const Model& model_;
   RopeTable<T> rope_;
+  Param<T> code_table_;  // empty unless tuned; the linears point at it (this is not movable)
   std::vector<TrainBlock<T>> blocks_;
   Param<T> final_norm_;
   TrainLinear<T> head_;
@@ -49,6 +55,9 @@ class TrainModel {
   std::vector<T> inv_rms_final_;
   typename TrainLinear<T>::Saved head_saved_;
 };
+
+// The HYB table's parameter name: the file's tensor (io/quip_format.cc).
+inline constexpr const char* kHybTableParam = "quip.hyb_table";
 
 // Row-wise log-softmax of logits [ntok, vocab], in double.
 Mat<float> LogSoftmax(const float* logits, int ntok, int vocab);
