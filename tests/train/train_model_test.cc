@@ -2,9 +2,9 @@
 // writes back:
 //  - TrainModel's logits equal Session's (model/forward.cc, the reference) on tiny
 //    quantized models, in float and double;
-//  - after the parameters change, ExportTo gives inference layers whose logits equal the
-//    training model's, also after WriteQuantizedModel and a reload (the tuned folder is an
-//    ordinary quip folder);
+//  - after the parameters change (QTIP's HYB table too), ExportTo gives inference layers whose
+//    logits equal the training model's, also after WriteQuantizedModel and a reload (the tuned
+//    folder is an ordinary quip folder);
 //  - Finetune lowers the held-out KL to the teacher and keeps the codes;
 //  - a run interrupted after a step and resumed from its checkpoint ends bit for bit where
 //    the uninterrupted run ends; a checkpoint of other options or another file is refused.
@@ -46,10 +46,18 @@ std::vector<float> SessionLogits(const Model& model, const std::vector<int>& tok
   return {l.begin(), l.end()};
 }
 
+// A tiny QTIP folder with the HYB code, whose table fine-tuning tunes (written once).
+const std::string& HybFolder() {
+  static const std::string folder = testing::WriteTinyQuantizedFolder("train-hyb", "qtip", 2, "hyb");
+  return folder;
+}
+
 TEST(TrainModelTest, LogitsEqualInference) {
-  for (const char* method : {"quip", "quipsharp"}) {
+  for (const char* method : {"quip", "quipsharp", "qtip-hyb"}) {
     SCOPED_TRACE(method);
-    const Model model = LoadModel(testing::WriteTinyQuantizedFolder(std::string("train-logits-") + method, method, 2));
+    const Model model = LoadModel(std::string(method) == "qtip-hyb"
+                                      ? HybFolder()
+                                      : testing::WriteTinyQuantizedFolder(std::string("train-logits-") + method, method, 2));
     const std::vector<int> tokens = RandomTokens(20, model.config.vocab_size, 3);
     const std::vector<float> reference = SessionLogits(model, tokens);
     Mat<float> lf;
@@ -63,36 +71,47 @@ TEST(TrainModelTest, LogitsEqualInference) {
 }
 
 TEST(TrainModelTest, ExportedParametersReproduceTrainingLogits) {
-  const std::string folder = testing::WriteTinyQuantizedFolder("train-export", "quipsharp", 3);
-  Model model = LoadModel(folder);
-  const std::vector<int> tokens = RandomTokens(16, model.config.vocab_size, 4);
-  const std::vector<float> before = SessionLogits(model, tokens);
-  TrainModel<float> train(model, 16);
-  std::mt19937_64 rng(5);
-  std::uniform_real_distribution<float> jitter(0.9f, 1.1f);
-  for (Param<float>* p : train.Params())
-    for (float& v : p->value) v *= jitter(rng);
-  Mat<float> tuned;
-  train.Logits(tokens, tuned);
-  train.ExportTo(model);
-  const std::vector<float> exported = SessionLogits(model, tokens);
-  EXPECT_GT(MaxDifference(tuned, before), 1e-2);  // the change is visible
-  EXPECT_LT(MaxDifference(tuned, exported), 1e-5);
+  for (const bool hyb : {false, true}) {
+    SCOPED_TRACE(hyb ? "qtip-hyb-2" : "quipsharp-3");
+    const std::string folder = hyb ? HybFolder() : testing::WriteTinyQuantizedFolder("train-export", "quipsharp", 3);
+    Model model = LoadModel(folder);
+    const std::vector<int> tokens = RandomTokens(16, model.config.vocab_size, 4);
+    const std::vector<float> before = SessionLogits(model, tokens);
+    TrainModel<float> train(model, 16);
+    std::mt19937_64 rng(5);
+    std::uniform_real_distribution<float> jitter(0.9f, 1.1f);
+    const std::vector<Param<float>*> params = train.Params();
+    EXPECT_EQ(params.back()->name == kHybTableParam, hyb);
+    for (Param<float>* p : params)
+      for (float& v : p->value) v *= jitter(rng);
+    Mat<float> tuned;
+    train.Logits(tokens, tuned);
+    train.ExportTo(model);
+    const std::vector<float> exported = SessionLogits(model, tokens);
+    EXPECT_GT(MaxDifference(tuned, before), 1e-2);  // the change is visible
+    EXPECT_LT(MaxDifference(tuned, exported), 1e-5);
 
-  const std::string out = testing::MakeTempDir("train-export-out") + "/tuned";
-  WriteQuantizedModel(model, out, {{"quip.method", "quipsharp"}}, nlohmann::json::object(), folder, false);
-  const Model reloaded = LoadModel(out);
-  const std::vector<float> reread = SessionLogits(reloaded, tokens);
-  ASSERT_EQ(reread.size(), exported.size());
-  EXPECT_EQ(std::memcmp(reread.data(), exported.data(), reread.size() * sizeof(float)), 0);
+    const std::string out = testing::MakeTempDir(hyb ? "train-export-hyb-out" : "train-export-out") + "/tuned";
+    WriteQuantizedModel(model, out, {{"quip.method", hyb ? "qtip" : "quipsharp"}}, nlohmann::json::object(), folder,
+                        false);
+    const Model reloaded = LoadModel(out);
+    const std::vector<float> reread = SessionLogits(reloaded, tokens);
+    ASSERT_EQ(reread.size(), exported.size());
+    EXPECT_EQ(std::memcmp(reread.data(), exported.data(), reread.size() * sizeof(float)), 0);
+    if (hyb) {  // the file's one table is the tuned one
+      const std::vector<float>& table = reloaded.layers[1].up->stored_linear()->code_table;
+      EXPECT_EQ(table, std::vector<float>(params.back()->value.begin(), params.back()->value.end()));
+      continue;
+    }
 
-  // The loader refuses an output_scale that could only come from a damaged file.
-  testing::RewriteSafetensors(out + "/model.safetensors", [](auto&, auto& tensors) {
-    auto& t = tensors.at("model.layers.1.mlp.up_proj.output_scale");
-    const float bad = -1.0f;
-    std::memcpy(t.bytes.data(), &bad, sizeof(bad));
-  });
-  testing::ExpectLoadError(out, {"output_scale", "non-positive"});
+    // The loader refuses an output_scale that could only come from a damaged file.
+    testing::RewriteSafetensors(out + "/model.safetensors", [](auto&, auto& tensors) {
+      auto& t = tensors.at("model.layers.1.mlp.up_proj.output_scale");
+      const float bad = -1.0f;
+      std::memcpy(t.bytes.data(), &bad, sizeof(bad));
+    });
+    testing::ExpectLoadError(out, {"output_scale", "non-positive"});
+  }
 }
 
 TEST(TrainModelTest, FinetuneLowersHeldOutKlAndKeepsCodes) {
