@@ -11,6 +11,21 @@
 
 namespace quip::train {
 
+// A teacher's next-token distributions kept compactly (docs/finetune.md, Memory): per token
+// its k most likely tokens' log-probabilities and the log of the rest of the mass (−inf when
+// there is none). Fine-tuning on it minimises the KL divergence between the two distributions
+// coarsened to those k tokens and one bucket for all others.
+struct TopKTarget {
+  int k = 0;
+  std::vector<int32_t> ids;      // [ntok · k]
+  std::vector<float> log_probs;  // [ntok · k]
+  std::vector<float> log_rest;   // [ntok]
+  int tokens() const { return int(log_rest.size()); }
+  int64_t bytes() const { return int64_t(ids.size() + log_probs.size() + log_rest.size()) * 4; }
+};
+// The k largest of each row of log_probs [ntok, vocab] (log-softmax rows), ties to the lower id.
+TopKTarget TopK(const Mat<float>& log_probs, int k);
+
 template <typename T>
 class TrainModel {
  public:
@@ -29,6 +44,9 @@ class TrainModel {
   // Mean over tokens of KL(teacher ‖ model), teacher_log_probs [ntok, vocab] (log-softmax of
   // the teacher's logits); with `gradient`, adds the parameters' gradients.
   double Loss(std::span<const int> tokens, const Mat<float>& teacher_log_probs, bool gradient);
+  // The same against compact targets: mean over tokens of KL(teacher ‖ model) over the target's
+  // k tokens and one bucket for the rest.
+  double Loss(std::span<const int> tokens, const TopKTarget& teacher, bool gradient);
 
   // The blocks' tensors, the final norm, the head's (none: it is dense), then the HYB table.
   std::vector<Param<T>*> Params();
@@ -54,6 +72,8 @@ class TrainModel {
   Mat<T> x_final_, normed_final_;
   std::vector<T> inv_rms_final_;
   typename TrainLinear<T>::Saved head_saved_;
+  // The gradient from ∂L/∂logits (after Logits on the same window).
+  void Backward(const Mat<T>& dlogits);
 };
 
 // The HYB table's parameter name: the file's tensor (io/quip_format.cc).

@@ -184,6 +184,36 @@ TEST(TrainGradientTest, WholeModelKlEveryParameter) {
   }
 }
 
+// The compact targets' loss (top-k tokens and one bucket for the rest, train/train_model.h)
+// w.r.t. every parameter tensor; with k = vocab it is the full KL.
+TEST(TrainGradientTest, WholeModelTopKKlEveryParameter) {
+  const QuantizedCase c{"quipsharp", 2};
+  const Model student = LoadModel(Folder(c));
+  const Model teacher = LoadModel(Folder(c) + "/../fp32");
+  std::vector<int> tokens{1};
+  std::mt19937_64 rng(12);
+  for (int i = 0; i < 11; ++i) tokens.push_back(int(rng() % uint64_t(student.config.vocab_size)));
+  Session session(teacher, int(tokens.size()));
+  const Mat<float> full = LogSoftmax(session.Feed(tokens, true).data(), int(tokens.size()), teacher.config.vocab_size);
+  const TopKTarget target = TopK(full, 5);
+  TrainModel<double> model(student, int(tokens.size()));
+  // k = vocab: no rest, the same loss as the full distribution's (to the summation order).
+  const double full_kl = model.Loss(tokens, full, false);
+  EXPECT_NEAR(model.Loss(tokens, TopK(full, student.config.vocab_size), false), full_kl, 1e-12 * full_kl);
+  model.ZeroGrad();
+  const double kl = model.Loss(tokens, target, /*gradient=*/true);
+  EXPECT_GT(kl, 0.0);
+  EXPECT_LT(kl, full_kl);  // coarsening a pair of distributions cannot raise their KL
+  auto loss = [&] { return model.Loss(tokens, target, /*gradient=*/false); };
+  double worst_seen = 0;
+  for (Param<double>* p : model.Params()) {
+    const double e = WorstRelativeError(p->value, p->grad, loss, p->unit, 13);
+    EXPECT_LT(e, kTolerance) << p->name;
+    worst_seen = std::max(worst_seen, e);
+  }
+  std::printf("top-5 targets: worst error %.3g\n", worst_seen);
+}
+
 // --block-tune's objective, mean (block(x) − fp32 block(x))², w.r.t. every parameter of the
 // quantized block (its norms, and each linear's input/output multipliers and scales).
 TEST(TrainGradientTest, BlockTuneObjectiveEveryParameter) {
