@@ -41,6 +41,11 @@ void ReleaseLinear(const Linear* l) {
   if (const TensorView* w = l ? l->dense_weight() : nullptr) ReleaseMappedPages(w->data, size_t(w->numel()) * 4);
 }
 
+void ReleaseBlock(const LayerWeights& w) {
+  for (const Linear* l : {w.q.get(), w.k.get(), w.v.get(), w.o.get(), w.gate.get(), w.up.get(), w.down.get()})
+    ReleaseLinear(l);
+}
+
 }  // namespace
 
 std::vector<TopKTarget> TeacherTopK(const Model& teacher, const std::vector<std::vector<int>>& windows, int k,
@@ -52,6 +57,8 @@ std::vector<TopKTarget> TeacherTopK(const Model& teacher, const std::vector<std:
   const RopeTable<float> rope(c, max_len);
   const TrainLinear<float> head(*teacher.lm_head, "lm_head");
   const std::vector<float> final_norm(teacher.final_norm.data, teacher.final_norm.data + c.dim);
+  // Loading checked every weight (all pages resident): start from none.
+  for (const LayerWeights& w : teacher.layers) ReleaseBlock(w);
   std::vector<TopKTarget> out;
   out.reserve(windows.size());
   for (size_t first = 0; first < windows.size(); first += size_t(chunk)) {
@@ -72,8 +79,7 @@ std::vector<TopKTarget> TeacherTopK(const Model& teacher, const std::vector<std:
       const LayerWeights& lw = teacher.layers[l];
       const TrainBlock<float> block(c, lw, "model.layers." + std::to_string(l) + ".");
       for (Mat<float>& m : x) block.Forward(m, saved, rope);
-      for (const Linear* lin : {lw.q.get(), lw.k.get(), lw.v.get(), lw.o.get(), lw.gate.get(), lw.up.get(), lw.down.get()})
-        ReleaseLinear(lin);
+      ReleaseBlock(lw);
     }
     for (Mat<float>& m : x) {
       Mat<float> normed, logits;
