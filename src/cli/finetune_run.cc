@@ -140,7 +140,10 @@ nlohmann::json FinetuneReport(const FinetuneRun& o, const train::FinetuneResult&
 }
 
 std::string FinetuneMetadata(const FinetuneRun& o) {
-  return fmt::format("steps={} lr={} windows={} ctx={} seed={}", o.steps, o.lr, o.windows, o.ctx, o.seed);
+  // Options off by default are named only when given (the default runs' metadata unchanged).
+  return fmt::format("steps={} lr={} windows={} ctx={} seed={}{}{}", o.steps, o.lr, o.windows, o.ctx, o.seed,
+                     o.teacher_top_k > 0 ? fmt::format(" teacher_top_k={}", o.teacher_top_k) : "",
+                     o.freeze_code_table ? " freeze_code_table=1" : "");
 }
 
 }  // namespace quip
