@@ -7,7 +7,8 @@
 DUMP (src/train/gradient_dump.h) holds one window's tokens, the teacher's log-probabilities,
 our loss and gradient (float64, src/train's hand-written backward), the trainable tensors and
 the frozen parts as dense matrices (decoded codebook bases, the rotations applied to the
-identity, the embedding, the dense head). This script rebuilds the Llama forward pass from
+identity, the embedding, the dense head; for QTIP's HYB code each weight's table entry and
+sign, the table being a parameter). This script rebuilds the Llama forward pass from
 those tensors in torch.float64 -- RMSNorm, RoPE (rotate_half, cos/sin rounded to float as our
 table is), causal GQA attention, SwiGLU, the quantized linear y = o * (Ut (sum_k s_k B_k) V (m * x)),
 the final norm and head, mean-over-tokens KL(teacher || model) -- and differentiates it with
@@ -56,6 +57,9 @@ def main(argv):
             return x @ t[name + ".weight"].T
         m, s, o = params[name + ".input_multiplier"], params[name + ".scale"], params[name + ".output_scale"]
         basis = t[name + ".basis"]
+        if name + ".hyb_entry" in t:  # QTIP's HYB code: B = sign * table[entry], the table tuned too
+            entry = t[name + ".hyb_entry"].long()
+            basis = (t[name + ".hyb_sign"] * params["quip.hyb_table"][entry])[None]
         a = x * m
         if name + ".v_rows" in t:
             a = a @ t[name + ".v_rows"]

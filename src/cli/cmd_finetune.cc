@@ -56,7 +56,9 @@ void Run(const Options& o) {
                    "exists (give --force to replace it)");
   Model student = RunStep("loading " + o.model, [&] { return LoadModel(o.model); });
   QUIP_CHECK_INPUT(student.format == "quip", o.model, "is not a quantized quip folder (quantize it first)");
-  const Model teacher = RunStep("loading " + o.teacher, [&] { return LoadModel(o.teacher); });
+  // Held so that --teacher-top-k can free it once its targets are computed.
+  std::optional<Model> held_teacher = RunStep("loading " + o.teacher, [&] { return LoadModel(o.teacher); });
+  const Model& teacher = *held_teacher;
   QUIP_CHECK_INPUT(teacher.format != "quip", o.teacher, "is quantized: the teacher must be the fp32 model");
   train::CheckSameArchitecture(student, teacher);
   QUIP_CHECK_INPUT(o.run.ctx <= student.config.max_seq_len, o.model, "--ctx {} exceeds max_position_embeddings {}",
@@ -67,7 +69,7 @@ void Run(const Options& o) {
     fmt::print("wrote the loss gradient of the first window to {}\n", o.dump_gradient);
     return;
   }
-  const train::FinetuneResult r = RunFinetune(student, teacher, *tokenizer, o.run);
+  const train::FinetuneResult r = RunFinetune(student, teacher, *tokenizer, o.run, [&] { held_teacher.reset(); });
   const std::string source_dir = FolderOf(student);
   nlohmann::json report = nlohmann::json::object();
   if (std::filesystem::exists(source_dir + "/quant_report.json"))

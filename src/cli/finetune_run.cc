@@ -6,11 +6,13 @@
 #include <optional>
 
 #include "cli/options.h"
+#include "core/error.h"
 #include "core/parallel.h"
 #include "core/progress.h"
 #include "pipeline/calibration.h"
 #include "text/text_file.h"
 #include "train/gradient_dump.h"
+#include "train/teacher_targets.h"
 
 namespace quip {
 
@@ -31,6 +33,13 @@ void AddFinetuneOptions(CLI::App& cmd, FinetuneRun& run, const std::string& pref
   cmd.add_option(prefix + "eval-every", run.eval_every, "Fine-tuning: steps between held-out measurements")
       ->capture_default_str()
       ->check(InRange(1, kNoLimit));
+  cmd.add_flag(prefix + "freeze-code-table", run.freeze_code_table,
+               "Fine-tuning: keep QTIP's HYB table as stored (by default it is tuned with the other parameters)");
+  cmd.add_option(prefix + "teacher-top-k", run.teacher_top_k,
+                 "Fine-tuning: keep the teacher's top K tokens per position (and the rest's mass), computed ahead, "
+                 "and free the teacher before tuning (0: full distributions, the teacher run per window)")
+      ->capture_default_str()
+      ->check(InRange(0, kNoLimit));
   if (!with_framing) return;
   cmd.add_option(prefix + "ctx", run.ctx, "Tokens per window including BOS")
       ->capture_default_str()
@@ -59,7 +68,7 @@ void DumpFinetuneGradient(const Model& student, const Model& teacher, const Toke
 }
 
 train::FinetuneResult RunFinetune(Model& student, const Model& teacher, const Tokenizer& tokenizer,
-                                  const FinetuneRun& o) {
+                                  const FinetuneRun& o, const std::function<void()>& release_teacher) {
   CalibrationSample sample = FinetuneWindows(student, tokenizer, o);
   const std::vector<std::vector<int>> valid(sample.windows.end() - o.valid_windows, sample.windows.end());
   sample.windows.resize(o.windows);
@@ -69,6 +78,22 @@ train::FinetuneResult RunFinetune(Model& student, const Model& teacher, const To
   options.lr = o.lr;
   options.eval_every = o.eval_every;
   options.checkpoint = o.checkpoint;
+  options.tune_code_table = !o.freeze_code_table;
+  options.teacher_top_k = o.teacher_top_k;
+  std::vector<train::TopKTarget> train_targets, valid_targets;
+  if (o.teacher_top_k > 0) {
+    train::CheckSameArchitecture(student, teacher);
+    QUIP_CHECK_INPUT(o.teacher_top_k <= teacher.config.vocab_size, "--teacher-top-k",
+                     "{} exceeds the vocabulary of {}", o.teacher_top_k, teacher.config.vocab_size);
+    Progress targets("teacher targets (top " + std::to_string(o.teacher_top_k) + ")");
+    train_targets = train::TeacherTopK(teacher, sample.windows, o.teacher_top_k);
+    valid_targets = train::TeacherTopK(teacher, valid, o.teacher_top_k);
+    int64_t bytes = 0;
+    for (const auto* set : {&train_targets, &valid_targets})
+      for (const train::TopKTarget& t : *set) bytes += t.bytes();
+    targets.Finish(fmt::format("{:.1f} MB", double(bytes) / 1e6));
+    if (release_teacher) release_teacher();
+  }
   // One progress step per stretch between held-out measurements: its final line carries the
   // mean training loss of the stretch and the held-out KL.
   std::optional<Progress> stretch;
@@ -81,16 +106,17 @@ train::FinetuneResult RunFinetune(Model& student, const Model& teacher, const To
     stretch.emplace(fmt::format("finetune steps {}-{}", first, last));
   };
   open(1);
-  return train::Finetune(student, teacher, sample.windows, valid, options,
-                         [&](int step, int total, double loss, double kl) {
-                           if (step < first || step > last) open(step);  // resumed from a checkpoint
-                           loss_sum += loss;
-                           stretch->Update(step - first + 1, last - first + 1);
-                           if (kl < 0) return;
-                           stretch->Finish(fmt::format("mean loss {:.5f}, held-out KL {:.5f}",
-                                                       loss_sum / (step - first + 1), kl));
-                           if (step < total) open(step + 1);
-                         });
+  const train::FinetuneProgress progress = [&](int step, int total, double loss, double kl) {
+    if (step < first || step > last) open(step);  // resumed from a checkpoint
+    loss_sum += loss;
+    stretch->Update(step - first + 1, last - first + 1);
+    if (kl < 0) return;
+    stretch->Finish(fmt::format("mean loss {:.5f}, held-out KL {:.5f}", loss_sum / (step - first + 1), kl));
+    if (step < total) open(step + 1);
+  };
+  if (o.teacher_top_k > 0)
+    return train::Finetune(student, train_targets, valid_targets, sample.windows, valid, options, progress);
+  return train::Finetune(student, teacher, sample.windows, valid, options, progress);
 }
 
 nlohmann::json FinetuneReport(const FinetuneRun& o, const train::FinetuneResult& r, const std::string& teacher) {
@@ -103,6 +129,8 @@ nlohmann::json FinetuneReport(const FinetuneRun& o, const train::FinetuneResult&
           {"lr", o.lr},
           {"eval_every", o.eval_every},
           {"seed", o.seed},
+          {"freeze_code_table", o.freeze_code_table},
+          {"teacher_top_k", o.teacher_top_k},
           {"threads", WorkerThreads()},
           {"valid_kl_before", r.valid_kl_before},
           {"valid_kl_after", r.valid_kl_after},
@@ -112,7 +140,10 @@ nlohmann::json FinetuneReport(const FinetuneRun& o, const train::FinetuneResult&
 }
 
 std::string FinetuneMetadata(const FinetuneRun& o) {
-  return fmt::format("steps={} lr={} windows={} ctx={} seed={}", o.steps, o.lr, o.windows, o.ctx, o.seed);
+  // Options off by default are named only when given (the default runs' metadata unchanged).
+  return fmt::format("steps={} lr={} windows={} ctx={} seed={}{}{}", o.steps, o.lr, o.windows, o.ctx, o.seed,
+                     o.teacher_top_k > 0 ? fmt::format(" teacher_top_k={}", o.teacher_top_k) : "",
+                     o.freeze_code_table ? " freeze_code_table=1" : "");
 }
 
 }  // namespace quip

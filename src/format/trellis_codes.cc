@@ -78,9 +78,8 @@ const HybTable& DefaultHybTable() {
 }
 
 void DecodeHyb(uint32_t state, const float* table, float* out) {
-  const uint32_t h = (state + 1) * state;
-  const uint32_t row = (h >> (15 - kHybTableBits)) & ((1u << kHybTableBits) - 1);
-  const float sign = (h >> 15) & 1 ? -1.0f : 1.0f;
+  const uint32_t row = HybRow(state);
+  const float sign = HybNegated(state) ? -1.0f : 1.0f;
   out[0] = sign * table[2 * row];
   out[1] = table[2 * row + 1];
 }

@@ -75,6 +75,10 @@ HybTable FitHybTable(uint64_t seed, int samples = 1 << 16, int iterations = 20);
 const HybTable& DefaultHybTable();
 // The two values of `state`; `table` holds a HybTable's 2^9 × 2 values.
 void DecodeHyb(uint32_t state, const float* table, float* out);
+// The table row a state reads (bits 6..14 of h), and whether its first value is negated (bit 15).
+constexpr uint32_t HybHash(uint32_t state) { return (state + 1) * state; }
+constexpr uint32_t HybRow(uint32_t state) { return (HybHash(state) >> (15 - kHybTableBits)) & ((1u << kHybTableBits) - 1); }
+constexpr bool HybNegated(uint32_t state) { return (HybHash(state) >> 15) & 1; }
 
 // Every state's values (2^16 × V, state-major) for the trellis search.
 std::vector<float> StateValues(Code code, const HybTable* table);

@@ -46,4 +46,15 @@ void DecodeTileReference(const uint32_t* words, int bits, Code code, const float
   }
 }
 
+void HybTileEntries(const uint32_t* words, int bits, uint16_t* entries) {
+  constexpr int kSteps = kTileWeights / 2;
+  uint32_t states[kSteps];
+  StreamStates(words, kSteps, bits * 2, kStateBits, states);
+  for (int s = 0; s < kSteps; ++s) {
+    const uint16_t row = uint16_t(HybRow(states[s]));
+    entries[2 * s] = uint16_t(2 * row) | (HybNegated(states[s]) ? kHybNegated : 0);
+    entries[2 * s + 1] = uint16_t(2 * row + 1);
+  }
+}
+
 }  // namespace quip::trellis

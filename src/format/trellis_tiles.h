@@ -35,4 +35,11 @@ void StreamStates(const uint32_t* words, int steps, int step_bits, int state_bit
 void DecodeTileReference(const uint32_t* words, int bits, Code code, const float* hyb_table, float scale,
                          float* weights);
 
+// HYB: which table value each of a tile's 256 weights is (row-major within the tile): the
+// entry 2·row + k of the 2^9 × 2 table (k the value's place in the pair), | kHybNegated when
+// the weight is its negation. weight = scale · (±table[entry]): G is linear in the table,
+// which is what fine-tuning differentiates (train/train_linear.h).
+constexpr uint16_t kHybNegated = 0x8000;
+void HybTileEntries(const uint32_t* words, int bits, uint16_t* entries);
+
 }  // namespace quip::trellis

@@ -73,30 +73,30 @@ std::string Fingerprint(const FinetuneOptions& o, const std::vector<std::vector<
       for (int t : w) mix(uint64_t(t));
     }
   }
-  return fmt::format("steps={} lr={} eval_every={} windows={:016x}", o.steps, o.lr, o.eval_every, h);
+  return fmt::format("steps={} lr={} eval_every={} windows={:016x}{}{}", o.steps, o.lr, o.eval_every, h,
+                     o.tune_code_table ? "" : " frozen_table",
+                     o.teacher_top_k > 0 ? fmt::format(" top_k={}", o.teacher_top_k) : "");
 }
 
-}  // namespace
 
-FinetuneResult Finetune(Model& student, const Model& teacher, const std::vector<std::vector<int>>& train_windows,
-                        const std::vector<std::vector<int>>& valid_windows, const FinetuneOptions& o,
-                        const FinetuneProgress& progress) {
-  CheckSameArchitecture(student, teacher);
+// The loss of `model` on window i of the training (or held-out) set, with or without its gradient.
+using WindowLoss = std::function<double(TrainModel<float>& model, size_t i, bool valid, bool gradient)>;
+
+FinetuneResult Tune(Model& student, const std::vector<std::vector<int>>& train_windows,
+                    const std::vector<std::vector<int>>& valid_windows, const FinetuneOptions& o,
+                    const FinetuneProgress& progress, const WindowLoss& window_loss) {
   QUIP_ASSERT(!train_windows.empty() && !valid_windows.empty());
   const auto start = std::chrono::steady_clock::now();
   int max_len = 0;
   for (const auto& w : train_windows) max_len = std::max(max_len, int(w.size()));
   for (const auto& w : valid_windows) max_len = std::max(max_len, int(w.size()));
-  TrainModel<float> model(student, max_len);
+  TrainModel<float> model(student, max_len, /*checkpoint_blocks=*/true, o.tune_code_table);
   std::vector<Param<float>*> params = model.Params();
   Adam<float> adam(params);
-  TeacherTargets train_targets(teacher, train_windows, o.teacher_cache_bytes);
-  TeacherTargets valid_targets(teacher, valid_windows, o.teacher_cache_bytes);
 
   auto valid_kl = [&] {
     double sum = 0;
-    for (size_t i = 0; i < valid_windows.size(); ++i)
-      sum += model.Loss(valid_windows[i], valid_targets.Get(i), /*gradient=*/false);
+    for (size_t i = 0; i < valid_windows.size(); ++i) sum += window_loss(model, i, /*valid=*/true, /*gradient=*/false);
     return sum / double(valid_windows.size());
   };
   FinetuneResult r;
@@ -153,7 +153,7 @@ FinetuneResult Finetune(Model& student, const Model& teacher, const std::vector<
   for (int step = first_step; step < o.steps; ++step) {
     const size_t i = size_t(step) % train_windows.size();
     model.ZeroGrad();
-    const double loss = model.Loss(train_windows[i], train_targets.Get(i), /*gradient=*/true);
+    const double loss = window_loss(model, i, /*valid=*/false, /*gradient=*/true);
     QUIP_CHECK_INPUT(std::isfinite(loss), student.source, "fine-tuning diverged at step {} (loss {}): lower --lr",
                      step + 1, loss);
     adam.Step(WarmupCosineRate(o.lr, o.steps, step));
@@ -175,6 +175,35 @@ FinetuneResult Finetune(Model& student, const Model& teacher, const std::vector<
   r.steps = o.steps;
   r.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   return r;
+}
+
+}  // namespace
+
+FinetuneResult Finetune(Model& student, const Model& teacher, const std::vector<std::vector<int>>& train_windows,
+                        const std::vector<std::vector<int>>& valid_windows, const FinetuneOptions& o,
+                        const FinetuneProgress& progress) {
+  CheckSameArchitecture(student, teacher);
+  QUIP_ASSERT(o.teacher_top_k == 0);
+  TeacherTargets train_targets(teacher, train_windows, o.teacher_cache_bytes);
+  TeacherTargets valid_targets(teacher, valid_windows, o.teacher_cache_bytes);
+  return Tune(student, train_windows, valid_windows, o, progress,
+              [&](TrainModel<float>& model, size_t i, bool valid, bool gradient) {
+                return model.Loss(valid ? valid_windows[i] : train_windows[i],
+                                  (valid ? valid_targets : train_targets).Get(i), gradient);
+              });
+}
+
+FinetuneResult Finetune(Model& student, const std::vector<TopKTarget>& train_targets,
+                        const std::vector<TopKTarget>& valid_targets, const std::vector<std::vector<int>>& train_windows,
+                        const std::vector<std::vector<int>>& valid_windows, const FinetuneOptions& o,
+                        const FinetuneProgress& progress) {
+  QUIP_ASSERT(o.teacher_top_k > 0 && train_targets.size() == train_windows.size() &&
+              valid_targets.size() == valid_windows.size());
+  return Tune(student, train_windows, valid_windows, o, progress,
+              [&](TrainModel<float>& model, size_t i, bool valid, bool gradient) {
+                return model.Loss(valid ? valid_windows[i] : train_windows[i],
+                                  valid ? valid_targets[i] : train_targets[i], gradient);
+              });
 }
 
 }  // namespace quip::train

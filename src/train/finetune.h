@@ -13,6 +13,7 @@
 
 #include "model/model.h"
 #include "train/train_linear.h"
+#include "train/train_model.h"
 
 namespace quip::train {
 
@@ -28,6 +29,12 @@ struct FinetuneOptions {
   // When not empty: train/checkpoint.h's state is written here after every step, and a run
   // that finds one of the same options and windows resumes from it.
   std::string checkpoint;
+  // QTIP's HYB code: tune the model's table too (train/train_model.h).
+  bool tune_code_table = true;
+  // > 0: the caller computed the teacher's targets ahead as the top this-many tokens per
+  // position (train/teacher_targets.h; train/train_model.h TopKTarget), so the teacher can be freed before
+  // tuning (docs/finetune.md, Memory). Recorded in the checkpoint's fingerprint.
+  int teacher_top_k = 0;
 };
 
 struct FinetuneResult {
@@ -52,6 +59,12 @@ void CheckSameArchitecture(const Model& student, const Model& teacher);
 // Tunes `student` (a quantized Model) in place: its norms and quantized linears are replaced
 // by the tuned ones. `teacher` must have the same architecture.
 FinetuneResult Finetune(Model& student, const Model& teacher, const std::vector<std::vector<int>>& train_windows,
+                        const std::vector<std::vector<int>>& valid_windows, const FinetuneOptions& options,
+                        const FinetuneProgress& progress = {});
+// The same against targets computed ahead (train/teacher_targets.h TeacherTopK of the windows with
+// options.teacher_top_k): no teacher needed.
+FinetuneResult Finetune(Model& student, const std::vector<TopKTarget>& train_targets,
+                        const std::vector<TopKTarget>& valid_targets, const std::vector<std::vector<int>>& train_windows,
                         const std::vector<std::vector<int>>& valid_windows, const FinetuneOptions& options,
                         const FinetuneProgress& progress = {});
 

@@ -2,6 +2,7 @@
 
 #include <fmt/core.h>
 
+#include "format/trellis_tiles.h"
 #include "io/safetensors.h"
 #include "train/train_model.h"
 
@@ -48,6 +49,15 @@ void WriteGradientDump(const Model& student, std::span<const int> window, const 
     if (f.v_rows.size()) AddF64(w, l->name() + ".v_rows", {l->cols(), l->cols()}, f.v_rows.data());
     if (f.ut_rows.size()) AddF64(w, l->name() + ".ut_rows", {l->rows(), l->rows()}, f.ut_rows.data());
     w.SetMetadata(l->name() + ".per_row_scale", f.per_row_scale ? "1" : "0");
+    if (!f.hyb_entries.empty()) {  // B = sign · table[entry], the table a parameter
+      std::vector<double> entry, sign;
+      for (uint16_t e : f.hyb_entries) {
+        entry.push_back(e & ~trellis::kHybNegated);
+        sign.push_back(e & trellis::kHybNegated ? -1.0 : 1.0);
+      }
+      AddF64(w, l->name() + ".hyb_entry", {l->rows(), l->cols()}, entry.data());
+      AddF64(w, l->name() + ".hyb_sign", {l->rows(), l->cols()}, sign.data());
+    }
   }
   const std::pair<const char*, double> config[] = {
       {"dim", c.dim},         {"n_layers", c.n_layers},     {"n_heads", c.n_heads},

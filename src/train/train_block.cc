@@ -101,15 +101,15 @@ void RmsNormBackward(const Mat<T>& x, const std::vector<T>& gain, const std::vec
 }
 
 template <typename T>
-TrainBlock<T>::TrainBlock(const LlamaConfig& c, const LayerWeights& w, const std::string& prefix)
+TrainBlock<T>::TrainBlock(const LlamaConfig& c, const LayerWeights& w, const std::string& prefix, Param<T>* table)
     : c_(CheckTrainable(c, w, prefix)),
-      q_(*w.q, prefix + "self_attn.q_proj"),
-      k_(*w.k, prefix + "self_attn.k_proj"),
-      v_(*w.v, prefix + "self_attn.v_proj"),
-      o_(*w.o, prefix + "self_attn.o_proj"),
-      gate_(*w.gate, prefix + "mlp.gate_proj"),
-      up_(*w.up, prefix + "mlp.up_proj"),
-      down_(*w.down, prefix + "mlp.down_proj") {
+      q_(*w.q, prefix + "self_attn.q_proj", table),
+      k_(*w.k, prefix + "self_attn.k_proj", table),
+      v_(*w.v, prefix + "self_attn.v_proj", table),
+      o_(*w.o, prefix + "self_attn.o_proj", table),
+      gate_(*w.gate, prefix + "mlp.gate_proj", table),
+      up_(*w.up, prefix + "mlp.up_proj", table),
+      down_(*w.down, prefix + "mlp.down_proj", table) {
   attn_norm_.Init(prefix + "input_layernorm.weight", std::vector<T>(w.attn_norm.data, w.attn_norm.data + c.dim));
   ffn_norm_.Init(prefix + "post_attention_layernorm.weight", std::vector<T>(w.ffn_norm.data, w.ffn_norm.data + c.dim));
 }

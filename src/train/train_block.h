@@ -31,7 +31,8 @@ class TrainBlock {
     typename TrainLinear<T>::Saved lq, lk, lv, lo, lgate, lup, ldown;
   };
 
-  TrainBlock(const LlamaConfig& c, const LayerWeights& w, const std::string& prefix);
+  // `code_table`: the model's tuned HYB table (train/train_linear.h), or null.
+  TrainBlock(const LlamaConfig& c, const LayerWeights& w, const std::string& prefix, Param<T>* code_table = nullptr);
 
   // x [ntok, dim] ← block(x), keeping what Backward needs.
   void Forward(Mat<T>& x, Saved& s, const RopeTable<T>& rope) const;

@@ -5,15 +5,19 @@
 //   m  the input multipliers: D̃⁻¹ times QuIP#'s input sign vector taken as real values
 //      (V = H diag(s)/√n, so diag(s)·diag(1+δ) folds into D̃ exactly); stored as rescale = 1/m
 //   G  = Σ_k s_k B_k (E8P: one scale per stage) or diag(scale)·B (scalar grid: one per row),
-//      B decoded from the frozen codes with unit scales.
+//      B decoded from the frozen codes with unit scales when needed (inside Forward and
+//      Backward, then dropped: only the codes are kept). QTIP's HYB code: B[i][j] =
+//      ±table[e(i, j)] (format/trellis_tiles.h HybTileEntries), linear in the model's table.
 //   o  the output multipliers: Uᵀ's sign vector as real values, y ← o ⊙ (Uᵀ z), stored as
 //      output_scale (format/stored_linear.h)
-// Trainable: m, the scales and o. The codes, the rotations' seeds and dense layers stay frozen.
+// Trainable: m, the scales and o, and the HYB table when the caller passes it as a Param (one
+// per model, shared by every HYB layer). The codes, the rotations' seeds and dense layers stay frozen.
 //
 // Templated on the scalar: float for training, double for the finite-difference checks.
 #pragma once
 
 #include <Eigen/Dense>
+#include <cstdint>
 #include <memory>
 #include <optional>
 #include <string>
@@ -22,6 +26,7 @@
 #include "format/rotation.h"
 #include "format/stored_linear.h"
 #include "kernels/rotation.h"
+#include "model/codebook_matrix.h"
 #include "model/linear.h"
 
 namespace quip::train {
@@ -53,7 +58,10 @@ class TrainLinear {
   };
 
   TrainLinear() = default;
-  TrainLinear(const Linear& layer, const std::string& name);
+  // `code_table`: the model's HYB table as a trainable tensor (owned by the caller, shared by
+  // every HYB layer; its gradient accumulates there), or null to keep the stored table frozen.
+  // The layer's codes are borrowed from `layer`, which must outlive this.
+  TrainLinear(const Linear& layer, const std::string& name, Param<T>* code_table = nullptr);
 
   int rows() const { return rows_; }
   int cols() const { return cols_; }
@@ -65,18 +73,21 @@ class TrainLinear {
   // gradients to their grad, from dy = ∂L/∂y.
   void Backward(const Mat<T>& dy, const Saved& saved, Mat<T>* dx);
   std::vector<Param<T>*> Params();
-  // The inference layer with the tuned parameters (codes borrowed from the source layer,
-  // which must outlive it); null for a frozen dense layer.
+  // The inference layer with the tuned parameters (its own copy of the codes when the source
+  // layer owned them, else borrowing the same memory map); null for a frozen dense layer.
   std::unique_ptr<Linear> Export() const;
 
   // The frozen parts as dense matrices, for an independent autograd to rebuild the layer
   // (train/gradient_dump.h): y = o ⊙ (((m ⊙ x)ᵀ·v_rows) · Gᵀ)·ut_rows with G = Σ s_k B_k
   // (per-row scales: diag(s)·B). v_rows [cols, cols] has row i = V eᵢ, ut_rows [rows, rows]
   // row i = Uᵀ eᵢ (both empty without rotations); a dense layer has only `weight`.
+  // With a tuned HYB table, `hyb_entries` (rows × cols, HybTileEntries' values) says how the
+  // one basis reads it: B = ±table[entry].
   struct Frozen {
     std::vector<Mat<T>> basis;
     Mat<T> v_rows, ut_rows, weight;
     bool per_row_scale = false;
+    std::vector<uint16_t> hyb_entries;
   };
   Frozen FrozenForm() const;
   const std::string& name() const { return name_; }
@@ -85,17 +96,24 @@ class TrainLinear {
   void Rotate(T* rows_data, int ntok, bool output_side, bool transposed) const;
   // Dense layers: W, the model's fp32 tensor in place (float) or weight_ (double).
   Eigen::Map<const Mat<T>> Dense() const { return {dense_, rows_, cols_}; }
-  // Quantized layers: G = Σ s_k B_k or diag(s)·B, built when needed (only the bases are kept).
+  // Quantized layers: B_k with unit scales (the padding columns dropped), decoded from the
+  // codes each time (docs/finetune.md, Memory); G = Σ s_k B_k or diag(s)·B from them.
+  Mat<T> Basis(size_t k) const;
   Mat<T> G() const;
+  // Tuned HYB table: each weight's table entry (rows × cols, HybTileEntries' values).
+  std::vector<uint16_t> HybEntries() const;
 
   std::string name_;
   int rows_ = 0, cols_ = 0;
   const T* dense_ = nullptr;
   Mat<T> weight_;              // the double copy of a dense W
-  std::vector<Mat<T>> basis_;  // B_k, or the one B of a per-row scale (the padding columns dropped)
+  // The decoders of B_k (unit scales, codes borrowed), or of the one B of a per-row scale.
+  std::vector<std::unique_ptr<CodebookMatrix>> decoders_;
   bool per_row_scale_ = false;
   Param<T> in_mult_, scale_, out_mult_;
-  std::optional<StoredLinear> stored_;
+  Param<T>* table_ = nullptr;  // the tuned HYB table, when this layer reads it
+  std::optional<StoredLinear> stored_;  // codes borrowed from the source layer
+  bool source_owned_codes_ = false;
   std::optional<Rotation> u_, v_;
   std::optional<kernels::FastRotation> fast_u_, fast_v_;
 };

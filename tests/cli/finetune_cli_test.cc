@@ -2,7 +2,8 @@
 // at 2 bits: the tuned folder is an ordinary quip folder (`quip info` and `quip ppl` read it),
 // its perplexity on the calibration text is below the untuned folder's (the reference:
 // `quip ppl` of the input folder on the same windows), and the command keeps the output rules
-// (no overwrite without --force) and the error contract on bad input. `quantize --block-tune`
+// (no overwrite without --force) and the error contract on bad input; `--teacher-top-k` tunes on
+// compact targets computed ahead. `quantize --block-tune`
 // lowers every block's held-out MSE to the fp32 block's output and writes a folder whose
 // perplexity equals the one measured in memory, the same at 1 and 2 threads.
 #include <gmock/gmock.h>
@@ -56,6 +57,19 @@ TEST(FinetuneCli, TunesReloadsAndKeepsTheOutputRules) {
   EXPECT_THAT(info.out, HasSubstr("e8p-2bit"));
   const double before = Ppl(quantized), after = Ppl(tuned);
   EXPECT_LT(after, before);
+
+  // --teacher-top-k: targets computed ahead (top 32 of 512 tokens and the rest's mass), the
+  // teacher freed before tuning; the tuned folder also beats the untuned one.
+  const std::string topk = dir + "/q2-topk";
+  const auto tk = Quip("finetune --model " + ShellQuote(quantized) + std::regex_replace(common, std::regex(" -o .*$"), "") +
+                       " --teacher-top-k 32 -o " + ShellQuote(topk));
+  ASSERT_EQ(tk.exit_code, 0) << tk.err;
+  EXPECT_LT(Ppl(topk), before);
+  testing::ExpectCleanError(Quip("finetune --model " + ShellQuote(quantized) +
+                                 std::regex_replace(common, std::regex(" -o .*$"), "") + " --teacher-top-k 100000 -o " +
+                                 ShellQuote(dir + "/never")),
+                            {"--teacher-top-k", "exceeds the vocabulary"});
+  EXPECT_FALSE(std::filesystem::exists(dir + "/never"));
 
   // Never overwrites: the second run refuses before any work and leaves the folder as it was.
   const auto mtime = std::filesystem::last_write_time(tuned + "/model.safetensors");

@@ -10,6 +10,7 @@
 #include <gtest/gtest.h>
 
 #include "core/error.h"
+#include "format/trellis_codes.h"
 #include "io/quip_format.h"
 #include "pipeline/load.h"
 #include "pipeline/methods.h"
@@ -19,7 +20,8 @@
 namespace quip::testing {
 namespace fs = std::filesystem;
 
-std::string WriteTinyQuantizedFolder(const std::string& name, const std::string& method, int bits) {
+std::string WriteTinyQuantizedFolder(const std::string& name, const std::string& method, int bits,
+                                     const std::string& code) {
   const fs::path dir = MakeTempDir(name);
   WriteHfFolder(RandomWeights(TinyConfig(), 11), (dir / "fp32").string());
   Model model = LoadModel((dir / "fp32").string());
@@ -30,6 +32,10 @@ std::string WriteTinyQuantizedFolder(const std::string& name, const std::string&
   QuantizeModelOptions options;
   options.config = ConfigForMethod(method, bits);
   options.config.seed = 3;
+  if (!code.empty()) {
+    const bool known = trellis::ParseCode(code, &options.config.trellis_code);
+    QUIP_ASSERT(known);
+  }
   options.method = method;
   const nlohmann::json report = QuantizeModel(model, windows, options);
   const std::string out = (dir / "quantized").string();

@@ -16,7 +16,9 @@ namespace quip::testing {
 // TinyConfig's random model (seed 11) as an HF folder DIR/fp32, quantized in memory with
 // `method` ("quip", "quipsharp", ...) at `bits` on random calibration windows and written
 // with WriteQuantizedModel to DIR/quantized, whose path is returned. DIR = MakeTempDir(name).
-std::string WriteTinyQuantizedFolder(const std::string& name, const std::string& method = "quip", int bits = 2);
+// `code`: the trellis code's name for "qtip" (empty: the method's default).
+std::string WriteTinyQuantizedFolder(const std::string& name, const std::string& method = "quip", int bits = 2,
+                                     const std::string& code = "");
 
 // One tensor of a safetensors file, as stored.
 struct StoredTensor {

@@ -24,16 +24,20 @@ namespace {
 struct QuantizedCase {
   const char* method;
   int bits;
+  const char* code = "";  // qtip's trellis code
 };
-const QuantizedCase kCases[] = {{"quip", 2}, {"quipsharp", 2}, {"quipsharp", 3}, {"quipsharp", 4}};
+// QTIP with the HYB code: its table is one more tensor of the whole model (kHybTableParam).
+const QuantizedCase kCases[] = {{"quip", 2}, {"quipsharp", 2}, {"quipsharp", 3}, {"quipsharp", 4}, {"qtip", 2, "hyb"}};
 
-std::string CaseName(const QuantizedCase& c) { return std::string(c.method) + "-" + std::to_string(c.bits); }
+std::string CaseName(const QuantizedCase& c) {
+  return std::string(c.method) + "-" + std::to_string(c.bits) + (*c.code ? std::string("-") + c.code : "");
+}
 
 // A tiny quantized folder per case, written once.
 const std::string& Folder(const QuantizedCase& c) {
   static std::map<std::string, std::string> folders;
   std::string& f = folders[CaseName(c)];
-  if (f.empty()) f = testing::WriteTinyQuantizedFolder("train-grad-" + CaseName(c), c.method, c.bits);
+  if (f.empty()) f = testing::WriteTinyQuantizedFolder("train-grad-" + CaseName(c), c.method, c.bits, c.code);
   return f;
 }
 
@@ -72,15 +76,22 @@ double WorstRelativeError(std::vector<double>& values, const std::vector<double>
 
 // h = 1e-5·unit: truncation O(1e-10) relative; the loss's rounding (~1e-16 of a sum over
 // vocab × tokens terms) divided by 2h gives absolute errors up to ~3e-10. Measured worst
-// |fd − analytic| / max|analytic| over the whole model: 4.2e-7 (E8P 3-bit), below 1e-7 otherwise.
+// |fd − analytic| / max|analytic| over the whole model: 6.5e-7 (QTIP HYB 2-bit; its table 8.9e-9),
+// ~1e-7 otherwise.
 constexpr double kTolerance = 1e-6;
 
 TEST(TrainGradientTest, QuantizedLinearInputAndParameters) {
   for (const QuantizedCase& c : kCases) {
     SCOPED_TRACE(CaseName(c));
     const Model model = LoadModel(Folder(c));
+    // The HYB table, when the layer has one, as the model's tensor would be.
+    Param<double> table;
+    if (const StoredLinear* s = model.layers[0].q->stored_linear(); s && !s->code_table.empty())
+      table.Init(kHybTableParam, std::vector<double>(s->code_table.begin(), s->code_table.end()));
     for (const Linear* layer : {model.layers[0].q.get(), model.layers[1].down.get(), model.lm_head.get()}) {
-      TrainLinear<double> linear(*layer, "layer");
+      TrainLinear<double> linear(*layer, "layer", table.value.empty() ? nullptr : &table);
+      std::vector<Param<double>*> params = linear.Params();
+      if (linear.quantized() && !table.value.empty()) params.push_back(&table);
       const Mat<double> x0 = Random(5, linear.cols(), 1), w = Random(5, linear.rows(), 2);
       Mat<double> x = x0;
       // L = Σ w ⊙ layer(x).
@@ -90,7 +101,7 @@ TEST(TrainGradientTest, QuantizedLinearInputAndParameters) {
         linear.Forward(x, y, saved);
         return (y.array() * w.array()).sum();
       };
-      for (Param<double>* p : linear.Params()) std::fill(p->grad.begin(), p->grad.end(), 0.0);
+      for (Param<double>* p : params) std::fill(p->grad.begin(), p->grad.end(), 0.0);
       Mat<double> y, dx;
       typename TrainLinear<double>::Saved saved;
       linear.Forward(x, y, saved);
@@ -103,7 +114,7 @@ TEST(TrainGradientTest, QuantizedLinearInputAndParameters) {
       EXPECT_LT(WorstRelativeError(xs, dxs, loss_x, 1.0, 3), kTolerance) << "input";
       x = x0;
       EXPECT_EQ(linear.Params().empty(), !linear.quantized());
-      for (Param<double>* p : linear.Params())
+      for (Param<double>* p : params)
         EXPECT_LT(WorstRelativeError(p->value, p->grad, loss, p->unit, 4), kTolerance) << p->name;
     }
   }
@@ -161,14 +172,46 @@ TEST(TrainGradientTest, WholeModelKlEveryParameter) {
     for (Param<double>* p : model.Params()) {
       const double e = WorstRelativeError(p->value, p->grad, loss, p->unit, 7);
       EXPECT_LT(e, kTolerance) << p->name;
+      if (p->name == kHybTableParam) std::printf("%s: HYB table error %.3g\n", CaseName(c).c_str(), e);
       worst_seen = std::max(worst_seen, e);
       ++checked;
     }
-    // 2 norms + 7 linears × (input multipliers, scales, output multipliers) per block, and the final norm.
-    EXPECT_EQ(checked, student.config.n_layers * 23 + 1);
+    // 2 norms + 7 linears × (input multipliers, scales, output multipliers) per block, the final
+    // norm, and HYB's table.
+    EXPECT_EQ(checked, student.config.n_layers * 23 + 1 + (*c.code ? 1 : 0));
     RecordProperty("worst_" + CaseName(c), std::to_string(worst_seen));
     std::printf("%s: worst error %.3g\n", CaseName(c).c_str(), worst_seen);
   }
+}
+
+// The compact targets' loss (top-k tokens and one bucket for the rest, train/train_model.h)
+// w.r.t. every parameter tensor; with k = vocab it is the full KL.
+TEST(TrainGradientTest, WholeModelTopKKlEveryParameter) {
+  const QuantizedCase c{"quipsharp", 2};
+  const Model student = LoadModel(Folder(c));
+  const Model teacher = LoadModel(Folder(c) + "/../fp32");
+  std::vector<int> tokens{1};
+  std::mt19937_64 rng(12);
+  for (int i = 0; i < 11; ++i) tokens.push_back(int(rng() % uint64_t(student.config.vocab_size)));
+  Session session(teacher, int(tokens.size()));
+  const Mat<float> full = LogSoftmax(session.Feed(tokens, true).data(), int(tokens.size()), teacher.config.vocab_size);
+  const TopKTarget target = TopK(full, 5);
+  TrainModel<double> model(student, int(tokens.size()));
+  // k = vocab: no rest, the same loss as the full distribution's (to the summation order).
+  const double full_kl = model.Loss(tokens, full, false);
+  EXPECT_NEAR(model.Loss(tokens, TopK(full, student.config.vocab_size), false), full_kl, 1e-12 * full_kl);
+  model.ZeroGrad();
+  const double kl = model.Loss(tokens, target, /*gradient=*/true);
+  EXPECT_GT(kl, 0.0);
+  EXPECT_LT(kl, full_kl);  // coarsening a pair of distributions cannot raise their KL
+  auto loss = [&] { return model.Loss(tokens, target, /*gradient=*/false); };
+  double worst_seen = 0;
+  for (Param<double>* p : model.Params()) {
+    const double e = WorstRelativeError(p->value, p->grad, loss, p->unit, 13);
+    EXPECT_LT(e, kTolerance) << p->name;
+    worst_seen = std::max(worst_seen, e);
+  }
+  std::printf("top-5 targets: worst error %.3g\n", worst_seen);
 }
 
 // --block-tune's objective, mean (block(x) − fp32 block(x))², w.r.t. every parameter of the

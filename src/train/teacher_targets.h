@@ -1,0 +1,27 @@
+// The teacher's targets for fine-tuning computed ahead of tuning, compactly, with the teacher
+// streamed block by block (docs/finetune.md, Memory): the windows run through the teacher a
+// few at a time, one block after the other, and after a block has run its weights' pages are
+// dropped from the process where they are a read-only file mapping (an fp32 safetensors
+// teacher is used in place from its map). About one block of the teacher is then resident
+// instead of all of it, and none once the targets are computed and the teacher is freed.
+#pragma once
+
+#include <cstddef>
+#include <vector>
+
+#include "model/model.h"
+#include "train/train_model.h"
+
+namespace quip::train {
+
+// Every window's top-k targets (TopK of the teacher's log-softmax), `chunk` windows at a time.
+// The forward pass is train/train_block.h's (the inference forward to ~1e-6 on the logits).
+std::vector<TopKTarget> TeacherTopK(const Model& teacher, const std::vector<std::vector<int>>& windows, int k,
+                                    int chunk = 16);
+
+// Drops the pages inside [data, data + bytes) from this process's resident set where they
+// belong to a read-only file mapping (touched again, they come back from the page cache);
+// other memory is left alone. Best effort: nothing happens where /proc/self/maps is unreadable.
+void ReleaseMappedPages(const void* data, size_t bytes);
+
+}  // namespace quip::train
