@@ -135,14 +135,20 @@ def table_markdown(results_dir=RESULTS):
     cell = lambda r, k: (f"{ratio(r, k, 'before'):.4f} → **{ratio(r, k, 'after'):.4f}**" if k in r["before"] else "–")
     out = ["Quantized with `quip quantize --method M --bits B --seed S` (128 windows of 256 from books train), "
            "tuned with `quip finetune` (512 windows × 512 steps, lr 3e-3 unless the options say otherwise), "
-           "2 threads on the shared 2-core VM. Cells: ppl ratio to fp32 before → after tuning; books valid is "
-           f"the full text; WikiText-2 its first {runs[0]['wiki_windows'] if runs and 'wiki_windows' in runs[0] else 300} "
+           "2 threads on the shared 2-core VM (1 where the JSON's `threads` says so). Cells: ppl ratio to fp32 before → after tuning; books valid is "
+           f"the full text; WikiText-2 its first {max([r.get('wiki_windows', -1) for r in runs] + [300])} "
            f"windows of 256 (fp32 ppl {fp32['wiki']:.3f}). Peak RSS of `quip finetune` beside `quip ppl` on the "
            "same quantized folder. Written by tools/finetune_measure.py.", "",
            "| method | bits | seed | finetune options | books valid | WikiText-2 | held-out KL | "
            "tuning wall (CPU) s | peak RSS finetune / ppl MB |",
            "|---|---|---|---|---|---|---|---|---|"]
     for r in runs:
+        if "finetune" not in r:  # measured with --no-finetune: the untuned folder alone
+            out.append(f"| {r['method']} | {r['bits']} | {r['seed']} | not tuned | "
+                       f"{r['before']['valid']['ppl'] / fp32['valid']:.4f} | "
+                       + (f"{r['before']['wiki']['ppl'] / fp32['wiki']:.4f}" if "wiki" in r["before"] else "–")
+                       + f" | – | – | – / {r['before']['valid']['peak_rss_mib']:.0f} |")
+            continue
         f, rep = r["finetune"], r["finetune"]["report"]
         out.append(f"| {r['method']} | {r['bits']} | {r['seed']} | {' '.join(r.get('quantize_args', []) + r['finetune_args']) or 'defaults'} | "
                    f"{cell(r, 'valid')} | {cell(r, 'wiki')} | "
