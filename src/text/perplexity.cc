@@ -1,25 +1,52 @@
 #include "text/perplexity.h"
 
-#include <chrono>
 #include <algorithm>
+#include <chrono>
 #include <cmath>
+#include <optional>
 
 #include "core/error.h"
 #include "model/forward.h"
 
 namespace quip {
 
-double LogProbability(const float* logits, int vocab, int target) {
-  double max_logit = logits[0];
-  for (int i = 1; i < vocab; ++i) max_logit = std::max(max_logit, double(logits[i]));
+namespace {
+
+// log Σ_v exp(logits[v]) = max_logit + log_shifted_sum, in double.
+struct LogSumExp {
+  double max_logit = 0, log_shifted_sum = 0;
+  double Value() const { return max_logit + log_shifted_sum; }
+};
+
+LogSumExp LogSumExpOf(const float* logits, int vocab) {
+  LogSumExp r;
+  r.max_logit = *std::max_element(logits, logits + vocab);
   double sum = 0.0;
-  for (int i = 0; i < vocab; ++i) sum += std::exp(double(logits[i]) - max_logit);
-  return double(logits[target]) - max_logit - std::log(sum);
+  for (int i = 0; i < vocab; ++i) sum += std::exp(double(logits[i]) - r.max_logit);
+  r.log_shifted_sum = std::log(sum);
+  return r;
+}
+
+}  // namespace
+
+double LogProbability(const float* logits, int vocab, int target) {
+  const LogSumExp norm = LogSumExpOf(logits, vocab);
+  return double(logits[target]) - norm.max_logit - norm.log_shifted_sum;
+}
+
+double KlDivergence(const float* p_logits, const float* q_logits, int vocab) {
+  const double p_norm = LogSumExpOf(p_logits, vocab).Value(), q_norm = LogSumExpOf(q_logits, vocab).Value();
+  double kl = 0.0;
+  for (int i = 0; i < vocab; ++i) {
+    const double log_p = double(p_logits[i]) - p_norm, log_q = double(q_logits[i]) - q_norm;
+    kl += std::exp(log_p) * (log_p - log_q);
+  }
+  return std::max(kl, 0.0);  // ≥ 0 in exact arithmetic; rounding can leave -1e-17 for equal rows
 }
 
 PerplexityResult EvaluatePerplexity(const Model& model, const std::vector<int>& tokens, int ctx, int max_windows,
                                     const std::string& text_name, const ProgressFn& progress,
-                                    const std::optional<std::vector<int>>& prefix_ids) {
+                                    const std::optional<std::vector<int>>& prefix_ids, const Model* reference) {
   const auto start = std::chrono::steady_clock::now();
   const std::vector<int> prefix = prefix_ids ? *prefix_ids : std::vector<int>{model.config.bos_id};
   const int n_prefix = int(prefix.size());
@@ -34,7 +61,13 @@ PerplexityResult EvaluatePerplexity(const Model& model, const std::vector<int>& 
   if (max_windows > 0) windows = std::min(windows, max_windows);
 
   const int vocab = model.config.vocab_size;
+  if (reference)
+    QUIP_CHECK_INPUT(reference->config.vocab_size == vocab, reference->source,
+                     "the reference model has {} tokens in its vocabulary, the model {}: they cannot be compared",
+                     reference->config.vocab_size, vocab);
   Session session(model, ctx);
+  std::optional<Session> reference_session;
+  if (reference) reference_session.emplace(*reference, ctx);
   std::vector<int> input(ctx);
   std::copy(prefix.begin(), prefix.end(), input.begin());
   // Position i predicts input[i + 1]: from the last prefix position, or without a prefix from
@@ -46,6 +79,19 @@ PerplexityResult EvaluatePerplexity(const Model& model, const std::vector<int>& 
     session.Reset();
     const std::span<const float> logits = session.Feed(input, /*all_logits=*/true);
     for (int i = first; i < ctx - 1; ++i) result.nll -= LogProbability(&logits[size_t(i) * vocab], vocab, input[i + 1]);
+    if (reference_session) {
+      reference_session->Reset();
+      const std::span<const float> ref_logits = reference_session->Feed(input, /*all_logits=*/true);
+      for (int i = first; i < ctx - 1; ++i) {
+        const float* p = &ref_logits[size_t(i) * vocab];
+        const float* q = &logits[size_t(i) * vocab];
+        result.reference_nll -= LogProbability(p, vocab, input[i + 1]);
+        const double kl = KlDivergence(p, q, vocab);
+        result.kl += kl;
+        result.kl_max = std::max(result.kl_max, kl);
+        result.same_top1 += std::max_element(p, p + vocab) - p == std::max_element(q, q + vocab) - q;
+      }
+    }
     result.tokens += ctx - 1 - first;
     if (progress) progress(w + 1, windows);
   }
