@@ -43,10 +43,18 @@ def timed(cmd):
 
 
 def ppl(model, text, max_windows=0):
-    out, wall, _, rss = timed([QUIP, "ppl", "--model", model, "--text", text, "--json", "--threads", THREADS,
-                               "--max-windows", str(max_windows)])
+    """Perplexity of `model` on `text`, and (the fp32 model as reference) its mean KL divergence from
+    the fp32 model and top-1 agreement on the same windows; the peak RSS is from a run without the
+    reference (the inference memory of the quantized folder alone)."""
+    common = ["--text", text, "--json", "--threads", THREADS, "--max-windows", str(max_windows)]
+    out, wall, _, rss = timed([QUIP, "ppl", "--model", model] + common)
     j = json.loads(out.strip().splitlines()[-1])
-    return {"ppl": j["ppl"], "tokens": j["tokens"], "seconds": wall, "peak_rss_mib": rss}
+    r = {"ppl": j["ppl"], "tokens": j["tokens"], "seconds": wall, "peak_rss_mib": rss}
+    if os.path.realpath(model) != os.path.realpath(MODEL):
+        out, _, _, _ = timed([QUIP, "ppl", "--model", model, "--reference", MODEL] + common)
+        k = json.loads(out.strip().splitlines()[-1])
+        r |= {"kl_divergence": k["kl_divergence"], "same_top1": k["same_top1"]}
+    return r
 
 
 def run(argv):
@@ -132,12 +140,17 @@ def table_markdown(results_dir=RESULTS):
             if os.path.basename(d.rstrip("/")) == "books-llama-5m":
                 fp32["wiki"] = v["ppl"]  # the subset's fp32 perplexity
     ratio = lambda r, k, when: r[when][k]["ppl"] / fp32[k]
-    cell = lambda r, k: (f"{ratio(r, k, 'before'):.4f} → **{ratio(r, k, 'after'):.4f}**" if k in r["before"] else "–")
+    has_kl = lambda r, k: "kl_divergence" in r["before"].get(k, {})
+    kl = lambda r, k: (f" (KL {r['before'][k]['kl_divergence']:.4f} → {r['after'][k]['kl_divergence']:.4f})"
+                       if has_kl(r, k) else "")
+    kl_untuned = lambda r, k: f" (KL {r['before'][k]['kl_divergence']:.4f})" if has_kl(r, k) else ""
+    cell = lambda r, k: (f"{ratio(r, k, 'before'):.4f} → **{ratio(r, k, 'after'):.4f}**{kl(r, k)}" if k in r["before"] else "–")
     out = ["Quantized with `quip quantize --method M --bits B --seed S` (128 windows of 256 from books train), "
            "tuned with `quip finetune` (512 windows × 512 steps, lr 3e-3 unless the options say otherwise), "
            "2 threads on the shared 2-core VM (1 where the JSON's `threads` says so). Cells: ppl ratio to fp32 before → after tuning; books valid is "
            f"the full text; WikiText-2 its first {max([r.get('wiki_windows', -1) for r in runs] + [300])} "
-           f"windows of 256 (fp32 ppl {fp32['wiki']:.3f}). Peak RSS of `quip finetune` beside `quip ppl` on the "
+           f"windows of 256 (fp32 ppl {fp32['wiki']:.3f}); where measured, the mean KL divergence from the fp32 model "
+           "(nats per token, `quip ppl --reference`) beside the ratio. Peak RSS of `quip finetune` beside `quip ppl` on the "
            "same quantized folder. Written by tools/finetune_measure.py.", "",
            "| method | bits | seed | finetune options | books valid | WikiText-2 | held-out KL | "
            "tuning wall (CPU) s | peak RSS finetune / ppl MB |",
@@ -145,8 +158,9 @@ def table_markdown(results_dir=RESULTS):
     for r in runs:
         if "finetune" not in r:  # measured with --no-finetune: the untuned folder alone
             out.append(f"| {r['method']} | {r['bits']} | {r['seed']} | not tuned | "
-                       f"{r['before']['valid']['ppl'] / fp32['valid']:.4f} | "
-                       + (f"{r['before']['wiki']['ppl'] / fp32['wiki']:.4f}" if "wiki" in r["before"] else "–")
+                       f"{r['before']['valid']['ppl'] / fp32['valid']:.4f}{kl_untuned(r, 'valid')} | "
+                       + (f"{r['before']['wiki']['ppl'] / fp32['wiki']:.4f}{kl_untuned(r, 'wiki')}"
+                          if "wiki" in r["before"] else "–")
                        + f" | – | – | – / {r['before']['valid']['peak_rss_mib']:.0f} |")
             continue
         f, rep = r["finetune"], r["finetune"]["report"]
