@@ -86,6 +86,24 @@ TEST(RealModels, Stories260KPerplexity) {
   EXPECT_NEAR(ppl, 6.9925203, 5e-6);
 }
 
+// `ppl --reference`: the model against itself gives KL 0 and full top-1 agreement with the same
+// perplexity (the KL itself is checked against NumPy in tests/text/perplexity_test.cc); a
+// reference folder that does not exist is an error naming it.
+TEST(RealModels, PplAgainstItselfAsReference) {
+  const auto j = RunPplJson("--model " + ShellQuote(Stories()) + " --reference " + ShellQuote(Stories()) +
+                            " --max-windows 4 --text " + ShellQuote(TinyStoriesText()));
+  ASSERT_TRUE(j.is_object());
+  EXPECT_EQ(j["kl_divergence"].get<double>(), 0.0);
+  EXPECT_EQ(j["kl_divergence_max"].get<double>(), 0.0);
+  EXPECT_EQ(j["same_top1"].get<double>(), 1.0);
+  EXPECT_EQ(j["reference_ppl"].get<double>(), j["ppl"].get<double>());
+  const std::string missing = testing::MakeTempDir("ppl-missing-reference") + "/nothing-here";
+  const auto r = testing::RunCommandSplit(ShellQuote(testing::QuipBinary()) + " ppl --model " + ShellQuote(Stories()) +
+                                          " --reference " + ShellQuote(missing) + " --text " + ShellQuote(TinyStoriesText()));
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_NE(r.err.find("nothing-here"), std::string::npos) << r.err;
+}
+
 // Logits of a real model at every position against the NumPy reference (float64).
 void CompareWithReference(const std::string& model_path, const std::vector<int>& tokens) {
   const Model model = LoadModel(model_path);
