@@ -15,6 +15,7 @@
 //                     [--only S1,S2,...]  (formats whose label, e.g. "2-bit rht trellis xor7",
 //                                          contains one of these; fp32 always runs)
 #include <fmt/core.h>
+#include <cblas.h>
 #include <fmt/format.h>
 
 #include <algorithm>
@@ -75,6 +76,9 @@ ordered_json Row(const std::string& name, int bits, const quip::Model& m, const 
                  {"bits", bits},
                  {"kernel", quip::QuantKernelName(quip::IncoherentLinear::Kernel())},  // every codebook follows it
                  {"prompt_tps", r.prompt_tps},
+                 {"prompt_tokens_per_cpu_second", r.prompt_tokens / r.prompt_cpu_seconds},
+                 {"prompt_rotation_share", r.prompt_rotation_share},
+                 {"prompt_quant_matmul_share", r.prompt_quant_matmul_share},
                  {"decode_tps", r.decode_tps},
                  {"decode_ms_per_token", 1e3 / r.decode_tps},
                  {"weight_bytes_per_token", r.weight_bytes_per_token},
@@ -96,6 +100,8 @@ void AddRatios(ordered_json& rows) {
   for (auto& r : rows) {
     r["decode_speedup_vs_fp32"] = r["decode_tps"].get<double>() / fp["decode_tps"].get<double>();
     r["prompt_speedup_vs_fp32"] = r["prompt_tps"].get<double>() / fp["prompt_tps"].get<double>();
+    r["prompt_cpu_speedup_vs_fp32"] =
+        r["prompt_tokens_per_cpu_second"].get<double>() / fp["prompt_tokens_per_cpu_second"].get<double>();
   }
 }
 
@@ -171,22 +177,26 @@ ordered_json Suite(const std::string& name, const quip::Model& fp32, int distinc
 
 std::string Markdown(const ordered_json& result) {
   std::string md = fmt::format(
-      "Machine: {} ({} threads, SIMD {}); memory read {:.1f} GB/s, triad {:.1f} GB/s.\n\n"
+      "Machine: {} ({} threads, SIMD {}, OpenBLAS core {}); memory read {:.1f} GB/s, triad {:.1f} GB/s.\n\n"
       "| model | format | prompt tok/s | decode tok/s | MB/token | GB/s | % roofline | rotation % | matvec % | "
-      "decode vs fp32 | prompt vs fp32 | CPU use |\n|---|---|---|---|---|---|---|---|---|---|---|---|\n",
+      "decode vs fp32 | prompt vs fp32 | CPU use | prompt tok/CPU s vs fp32 | prompt rotation % | prompt matmul % |\n"
+      "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n",
       result["machine"]["cpu"].get<std::string>(), result["machine"]["threads"].get<int>(),
-      result["machine"]["simd_target"].get<std::string>(), result["machine"]["read_gbps"].get<double>(),
+      result["machine"]["simd_target"].get<std::string>(), result["machine"]["blas_core"].get<std::string>(),
+      result["machine"]["read_gbps"].get<double>(),
       result["machine"]["triad_gbps"].get<double>());
   for (const char* suite : {"synthetic", "books"}) {
     if (!result.contains(suite)) continue;
     for (const auto& r : result[suite]["rows"])
-      md += fmt::format("| {} | {} | {:.0f} | {:.2f} | {:.1f} | {:.2f} | {:.0f} | {:.0f} | {:.0f} | {:.2f}x | {:.2f}x | {:.0f}% |\n",
+      md += fmt::format("| {} | {} | {:.0f} | {:.2f} | {:.1f} | {:.2f} | {:.0f} | {:.0f} | {:.0f} | {:.2f}x | {:.2f}x | {:.0f}% | "
+                        "{:.2f}x | {:.0f} | {:.0f} |\n",
                         r["name"].get<std::string>(), r["format"].get<std::string>(), r["prompt_tps"].get<double>(),
                         r["decode_tps"].get<double>(), r["weight_bytes_per_token"].get<double>() * 1e-6,
                         r["decode_weight_gbps"].get<double>(), 100 * r["roofline_fraction"].get<double>(),
                         100 * r["rotation_share"].get<double>(), 100 * r["quant_matmul_share"].get<double>(),
                         r["decode_speedup_vs_fp32"].get<double>(), r["prompt_speedup_vs_fp32"].get<double>(),
-                        100 * r["decode_cpu_utilization"].get<double>());
+                        100 * r["decode_cpu_utilization"].get<double>(), r["prompt_cpu_speedup_vs_fp32"].get<double>(),
+                        100 * r["prompt_rotation_share"].get<double>(), 100 * r["prompt_quant_matmul_share"].get<double>());
   }
   for (const auto& r : result.contains("synthetic") ? result["synthetic"]["rows"] : ordered_json::array())
     if (r.contains("long_context"))
@@ -241,6 +251,9 @@ int main(int argc, char** argv) {
                          {"threads", quip::ThreadPool::Global().threads()},
                          {"simd_target", quip::kernels::KernelTarget()},
                          {"e8p_kernel", quip::kernels::E8PImplName()},
+                         // OpenBLAS's kernel set (sgemm of prompts, fp32 decode): OPENBLAS_CORETYPE
+                         // overrides its CPU detection, which may not know the newest CPUs.
+                         {"blas_core", openblas_get_corename()},
                          {"read_gbps", bw.read_gbps},
                          {"triad_gbps", bw.triad_gbps},
                          {"bandwidth_buffer_bytes", bw.bytes},

@@ -34,9 +34,11 @@
 #include "kernels/dense_matmul.h"
 #include "kernels/e8p_matvec.h"
 #include "kernels/quant_matmul.h"
+#include "kernels/rotation.h"
 #include "kernels/trellis_matvec.h"
 #include "format/trellis_tiles.h"
 #include "format/packing.h"
+#include "format/rotation.h"
 #include "quant/quantized_matrix.h"
 
 namespace {
@@ -400,10 +402,43 @@ BENCHMARK(BM_TrellisHash6Prototype)->Args({5632, 2048})->Args({2048, 5632})->Uni
 BENCHMARK(BM_E8PFullTable)->Args({5632, 2048})->Args({2048, 5632})->Args({768, 256})->Unit(benchmark::kMicrosecond);
 #endif
 
+// Int8 rounding of one token's activations (kernels/q8_activations.h), run before every
+// one-token product of the scalar grid and E8P: cols 2048 and 5632 (the synthetic model's
+// linears). Counter values_per_s.
+void BM_QuantizeQ8(benchmark::State& state) {
+  const int cols = int(state.range(0));
+  const std::vector<float> x = RandomActivations(cols);
+  std::vector<int8_t> xq(cols);
+  std::vector<float> scale(quip::kernels::Q8Groups(cols));
+  for (auto _ : state) {
+    quip::kernels::QuantizeQ8(x.data(), cols, xq.data(), scale.data());
+    benchmark::DoNotOptimize(xq.data());
+  }
+  state.counters["values_per_s"] = benchmark::Counter(double(state.iterations()) * cols, benchmark::Counter::kIsRate);
+}
+BENCHMARK(BM_QuantizeQ8)->Arg(2048)->Arg(5632)->Unit(benchmark::kMicrosecond);
+
 // Prompt evaluation (64 tokens): fp32 sgemm on the pool against E8P rows decoded to fp32
 // tiles (kernels::E8PDecodeRow) and the same sgemm (kernels/dense_matmul.h TiledMatmul), as
 // the E8P layer runs several tokens. Counter tokens_per_s.
 constexpr int kPromptTokens = 64;
+
+// The Hadamard rotation of a prompt's activations (kernels/rotation.h FastHadamard, what an
+// E8P layer adds to the fp32 product): 64 tokens of 2048 (K = 1) and 5632 (K = 44) columns,
+// both directions per iteration. Counter tokens_per_s.
+void BM_PromptRotation(benchmark::State& state) {
+  const int n = int(state.range(0));
+  const quip::Rotation r(quip::RotationKind::kRht, n, 7);
+  const quip::kernels::FastRotation f(r);
+  std::vector<float> x = RandomActivations(kPromptTokens * n);
+  for (auto _ : state) {
+    f.Apply(x.data(), kPromptTokens);
+    f.ApplyTransposed(x.data(), kPromptTokens);
+    benchmark::DoNotOptimize(x.data());
+  }
+  state.counters["tokens_per_s"] = benchmark::Counter(double(state.iterations()) * kPromptTokens, benchmark::Counter::kIsRate);
+}
+
 
 void BM_PromptF32(benchmark::State& state) {
   const int rows = int(state.range(0)), cols = int(state.range(1));
@@ -446,6 +481,7 @@ void BM_PromptTrellis(benchmark::State& state) {
 BENCHMARK(BM_PromptTrellis)->Args({5632, 2048, 2, 0})->Args({5632, 2048, 2, 1})->Args({5632, 2048, 2, 2})->Args({5632, 2048, 2, 3})->Args({5632, 2048, 2, 4})->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_PromptF32)->Args({5632, 2048})->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_PromptE8P)->Args({5632, 2048, 2})->Args({5632, 2048, 4})->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_PromptRotation)->Arg(2048)->Arg(5632)->Unit(benchmark::kMillisecond);
 
 void Shapes(benchmark::internal::Benchmark* b, bool with_bits, int impl = -1) {
   for (const auto& shape : std::vector<std::pair<int, int>>{{5632, 2048}, {2048, 5632}, {768, 256}}) {

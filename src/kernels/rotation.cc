@@ -4,6 +4,7 @@
 #include <cmath>
 
 #include "core/thread_pool.h"
+#include "kernels/fwht_simd.h"
 #include "kernels/small_matmul_simd.h"
 
 namespace quip::kernels {
@@ -120,7 +121,7 @@ void FastHadamard::Run(float* x, int ntok, bool transposed) const {
       float* row = x + int64_t(t) * n_;
       if (!transposed)
         for (int i = 0; i < n_; ++i) row[i] *= signs_[i];
-      for (int a = 0; a < k_; ++a) FastWalshHadamard(row + int64_t(a) * m_, m_);
+      for (int a = 0; a < k_; ++a) simd::FastWalshHadamard(row + int64_t(a) * m_, m_);
       if (k_ > 1) {
         simd::SmallMatMul(transposed ? hkt_.data() : hk_.data(), k_, k_, row, m_, tmp.data());
         std::copy(tmp.begin(), tmp.end(), row);

@@ -62,14 +62,22 @@ SpeedResult MeasureSpeed(const Model& model, int prompt, int gen, uint64_t seed)
     warm.Feed(first, false);
   }
   Session session(model, prompt + gen);
+  IncoherentLinear::ResetProfile();
+  IncoherentLinear::EnableProfiling(true);
   double t0 = Seconds();
+  double cpu0 = CpuSeconds();
   std::span<const float> logits = session.Feed(tokens, /*all_logits=*/false);
   r.prompt_seconds = Seconds() - t0;
+  r.prompt_cpu_seconds = CpuSeconds() - cpu0;
+  IncoherentLinear::EnableProfiling(false);
+  const IncoherentLinearProfile pp = IncoherentLinear::Profile();
+  r.prompt_rotation_share = pp.rotate_seconds / r.prompt_seconds;
+  r.prompt_quant_matmul_share = pp.matmul_seconds / r.prompt_seconds;
 
   IncoherentLinear::ResetProfile();
   IncoherentLinear::EnableProfiling(true);
   t0 = Seconds();
-  const double cpu0 = CpuSeconds();
+  cpu0 = CpuSeconds();
   for (int i = 0; i < gen; ++i) {
     const int next[] = {ArgMax(logits)};
     logits = session.Feed(next, false);

@@ -18,10 +18,14 @@ struct SpeedResult {
   // Process CPU seconds (user + system, all threads) while decoding: compare with
   // decode_seconds × threads to see whether the run had the cores to itself.
   double decode_cpu_seconds = 0;
+  // The same for the prompt: on a shared machine, tokens per CPU second compare runs
+  // that got different shares of the cores.
+  double prompt_cpu_seconds = 0;
   int64_t weight_bytes_per_token = 0;
   double decode_gbps = 0;       // weight bytes per token × decode tokens/s
   double rotation_share = 0;    // of decode time, in quantized linears' D̃ and rotations (every codebook)
   double quant_matmul_share = 0;  // of decode time, in quantized linears' G x' (every codebook)
+  double prompt_rotation_share = 0, prompt_quant_matmul_share = 0;  // the same, of prompt time
   std::string linear_format;    // "f32", "quip-2bit", or "mixed"
 };
 
