@@ -31,6 +31,7 @@
 
 #include "model/forward.h"
 #include "pipeline/load.h"
+#include "core/blas_kernels.h"
 
 namespace {
 
@@ -174,6 +175,7 @@ void Register() {
 }  // namespace
 
 int main(int argc, char** argv) {
+  quip::UseBlasKernelsForThisCpu(argv);  // as the quip binary does
   benchmark::Initialize(&argc, argv);
   if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
   benchmark::AddCustomContext("cpu_model", CpuModel());

@@ -41,6 +41,7 @@
 #include "model/speed.h"
 #include "quant/quantize.h"
 #include "format/rotation.h"
+#include "core/blas_kernels.h"
 
 namespace {
 using nlohmann::ordered_json;
@@ -212,6 +213,7 @@ std::string Markdown(const ordered_json& result) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  quip::UseBlasKernelsForThisCpu(argv);  // as the quip binary does
   int threads = 0, prompt = 128, gen = 32, bandwidth_mib = 1536;
   bool books = true, synthetic = true;
   std::string out, markdown;

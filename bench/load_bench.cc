@@ -11,6 +11,7 @@
 #include "io/checksum.h"
 #include "io/tensor_source.h"
 #include "pipeline/load.h"
+#include "core/blas_kernels.h"
 
 namespace {
 
@@ -29,6 +30,7 @@ double MedianSeconds(int repeats, Fn&& fn) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  quip::UseBlasKernelsForThisCpu(argv);  // as the quip binary does
   if (argc < 2) {
     std::fprintf(stderr, "usage: load_bench QUANTIZED_DIR [repeats]\n");
     return 2;

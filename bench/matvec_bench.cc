@@ -40,6 +40,7 @@
 #include "format/packing.h"
 #include "format/rotation.h"
 #include "quant/quantized_matrix.h"
+#include "core/blas_kernels.h"
 
 namespace {
 
@@ -507,6 +508,7 @@ BENCHMARK(BM_E8P)->Apply([](auto* b) { Shapes(b, true, /*impl=*/1); })->Unit(ben
 }  // namespace
 
 int main(int argc, char** argv) {
+  quip::UseBlasKernelsForThisCpu(argv);  // as the quip binary does
   int threads = 2;
   std::vector<char*> rest{argv[0]};
   for (int i = 1; i < argc; ++i) {

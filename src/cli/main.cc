@@ -8,6 +8,7 @@
 #include <string>
 
 #include "cli/commands.h"
+#include "core/blas_kernels.h"
 #include "core/error.h"
 
 // The message on one line: control characters from untrusted names (a tensor called
@@ -49,6 +50,7 @@ static std::string UsageMessage(const CLI::Error& e) {
 }
 
 int main(int argc, char** argv) {
+  quip::UseBlasKernelsForThisCpu(argv);
   CLI::App app{"quip: 2-4 bit LLM quantization with incoherence processing (QuIP)"};
   app.require_subcommand(1);
   app.set_version_flag("--version", std::string("quip ") + QUIP_VERSION);

@@ -148,9 +148,12 @@ TEST(Perplexity, KlDivergenceFromAReferenceMatchesNumPy) {
   ASSERT_GT(kl, 1e-3);  // the models differ: a KL well away from zero
   ASSERT_GT(same_top1, 0);
   ASSERT_LT(same_top1, r.tokens);
-  // The forward passes are fp32 against NumPy's double (measured: 1e-8 relative on the KL).
+  // The forward passes are fp32 against NumPy's double; a KL is a difference of close
+  // log-probabilities, so fp32's ~1e-7 on the logits shows up relative to small KLs. Measured
+  // (OpenBLAS's Prescott and SkylakeX kernels): 1.5e-7 relative on the sum, 1.7e-6 on the
+  // largest term (0.061).
   EXPECT_NEAR(r.kl, kl, 1e-6 * kl);
-  EXPECT_NEAR(r.kl_max, kl_max, 1e-6 * kl_max);
+  EXPECT_NEAR(r.kl_max, kl_max, 1e-5 * kl_max);
   EXPECT_NEAR(r.reference_nll, teacher_nll, 1e-5 * teacher_nll);
   EXPECT_EQ(r.same_top1, same_top1);
 
