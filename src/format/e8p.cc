@@ -58,9 +58,9 @@ Table BuildTable() {
 
 // Column-major doubles for the search loop (vectorises over the 256 entries).
 struct SearchTable {
-  double a[kDim][kTableSize];
-  double norm2[kTableSize];
-  int parity[kTableSize];  // Σ a_i mod 2
+  alignas(64) double a[kDim][kTableSize];
+  alignas(64) double norm2[kTableSize];
+  alignas(64) double parity[kTableSize];  // Σ a_i mod 2 (0 or 1; double, so Nearest's cost loop is one vector width)
   std::map<std::array<int8_t, kDim>, int> index;
 };
 
@@ -136,14 +136,15 @@ bool Encode(const double* point, uint16_t* idx) {
 
 uint16_t Nearest(const double* x, double* out) {
   const SearchTable& s = Search();
-  double best = std::numeric_limits<double>::infinity();
-  int best_p = 0, best_shift = 0;
-  double best_az[kDim];
-  int best_negmask = 0;
-  alignas(64) double dot[kTableSize], mn[kTableSize];
+  // Every candidate's cost first (the p loop vectorizes; each cost is the same expression,
+  // in the same order, as a scan that keeps the best so far), then the least.
+  alignas(64) double cost[2 * kTableSize];
+  double az_of[2][kDim];
+  int negmask_of[2];
   for (int shift_bit = 0; shift_bit < 2; ++shift_bit) {
     const double t = shift_bit ? 0.25 : -0.25;
-    double az[kDim], zz = 0.0;
+    double* az = az_of[shift_bit];
+    double zz = 0.0;
     int negmask = 0;
     for (int i = 0; i < kDim; ++i) {
       const double z = x[i] - t;
@@ -151,31 +152,35 @@ uint16_t Nearest(const double* x, double* out) {
       if (z < 0) negmask |= 1 << i;
       zz += z * z;
     }
-    const int negpar = __builtin_popcount(unsigned(negmask)) & 1;
+    negmask_of[shift_bit] = negmask;
+    const double negpar = __builtin_popcount(unsigned(negmask)) & 1;
+    double* c = cost + shift_bit * kTableSize;
     for (int p = 0; p < kTableSize; ++p) {
-      const double v = az[0] * s.a[0][p];
-      dot[p] = v;
-      mn[p] = v;
-    }
-    for (int i = 1; i < kDim; ++i)
-      for (int p = 0; p < kTableSize; ++p) {
+      double dot = az[0] * s.a[0][p], mn = dot;
+      for (int i = 1; i < kDim; ++i) {
         const double v = az[i] * s.a[i][p];
-        dot[p] += v;
-        mn[p] = std::min(mn[p], v);
+        dot += v;
+        mn = std::min(mn, v);
       }
-    for (int p = 0; p < kTableSize; ++p) {
-      const double cost = zz + s.norm2[p] - 2.0 * dot[p] + (negpar != s.parity[p] ? 4.0 * mn[p] : 0.0);
-      if (cost < best) {
-        best = cost;
-        best_p = p;
-        best_shift = shift_bit;
-        best_negmask = negmask;
-        std::copy(az, az + kDim, best_az);
-      }
+      c[p] = zz + s.norm2[p] - 2.0 * dot + (negpar != s.parity[p] ? 4.0 * mn : 0.0);
     }
   }
-  int negmask = best_negmask;
-  if ((__builtin_popcount(unsigned(negmask)) & 1) != s.parity[best_p]) {
+  // The least cost (min is exact, so eight running minima find it in any order), then its
+  // first position in the search order (shift −¼ before +¼, table order): the candidate a
+  // scan with a strict "<" keeps, so ties resolve as before.
+  double lanes[8];
+  std::copy(cost, cost + 8, lanes);
+  for (int j = 8; j < 2 * kTableSize; j += 8)
+    for (int k = 0; k < 8; ++k) lanes[k] = std::min(lanes[k], cost[j + k]);
+  const double best = *std::min_element(lanes, lanes + 8);
+  // No finite cost (a NaN or infinite x): the scan kept its start, entry 0 unsigned.
+  const bool found = best < std::numeric_limits<double>::infinity();
+  int first = 0;
+  while (found && cost[first] != best) ++first;
+  const int best_p = first % kTableSize, best_shift = first / kTableSize;
+  const double* best_az = az_of[best_shift];
+  int negmask = found ? negmask_of[best_shift] : 0;
+  if ((__builtin_popcount(unsigned(negmask)) & 1) != int(s.parity[best_p])) {
     int flip = 0;
     for (int i = 1; i < kDim; ++i)
       if (best_az[i] * s.a[i][best_p] < best_az[flip] * s.a[flip][best_p]) flip = i;

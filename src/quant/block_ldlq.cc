@@ -8,6 +8,7 @@
 #include "format/seeded_random.h"
 #include "quant/cholesky.h"
 #include "quant/rounding.h"
+#include "quant/row_blocks.h"
 
 namespace quip {
 namespace {
@@ -126,14 +127,24 @@ VqResult RoundBlockLdlq(const Eigen::MatrixXd& W, const BlockLdlFactor& f, const
   VqResult res;
   res.codes_per_group = cpg;
   res.codes.assign(size_t(m) * ng * cpg, 0);
-  std::vector<double> in(g), out(g);
-  res.w_hat = RoundBlockLdlqWith(W, f, [&](int k0, const Eigen::MatrixXd& v, Eigen::Ref<Eigen::MatrixXd> rounded) {
-    for (int i = 0; i < m; ++i) {
-      for (int t = 0; t < g; ++t) in[t] = v(i, t);
-      cb.Round(in.data(), out.data(), &res.codes[(size_t(i) * ng + k0 / g) * cpg]);
-      for (int t = 0; t < g; ++t) rounded(i, t) = out[t];
-    }
-  }, row_loss);
+  res.w_hat.resize(m, n);
+  if (row_loss != nullptr) row_loss->resize(m);
+  // Rows are independent problems: blocks of them on the idle threads, bit for bit the
+  // unsplit result (quant/row_blocks.h; a lone o_proj or down_proj otherwise rounds on one core).
+  ForRowBlocks(m, "rounding", [&](int64_t r0, int64_t r1) {
+    const int rows = int(r1 - r0);
+    std::vector<double> in(g), out(g);
+    Eigen::VectorXd loss;
+    res.w_hat.middleRows(r0, rows) =
+        RoundBlockLdlqWith(W.middleRows(r0, rows), f, [&](int k0, const Eigen::MatrixXd& v, Eigen::Ref<Eigen::MatrixXd> rounded) {
+          for (int i = 0; i < rows; ++i) {
+            for (int t = 0; t < g; ++t) in[t] = v(i, t);
+            cb.Round(in.data(), out.data(), &res.codes[(size_t(r0 + i) * ng + k0 / g) * cpg]);
+            for (int t = 0; t < g; ++t) rounded(i, t) = out[t];
+          }
+        }, row_loss != nullptr ? &loss : nullptr);
+    if (row_loss != nullptr) row_loss->segment(r0, rows) = loss;
+  });
   return res;
 }
 

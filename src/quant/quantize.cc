@@ -6,6 +6,7 @@
 
 #include "core/error.h"
 #include "core/phase_profile.h"
+#include "core/thread_pool.h"
 #include "quant/block_ldlq.h"
 #include "format/hadamard.h"
 #include "format/kronecker.h"
@@ -36,9 +37,14 @@ double RotationFlop(RotationKind kind, int n) {
 }
 
 // W' = U W Vᵀ (m rows, n columns) and H' = V H Vᵀ.
+double WeightTransformFlop(const QuantConfig& cfg, int m, int n) {
+  return cfg.incoherence ? n * RotationFlop(cfg.rotation, m) + m * RotationFlop(cfg.rotation, n) : 0.0;
+}
+double HessianTransformFlop(const QuantConfig& cfg, int n) {
+  return cfg.incoherence ? 2.0 * n * RotationFlop(cfg.rotation, n) : 0.0;
+}
 double PreprocessFlop(const QuantConfig& cfg, int m, int n) {
-  if (!cfg.incoherence) return 0.0;
-  return n * RotationFlop(cfg.rotation, m) + m * RotationFlop(cfg.rotation, n) + 2.0 * n * RotationFlop(cfg.rotation, n);
+  return WeightTransformFlop(cfg, m, n) + HessianTransformFlop(cfg, n);
 }
 
 // Cholesky / LDL n³/3; OPTQ also inverts H (2n³) and factors the inverse (n³/3).
@@ -78,9 +84,11 @@ struct Attempt {
   Eigen::MatrixXd codes;
 };
 
-// Algorithm 1 steps 2–4 for one damping value.
-Attempt Transform(const Eigen::MatrixXd& W, const Eigen::MatrixXd& H, double alpha, const QuantConfig& cfg) {
-  Attempt a;
+// Algorithm 1 steps 2–3 for one damping value: the damped H (returned) and the transform
+// (a.transform); step 4, W' and H' in its basis, is left to the caller (independent products).
+Eigen::MatrixXd ChooseTransform(const Eigen::MatrixXd& W, const Eigen::MatrixXd& H, double alpha, const QuantConfig& cfg,
+                                Attempt* attempt) {
+  Attempt& a = *attempt;
   Eigen::MatrixXd hd = H;
   hd.diagonal().array() += alpha * H.diagonal().mean();
   LayerTransform& t = a.transform;
@@ -95,9 +103,7 @@ Attempt Transform(const Eigen::MatrixXd& W, const Eigen::MatrixXd& H, double alp
   // U and V are stored in the model as seeds; derive two unrelated ones from cfg.seed.
   t.incoherence.seed_u = MixSeed(2 * cfg.seed);
   t.incoherence.seed_v = MixSeed(2 * cfg.seed + 1);
-  a.wp = ToTransformedBasis(W, t);
-  a.hp = TransformHessian(hd, t);
-  return a;
+  return hd;
 }
 
 // Residuals of a scalar-grid rounding from its grid-unit row losses: real units are the
@@ -401,17 +407,39 @@ QuantizedMatrix QuantizeMatrix(const float* w, int rows, int cols, Eigen::Matrix
     if (!vector) return rounder.Prepare(hp);
     return cfg.rounding == Rounding::kNearest || ComputeBlockLdl(PadHessian(hp, cfg.codebook), group, &block_ldl);
   };
+  double total = 0.0;  // tr(W H Wᵀ), the relative proxy loss's denominator
   for (int attempt = 0; attempt <= kDampingRetries; ++attempt) {
     if (attempt > 0) {
       alpha = std::max(cfg.damping, 1e-3) * std::pow(10.0, attempt);
       retried = true;
     }
-    {
-      ScopedPhase phase("preprocess", PreprocessFlop(effective, rows, cols));
-      a = Transform(W, H, alpha, effective);
-    }
-    ScopedPhase phase("factor", FactorFlop(cfg, cols));
-    if (prepare(a.hp)) {
+    a = Attempt();
+    const Eigen::MatrixXd hd = ChooseTransform(W, H, alpha, effective, &a);
+    // H' and its factor (the longer chain) on this thread; W' and, once, tr(WHWᵀ) (from the
+    // inputs alone) on an idle pool thread, so that a lone o_proj or down_proj does not
+    // leave a core waiting (inline, in this order, when the pool is busy). The same
+    // products as one after the other, so the same bits.
+    bool factored = false;
+    ThreadPool::Global().Run(2, [&](int64_t task) {
+      if (task == 0) {
+        {
+          ScopedPhase phase("preprocess", HessianTransformFlop(effective, cols));
+          a.hp = TransformHessian(hd, a.transform);
+        }
+        ScopedPhase phase("factor", FactorFlop(cfg, cols));
+        factored = prepare(a.hp);
+      } else {
+        {
+          ScopedPhase phase("preprocess", WeightTransformFlop(effective, rows, cols));
+          a.wp = ToTransformedBasis(W, a.transform);
+        }
+        if (stats != nullptr && attempt == 0) {
+          ScopedPhase phase("diagnostics", double(rows) * cols * cols);
+          total = HessianTrace(w_orig, h_orig);
+        }
+      }
+    });
+    if (factored) {
       prepared = true;
       break;
     }
@@ -441,19 +469,14 @@ QuantizedMatrix QuantizeMatrix(const float* w, int rows, int cols, Eigen::Matrix
     QuantStats s;
     {
       const bool from_residuals = residuals.row_loss.size() > 0;
-      // tr(WHWᵀ) by one SYRK-like pass (mn²); the loss from the residuals (Δ'·V, a third of
-      // the transforms) or, where the rounding gives none, a second pass over Δ = Dequantize(q) − W.
-      ScopedPhase phase("diagnostics", from_residuals ? 1.0 * rows * cols * cols + PreprocessFlop(effective, rows, cols) / 6
-                                                      : 2.0 * rows * cols * cols + PreprocessFlop(effective, rows, cols) / 3);
-      if (from_residuals) {
-        s.proxy_loss = LossFromResiduals(residuals, a.transform, alpha * H.diagonal().mean(), dead);
-        const double total = HessianTrace(w_orig, h_orig);
-        s.relative_proxy_loss = total > 0.0 ? s.proxy_loss / total : 0.0;
-      } else {
-        const ProxyLossTerms terms = ProxyLossAndTotal(Dequantize(q), w_orig, h_orig);
-        s.proxy_loss = terms.loss;
-        s.relative_proxy_loss = terms.total > 0.0 ? terms.loss / terms.total : 0.0;
-      }
+      // tr(WHWᵀ) was formed beside the factor (above); the loss from the residuals (Δ'·V, a
+      // third of the transforms) or, where the rounding gives none, an mn² pass over
+      // Δ = Dequantize(q) − W (HessianTrace's value for one matrix is its value in a pair).
+      ScopedPhase phase("diagnostics", from_residuals ? PreprocessFlop(effective, rows, cols) / 6
+                                                      : 1.0 * rows * cols * cols + PreprocessFlop(effective, rows, cols) / 3);
+      s.proxy_loss = from_residuals ? LossFromResiduals(residuals, a.transform, alpha * H.diagonal().mean(), dead)
+                                    : HessianTrace(Dequantize(q) - w_orig, h_orig);
+      s.relative_proxy_loss = total > 0.0 ? s.proxy_loss / total : 0.0;
       s.mu_w_before = IncoherenceMuW(w_orig);
       s.mu_w_after = IncoherenceMuW(a.wp);
     }

@@ -6,6 +6,8 @@
 
 #include <gtest/gtest.h>
 
+#include <limits>
+
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
@@ -150,6 +152,23 @@ TEST(QuantE8P, NearestMatchesBruteForce) {
     }
   }
   EXPECT_EQ(exact, total);  // no ties among continuous random inputs
+}
+
+// Inputs on the quarter grid tie several candidates: Nearest keeps the first in its search
+// order (shift −¼ first, then table order), pinned here to the indices of the scan that
+// kept the best so far (quip before the cost vector and minimum search, checked equal on
+// 4M vectors); a non-finite input still returns (entry 0, as that scan did).
+TEST(QuantE8P, NearestTiesAndNonFiniteInputs) {
+  const double zero[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+  const double quarter[8] = {0.25, -0.25, 0.5, 0, 0.75, -0.5, 0.25, 0};
+  const double half[8] = {0.5, 0.5, 0.5, 0.5, 0.5, 0.5, 0.5, 0.5};
+  EXPECT_EQ(e8p::Nearest(zero), 0);
+  EXPECT_EQ(e8p::Nearest(quarter), 68);
+  EXPECT_EQ(e8p::Nearest(half), 0);
+  for (double bad : {std::numeric_limits<double>::infinity(), std::numeric_limits<double>::quiet_NaN()}) {
+    double x[8] = {0, 0, 0, bad, 0, 0, 0, 0};
+    EXPECT_EQ(e8p::Nearest(x) >> 8, 0) << bad;
+  }
 }
 
 // Exact MSE of a symmetric scalar quantizer with the given reconstruction levels (sorted)

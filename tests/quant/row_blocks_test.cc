@@ -1,4 +1,4 @@
-// Row-parallel AsymmetricTarget, AsymmetricMap / ApplyAsymmetricMap and LDLQ (quant/row_blocks.h) against the same calls on one
+// Row-parallel AsymmetricTarget, AsymmetricMap / ApplyAsymmetricMap, LDLQ and block LDLQ (quant/row_blocks.h) against the same calls on one
 // thread, which run the unsplit products: the results must be equal bit for bit, for row
 // counts below, at and past the block alignment with tails of every kind (the GEMM and
 // matrix-vector kernels' remainder rows), and for inner dimensions below and past Eigen's
@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "core/parallel.h"
+#include "quant/block_ldlq.h"
 #include "quant/hessian.h"
 #include "quant/rounding.h"
 #include "quant_test_util.h"
@@ -19,7 +20,9 @@ namespace quip {
 namespace {
 
 struct Results {
-  Eigen::MatrixXd target, mapped, codes;
+  Eigen::MatrixXd target, mapped, codes, w_hat;
+  Eigen::VectorXd row_loss, vq_row_loss;
+  std::vector<uint32_t> vq_codes;
 };
 
 Results TargetAndCodes(int rows, int n, int threads) {
@@ -34,7 +37,17 @@ Results TargetAndCodes(int rows, int n, int threads) {
   Eigen::MatrixXd hd = H;
   hd.diagonal().array() += 0.01 * H.diagonal().mean();
   EXPECT_TRUE(rounder.Prepare(hd));
-  r.codes = rounder.Round((W.array() * 1.5 + 1.5).matrix(), 3, 5);
+  r.codes = rounder.Round((W.array() * 1.5 + 1.5).matrix(), 3, 5, &r.row_loss);
+  // Block LDLQ with E8P and 4-bit RVQ (two codes per group), columns padded to whole groups.
+  BlockLdlFactor f;
+  const int padded = (n + 7) / 8 * 8;
+  Eigen::MatrixXd hp = Eigen::MatrixXd::Identity(padded, padded), wp = Eigen::MatrixXd::Zero(rows, padded);
+  hp.topLeftCorner(n, n) = hd;
+  wp.leftCols(n) = W;
+  EXPECT_TRUE(ComputeBlockLdl(hp, 8, &f));
+  const VqResult vq = RoundBlockLdlq(wp, f, *MakeE8PCodebook(rows % 2 == 0 ? 4 : 2, 1.0), &r.vq_row_loss);
+  r.w_hat = vq.w_hat;
+  r.vq_codes = vq.codes;
   return r;
 }
 
@@ -48,6 +61,10 @@ TEST(RowBlocks, SplitCallsEqualUnsplitBitForBit) {
         EXPECT_EQ((split.target - one.target).cwiseAbs().maxCoeff(), 0.0) << threads << " threads";
         EXPECT_EQ((split.mapped - one.mapped).cwiseAbs().maxCoeff(), 0.0) << threads << " threads";
         EXPECT_EQ((split.codes - one.codes).cwiseAbs().maxCoeff(), 0.0) << threads << " threads";
+        EXPECT_EQ((split.row_loss - one.row_loss).cwiseAbs().maxCoeff(), 0.0) << threads << " threads";
+        EXPECT_EQ((split.w_hat - one.w_hat).cwiseAbs().maxCoeff(), 0.0) << threads << " threads";
+        EXPECT_EQ((split.vq_row_loss - one.vq_row_loss).cwiseAbs().maxCoeff(), 0.0) << threads << " threads";
+        EXPECT_TRUE(split.vq_codes == one.vq_codes) << threads << " threads";
       }
     }
   SetWorkerThreads(0);
