@@ -1,5 +1,7 @@
 // Read-only memory map of a whole file. Weights of F32 safetensors and llama2.c
-// checkpoints are used in place from the map, never copied.
+// checkpoints are used in place from the map, never copied; the loaders drop a tensor's pages
+// after checking it (ReleaseMappedPages), so a page is resident while it is used, not because
+// it was loaded.
 #pragma once
 
 #include <cstddef>
@@ -25,5 +27,10 @@ class MappedFile {
   const uint8_t* data_ = nullptr;
   size_t size_ = 0;
 };
+
+// Drops the pages inside [data, data + bytes) from this process's resident set where they
+// belong to a read-only file mapping (touched again, they come back from the page cache);
+// other memory is left alone. Best effort: nothing happens where /proc/self/maps is unreadable.
+void ReleaseMappedPages(const void* data, size_t bytes);
 
 }  // namespace quip

@@ -105,6 +105,8 @@ Model LoadLlama2cModel(const std::string& path) {
       for (int64_t i = 0; i < t.numel(); ++i)
         if (!std::isfinite(cursor[i]))
           Fail(path, "tensor '{}' holds a non-finite value (NaN or Inf) at element {}", name, i);
+    // Checked pages are dropped: they come back when the model uses them (core/mapped_file.h).
+    ReleaseMappedPages(cursor, size_t(t.numel()) * 4);
     cursor += t.numel();
     model.tensors.push_back({name, "F32", t.shape, t.numel() * 4});
     return t;
@@ -155,6 +157,8 @@ Model LoadLlama2cModel(const std::string& path) {
     layer.up = std::make_unique<DenseLinear>(slice(w3, l));
     model.layers.push_back(std::move(layer));
   }
+  // q and k are used from their reordered copies: the mapped originals the copy read go too.
+  for (const TensorView* t : {&wq, &wk}) ReleaseMappedPages(t->data, size_t(t->numel()) * 4);
   model.lm_head = std::make_unique<DenseLinear>(wcls);
   return model;
 }

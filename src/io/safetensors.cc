@@ -159,10 +159,14 @@ const SafetensorsTensor* SafetensorsFile::Find(const std::string& name) const {
 TensorView SafetensorsFile::ReadF32(const SafetensorsTensor& t, std::vector<StorageOwner>& owners) const {
   const uint8_t* src = RawBytes(t);
   const int64_t n = t.numel();
+  // The check (and a conversion) reads every page of the tensor; they are dropped after it, so
+  // that loading a model leaves none of its mapped weights resident: a caller that runs the
+  // model a block at a time (train/teacher_targets.h) then holds one block, not the model.
   if (t.dtype == DType::kF32 && reinterpret_cast<uintptr_t>(src) % alignof(float) == 0) {
     for (int64_t i = 0; i < n; ++i)
       if (!std::isfinite(reinterpret_cast<const float*>(src)[i]))
         Fail(path(), "tensor '{}' holds a non-finite value (NaN or Inf) at element {}", t.name, i);
+    ReleaseMappedPages(src, t.end - t.begin);
     owners.push_back(file_);
     return TensorView{reinterpret_cast<const float*>(src), t.shape};
   }
@@ -189,6 +193,7 @@ TensorView SafetensorsFile::ReadF32(const SafetensorsTensor& t, std::vector<Stor
     default:
       Fail(path(), "tensor '{}' has dtype {}, expected a float type (F32, F16, BF16)", t.name, DTypeName(t.dtype));
   }
+  ReleaseMappedPages(src, t.end - t.begin);
   check_finite(values.data());
   return OwnFloats(std::move(values), t.shape, owners);
 }

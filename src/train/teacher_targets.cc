@@ -1,39 +1,12 @@
 #include "train/teacher_targets.h"
 
-#include <sys/mman.h>
-#include <unistd.h>
-
 #include <algorithm>
-#include <cstdint>
-#include <fstream>
-#include <sstream>
 #include <string>
 
 #include "core/error.h"
+#include "core/mapped_file.h"
 
 namespace quip::train {
-
-void ReleaseMappedPages(const void* data, size_t bytes) {
-  const uintptr_t page = uintptr_t(sysconf(_SC_PAGESIZE));
-  const uintptr_t begin = (uintptr_t(data) + page - 1) / page * page, end = (uintptr_t(data) + bytes) / page * page;
-  if (begin >= end) return;
-  std::ifstream maps("/proc/self/maps");
-  std::string line;
-  while (std::getline(maps, line)) {
-    // "start-end perms offset dev inode [path]": file-backed when the inode is not 0.
-    std::istringstream in(line);
-    std::string range, perms, offset, dev;
-    uint64_t inode = 0;
-    in >> range >> perms >> offset >> dev >> inode;
-    const size_t dash = range.find('-');
-    if (dash == std::string::npos || perms.size() < 2) continue;
-    const uintptr_t lo = std::stoull(range.substr(0, dash), nullptr, 16), hi = std::stoull(range.substr(dash + 1), nullptr, 16);
-    if (hi <= begin || lo >= end || inode == 0 || perms[1] == 'w') continue;
-    const uintptr_t a = std::max(lo, begin), b = std::min(hi, end);
-    // Read-only file pages: dropping them loses nothing (anonymous memory would be zeroed).
-    madvise(reinterpret_cast<void*>(a), b - a, MADV_DONTNEED);
-  }
-}
 
 namespace {
 
@@ -57,7 +30,8 @@ std::vector<TopKTarget> TeacherTopK(const Model& teacher, const std::vector<std:
   const RopeTable<float> rope(c, max_len);
   const TrainLinear<float> head(*teacher.lm_head, "lm_head");
   const std::vector<float> final_norm(teacher.final_norm.data, teacher.final_norm.data + c.dim);
-  // Loading checked every weight (all pages resident): start from none.
+  // The loader leaves none of the weights resident (core/mapped_file.h); a teacher already run
+  // (e.g. by a gradient dump) may have some: start from none.
   for (const LayerWeights& w : teacher.layers) ReleaseBlock(w);
   std::vector<TopKTarget> out;
   out.reserve(windows.size());

@@ -19,9 +19,4 @@ namespace quip::train {
 std::vector<TopKTarget> TeacherTopK(const Model& teacher, const std::vector<std::vector<int>>& windows, int k,
                                     int chunk = 16);
 
-// Drops the pages inside [data, data + bytes) from this process's resident set where they
-// belong to a read-only file mapping (touched again, they come back from the page cache);
-// other memory is left alone. Best effort: nothing happens where /proc/self/maps is unreadable.
-void ReleaseMappedPages(const void* data, size_t bytes);
-
 }  // namespace quip::train

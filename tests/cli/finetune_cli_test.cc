@@ -9,7 +9,10 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <cstring>
 #include <filesystem>
+#include <limits>
+#include <map>
 #include <nlohmann/json.hpp>
 #include <regex>
 
@@ -111,6 +114,28 @@ TEST(FinetuneCli, TunesReloadsAndKeepsTheOutputRules) {
                                  ShellQuote(testing::BooksModel()) + other),
                             {"another architecture"});
   EXPECT_FALSE(std::filesystem::exists(dir + "/bad"));
+}
+
+// A NaN in the teacher's last weight (the loader drops each weight's pages after checking it,
+// core/mapped_file.h, but still checks every one at load): one clean error naming the file and
+// the tensor, with and without --teacher-top-k, and no tuned folder.
+TEST(FinetuneCli, NonFiniteTeacherWeightIsRefusedByName) {
+  const std::string quantized = testing::WriteTinyQuantizedFolder("cli-finetune-nan-teacher", "quipsharp", 2);
+  const std::string dir = std::filesystem::path(quantized).parent_path().string(), teacher = dir + "/fp32-nan";
+  std::filesystem::copy(dir + "/fp32", teacher);
+  const std::string tensor = "model.layers.1.mlp.down_proj.weight";
+  testing::RewriteSafetensors(teacher + "/model.safetensors", [&](auto&, std::map<std::string, testing::StoredTensor>& t) {
+    const float nan = std::numeric_limits<float>::quiet_NaN();
+    std::memcpy(t.at(tensor).bytes.data() + t.at(tensor).bytes.size() - 4, &nan, 4);
+  });
+  for (const std::string top_k : {"", " --teacher-top-k 8"}) {
+    SCOPED_TRACE(top_k);
+    testing::ExpectCleanError(Quip("finetune --model " + ShellQuote(quantized) + " --teacher " + ShellQuote(teacher) +
+                                   " --calib " + ShellQuote(Calib()) + " --windows 2 --ctx 16 --steps 1 --threads 1" +
+                                   top_k + " -o " + ShellQuote(dir + "/never")),
+                              {teacher + "/model.safetensors", tensor, "non-finite"});
+    EXPECT_FALSE(std::filesystem::exists(dir + "/never"));
+  }
 }
 
 // `quantize --finetune`: the report has the fine-tuning section and the perplexity the
