@@ -63,4 +63,13 @@ void ReleaseMappedPages(const void* data, size_t bytes) {
   }
 }
 
+void TouchPages(const void* data, size_t bytes) {
+  const size_t page = size_t(sysconf(_SC_PAGESIZE));
+  const volatile uint8_t* p = static_cast<const uint8_t*>(data);
+  uint8_t sink = 0;
+  for (size_t i = 0; i < bytes; i += page) sink ^= p[i];
+  if (bytes > 0) sink ^= p[bytes - 1];
+  (void)sink;
+}
+
 }  // namespace quip

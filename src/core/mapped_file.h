@@ -33,4 +33,8 @@ class MappedFile {
 // other memory is left alone. Best effort: nothing happens where /proc/self/maps is unreadable.
 void ReleaseMappedPages(const void* data, size_t bytes);
 
+// Reads one byte of every page in [data, data + bytes), making a mapped range resident
+// (ReleaseMappedPages' opposite) where a caller is about to read all of it anyway.
+void TouchPages(const void* data, size_t bytes);
+
 }  // namespace quip

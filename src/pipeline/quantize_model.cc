@@ -9,6 +9,7 @@
 #include <optional>
 
 #include "core/error.h"
+#include "core/mapped_file.h"
 #include "core/parallel.h"
 #include "core/phase_profile.h"
 #include "core/resources.h"
@@ -57,6 +58,22 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 double Seconds(Clock::time_point since) { return std::chrono::duration<double>(Clock::now() - since).count(); }
+
+void TouchView(const TensorView& t) {
+  if (t.data != nullptr) TouchPages(t.data, size_t(t.numel()) * sizeof(float));
+}
+
+void TouchModelWeights(const Model& model) {
+  const auto touch_linear = [](const Linear* l) {
+    if (const TensorView* w = l ? l->dense_weight() : nullptr) TouchView(*w);
+  };
+  TouchView(model.token_embedding);
+  for (const LayerWeights& w : model.layers)
+    for (const Linear* l : {w.q.get(), w.k.get(), w.v.get(), w.o.get(), w.gate.get(), w.up.get(), w.down.get(),
+                            w.qkv.get(), w.gate_up.get()})
+      touch_linear(l);
+  touch_linear(model.lm_head.get());
+}
 
 // Mixes the run's seed with a name so every input group of every block gets its
 // own reproducible U, V and stochastic-rounding stream (FNV-1a, then splitmix64).
@@ -219,6 +236,10 @@ nlohmann::json QuantizeModel(Model& model, const std::vector<std::vector<int>>& 
   const int64_t memory_estimate =
       EstimateCalibrationMemory(c, int64_t(windows.size()), length, options, WorkerThreads()).total();
   ::malloc_trim(0);
+  // The loader dropped the checked weights' mapped pages (core/mapped_file.h); the first
+  // calibration forward reads every one of them again, so they are faulted in here and the
+  // start counts them, as the estimate (which covers what calibration adds) assumes.
+  TouchModelWeights(model);
   const int64_t rss_at_start = CurrentRssBytes();
   ReuseFreedMemory();  // after the trim: big matrices reuse freed heap instead of fresh pages
   const bool asymmetric = options.targets == CalibrationTargets::kOriginal;
