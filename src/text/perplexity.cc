@@ -27,21 +27,31 @@ LogSumExp LogSumExpOf(const float* logits, int vocab) {
   return r;
 }
 
-}  // namespace
-
-double LogProbability(const float* logits, int vocab, int target) {
-  const LogSumExp norm = LogSumExpOf(logits, vocab);
+double LogProbabilityGivenNorm(const float* logits, const LogSumExp& norm, int target) {
   return double(logits[target]) - norm.max_logit - norm.log_shifted_sum;
 }
 
-double KlDivergence(const float* p_logits, const float* q_logits, int vocab) {
-  const double p_norm = LogSumExpOf(p_logits, vocab).Value(), q_norm = LogSumExpOf(q_logits, vocab).Value();
+// KL(p ‖ q) from both rows' log-sum-exp, so that a caller that also scores the rows' targets
+// computes each normaliser once.
+double KlDivergenceGivenNorms(const float* p_logits, const LogSumExp& p_lse, const float* q_logits,
+                              const LogSumExp& q_lse, int vocab) {
+  const double p_norm = p_lse.Value(), q_norm = q_lse.Value();
   double kl = 0.0;
   for (int i = 0; i < vocab; ++i) {
     const double log_p = double(p_logits[i]) - p_norm, log_q = double(q_logits[i]) - q_norm;
     kl += std::exp(log_p) * (log_p - log_q);
   }
   return std::max(kl, 0.0);  // ≥ 0 in exact arithmetic; rounding can leave -1e-17 for equal rows
+}
+
+}  // namespace
+
+double LogProbability(const float* logits, int vocab, int target) {
+  return LogProbabilityGivenNorm(logits, LogSumExpOf(logits, vocab), target);
+}
+
+double KlDivergence(const float* p_logits, const float* q_logits, int vocab) {
+  return KlDivergenceGivenNorms(p_logits, LogSumExpOf(p_logits, vocab), q_logits, LogSumExpOf(q_logits, vocab), vocab);
 }
 
 PerplexityResult EvaluatePerplexity(const Model& model, const std::vector<int>& tokens, int ctx, int max_windows,
@@ -78,15 +88,20 @@ PerplexityResult EvaluatePerplexity(const Model& model, const std::vector<int>& 
     std::copy_n(tokens.begin() + size_t(w) * span, span, input.begin() + n_prefix);
     session.Reset();
     const std::span<const float> logits = session.Feed(input, /*all_logits=*/true);
-    for (int i = first; i < ctx - 1; ++i) result.nll -= LogProbability(&logits[size_t(i) * vocab], vocab, input[i + 1]);
+    std::span<const float> ref_logits;
     if (reference_session) {
       reference_session->Reset();
-      const std::span<const float> ref_logits = reference_session->Feed(input, /*all_logits=*/true);
-      for (int i = first; i < ctx - 1; ++i) {
+      ref_logits = reference_session->Feed(input, /*all_logits=*/true);
+    }
+    for (int i = first; i < ctx - 1; ++i) {
+      const float* q = &logits[size_t(i) * vocab];
+      const LogSumExp q_lse = LogSumExpOf(q, vocab);
+      result.nll -= LogProbabilityGivenNorm(q, q_lse, input[i + 1]);
+      if (reference_session) {
         const float* p = &ref_logits[size_t(i) * vocab];
-        const float* q = &logits[size_t(i) * vocab];
-        result.reference_nll -= LogProbability(p, vocab, input[i + 1]);
-        const double kl = KlDivergence(p, q, vocab);
+        const LogSumExp p_lse = LogSumExpOf(p, vocab);
+        result.reference_nll -= LogProbabilityGivenNorm(p, p_lse, input[i + 1]);
+        const double kl = KlDivergenceGivenNorms(p, p_lse, q, q_lse, vocab);
         result.kl += kl;
         result.kl_max = std::max(result.kl_max, kl);
         result.same_top1 += std::max_element(p, p + vocab) - p == std::max_element(q, q + vocab) - q;
