@@ -4,7 +4,9 @@
 // table and the extrapolation to 7B are in docs/quantize-speed.md).
 //   quantize_bench [hidden=512,1024] [layers=2] [nsamples=8] [ctx=128] [method=quip]
 //                  [bits=2] [threads=0] [mu_h=0]
-// ffn = 2.75·hidden, 64-wide heads with 4 queries per KV head, vocab 512.
+// ffn = 2.75·hidden, 64-wide heads with 4 queries per KV head, vocab 512. hidden and
+// nsamples take comma-separated lists: one run per (hidden, nsamples) pair, which is
+// what bench/run_quantize_scaling.sh fits the cost's growth to.
 #include <fmt/core.h>
 
 #include <chrono>
@@ -51,9 +53,10 @@ int main(int argc, char** argv) {
     arg[a.substr(0, eq)] = a.substr(eq + 1);
   }
   quip::SetThreads(std::stoi(arg["threads"]));
-  const int layers = std::stoi(arg["layers"]), nsamples = std::stoi(arg["nsamples"]), ctx = std::stoi(arg["ctx"]);
+  const int layers = std::stoi(arg["layers"]), ctx = std::stoi(arg["ctx"]);
+  const std::vector<int> nsamples_list = ParseList(arg["nsamples"]);
   nlohmann::json runs = nlohmann::json::array();
-  for (int hidden : ParseList(arg["hidden"])) {
+  for (int hidden : ParseList(arg["hidden"])) for (int nsamples : nsamples_list) {
     quip::LlamaConfig c;
     c.dim = hidden;
     c.hidden_dim = hidden * 11 / 4;
@@ -73,7 +76,8 @@ int main(int argc, char** argv) {
     options.method = arg["method"];
     if (arg["mu_h"] == "0") options.config.mu_h_max_dim = 0;
     quip::PhaseProfile profile;
-    fmt::print(stderr, "hidden {} ffn {} layers {}: quantizing ...\n", c.dim, c.hidden_dim, layers);
+    fmt::print(stderr, "hidden {} ffn {} layers {}, {} x {} tokens: quantizing ...\n", c.dim, c.hidden_dim, layers,
+               nsamples, ctx);
     const auto start = std::chrono::steady_clock::now();
     const std::clock_t cpu_start = std::clock();  // all threads: the machine may be shared
     {
@@ -86,6 +90,8 @@ int main(int argc, char** argv) {
     runs.push_back({{"hidden", c.dim},
                     {"ffn", c.hidden_dim},
                     {"layers", layers},
+                    {"nsamples", nsamples},
+                    {"tokens", int64_t(nsamples) * ctx},
                     {"parameters_linear", int64_t(layers) * (2 * int64_t(c.dim) * c.q_dim() +
                                                              2 * int64_t(c.dim) * c.kv_dim() +
                                                              3 * int64_t(c.dim) * c.hidden_dim)},
@@ -95,7 +101,7 @@ int main(int argc, char** argv) {
   }
   const nlohmann::json result{{"method", arg["method"]},
                               {"bits", std::stoi(arg["bits"])},
-                              {"nsamples", nsamples},
+                              {"nsamples", nsamples_list},
                               {"ctx", ctx},
                               {"threads", quip::WorkerThreads()},
                               {"mu_h", arg["mu_h"] != "0"},
