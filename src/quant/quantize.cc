@@ -435,7 +435,7 @@ QuantizedMatrix QuantizeMatrix(const float* w, int rows, int cols, Eigen::Matrix
         }
         if (stats != nullptr && attempt == 0) {
           ScopedPhase phase("diagnostics", double(rows) * cols * cols);
-          total = HessianTrace(w_orig, h_orig);
+          total = HessianTraceFloatPanels(w_orig, h_orig);
         }
       }
     });
