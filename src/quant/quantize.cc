@@ -5,6 +5,7 @@
 #include <optional>
 
 #include "core/error.h"
+#include "core/tiles.h"
 #include "core/phase_profile.h"
 #include "core/thread_pool.h"
 #include "quant/block_ldlq.h"
@@ -359,10 +360,13 @@ double DefaultRho(int bits) {
 QuantizedMatrix QuantizeMatrix(const float* w, int rows, int cols, Eigen::MatrixXd H, const QuantConfig& cfg,
                                QuantStats* stats) {
   QUIP_CHECK_INPUT(rows > 0 && cols > 0, "weight", "bad shape {}x{}", rows, cols);
-  using RowMatF = Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
-  const Eigen::MatrixXd w_orig = Eigen::Map<const RowMatF>(w, rows, cols).cast<double>();
+  // W from row-major floats and H's symmetric part, in tiles (core/tiles.h; the same values
+  // as Map<RowMajor>.cast<double>() and 0.5 · (H + Hᵀ)).
+  Eigen::MatrixXd w_orig_tiles(rows, cols);
+  ForEachInTiles(rows, cols, [&](Eigen::Index i, Eigen::Index j) { w_orig_tiles(i, j) = double(w[i * cols + j]); });
+  const Eigen::MatrixXd w_orig = std::move(w_orig_tiles);
   ValidateInputs(w_orig, H, cfg);
-  H = (0.5 * (H + H.transpose())).eval();
+  SymmetricPartInPlace(H);
   const Eigen::MatrixXd h_orig = H;
   const double rho = cfg.rho > 0.0 ? cfg.rho : DefaultRho(cfg.bits);
 
