@@ -183,8 +183,9 @@ QuantizedMatrix ToQuantizedMatrix(const Attempt& a, int bits) {
   q.cols = t.cols;
   q.bits = bits;
   q.codes.resize(size_t(t.rows) * t.cols);
-  for (int r = 0; r < t.rows; ++r)
-    for (int c = 0; c < t.cols; ++c) q.codes[size_t(r) * t.cols + c] = static_cast<uint8_t>(a.codes(r, c));
+  ForEachInTiles(t.rows, t.cols, [&](Eigen::Index r, Eigen::Index c) {  // row-major from column-major
+    q.codes[size_t(r) * t.cols + c] = static_cast<uint8_t>(a.codes(r, c));
+  });
   q.row_scale.assign(t.row_scale.data(), t.row_scale.data() + t.rows);
   q.row_zero.assign(t.row_zero.data(), t.row_zero.data() + t.rows);
   q.incoherence = t.incoherence;
