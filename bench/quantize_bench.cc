@@ -26,6 +26,7 @@
 #include "pipeline/quantize_model.h"
 #include "format/seeded_random.h"
 #include "core/blas_kernels.h"
+#include "core/resources.h"
 
 namespace {
 
@@ -40,6 +41,7 @@ std::vector<int> ParseList(const std::string& s) {
 
 int main(int argc, char** argv) {
   quip::UseBlasKernelsForThisCpu(argv);  // as the quip binary does
+  quip::ShareOneMallocArena();
   std::map<std::string, std::string> arg{{"hidden", "512,1024"}, {"layers", "2"},  {"nsamples", "8"},
                                          {"ctx", "128"},         {"method", "quip"}, {"bits", "2"},
                                          {"threads", "0"},       {"mu_h", "0"}};

@@ -10,6 +10,7 @@
 #include "cli/commands.h"
 #include "core/blas_kernels.h"
 #include "core/error.h"
+#include "core/resources.h"
 
 // The message on one line: control characters from untrusted names (a tensor called
 // "a\nb", a file name with a newline) are escaped, so an error is always exactly one line.
@@ -51,6 +52,7 @@ static std::string UsageMessage(const CLI::Error& e) {
 
 int main(int argc, char** argv) {
   quip::UseBlasKernelsForThisCpu(argv);
+  quip::ShareOneMallocArena();
   CLI::App app{"quip: 2-4 bit LLM quantization with incoherence processing (QuIP)"};
   app.require_subcommand(1);
   app.set_version_flag("--version", std::string("quip ") + QUIP_VERSION);

@@ -237,6 +237,8 @@ int64_t CurrentRssBytes() {
   return -1;
 }
 
+void ShareOneMallocArena() { mallopt(M_ARENA_MAX, 1); }
+
 void ReuseFreedMemory() {
   static const bool done = [] {
     mallopt(M_MMAP_MAX, 0);

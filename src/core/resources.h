@@ -91,4 +91,13 @@ std::string FormatBytes(int64_t bytes);
 // (mallopt); QuantizeModel calls it. Idempotent.
 void ReuseFreedMemory();
 
+// One malloc arena for every thread. glibc gives each new thread its own arena, whose heaps
+// hold at most 64 MB: a larger block allocated on a worker thread is mapped afresh and
+// unmapped when freed whatever ReuseFreedMemory set, so the quantizer's per-matrix
+// temporaries on pool threads (W' of a down_proj is 92 MB) page-faulted again for every
+// matrix: ~10 M minor faults and ~30 s of system time in the 0.38B 4-window run. Must run
+// before a second thread allocates (first thing in main()); the arena's lock is taken per
+// malloc, which the quantizer and the forward pass (buffers allocated up front) rarely do.
+void ShareOneMallocArena();
+
 }  // namespace quip

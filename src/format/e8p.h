@@ -26,7 +26,9 @@
 // z = x − t𝟙; for each table entry a the best signing takes s_i = sign(z_i) (sign(0) = +),
 // and when the number of negative signs has the wrong parity flips the coordinate with
 // the least |z_i|·a_i; the cost is ‖z‖² − 2Σ|z_i|a_i + ‖a‖² (+ 4·min_i |z_i|a_i on a flip).
-// 2·256·8 multiply-adds per 8 weights instead of 65536·8.
+// 2·256·8 multiply-adds per 8 weights instead of 65536·8; NearestBatch forms them for eight
+// vectors at once (one per SIMD lane) and shares the partial sums of leading entries that
+// consecutive table rows have in common (727 additions per shift instead of 2048).
 #pragma once
 
 #include <array>
@@ -57,6 +59,9 @@ bool Encode(const double* point, uint16_t* idx);
 
 // Exact nearest codebook point to x (8 values); writes the point to out if non-null.
 uint16_t Nearest(const double* x, double* out = nullptr);
+// Nearest for `count` vectors x[8v .. 8v+8) at once (eight per pass, one per SIMD lane):
+// idx[v] is Nearest(x + 8v), bit for bit.
+void NearestBatch(const double* x, int64_t count, uint16_t* idx);
 
 // The codebook built directly from its definition, independently of AbsTable's order
 // and the index layout: every y ∈ (Z + ½)^8 with Σy even and ‖y‖² ≤ 10, plus the even-sum

@@ -9,24 +9,11 @@
 #include <string_view>
 
 #include "core/error.h"
+#include "core/tiles.h"
 #include "format/seeded_random.h"
 
 namespace quip {
 namespace {
-
-// mᵀ copied tile by tile: Eigen's plain `m.transpose()` walks one side with a stride of a
-// whole column, which for a 5632² Hessian (254 MB) took 0.41 s against ~0.1 s in 32×32 tiles.
-Eigen::MatrixXd TransposedByTiles(const Eigen::MatrixXd& m) {
-  constexpr Eigen::Index kTile = 32;
-  Eigen::MatrixXd t(m.cols(), m.rows());
-  for (Eigen::Index j0 = 0; j0 < m.cols(); j0 += kTile)
-    for (Eigen::Index i0 = 0; i0 < m.rows(); i0 += kTile) {
-      const Eigen::Index i1 = std::min(i0 + kTile, m.rows()), j1 = std::min(j0 + kTile, m.cols());
-      for (Eigen::Index j = j0; j < j1; ++j)
-        for (Eigen::Index i = i0; i < i1; ++i) t(j, i) = m(i, j);
-    }
-  return t;
-}
 
 // GF(q), q = p or p² (elements a + b·α with α² = r, r a non-residue mod p), elements
 // numbered i = a + p·b. Only subtraction and the quadratic character are needed.

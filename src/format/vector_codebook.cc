@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <vector>
 
 #include "core/error.h"
 #include "format/e8p.h"
@@ -9,6 +10,11 @@
 namespace quip {
 
 // ---- codebooks ----
+
+void VectorCodebook::RoundMany(const double* in, double* out, uint32_t* idx, int64_t idx_stride, int64_t count) const {
+  const int g = dim();
+  for (int64_t r = 0; r < count; ++r) Round(in + r * g, out + r * g, idx + r * idx_stride);
+}
 
 double ScalarGridCodebook::bits_per_weight() const { return std::log2(double(maxq_) + 1.0); }
 
@@ -25,6 +31,19 @@ void E8PCodebook::Round(const double* in, double* out, uint32_t* idx) const {
   for (int i = 0; i < 8; ++i) y[i] = in[i] / scale_;
   idx[0] = e8p::Nearest(y, q);
   for (int i = 0; i < 8; ++i) out[i] = scale_ * q[i];
+}
+
+void E8PCodebook::RoundMany(const double* in, double* out, uint32_t* idx, int64_t idx_stride, int64_t count) const {
+  std::vector<double> y(size_t(count) * 8);
+  for (size_t i = 0; i < y.size(); ++i) y[i] = in[i] / scale_;  // as Round
+  std::vector<uint16_t> nearest(count);
+  e8p::NearestBatch(y.data(), count, nearest.data());
+  for (int64_t r = 0; r < count; ++r) {
+    double q[8];
+    idx[r * idx_stride] = nearest[r];
+    e8p::Decode(nearest[r], q);
+    for (int i = 0; i < 8; ++i) out[r * 8 + i] = scale_ * q[i];
+  }
 }
 
 void E8PCodebook::Decode(const uint32_t* idx, double* out) const {
@@ -119,6 +138,21 @@ void RvqCodebook::Round(const double* in, double* out, uint32_t* idx) const {
     s->Round(r.data(), o.data(), idx);
     idx += s->codes_per_group();
     for (int i = 0; i < g; ++i) {
+      out[i] += o[i];
+      r[i] -= o[i];
+    }
+  }
+}
+
+// Round's stages, each over all groups at once (the same additions per element).
+void RvqCodebook::RoundMany(const double* in, double* out, uint32_t* idx, int64_t idx_stride, int64_t count) const {
+  const size_t n = size_t(count) * dim();
+  std::vector<double> r(in, in + n), o(n);
+  std::fill(out, out + n, 0.0);
+  for (const auto& s : stages_) {
+    s->RoundMany(r.data(), o.data(), idx, idx_stride, count);
+    idx += s->codes_per_group();
+    for (size_t i = 0; i < n; ++i) {
       out[i] += o[i];
       r[i] -= o[i];
     }

@@ -20,6 +20,10 @@ class VectorCodebook {
   // Rounds in[0..g) to the codebook: the reconstruction to out[0..g), the indices to
   // idx[0..codes_per_group()). Deterministic.
   virtual void Round(const double* in, double* out, uint32_t* idx) const = 0;
+  // Round for `count` groups: in and out hold them one after the other (count × g), group
+  // r's indices go to idx + r·idx_stride. The same values as Round on each; E8P rounds eight
+  // groups per pass (e8p::NearestBatch), the others one by one.
+  virtual void RoundMany(const double* in, double* out, uint32_t* idx, int64_t idx_stride, int64_t count) const;
   // Reconstruction from indices (the same values Round wrote to out).
   virtual void Decode(const uint32_t* idx, double* out) const = 0;
 };
@@ -48,6 +52,7 @@ class E8PCodebook final : public VectorCodebook {
   int codes_per_group() const override { return 1; }
   double bits_per_weight() const override { return 2.0; }
   void Round(const double* in, double* out, uint32_t* idx) const override;
+  void RoundMany(const double* in, double* out, uint32_t* idx, int64_t idx_stride, int64_t count) const override;
   void Decode(const uint32_t* idx, double* out) const override;
 
  private:
@@ -95,6 +100,7 @@ class RvqCodebook final : public VectorCodebook {
   int codes_per_group() const override { return cpg_; }
   double bits_per_weight() const override;
   void Round(const double* in, double* out, uint32_t* idx) const override;
+  void RoundMany(const double* in, double* out, uint32_t* idx, int64_t idx_stride, int64_t count) const override;
   void Decode(const uint32_t* idx, double* out) const override;
   const VectorCodebook& stage(int k) const { return *stages_[k]; }
   int num_stages() const { return static_cast<int>(stages_.size()); }

@@ -28,17 +28,16 @@ struct RoundingMatrices {
 constexpr RoundingMatrices kFactoringH{7, 4}, kRoundingColumns{4, 8};
 // LDLQ-RG also holds the permuted input and GreedyRefine's transposed error, gradient and codes.
 constexpr int64_t kGreedyRefineWeightMatrices = 4;
-// glibc serves blocks below its mmap threshold (dynamic, at most 32 MiB on 64-bit) from the
-// calling thread's arena and keeps their pages after free; larger ones are mapped and
-// returned. An arena serves one thread at a time, so every rounding thread besides the
-// caller (ParallelFor) keeps the small matrices of its job while later stages allocate in
-// the caller's arena: on books-llama-5m, 2 threads grew 32 MB more than 1.
-constexpr int64_t kMmapThresholdMaxBytes = int64_t{32} << 20;
-// The rest, measured on books-llama-5m (tests/pipeline/calibration_memory_test.cc): heap
-// fragmentation, Eigen's and OpenBLAS's packing buffers; a fixed part and per thread. Per
-// thread 8 → 20 MB with OpenBLAS's SGEMM in the accumulators and the heap kept for reuse
-// (issue 19): 8 windows of 128 then grew 128 MB against an estimate of 114 MB.
-constexpr int64_t kSlackBytes = int64_t{8} << 20, kSlackPerThreadBytes = int64_t{20} << 20;
+// The rest: heap fragmentation and the pages OpenBLAS's own per-thread buffers touch
+// (packing panels; mapped by OpenBLAS, not malloc), a fixed part and one per thread.
+// quip runs with one malloc arena for every thread (core/resources.h ShareOneMallocArena), so
+// a block freed by a rounding or calibration thread is reused by the next allocation of any
+// thread: no arena keeps a finished job's matrices, and nothing per thread is counted for the
+// heap. Measured on books-llama-5m (tests/pipeline/calibration_memory_test.cc), the counted
+// structures alone came to 0.97-1.03x the peak RSS growth (8 x 128 and 16 x 256, 1 and 2
+// threads); 2 threads grew 13.7 / 20.6 MB more than 1 where the counted per-thread
+// structures add 14.9 / 17.3 MB.
+constexpr int64_t kSlackBytes = int64_t{8} << 20, kSlackPerThreadBytes = int64_t{4} << 20;
 
 // Output features of a block linear.
 int64_t RowsOf(const LlamaConfig& c, const BlockLinear& b) {
@@ -101,7 +100,6 @@ CalibrationMemory EstimateCalibrationMemory(const LlamaConfig& c, int64_t window
   m.shards = workers * (kv_cache + scratch + ctx * d) * kFloat;
   m.per_thread = workers * (ctx * ctx * kFloat + streams * kAccumulatorChunkTokens * widest * kDouble);
   m.quantized = QuantizedLinearBytes(c, options);
-  int64_t arena_kept = 0, most_jobs = 1;  // per rounding thread besides the caller; linears of a stage
 
   for (const std::vector<LinearInput>& stage : CalibrationStages(options.targets)) {
     int64_t squares = 0, largest_square = 0;  // Σ n² and max n² of the stage's inputs
@@ -115,24 +113,16 @@ CalibrationMemory EstimateCalibrationMemory(const LlamaConfig& c, int64_t window
     const int64_t capture = sums * moments + recorded + moments + largest_square * kDouble;
 
     std::vector<int64_t> jobs;
-    int64_t kept_here = 0;
     for (const BlockLinear& b : kBlockLinears) {
       if (std::find(stage.begin(), stage.end(), b.input) == stage.end() || !BlockHasLinear(c, b)) continue;
       const int64_t n = LinearInputWidth(c, b.input);
       const int64_t square = n * n * kDouble, weight = RowsOf(c, b) * n * kDouble;
-      int64_t job = 0, kept = 0;
+      int64_t job = 0;
       RoundingMatrices rounding = kRoundingColumns;
       if (options.config.rounding == Rounding::kLdlqRg) rounding.weight += kGreedyRefineWeightMatrices;
-      for (const RoundingMatrices& p : {kFactoringH, rounding}) {
-        job = std::max(job, p.square * square + p.weight * weight);
-        kept = std::max(kept, p.square * (square < kMmapThresholdMaxBytes ? square : 0) +
-                                  p.weight * (weight < kMmapThresholdMaxBytes ? weight : 0));
-      }
+      for (const RoundingMatrices& p : {kFactoringH, rounding}) job = std::max(job, p.square * square + p.weight * weight);
       jobs.push_back(job);
-      kept_here = std::max(kept_here, kept);
     }
-    if (jobs.size() > 1) arena_kept = std::max(arena_kept, kept_here);  // a one-linear stage runs on the caller
-    most_jobs = std::max(most_jobs, int64_t(jobs.size()));
     std::sort(jobs.begin(), jobs.end(), std::greater<>());
     int64_t rounding = moments;
     for (size_t j = 0; j < jobs.size() && int64_t(j) < pool; ++j) rounding += jobs[j];
@@ -145,7 +135,7 @@ CalibrationMemory EstimateCalibrationMemory(const LlamaConfig& c, int64_t window
     if (capture > m.stage) m.stage = capture, m.stage_name = name + " capture";
     if (rounding > m.stage) m.stage = rounding, m.stage_name = name + " rounding";
   }
-  m.slack = kSlackBytes + pool * kSlackPerThreadBytes + (std::min(pool, most_jobs) - 1) * arena_kept;
+  m.slack = kSlackBytes + pool * kSlackPerThreadBytes;
   return m;
 }
 

@@ -21,9 +21,10 @@
 //                           LDLQ-RG 4 rows×cols more: its permuted input and GreedyRefine's copies);
 //   quantized   the packed codes and scales of every linear (the last block's stages run
 //               with all of them in memory);
-//   slack       pages glibc keeps in each rounding thread's arena after its job (blocks
-//               below the 32 MiB mmap threshold), heap fragmentation and packing buffers
-//               (a fixed part and one per thread, measured on books-llama-5m).
+//   slack       heap fragmentation and OpenBLAS's packing buffers (a fixed part and one
+//               per thread, measured on books-llama-5m). quip runs with one malloc arena
+//               (core/resources.h ShareOneMallocArena): a thread's freed blocks are reused by
+//               every thread, so no thread's arena keeps a finished job's matrices.
 // Not counted: the model itself (memory-mapped or converted to fp32: EstimateQuantize adds
 // 4 bytes per parameter), the calibration text and its tokens (freed before calibration),
 // the binary and its libraries, heap blocks freed before QuantizeModel starts (it returns

@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <cmath>
 #include <thread>
+#include <type_traits>
 #include <vector>
 
 #include "core/error.h"
@@ -20,7 +21,10 @@ namespace {
 // n = 5632), and its GEMM is wide enough for OpenBLAS's kernels.
 constexpr int kPanel = 128;
 
-// tr(X H Xᵀ) for each X of xs (all m×n), in one pass over H.
+// tr(X H Xᵀ) for each X of xs (all m×n), in one pass over H; the Gram panels in Scalar
+// (double: DGEMM; float: SGEMM on a float copy of each X, twice the rate), each panel's
+// inner product with H in double.
+template <typename Scalar>
 std::vector<double> HessianTraces(const std::vector<const Eigen::MatrixXd*>& xs, const Eigen::MatrixXd& H) {
   // tr(X H Xᵀ) = ⟨H, XᵀX⟩ with XᵀX's lower triangle only (mn² flops for each X, half of
   // the product X·H). The triangle is formed by panels of kPanel columns:
@@ -28,29 +32,45 @@ std::vector<double> HessianTraces(const std::vector<const Eigen::MatrixXd*>& xs,
   // this machine), so only a panel is ever held, and panels run on the pool's idle
   // threads. Each panel's sum is kept apart and they are added in order, so the value
   // does not depend on the thread count.
+  using Matrix = Eigen::Matrix<Scalar, Eigen::Dynamic, Eigen::Dynamic>;
   UseSingleThreadedBlas();
   const int m = int(xs.at(0)->rows()), n = int(xs.at(0)->cols());
   QUIP_ASSERT(H.rows() == n && H.cols() == n);
   for (const Eigen::MatrixXd* x : xs) QUIP_ASSERT(x->rows() == m && x->cols() == n);
+  std::vector<Matrix> copies;  // float only: X in Scalar
+  copies.reserve(xs.size());
+  std::vector<const Scalar*> data;
+  for (const Eigen::MatrixXd* x : xs) {
+    if constexpr (std::is_same_v<Scalar, double>) {
+      data.push_back(x->data());
+    } else {
+      copies.push_back(x->cast<Scalar>());
+      data.push_back(copies.back().data());
+    }
+  }
   const int panels = (n + kPanel - 1) / kPanel;
   std::vector<std::vector<double>> part(static_cast<size_t>(panels), std::vector<double>(xs.size(), 0.0));
   const std::thread::id caller = std::this_thread::get_id();
   ThreadPool::Global().Run(panels, [&](int64_t p) {
     const double start = ThreadCpuSeconds();
     const int j0 = int(p) * kPanel, b = std::min(kPanel, n - j0), rest = n - j0;
-    Eigen::MatrixXd gram(rest, b);
-    auto weighted = [&](const Eigen::MatrixXd& x) {
-      cblas_dgemm(CblasColMajor, CblasTrans, CblasNoTrans, rest, b, m, 1.0, x.data() + int64_t(j0) * m, m,
-                  x.data() + int64_t(j0) * m, m, 0.0, gram.data(), rest);
+    Matrix gram(rest, b);
+    auto weighted = [&](const Scalar* x) {
+      if constexpr (std::is_same_v<Scalar, double>)
+        cblas_dgemm(CblasColMajor, CblasTrans, CblasNoTrans, rest, b, m, 1.0, x + int64_t(j0) * m, m,
+                    x + int64_t(j0) * m, m, 0.0, gram.data(), rest);
+      else
+        cblas_sgemm(CblasColMajor, CblasTrans, CblasNoTrans, rest, b, m, 1.0f, x + int64_t(j0) * m, m,
+                    x + int64_t(j0) * m, m, 0.0f, gram.data(), rest);
       double diagonal = 0.0, below = 0.0;
       for (int c = 0; c < b; ++c) {
-        diagonal += H(j0 + c, j0 + c) * gram(c, c);
-        for (int r = c + 1; r < rest; ++r) below += H(j0 + r, j0 + c) * gram(r, c);
+        diagonal += H(j0 + c, j0 + c) * double(gram(c, c));
+        for (int r = c + 1; r < rest; ++r) below += H(j0 + r, j0 + c) * double(gram(r, c));
       }
       return diagonal + 2.0 * below;
     };
     if (m > 0)
-      for (size_t i = 0; i < xs.size(); ++i) part[size_t(p)][i] = weighted(*xs[i]);
+      for (size_t i = 0; i < xs.size(); ++i) part[size_t(p)][i] = weighted(data[i]);
     if (std::this_thread::get_id() != caller)
       if (PhaseProfile* profile = PhaseProfile::Active()) profile->AddThreadSeconds("diagnostics", ThreadCpuSeconds() - start);
   });
@@ -65,11 +85,15 @@ std::vector<double> HessianTraces(const std::vector<const Eigen::MatrixXd*>& xs,
 ProxyLossTerms ProxyLossAndTotal(const Eigen::MatrixXd& W_hat, const Eigen::MatrixXd& W, const Eigen::MatrixXd& H) {
   QUIP_ASSERT(W_hat.rows() == W.rows() && W_hat.cols() == W.cols());
   const Eigen::MatrixXd delta = W_hat - W;
-  const std::vector<double> t = HessianTraces({&delta, &W}, H);
+  const std::vector<double> t = HessianTraces<double>({&delta, &W}, H);
   return {t[0], t[1]};
 }
 
-double HessianTrace(const Eigen::MatrixXd& W, const Eigen::MatrixXd& H) { return HessianTraces({&W}, H)[0]; }
+double HessianTrace(const Eigen::MatrixXd& W, const Eigen::MatrixXd& H) { return HessianTraces<double>({&W}, H)[0]; }
+
+double HessianTraceFloatPanels(const Eigen::MatrixXd& W, const Eigen::MatrixXd& H) {
+  return HessianTraces<float>({&W}, H)[0];
+}
 
 double ProxyLoss(const Eigen::MatrixXd& W_hat, const Eigen::MatrixXd& W, const Eigen::MatrixXd& H) {
   return ProxyLossAndTotal(W_hat, W, H).loss;

@@ -5,6 +5,7 @@
 #include <optional>
 
 #include "core/error.h"
+#include "core/tiles.h"
 #include "core/phase_profile.h"
 #include "core/thread_pool.h"
 #include "quant/block_ldlq.h"
@@ -182,8 +183,9 @@ QuantizedMatrix ToQuantizedMatrix(const Attempt& a, int bits) {
   q.cols = t.cols;
   q.bits = bits;
   q.codes.resize(size_t(t.rows) * t.cols);
-  for (int r = 0; r < t.rows; ++r)
-    for (int c = 0; c < t.cols; ++c) q.codes[size_t(r) * t.cols + c] = static_cast<uint8_t>(a.codes(r, c));
+  ForEachInTiles(t.rows, t.cols, [&](Eigen::Index r, Eigen::Index c) {  // row-major from column-major
+    q.codes[size_t(r) * t.cols + c] = static_cast<uint8_t>(a.codes(r, c));
+  });
   q.row_scale.assign(t.row_scale.data(), t.row_scale.data() + t.rows);
   q.row_zero.assign(t.row_zero.data(), t.row_zero.data() + t.rows);
   q.incoherence = t.incoherence;
@@ -359,10 +361,13 @@ double DefaultRho(int bits) {
 QuantizedMatrix QuantizeMatrix(const float* w, int rows, int cols, Eigen::MatrixXd H, const QuantConfig& cfg,
                                QuantStats* stats) {
   QUIP_CHECK_INPUT(rows > 0 && cols > 0, "weight", "bad shape {}x{}", rows, cols);
-  using RowMatF = Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
-  const Eigen::MatrixXd w_orig = Eigen::Map<const RowMatF>(w, rows, cols).cast<double>();
+  // W from row-major floats and H's symmetric part, in tiles (core/tiles.h; the same values
+  // as Map<RowMajor>.cast<double>() and 0.5 · (H + Hᵀ)).
+  Eigen::MatrixXd w_orig_tiles(rows, cols);
+  ForEachInTiles(rows, cols, [&](Eigen::Index i, Eigen::Index j) { w_orig_tiles(i, j) = double(w[i * cols + j]); });
+  const Eigen::MatrixXd w_orig = std::move(w_orig_tiles);
   ValidateInputs(w_orig, H, cfg);
-  H = (0.5 * (H + H.transpose())).eval();
+  SymmetricPartInPlace(H);
   const Eigen::MatrixXd h_orig = H;
   const double rho = cfg.rho > 0.0 ? cfg.rho : DefaultRho(cfg.bits);
 
@@ -435,7 +440,7 @@ QuantizedMatrix QuantizeMatrix(const float* w, int rows, int cols, Eigen::Matrix
         }
         if (stats != nullptr && attempt == 0) {
           ScopedPhase phase("diagnostics", double(rows) * cols * cols);
-          total = HessianTrace(w_orig, h_orig);
+          total = HessianTraceFloatPanels(w_orig, h_orig);
         }
       }
     });

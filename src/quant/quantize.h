@@ -103,8 +103,12 @@ struct ProxyLossTerms {
   double total = 0;  // tr(W H Wᵀ)
 };
 ProxyLossTerms ProxyLossAndTotal(const Eigen::MatrixXd& W_hat, const Eigen::MatrixXd& W, const Eigen::MatrixXd& H);
-// tr(W H Wᵀ) alone, the same pass (QuantizeMatrix's denominator when the rounding gave its loss).
+// tr(W H Wᵀ) alone, the same pass.
 double HessianTrace(const Eigen::MatrixXd& W, const Eigen::MatrixXd& H);
+// The same with the Gram panels WᵀW in float (SGEMM; each panel's sum in double): ~1e-7
+// relative from HessianTrace, at twice its rate. QuantizeMatrix's reported denominator
+// tr(WHWᵀ) (report-only: the codes do not depend on it).
+double HessianTraceFloatPanels(const Eigen::MatrixXd& W, const Eigen::MatrixXd& H);
 // The paper's incoherence parameters (Definition 1):
 //   μ_H = √n · max |Q_ij| for an eigendecomposition H = QΛQᵀ,
 //   μ_W = √(mn) · max |W_ij| / ‖W‖_F.

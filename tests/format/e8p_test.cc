@@ -12,6 +12,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <set>
+#include <vector>
 
 #include "quant/block_ldlq.h"
 #include "quant/quant_test_util.h"
@@ -169,6 +170,29 @@ TEST(QuantE8P, NearestTiesAndNonFiniteInputs) {
     double x[8] = {0, 0, 0, bad, 0, 0, 0, 0};
     EXPECT_EQ(e8p::Nearest(x) >> 8, 0) << bad;
   }
+}
+
+// NearestBatch rounds eight vectors per pass, one per SIMD lane: each vector's index must
+// not depend on its neighbours, its lane or the batch length. Quarter-grid inputs (full of
+// ties), Gaussians and a non-finite vector mixed in one batch, against one-by-one calls, and
+// every batch length 1..17 at every offset.
+TEST(QuantE8P, NearestBatchEqualsOneByOneInEveryLane) {
+  const int count = 301;
+  Eigen::MatrixXd x = testing::RandomGaussian(8, count, 77);
+  for (int v = 0; v < count; v += 3)
+    for (int k = 0; k < 8; ++k) x(k, v) = std::round(4 * x(k, v)) / 4;  // ties
+  x(2, 100) = std::numeric_limits<double>::quiet_NaN();
+  x(5, 200) = std::numeric_limits<double>::infinity();
+  std::vector<uint16_t> one(count), batch(count);
+  for (int v = 0; v < count; ++v) one[v] = e8p::Nearest(x.col(v).data());
+  e8p::NearestBatch(x.data(), count, batch.data());
+  EXPECT_EQ(batch, one);
+  for (int len = 1; len <= 17; ++len)
+    for (int v0 = 0; v0 + len <= 40; ++v0) {
+      std::vector<uint16_t> part(len);
+      e8p::NearestBatch(x.col(v0).data(), len, part.data());
+      for (int k = 0; k < len; ++k) ASSERT_EQ(part[k], one[v0 + k]) << "batch of " << len << " at " << v0;
+    }
 }
 
 // Exact MSE of a symmetric scalar quantizer with the given reconstruction levels (sorted)

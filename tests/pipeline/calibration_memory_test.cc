@@ -56,10 +56,10 @@ Measured RunAndMeasure(int nsamples, int ctx) {
   return m;
 }
 
-// Measured on a 2-core machine at 2 threads: 8 windows of 128 tokens grew 139 MB (estimate
-// 157 MB, ratio 1.13); 16 of 256 grew 168 MB (estimate 181 MB, 1.08); at 1 thread 1.18 and
-// 1.13 (8 fixed shards then; issue 18's summation tree changed the sums alive, see
-// calibration_memory.h). The down_proj capture, where every window in flight and tree node
+// Measured on a 2-core machine at 2 threads, one malloc arena (quip's ShareOneMallocArena):
+// 8 windows of 128 tokens grew 78-80 MB (estimate 95.7 MB, ratio 1.20-1.23); 16 of 256 grew
+// 101-108 MB (estimate 125.4 MB, 1.16-1.25); at 1 thread 1.16 and 1.19. With an arena per
+// thread they grew 117 and 146 MB (the estimate then counted per-thread arena slack). The down_proj capture, where every window in flight and tree node
 // holds a 768×768 Hessian and cross moment in double, is the peak of both.
 TEST(CalibrationMemory, EstimateCoversThePeakRssGrowthOfRealRunsWithin1_5x) {
   const Measured small = RunAndMeasure(8, 128), large = RunAndMeasure(16, 256);
