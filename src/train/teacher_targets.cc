@@ -4,22 +4,9 @@
 #include <string>
 
 #include "core/error.h"
-#include "core/mapped_file.h"
+#include "train/teacher_pages.h"
 
 namespace quip::train {
-
-namespace {
-
-void ReleaseLinear(const Linear* l) {
-  if (const TensorView* w = l ? l->dense_weight() : nullptr) ReleaseMappedPages(w->data, size_t(w->numel()) * 4);
-}
-
-void ReleaseBlock(const LayerWeights& w) {
-  for (const Linear* l : {w.q.get(), w.k.get(), w.v.get(), w.o.get(), w.gate.get(), w.up.get(), w.down.get()})
-    ReleaseLinear(l);
-}
-
-}  // namespace
 
 std::vector<TopKTarget> TeacherTopK(const Model& teacher, const std::vector<std::vector<int>>& windows, int k,
                                     int chunk) {
@@ -32,7 +19,7 @@ std::vector<TopKTarget> TeacherTopK(const Model& teacher, const std::vector<std:
   const std::vector<float> final_norm(teacher.final_norm.data, teacher.final_norm.data + c.dim);
   // The loader leaves none of the weights resident (core/mapped_file.h); a teacher already run
   // (e.g. by a gradient dump) may have some: start from none.
-  for (const LayerWeights& w : teacher.layers) ReleaseBlock(w);
+  for (const LayerWeights& w : teacher.layers) ReleaseTeacherBlock(w);
   std::vector<TopKTarget> out;
   out.reserve(windows.size());
   for (size_t first = 0; first < windows.size(); first += size_t(chunk)) {
@@ -53,7 +40,7 @@ std::vector<TopKTarget> TeacherTopK(const Model& teacher, const std::vector<std:
       const LayerWeights& lw = teacher.layers[l];
       const TrainBlock<float> block(c, lw, "model.layers." + std::to_string(l) + ".");
       for (Mat<float>& m : x) block.Forward(m, saved, rope);
-      ReleaseBlock(lw);
+      ReleaseTeacherBlock(lw);
     }
     for (Mat<float>& m : x) {
       Mat<float> normed, logits;
@@ -63,8 +50,7 @@ std::vector<TopKTarget> TeacherTopK(const Model& teacher, const std::vector<std:
       head.Forward(normed, logits, head_saved);
       out.push_back(TopK(LogSoftmax(logits.data(), int(logits.rows()), c.vocab_size), k));
     }
-    ReleaseLinear(teacher.lm_head.get());
-    ReleaseMappedPages(teacher.token_embedding.data, size_t(teacher.token_embedding.numel()) * 4);
+    ReleaseTeacherEnds(teacher);
   }
   return out;
 }
