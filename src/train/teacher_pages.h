@@ -3,7 +3,9 @@
 // file mapping (an F32 safetensors or llama2.c teacher is used in place from its map;
 // core/mapped_file.h ReleaseMappedPages). The next run of the block reads them back from the
 // page cache (minor faults), so about one block of the teacher is resident instead of all of it.
-// Weights the process owns (a BF16 teacher's fp32 copies) are left alone.
+// A BF16/F16 teacher loaded with its linears converted when used (pipeline/load.h LoadOptions,
+// model/half_linear.h) drops those fp32 copies too; other weights the process owns (an
+// embedding converted at load) are left alone.
 #pragma once
 
 #include "model/model.h"

@@ -15,7 +15,6 @@ std::vector<TopKTarget> TeacherTopK(const Model& teacher, const std::vector<std:
   int max_len = 1;
   for (const auto& w : windows) max_len = std::max(max_len, int(w.size()));
   const RopeTable<float> rope(c, max_len);
-  const TrainLinear<float> head(*teacher.lm_head, "lm_head");
   const std::vector<float> final_norm(teacher.final_norm.data, teacher.final_norm.data + c.dim);
   // The loader leaves none of the weights resident (core/mapped_file.h); a teacher already run
   // (e.g. by a gradient dump) may have some: start from none.
@@ -42,6 +41,8 @@ std::vector<TopKTarget> TeacherTopK(const Model& teacher, const std::vector<std:
       for (Mat<float>& m : x) block.Forward(m, saved, rope);
       ReleaseTeacherBlock(lw);
     }
+    // Built per chunk: a head converted when used (model/half_linear.h) is dropped after each.
+    const TrainLinear<float> head(*teacher.lm_head, "lm_head");
     for (Mat<float>& m : x) {
       Mat<float> normed, logits;
       std::vector<float> inv_rms;
