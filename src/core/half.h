@@ -1,4 +1,5 @@
-// IEEE half and bfloat16 to float conversion (load-time only, not a hot path).
+// IEEE half and bfloat16 to float conversion (at load, and for a fine-tuning teacher's 16-bit
+// layers when they are used: model/half_linear.h).
 #pragma once
 
 #include <cstdint>
