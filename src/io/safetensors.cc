@@ -195,8 +195,8 @@ TensorView SafetensorsFile::ReadF32(const SafetensorsTensor& t, std::vector<Stor
 }
 
 const uint8_t* SafetensorsFile::CheckedHalf(const SafetensorsTensor& t) const {
-  QUIP_CHECK_INPUT(t.dtype == DType::kBF16 || t.dtype == DType::kF16, path(), "tensor '{}' has dtype {}, expected BF16 or F16",
-                   t.name, DTypeName(t.dtype));
+  QUIP_CHECK_INPUT(t.dtype == DType::kBF16 || t.dtype == DType::kF16, path(),
+                   "tensor '{}' has dtype {}, expected BF16 or F16", t.name, DTypeName(t.dtype));
   const uint8_t* src = RawBytes(t);
   const int64_t n = t.numel();
   std::vector<float> chunk(std::min<int64_t>(n, 4096));

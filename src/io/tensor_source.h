@@ -29,7 +29,9 @@ class TensorSource {
   // Whether tensor `name` is stored in 16 bits (BF16 or F16).
   bool IsHalf(const std::string& name) const {
     auto it = by_name_.find(name);
-    return it != by_name_.end() && (it->second.second->dtype == DType::kBF16 || it->second.second->dtype == DType::kF16);
+    if (it == by_name_.end()) return false;
+    const DType dtype = it->second.second->dtype;
+    return dtype == DType::kBF16 || dtype == DType::kF16;
   }
   // Shape of tensor `name` as stored, or nullptr when absent.
   const std::vector<int64_t>* ShapeOf(const std::string& name) const {
