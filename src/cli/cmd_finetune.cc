@@ -57,7 +57,9 @@ void Run(const Options& o) {
   Model student = RunStep("loading " + o.model, [&] { return LoadModel(o.model); });
   QUIP_CHECK_INPUT(student.format == "quip", o.model, "is not a quantized quip folder (quantize it first)");
   // Held so that --teacher-top-k can free it once its targets are computed.
-  std::optional<Model> held_teacher = RunStep("loading " + o.teacher, [&] { return LoadModel(o.teacher); });
+  std::optional<Model> held_teacher = RunStep("loading " + o.teacher, [&] {
+    return LoadModel(o.teacher, {.half_linears_on_use = true});  // run a block at a time (docs/finetune.md, Memory)
+  });
   const Model& teacher = *held_teacher;
   QUIP_CHECK_INPUT(teacher.format != "quip", o.teacher, "is quantized: the teacher must be the fp32 model");
   train::CheckSameArchitecture(student, teacher);

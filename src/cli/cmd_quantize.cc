@@ -173,7 +173,8 @@ void Run(const Options& o, ProcessGroup& group) {
   }
   if (!lead) return;  // rank 0 writes the folder
   if (o.finetune) {
-    const Model teacher = RunStep("loading " + o.model, [&] { return LoadModel(o.model); });
+    const Model teacher =
+        RunStep("loading " + o.model, [&] { return LoadModel(o.model, {.half_linears_on_use = true}); });
     FinetuneRun run = o.finetune_run;
     run.calib = o.calib;
     run.ctx = o.ctx;

@@ -1,4 +1,5 @@
-// IEEE half and bfloat16 to float conversion (load-time only, not a hot path).
+// IEEE half and bfloat16 to float conversion (at load, and for a fine-tuning teacher's 16-bit
+// layers when they are used: model/half_linear.h).
 #pragma once
 
 #include <cstdint>
@@ -37,6 +38,15 @@ inline float F16ToFloat(uint16_t h) {
   float f;
   std::memcpy(&f, &bits, sizeof f);
   return f;
+}
+
+// n 16-bit values at `src` (any alignment; bfloat16 when `bf16`, else IEEE half) to floats.
+inline void HalfToFloats(const uint8_t* src, bool bf16, int64_t n, float* out) {
+  for (int64_t i = 0; i < n; ++i) {
+    uint16_t h;
+    std::memcpy(&h, src + 2 * i, 2);
+    out[i] = bf16 ? Bf16ToFloat(h) : F16ToFloat(h);
+  }
 }
 
 }  // namespace quip

@@ -13,6 +13,7 @@
 #include "io/json_file.h"
 #include "io/quip_format.h"
 #include "io/tensor_source.h"
+#include "model/half_linear.h"
 
 namespace quip {
 namespace fs = std::filesystem;
@@ -376,7 +377,7 @@ std::vector<LayerLinearSlot> LayerLinearSlots(const LlamaConfig& c) {
   return slots;
 }
 
-Model LoadHfModel(const std::string& dir) {
+Model LoadHfModel(const std::string& dir, bool half_linears_on_use) {
   Model model;
   model.source = dir;
   model.format = "hf-safetensors";
@@ -392,6 +393,9 @@ Model LoadHfModel(const std::string& dir) {
       return ReadQuantizedLinear(source, name, int(out), int(in), model);
     QUIP_CHECK_INPUT(model.format != "quip" || source.Has(name + ".weight"), source.first_path(),
                      "missing tensor '{}.codes' (or a dense '{}.weight')", name, name);
+    if (half_linears_on_use && source.IsHalf(name + ".weight"))
+      return std::make_unique<HalfLinear>(source.GetHalf(name + ".weight", {out, in}, model),
+                                          model.tensors.back().dtype == "BF16", int(out), int(in));
     return std::make_unique<DenseLinear>(source.Get(name + ".weight", {out, in}, model));
   };
   model.token_embedding = source.Get("model.embed_tokens.weight", {v, d}, model);

@@ -33,7 +33,8 @@ struct LayerLinearSlot {
 std::vector<LayerTensorSlot> LayerTensorSlots(const LlamaConfig& config);
 std::vector<LayerLinearSlot> LayerLinearSlots(const LlamaConfig& config);
 
-// Loads a whole folder; F32 weights stay memory-mapped.
-Model LoadHfModel(const std::string& dir);
+// Loads a whole folder; F32 weights stay memory-mapped. half_linears_on_use: BF16/F16 linear
+// weights too, converted when used (model/half_linear.h; pipeline/load.h LoadOptions).
+Model LoadHfModel(const std::string& dir, bool half_linears_on_use = false);
 
 }  // namespace quip

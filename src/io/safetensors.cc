@@ -184,11 +184,7 @@ TensorView SafetensorsFile::ReadF32(const SafetensorsTensor& t, std::vector<Stor
       break;
     case DType::kF16:
     case DType::kBF16:
-      for (int64_t i = 0; i < n; ++i) {
-        uint16_t h;
-        std::memcpy(&h, src + 2 * i, 2);
-        values[i] = t.dtype == DType::kF16 ? F16ToFloat(h) : Bf16ToFloat(h);
-      }
+      HalfToFloats(src, t.dtype == DType::kBF16, n, values.data());
       break;
     default:
       Fail(path(), "tensor '{}' has dtype {}, expected a float type (F32, F16, BF16)", t.name, DTypeName(t.dtype));
@@ -196,6 +192,23 @@ TensorView SafetensorsFile::ReadF32(const SafetensorsTensor& t, std::vector<Stor
   ReleaseMappedPages(src, t.end - t.begin);
   check_finite(values.data());
   return OwnFloats(std::move(values), t.shape, owners);
+}
+
+const uint8_t* SafetensorsFile::CheckedHalf(const SafetensorsTensor& t) const {
+  QUIP_CHECK_INPUT(t.dtype == DType::kBF16 || t.dtype == DType::kF16, path(),
+                   "tensor '{}' has dtype {}, expected BF16 or F16", t.name, DTypeName(t.dtype));
+  const uint8_t* src = RawBytes(t);
+  const int64_t n = t.numel();
+  std::vector<float> chunk(std::min<int64_t>(n, 4096));
+  for (int64_t first = 0; first < n; first += int64_t(chunk.size())) {
+    const int64_t len = std::min<int64_t>(int64_t(chunk.size()), n - first);
+    HalfToFloats(src + 2 * first, t.dtype == DType::kBF16, len, chunk.data());
+    for (int64_t i = 0; i < len; ++i)
+      if (!std::isfinite(chunk[i]))
+        Fail(path(), "tensor '{}' holds a non-finite value (NaN or Inf) at element {}", t.name, first + i);
+  }
+  ReleaseMappedPages(src, t.end - t.begin);
+  return src;
 }
 
 void SafetensorsWriter::Add(const std::string& name, DType dtype, std::vector<int64_t> shape, const void* bytes,

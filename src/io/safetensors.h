@@ -45,6 +45,10 @@ class SafetensorsFile {
   // F16/BF16 (the copy's owner is appended to `owners`).
   TensorView ReadF32(const SafetensorsTensor& t, std::vector<StorageOwner>& owners) const;
   const uint8_t* RawBytes(const SafetensorsTensor& t) const { return data_ + t.begin; }
+  // A BF16 or F16 tensor's bytes, used in place (model/half_linear.h converts them when used):
+  // every value checked finite as ReadF32 checks it, then its pages dropped; throws naming the
+  // file and tensor otherwise.
+  const uint8_t* CheckedHalf(const SafetensorsTensor& t) const;
   // The mapped file, for callers that keep zero-copy views alive.
   std::shared_ptr<const MappedFile> mapping() const { return file_; }
 

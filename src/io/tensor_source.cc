@@ -90,6 +90,13 @@ TensorView TensorSource::Get(const std::string& name, const std::vector<int64_t>
   return file->ReadF32(*tensor, model.owners);
 }
 
+const uint8_t* TensorSource::GetHalf(const std::string& name, const std::vector<int64_t>& shape, Model& model) {
+  const auto& [file, tensor] = Lookup(name, shape);
+  model.tensors.push_back({name, DTypeName(tensor->dtype), tensor->shape, int64_t(tensor->end - tensor->begin)});
+  model.owners.push_back(file->mapping());
+  return file->CheckedHalf(*tensor);
+}
+
 const uint8_t* TensorSource::GetRaw(const std::string& name, DType dtype, const std::vector<int64_t>& shape,
                                     Model& model) {
   const auto& [file, tensor] = Lookup(name, shape);

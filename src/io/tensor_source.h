@@ -22,7 +22,17 @@ class TensorSource {
   TensorView Get(const std::string& name, const std::vector<int64_t>& shape, Model& model);
   // Raw bytes of tensor `name`, which must have `dtype` and `shape`.
   const uint8_t* GetRaw(const std::string& name, DType dtype, const std::vector<int64_t>& shape, Model& model);
+  // Tensor `name` (BF16 or F16, exactly `shape`) in place, checked finite (SafetensorsFile::CheckedHalf),
+  // recorded and kept alive like Get's.
+  const uint8_t* GetHalf(const std::string& name, const std::vector<int64_t>& shape, Model& model);
   bool Has(const std::string& name) const { return by_name_.count(name) > 0; }
+  // Whether tensor `name` is stored in 16 bits (BF16 or F16).
+  bool IsHalf(const std::string& name) const {
+    auto it = by_name_.find(name);
+    if (it == by_name_.end()) return false;
+    const DType dtype = it->second.second->dtype;
+    return dtype == DType::kBF16 || dtype == DType::kF16;
+  }
   // Shape of tensor `name` as stored, or nullptr when absent.
   const std::vector<int64_t>* ShapeOf(const std::string& name) const {
     auto it = by_name_.find(name);

@@ -280,7 +280,8 @@ Session::Session(const Model& model, int capacity)
                    "context of {} tokens exceeds max_position_embeddings {}", capacity, model.config.max_seq_len);
 }
 
-std::span<const float> Session::Feed(std::span<const int> tokens, bool all_logits) {
+std::span<const float> Session::Feed(std::span<const int> tokens, bool all_logits,
+                                     const std::function<void(int layer)>& after_block) {
   const int n = static_cast<int>(tokens.size());
   const int vocab = model_.config.vocab_size;
   QUIP_ASSERT(n > 0);
@@ -292,8 +293,10 @@ std::span<const float> Session::Feed(std::span<const int> tokens, bool all_logit
     const int len = std::min(scratch_.max_tokens, n - start);
     Embed(model_, tokens.subspan(start, len), x_.data());
     cache_.MakeRoom(position_, len);
-    for (int l = 0; l < model_.config.n_layers; ++l)
+    for (int l = 0; l < model_.config.n_layers; ++l) {
       RunBlock(model_, l, x_.data(), len, position_, cache_, scratch_);
+      if (after_block) after_block(l);
+    }
     position_ += len;
     if (all_logits) {
       ComputeLogits(model_, x_.data(), len, scratch_.normed.data(), &logits_[size_t(start) * vocab]);

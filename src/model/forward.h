@@ -6,6 +6,7 @@
 // far live in the KV cache, so a Session continues where the last Feed stopped.
 #pragma once
 
+#include <functional>
 #include <span>
 #include <vector>
 
@@ -92,8 +93,11 @@ class Session {
   Session(const Model& model, int capacity);
 
   // Feeds tokens at positions [position(), position() + n) and returns logits:
-  // [n, vocab] when all_logits, else only the last token's [vocab].
-  std::span<const float> Feed(std::span<const int> tokens, bool all_logits);
+  // [n, vocab] when all_logits, else only the last token's [vocab]. `after_block`, when set, is
+  // called with each layer's index once that block has run on a batch of tokens (fine-tuning's
+  // teacher drops the block's pages there: train/teacher_pages.h).
+  std::span<const float> Feed(std::span<const int> tokens, bool all_logits,
+                              const std::function<void(int layer)>& after_block = {});
   int position() const { return position_; }
   void Reset() { position_ = 0; }
 

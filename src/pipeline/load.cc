@@ -68,10 +68,10 @@ void CheckModelFile(const std::string& path) {
 
 }  // namespace
 
-Model LoadModel(const std::string& path) {
+Model LoadModel(const std::string& path, const LoadOptions& options) {
   QUIP_CHECK_INPUT(fs::exists(path), path, "no such file or directory");
   if (fs::is_directory(path)) {
-    if (fs::exists(fs::path(path) / "config.json")) return LoadHfModel(path);
+    if (fs::exists(fs::path(path) / "config.json")) return LoadHfModel(path, options.half_linears_on_use);
     const std::string checkpoint = FindLlama2cCheckpoint(path);
     QUIP_CHECK_INPUT(!checkpoint.empty(), path,
                      "not a model folder: no config.json (Hugging Face) and no llama2.c checkpoint (.bin)");

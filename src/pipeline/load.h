@@ -12,7 +12,15 @@
 
 namespace quip {
 
-Model LoadModel(const std::string& path);
+// half_linears_on_use: a Hugging Face folder's BF16/F16 linear weights stay 16-bit in the memory
+// map and are converted to fp32 when used (model/half_linear.h), instead of at load into fp32
+// copies of the whole model; for fine-tuning's teacher, which is run one block at a time and
+// drops each block after it (train/teacher_pages.h). Every weight is still checked finite at load.
+struct LoadOptions {
+  bool half_linears_on_use = false;
+};
+
+Model LoadModel(const std::string& path, const LoadOptions& options = {});
 std::unique_ptr<Tokenizer> LoadTokenizer(const Model& model);
 
 }  // namespace quip

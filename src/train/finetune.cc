@@ -11,6 +11,7 @@
 #include "model/forward.h"
 #include "train/adam.h"
 #include "train/checkpoint.h"
+#include "train/teacher_pages.h"
 #include "train/train_model.h"
 
 namespace quip::train {
@@ -43,8 +44,15 @@ class TeacherTargets {
 
 Mat<float> TeacherLogProbs(const Model& teacher, std::span<const int> window) {
   Session session(teacher, int(window.size()));
-  const std::span<const float> logits = session.Feed(window, /*all_logits=*/true);
-  return LogSoftmax(logits.data(), int(window.size()), teacher.config.vocab_size);
+  // Streamed: each block's pages dropped once it has run, so one block of the teacher is
+  // resident, not all of it through tuning; the next window faults them back in from the page
+  // cache (docs/finetune.md, Memory: the cost measured there). The arithmetic is the inference
+  // forward's, unchanged.
+  const std::span<const float> logits = session.Feed(
+      window, /*all_logits=*/true, [&](int layer) { ReleaseTeacherBlock(teacher.layers[size_t(layer)]); });
+  Mat<float> log_probs = LogSoftmax(logits.data(), int(window.size()), teacher.config.vocab_size);
+  ReleaseTeacherEnds(teacher);
+  return log_probs;
 }
 
 void CheckSameArchitecture(const Model& student, const Model& teacher) {

@@ -51,6 +51,8 @@ struct FinetuneResult {
 using FinetuneProgress = std::function<void(int step, int total, double loss, double valid_kl)>;
 
 // Row-wise log-softmax of the teacher's logits on `window` (positions 0, 1, ...): the target.
+// The inference forward, with each block's mapped pages dropped after it has run
+// (train/teacher_pages.h): about one block of the teacher stays resident.
 Mat<float> TeacherLogProbs(const Model& teacher, std::span<const int> window);
 
 // Throws quip::Error naming the teacher when its architecture differs from the student's.

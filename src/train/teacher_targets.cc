@@ -4,22 +4,9 @@
 #include <string>
 
 #include "core/error.h"
-#include "core/mapped_file.h"
+#include "train/teacher_pages.h"
 
 namespace quip::train {
-
-namespace {
-
-void ReleaseLinear(const Linear* l) {
-  if (const TensorView* w = l ? l->dense_weight() : nullptr) ReleaseMappedPages(w->data, size_t(w->numel()) * 4);
-}
-
-void ReleaseBlock(const LayerWeights& w) {
-  for (const Linear* l : {w.q.get(), w.k.get(), w.v.get(), w.o.get(), w.gate.get(), w.up.get(), w.down.get()})
-    ReleaseLinear(l);
-}
-
-}  // namespace
 
 std::vector<TopKTarget> TeacherTopK(const Model& teacher, const std::vector<std::vector<int>>& windows, int k,
                                     int chunk) {
@@ -28,11 +15,10 @@ std::vector<TopKTarget> TeacherTopK(const Model& teacher, const std::vector<std:
   int max_len = 1;
   for (const auto& w : windows) max_len = std::max(max_len, int(w.size()));
   const RopeTable<float> rope(c, max_len);
-  const TrainLinear<float> head(*teacher.lm_head, "lm_head");
   const std::vector<float> final_norm(teacher.final_norm.data, teacher.final_norm.data + c.dim);
   // The loader leaves none of the weights resident (core/mapped_file.h); a teacher already run
   // (e.g. by a gradient dump) may have some: start from none.
-  for (const LayerWeights& w : teacher.layers) ReleaseBlock(w);
+  for (const LayerWeights& w : teacher.layers) ReleaseTeacherBlock(w);
   std::vector<TopKTarget> out;
   out.reserve(windows.size());
   for (size_t first = 0; first < windows.size(); first += size_t(chunk)) {
@@ -53,8 +39,10 @@ std::vector<TopKTarget> TeacherTopK(const Model& teacher, const std::vector<std:
       const LayerWeights& lw = teacher.layers[l];
       const TrainBlock<float> block(c, lw, "model.layers." + std::to_string(l) + ".");
       for (Mat<float>& m : x) block.Forward(m, saved, rope);
-      ReleaseBlock(lw);
+      ReleaseTeacherBlock(lw);
     }
+    // Built per chunk: a head converted when used (model/half_linear.h) is dropped after each.
+    const TrainLinear<float> head(*teacher.lm_head, "lm_head");
     for (Mat<float>& m : x) {
       Mat<float> normed, logits;
       std::vector<float> inv_rms;
@@ -63,8 +51,7 @@ std::vector<TopKTarget> TeacherTopK(const Model& teacher, const std::vector<std:
       head.Forward(normed, logits, head_saved);
       out.push_back(TopK(LogSoftmax(logits.data(), int(logits.rows()), c.vocab_size), k));
     }
-    ReleaseLinear(teacher.lm_head.get());
-    ReleaseMappedPages(teacher.token_embedding.data, size_t(teacher.token_embedding.numel()) * 4);
+    ReleaseTeacherEnds(teacher);
   }
   return out;
 }

@@ -1,9 +1,8 @@
 // The teacher's targets for fine-tuning computed ahead of tuning, compactly, with the teacher
 // streamed block by block (docs/finetune.md, Memory): the windows run through the teacher a
-// few at a time, one block after the other, and after a block has run its weights' pages are
-// dropped from the process where they are a read-only file mapping (an fp32 safetensors
-// teacher is used in place from its map). About one block of the teacher is then resident
-// instead of all of it, and none once the targets are computed and the teacher is freed.
+// few at a time, one block after the other, each block's pages dropped after it has run
+// (train/teacher_pages.h). About one block of the teacher is then resident instead of all of
+// it, and none once the targets are computed and the teacher is freed.
 #pragma once
 
 #include <cstddef>

@@ -5,38 +5,18 @@
 // reference is the kernel's own count: the Rss of the file's mappings in /proc/self/smaps.
 #include <gtest/gtest.h>
 
-#include <cctype>
 #include <filesystem>
-#include <fstream>
-#include <sstream>
 #include <string>
 
 #include "model/model.h"
 #include "pipeline/load.h"
+#include "testing/mapped_rss.h"
 #include "testing/tiny_model.h"
 
 namespace quip {
 namespace {
 namespace fs = std::filesystem;
-
-// Resident bytes of this process's mappings of `path` (Rss lines of /proc/self/smaps).
-int64_t MappedRss(const std::string& path) {
-  const std::string target = fs::canonical(path).string();
-  std::ifstream smaps("/proc/self/smaps");
-  std::string line;
-  bool inside = false;
-  int64_t kb = 0;
-  while (std::getline(smaps, line)) {
-    if (!line.empty() && std::isxdigit(static_cast<unsigned char>(line[0])) && line.find('-') < line.find(' ')) {
-      // "start-end perms offset dev inode   path": a new mapping.
-      const size_t slash = line.find('/');
-      inside = slash != std::string::npos && line.substr(slash) == target;
-    } else if (inside && line.rfind("Rss:", 0) == 0) {
-      kb += std::stoll(line.substr(4));
-    }
-  }
-  return kb * 1024;
-}
+using testing::MappedRss;
 
 // Weights of a few hundred KB each, so that a tensor's partial edge pages are a small part.
 LlamaConfig Wide() {
