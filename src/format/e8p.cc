@@ -184,7 +184,7 @@ void NearestLanes(const double* x, int count, uint16_t* idx) {
     }
     // Partial sums and minima over entries 0..i in registers; a row enters at its first
     // entry that differs from the previous row's (switch fall-through).
-    Lanes d0, d1, d2, d3, d4, d5, d6, d7, m0, m1, m2, m3, m4, m5, m6, m7;
+    Lanes d0{}, d1{}, d2{}, d3{}, d4{}, d5{}, d6{}, d7{}, m0{}, m1{}, m2{}, m3{}, m4{}, m5{}, m6{}, m7{};  // row 0 sets all (its shared prefix is 0); {} quiets GCC
     for (int p = 0; p < kTableSize; ++p) {
       const uint8_t* level = s.level[p];
 #define QUIP_E8P_ENTRY(i, prev_d, prev_m)         \

@@ -69,9 +69,7 @@ void TouchModelWeights(const Model& model) {
   };
   TouchView(model.token_embedding);
   for (const LayerWeights& w : model.layers)
-    for (const Linear* l : {w.q.get(), w.k.get(), w.v.get(), w.o.get(), w.gate.get(), w.up.get(), w.down.get(),
-                            w.qkv.get(), w.gate_up.get()})
-      touch_linear(l);
+    for (const Linear* l : w.linears()) touch_linear(l);
   touch_linear(model.lm_head.get());
 }
 
